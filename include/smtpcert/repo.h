@@ -1,0 +1,128 @@
+/*
+ * smtpcert/repo.h - certificate repositories.
+ *
+ * A repository maps a normalised address key (sc_addr_key) to one or more
+ * certificate entries. Backends are named by the scheme of the spec string:
+ *   lmdb:/path/to/dir   embedded LMDB environment (the default); lookups are
+ *                       zero-copy reads from the memory map and run concurrently
+ *                       with another process (the admin CLI) writing.
+ *   dir:/path           a directory of PEM files an administrator can edit by hand:
+ *                       <dir>/<key>.pem holds leaf then chain; further certificates
+ *                       for the same address go in <dir>/<key>.d/<anything>.pem.
+ *                       Characters outside [A-Za-z0-9@._+-] in the key are written
+ *                       as %XX in file names.
+ * Adding a backend is one lib/repo_<name>.c file plus one line in the registry
+ * table in lib/repo.c.
+ *
+ * Lookups choose among the entries of an address: entries outside their validity
+ * window at the given time or revoked by the given CRL set are skipped; of the rest
+ * the one with the latest notBefore wins (ties: latest notAfter, then fingerprint).
+ *
+ * Ownership: an sc_repo_entry passed to a callback is a borrowed view into the
+ * backend's storage (the LMDB map itself for lmdb:) and is valid only during that
+ * call. Copy what you need.
+ */
+#ifndef SMTPCERT_REPO_H
+#define SMTPCERT_REPO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+#include "status.h"
+#include "addr.h"
+#include "cert.h"
+#include "crl.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** A repository entry: one certificate (leaf + chain) stored for one address. */
+struct sc_repo_entry {
+	const char *key;                  /**< lookup key, NUL-terminated */
+	size_t key_len;
+	size_t n_der;                     /**< 1 + chain certificates */
+	const uint8_t *der[SC_CHAIN_MAX]; /**< der[0] is the leaf */
+	size_t der_len[SC_CHAIN_MAX];
+	int64_t not_before;               /**< leaf validity, seconds since the epoch */
+	int64_t not_after;
+	int64_t added;                    /**< when it was stored (0 if unknown) */
+	uint8_t fingerprint[32];          /**< SHA-256 of der[0] */
+	const uint8_t *issuer;            /**< DER of the leaf's issuer Name */
+	size_t issuer_len;
+	const uint8_t *serial;            /**< content octets of the leaf's serial */
+	size_t serial_len;
+};
+
+/** Entry callback. Return SC_OK to go on; any other status stops the walk and is
+ *  returned by the function that called it. */
+typedef sc_status (*sc_repo_entry_fn)(void *arg, const struct sc_repo_entry *e);
+
+enum sc_repo_flags {
+	SC_REPO_RDONLY = 1u << 0, /**< lookups and list only (the daemon) */
+	SC_REPO_CREATE = 1u << 1  /**< create the store when missing (admin import) */
+};
+
+typedef struct sc_repo sc_repo;
+
+/**
+ * Open a repository from its spec ("lmdb:/path", "dir:/path").
+ * @return SC_OK; SC_ERR_CONFIG (unknown scheme or bad spec); SC_ERR_NOT_FOUND (store
+ *         missing and no SC_REPO_CREATE); SC_ERR_IO / SC_ERR_PERM / SC_ERR_TEMP.
+ *         A message for the administrator is written to @p err when non-NULL.
+ */
+SC_MUST_CHECK sc_status sc_repo_open(const char *spec, unsigned flags, sc_repo **out,
+				     char *err, size_t errlen);
+void sc_repo_close(sc_repo *r);
+
+/** The spec the repository was opened with. */
+const char *sc_repo_spec(const sc_repo *r);
+
+/** @return non-zero when @p spec names a scheme that some backend handles. */
+int sc_repo_scheme_known(const char *spec);
+
+/**
+ * Find the certificate to serve for @p addr at time @p now.
+ * @param crls revocation set to apply (may be NULL)
+ * @param fn called exactly once, with the chosen entry, when the result is SC_OK
+ * @return SC_OK; SC_ERR_NOT_FOUND (no entry, or none valid and unrevoked);
+ *         SC_ERR_TEMP (backend unreachable: the daemon answers 451);
+ *         or the callback's status.
+ */
+SC_MUST_CHECK sc_status sc_repo_lookup(sc_repo *r, const struct sc_addr *addr, time_t now,
+				       const sc_crlset *crls, sc_repo_entry_fn fn, void *arg);
+
+/**
+ * Store @p c (leaf + chain) under @p addr. Storing the same leaf again replaces
+ * its entry (and chain). Atomic: a concurrent lookup sees the old or the new state.
+ * @return SC_OK; SC_ERR_PERM (opened read-only); SC_ERR_IO; SC_ERR_TOO_LONG.
+ */
+SC_MUST_CHECK sc_status sc_repo_store(sc_repo *r, const struct sc_addr *addr,
+				      const sc_cert *c);
+
+/**
+ * Remove entries of @p addr: the one whose leaf has @p fingerprint, or all when
+ * @p fingerprint is NULL. *@p removed (optional) gets the count.
+ * @return SC_OK (at least one removed), SC_ERR_NOT_FOUND, SC_ERR_PERM, SC_ERR_IO.
+ */
+SC_MUST_CHECK sc_status sc_repo_remove(sc_repo *r, const struct sc_addr *addr,
+				       const uint8_t *fingerprint, size_t *removed);
+
+/** Every entry, valid or not, in key order. */
+SC_MUST_CHECK sc_status sc_repo_list(sc_repo *r, sc_repo_entry_fn fn, void *arg);
+
+/** Every entry of one address, valid or not. */
+SC_MUST_CHECK sc_status sc_repo_entries(sc_repo *r, const struct sc_addr *addr,
+					sc_repo_entry_fn fn, void *arg);
+
+/**
+ * Is @p e servable at @p now under @p crls? (The rule sc_repo_lookup applies.)
+ * @return SC_OK, SC_ERR_EXPIRED, SC_ERR_NOT_YET_VALID or SC_ERR_REVOKED.
+ */
+SC_MUST_CHECK sc_status sc_repo_entry_usable(const struct sc_repo_entry *e, time_t now,
+					     const sc_crlset *crls);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

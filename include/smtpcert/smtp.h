@@ -1,0 +1,80 @@
+/*
+ * smtpcert/smtp.h - a small blocking SMTP client for the CLI: connect, EHLO,
+ * STARTTLS with server authentication, one command at a time, CERT/CERS.
+ *
+ * Every read is bounded (line length, reply size) and every wait has a timeout.
+ */
+#ifndef SMTPCERT_SMTP_H
+#define SMTPCERT_SMTP_H
+
+#include <stddef.h>
+#include "status.h"
+#include "addr.h"
+#include "cert.h"
+#include "reply.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum sc_smtp_tls {
+	SC_SMTP_TLS_REQUIRE = 0, /**< STARTTLS must be offered and succeed (default) */
+	SC_SMTP_TLS_IF_OFFERED,  /**< use STARTTLS when the server offers it */
+	SC_SMTP_TLS_NEVER        /**< plaintext */
+};
+
+struct sc_smtp_opts {
+	const char *helo;        /**< EHLO name; NULL = "localhost" */
+	int timeout_ms;          /**< per connect/read/write; 0 = 30000 */
+	enum sc_smtp_tls tls;
+	const char *ca_file;     /**< trust anchors; NULL = system store */
+	int insecure;            /**< skip server certificate verification */
+	const char *tls_name;    /**< name to verify; NULL = the host connected to */
+};
+
+typedef struct sc_smtp sc_smtp;
+
+/**
+ * Connect to @p host (name or address) on @p port, read the banner, EHLO, and
+ * STARTTLS according to @p opts (then EHLO again).
+ * @return SC_OK; SC_ERR_NETWORK / SC_ERR_TIMEOUT; SC_ERR_REJECTED (banner or EHLO
+ *         refused); SC_ERR_UNSUPPORTED (TLS required but not offered); SC_ERR_TLS /
+ *         SC_ERR_VERIFY. A message is written to @p err.
+ */
+SC_MUST_CHECK sc_status sc_smtp_connect(const char *host, const char *port,
+					const struct sc_smtp_opts *opts, sc_smtp **out,
+					char *err, size_t errlen);
+
+/** Send QUIT (best effort) and free. */
+void sc_smtp_close(sc_smtp *s);
+
+/** @return non-zero when the last EHLO reply listed @p keyword (case-insensitive). */
+int sc_smtp_has_ext(const sc_smtp *s, const char *keyword);
+
+/** @return non-zero when the session is protected by TLS. */
+int sc_smtp_is_tls(const sc_smtp *s);
+/** "TLSv1.3" etc., or NULL without TLS. */
+const char *sc_smtp_tls_version(const sc_smtp *s);
+
+/**
+ * Send one command line (CRLF added) and read the complete reply into @p reply
+ * (reset first). @return SC_OK whatever the reply code; I/O and protocol errors.
+ */
+SC_MUST_CHECK sc_status sc_smtp_command(sc_smtp *s, const char *line, sc_reply *reply);
+
+/**
+ * CERT (or CERS when @p chain) for @p addr, parsing the certificate(s) from the
+ * reply. *@p code receives the reply code.
+ * @return SC_OK with *@p out set; SC_ERR_NOT_FOUND (5xx, typically 550 5.1.1);
+ *         SC_ERR_TEMP (4xx); SC_ERR_UNSUPPORTED (server does not offer CERT/CERS);
+ *         SC_ERR_PROTOCOL (250 without a parsable certificate); I/O errors.
+ *         The server's text goes to @p err.
+ */
+SC_MUST_CHECK sc_status sc_smtp_fetch_cert(sc_smtp *s, const struct sc_addr *addr,
+					   int chain, sc_cert **out, int *code, char *err,
+					   size_t errlen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
