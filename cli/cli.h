@@ -1,0 +1,33 @@
+/*
+ * cli.h - the smtpcert command-line program: one cmd_<verb>.c per verb, each
+ * exporting cmd_<verb>(argc, argv) with argv[0] = the verb. Runs in the user's
+ * process; uses only the public libsmtpcert header.
+ *
+ * Exit codes shared by all verbs (documented in smtpcert(1)):
+ */
+#ifndef SMTPCERT_CLI_H
+#define SMTPCERT_CLI_H
+
+#include <smtpcert/smtpcert.h>
+
+enum cli_exit {
+	CLI_OK = 0,
+	CLI_NOT_FOUND = 1,   /* fetch: no certificate for the address */
+	CLI_USAGE = 2,       /* bad options or arguments */
+	CLI_TEMP = 3,        /* temporary failure (4xx, repository unavailable) */
+	CLI_NETWORK = 4,     /* connection, TLS or verification failure */
+	CLI_PROTOCOL = 5,    /* the server broke the protocol or refused */
+	CLI_DATA = 6,        /* bad input file or certificate */
+	CLI_FAILURE = 7      /* anything else (I/O, configuration) */
+};
+
+int cmd_fetch(int argc, char **argv);
+int cmd_admin(int argc, char **argv);
+
+/* Map a library status to an exit code. */
+int cli_exit_for(sc_status st);
+
+/* "smtpcert: <verb>: message" on stderr, printf-style. */
+void cli_err(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif
