@@ -49,6 +49,24 @@ int sc_config_key_known(const char *key);
 /** @return non-zero when @p key was set in the file (not just defaulted). */
 int sc_config_is_set(const sc_config *c, const char *key);
 
+/**
+ * Line of the file where @p key was (first) set; 0 when it has its default or the
+ * key is unknown. Lets a program report a runtime problem with a value (e.g. an
+ * unreadable tls_key_file) as "FILE:LINE: key: reason".
+ */
+unsigned sc_config_line(const sc_config *c, const char *key);
+
+/**
+ * Format "FILE:LINE: key: message" (or "FILE: key: message" when the key has its
+ * default) into @p err, printf-style.
+ */
+void sc_config_errorf(const sc_config *c, const char *key, char *err, size_t errlen,
+		      const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+	__attribute__((format(printf, 5, 6)))
+#endif
+	;
+
 /** Scalar string value, or its default; NULL when unset without default. */
 const char *sc_config_str(const sc_config *c, const char *key);
 
