@@ -75,6 +75,16 @@ SC_MUST_CHECK sc_status sc_repo_open(const char *spec, unsigned flags, sc_repo *
 				     char *err, size_t errlen);
 void sc_repo_close(sc_repo *r);
 
+/** Message callback: @p msg is NUL-terminated and valid only during the call. */
+typedef void (*sc_repo_warn_fn)(void *arg, const char *msg);
+
+/**
+ * Report problems an administrator should fix but that do not fail the operation,
+ * e.g. a file in a dir: store that does not parse (it is skipped). Without a
+ * callback they are skipped silently.
+ */
+void sc_repo_set_warn(sc_repo *r, sc_repo_warn_fn fn, void *arg);
+
 /** The spec the repository was opened with. */
 const char *sc_repo_spec(const sc_repo *r);
 

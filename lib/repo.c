@@ -1,0 +1,320 @@
+/*
+ * repo.c - certificate repositories: the backend registry and everything common to
+ * backends (spec parsing, read-only enforcement, lookup keys, and the rule that
+ * picks the entry to serve among several of one address). Backends live in
+ * lib/repo_<scheme>.c and only store and enumerate entries (repo_backend.h).
+ * Runs in the daemon (lookups, read-only) and in the admin CLI (writes).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "repo_backend.h"
+
+/* The registry: adding a backend is one line here plus its lib/repo_<x>.c. */
+static const struct sc_repo_backend *const backends[] = {
+	&sc_repo_lmdb_backend,
+	&sc_repo_dir_backend,
+};
+
+struct sc_repo {
+	const struct sc_repo_backend *be;
+	void *state;
+	unsigned flags;
+	char *spec;
+	sc_repo_warn_fn warn;
+	void *warn_arg;
+};
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* Backend for "scheme:rest", with *rest pointing after the colon; NULL if none. */
+static const struct sc_repo_backend *find_backend(const char *spec, const char **rest)
+{
+	const char *colon = spec ? strchr(spec, ':') : NULL;
+
+	if (!colon)
+		return NULL;
+	for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++) {
+		size_t n = strlen(backends[i]->scheme);
+
+		if ((size_t)(colon - spec) == n && !memcmp(spec, backends[i]->scheme, n)) {
+			if (rest)
+				*rest = colon + 1;
+			return backends[i];
+		}
+	}
+	return NULL;
+}
+
+int sc_repo_scheme_known(const char *spec)
+{
+	return find_backend(spec, NULL) != NULL;
+}
+
+sc_status sc_repo_open(const char *spec, unsigned flags, sc_repo **out, char *err,
+		       size_t errlen)
+{
+	const struct sc_repo_backend *be;
+	const char *path = NULL;
+	sc_repo *r;
+	sc_status st;
+
+	SC_ENSURE_ARG(out);
+	*out = NULL;
+	set_err(err, errlen, "%s", "");
+	if (!spec) {
+		set_err(err, errlen, "no repository given");
+		return SC_ERR_CONFIG;
+	}
+	be = find_backend(spec, &path);
+	if (!be) {
+		set_err(err, errlen, "%s: unknown repository type (expected lmdb:/path or "
+			"dir:/path)", spec);
+		return SC_ERR_CONFIG;
+	}
+	if (!*path) {
+		set_err(err, errlen, "%s: no path after '%s:'", spec, be->scheme);
+		return SC_ERR_CONFIG;
+	}
+	if ((flags & SC_REPO_RDONLY) && (flags & SC_REPO_CREATE)) {
+		set_err(err, errlen, "%s: cannot create a repository opened read-only", spec);
+		return SC_ERR_ARG;
+	}
+	r = calloc(1, sizeof *r);
+	if (!r || !(r->spec = strdup(spec))) {
+		free(r);
+		set_err(err, errlen, "%s: out of memory", spec);
+		return SC_ERR_NOMEM;
+	}
+	r->be = be;
+	r->flags = flags;
+	st = be->open(r, path, flags, &r->state, err, errlen);
+	if (st != SC_OK) {
+		free(r->spec);
+		free(r);
+		return st;
+	}
+	*out = r;
+	return SC_OK;
+}
+
+void sc_repo_close(sc_repo *r)
+{
+	if (!r)
+		return;
+	r->be->close(r->state);
+	free(r->spec);
+	free(r);
+}
+
+const char *sc_repo_spec(const sc_repo *r)
+{
+	return r ? r->spec : NULL;
+}
+
+void sc_repo_set_warn(sc_repo *r, sc_repo_warn_fn fn, void *arg)
+{
+	if (!r)
+		return;
+	r->warn = fn;
+	r->warn_arg = arg;
+}
+
+void sc_repo_warn(sc_repo *r, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	if (!r || !r->warn)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	r->warn(r->warn_arg, msg);
+}
+
+void sc_repo_entry_from_cert(const sc_cert *c, struct sc_repo_entry *e)
+{
+	memset(e, 0, sizeof *e);
+	e->n_der = sc_cert_count(c);
+	if (e->n_der > SC_CHAIN_MAX)
+		e->n_der = SC_CHAIN_MAX;
+	for (size_t i = 0; i < e->n_der; i++)
+		if (sc_cert_der(c, i, &e->der[i], &e->der_len[i]) != SC_OK)
+			e->n_der = i; /* cannot happen: i < count */
+	e->not_before = sc_cert_not_before(c);
+	e->not_after = sc_cert_not_after(c);
+	sc_cert_fingerprint(c, e->fingerprint);
+	sc_cert_issuer_der(c, &e->issuer, &e->issuer_len);
+	sc_cert_serial_raw(c, &e->serial, &e->serial_len);
+}
+
+/* RFC 5280 4.1.2.5: "The validity period for a certificate is the period of time
+ * from notBefore through notAfter, inclusive." */
+sc_status sc_repo_entry_usable(const struct sc_repo_entry *e, time_t now,
+			       const sc_crlset *crls)
+{
+	SC_ENSURE_ARG(e);
+	if ((int64_t)now < e->not_before)
+		return SC_ERR_NOT_YET_VALID;
+	if ((int64_t)now > e->not_after)
+		return SC_ERR_EXPIRED;
+	if (crls && sc_crlset_check(crls, e->issuer, e->issuer_len, e->serial,
+				    e->serial_len) != SC_OK)
+		return SC_ERR_REVOKED;
+	return SC_OK;
+}
+
+static sc_status make_key(const struct sc_addr *addr, char *key, size_t size, size_t *len)
+{
+	sc_status st = sc_addr_key(addr, key, size, len);
+
+	/* SC_ADDR_KEY_MAX always fits: anything else is a caller's broken address. */
+	return st == SC_OK ? SC_OK : SC_ERR_ARG;
+}
+
+/* Lookup state: the best usable entry seen so far (a view into backend storage,
+ * valid until the backend's lookup returns, which is after the final call). */
+struct pick {
+	time_t now;
+	const sc_crlset *crls;
+	sc_repo_entry_fn fn;
+	void *arg;
+	struct sc_repo_entry best;
+	int have;
+	int finished;
+};
+
+/* The selection rule of repo.h (design.md "Several certificates per address"):
+ * latest notBefore, then latest notAfter, then the larger fingerprint so that the
+ * choice never depends on storage order. */
+static int better(const struct sc_repo_entry *a, const struct sc_repo_entry *b)
+{
+	if (a->not_before != b->not_before)
+		return a->not_before > b->not_before;
+	if (a->not_after != b->not_after)
+		return a->not_after > b->not_after;
+	return memcmp(a->fingerprint, b->fingerprint, sizeof a->fingerprint) > 0;
+}
+
+static sc_status pick_visit(void *arg, const struct sc_repo_entry *e)
+{
+	struct pick *p = arg;
+
+	if (!e) {
+		p->finished = 1;
+		return p->have ? p->fn(p->arg, &p->best) : SC_ERR_NOT_FOUND;
+	}
+	if (sc_repo_entry_usable(e, p->now, p->crls) != SC_OK)
+		return SC_OK;
+	if (!p->have || better(e, &p->best)) {
+		p->best = *e;
+		p->have = 1;
+	}
+	return SC_OK;
+}
+
+sc_status sc_repo_lookup(sc_repo *r, const struct sc_addr *addr, time_t now,
+			 const sc_crlset *crls, sc_repo_entry_fn fn, void *arg)
+{
+	char key[SC_ADDR_KEY_MAX];
+	size_t keylen;
+	struct pick p = { .now = now, .crls = crls, .fn = fn, .arg = arg };
+	sc_status st;
+
+	SC_ENSURE_ARG(r);
+	SC_ENSURE_ARG(addr);
+	SC_ENSURE_ARG(fn);
+	SC_TRY(make_key(addr, key, sizeof key, &keylen));
+	st = r->be->lookup(r->state, key, keylen, pick_visit, &p);
+	if (st == SC_OK && !p.finished)
+		return SC_ERR_INTERNAL; /* backend broke the final-call contract */
+	return st;
+}
+
+struct passthru {
+	sc_repo_entry_fn fn;
+	void *arg;
+};
+
+static sc_status passthru_visit(void *arg, const struct sc_repo_entry *e)
+{
+	struct passthru *p = arg;
+
+	return e ? p->fn(p->arg, e) : SC_OK;
+}
+
+sc_status sc_repo_entries(sc_repo *r, const struct sc_addr *addr, sc_repo_entry_fn fn,
+			  void *arg)
+{
+	char key[SC_ADDR_KEY_MAX];
+	size_t keylen;
+	struct passthru p = { fn, arg };
+
+	SC_ENSURE_ARG(r);
+	SC_ENSURE_ARG(addr);
+	SC_ENSURE_ARG(fn);
+	SC_TRY(make_key(addr, key, sizeof key, &keylen));
+	return r->be->lookup(r->state, key, keylen, passthru_visit, &p);
+}
+
+sc_status sc_repo_store(sc_repo *r, const struct sc_addr *addr, const sc_cert *c)
+{
+	char key[SC_ADDR_KEY_MAX];
+	size_t keylen;
+	struct sc_repo_entry e;
+
+	SC_ENSURE_ARG(r);
+	SC_ENSURE_ARG(addr);
+	SC_ENSURE_ARG(c);
+	SC_ENSURE(!(r->flags & SC_REPO_RDONLY), SC_ERR_PERM);
+	SC_TRY(make_key(addr, key, sizeof key, &keylen));
+	sc_repo_entry_from_cert(c, &e);
+	SC_ENSURE(e.n_der > 0 && e.issuer && e.serial, SC_ERR_ARG);
+	e.key = key;
+	e.key_len = keylen;
+	e.added = (int64_t)time(NULL);
+	return r->be->store(r->state, key, keylen, &e);
+}
+
+sc_status sc_repo_remove(sc_repo *r, const struct sc_addr *addr, const uint8_t *fingerprint,
+			 size_t *removed)
+{
+	char key[SC_ADDR_KEY_MAX];
+	size_t keylen, n = 0;
+	sc_status st;
+
+	if (removed)
+		*removed = 0;
+	SC_ENSURE_ARG(r);
+	SC_ENSURE_ARG(addr);
+	SC_ENSURE(!(r->flags & SC_REPO_RDONLY), SC_ERR_PERM);
+	SC_TRY(make_key(addr, key, sizeof key, &keylen));
+	st = r->be->remove(r->state, key, keylen, fingerprint, &n);
+	if (removed)
+		*removed = n;
+	if (st == SC_OK && n == 0)
+		st = SC_ERR_NOT_FOUND;
+	return st;
+}
+
+sc_status sc_repo_list(sc_repo *r, sc_repo_entry_fn fn, void *arg)
+{
+	SC_ENSURE_ARG(r);
+	SC_ENSURE_ARG(fn);
+	return r->be->list(r->state, fn, arg);
+}

@@ -1,0 +1,67 @@
+/*
+ * repo_backend.h - the vtable every repository backend implements, internal to
+ * libsmtpcert. lib/repo.c owns the registry (one line per backend) and the
+ * behaviour common to all backends: spec parsing, read-only enforcement, the
+ * lookup key, and the choice among several entries of one address (repo.h).
+ * A backend only stores and enumerates entries.
+ *
+ * Pointer lifetimes: entries a backend passes to a visitor point into the
+ * backend's storage (the LMDB map, or certificates parsed for this lookup) and
+ * stay valid until the backend function that made the call returns.
+ */
+#ifndef SC_REPO_BACKEND_H
+#define SC_REPO_BACKEND_H
+
+#include "smtpcert/repo.h"
+
+/* Most entries one address may hold. Bounds the work of one lookup (and of one
+ * dir: lookup: files opened) whatever the size of the repository; store refuses
+ * more with SC_ERR_TOO_MANY. */
+#define SC_REPO_ENTRIES_MAX 32
+
+struct sc_repo_backend {
+	const char *scheme; /* without the ':' */
+
+	/* @p path is the spec after "scheme:". Writes a message to @p err on failure. */
+	sc_status (*open)(sc_repo *r, const char *path, unsigned flags, void **state,
+			  char *err, size_t errlen);
+	void (*close)(void *state);
+
+	/*
+	 * Call @p visit for each entry stored under the key, then once more with
+	 * e == NULL while every entry passed before is still valid; that last call's
+	 * status is the result (a non-OK status from an earlier call stops the walk
+	 * and is returned without the final call). @p key is NUL-terminated.
+	 * SC_ERR_TEMP when the store cannot be read.
+	 */
+	sc_status (*lookup)(void *state, const char *key, size_t keylen,
+			    sc_repo_entry_fn visit, void *arg);
+
+	/* Store @p e (key field ignored) under @p key; same fingerprint replaces. */
+	sc_status (*store)(void *state, const char *key, size_t keylen,
+			   const struct sc_repo_entry *e);
+
+	/* Remove the entry with @p fingerprint, or every entry when NULL. */
+	sc_status (*remove)(void *state, const char *key, size_t keylen,
+			    const uint8_t *fingerprint, size_t *removed);
+
+	/* Every entry (e->key set), in key order. No final NULL call. */
+	sc_status (*list)(void *state, sc_repo_entry_fn fn, void *arg);
+};
+
+extern const struct sc_repo_backend sc_repo_lmdb_backend;
+extern const struct sc_repo_backend sc_repo_dir_backend;
+
+/* Report something the administrator should fix (a junk file in a dir: store)
+ * through the callback set with sc_repo_set_warn(); silent without one. */
+void sc_repo_warn(sc_repo *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Fill @p e from a parsed certificate (pointers into @p c; key left NULL). */
+void sc_repo_entry_from_cert(const sc_cert *c, struct sc_repo_entry *e);
+
+/* Test hook: initial map size of lmdb: environments created from now on
+ * (default SC_REPO_LMDB_MAPSIZE). */
+#define SC_REPO_LMDB_MAPSIZE ((size_t)1 << 30)
+void sc_repo_lmdb_set_initial_mapsize(size_t bytes);
+
+#endif
