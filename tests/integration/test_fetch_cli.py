@@ -1,0 +1,147 @@
+"""`smtpcert fetch` against the real daemon: PEM on stdout, --chain, exit codes
+(0 found, 1 not found, 4 network/TLS), --insecure's warning, TLS verification
+with --ca-file, --json, and refusals never printing a certificate."""
+import json
+import subprocess
+import unittest
+
+import sctest
+from sctest import Daemon, pki
+
+
+def find_pems(obj):
+    """Every PEM certificate inside any string of a JSON value, in document order."""
+    if isinstance(obj, dict):
+        for v in obj.values():
+            yield from find_pems(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from find_pems(v)
+    elif isinstance(obj, str):
+        yield from sctest.pem_certs(obj)
+
+
+class FetchTest(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pki = pki()
+        cls.bin = sctest.binary("smtpcert")
+        cls.d = Daemon(certs=("alice", "bob", "utf8"))
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.d.stop()
+        finally:
+            cls.d.cleanup()
+
+    def fetch(self, *args, port=None, ca="ca"):
+        cmd = [self.bin, "fetch", "--server", "127.0.0.1:%d" % (port or self.d.port)]
+        if ca:
+            cmd += ["--ca-file", self.pki.path(ca)]
+        return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=30)
+
+    def test_fetch_prints_pem(self):
+        r = self.fetch("alice@example.test")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        pems = sctest.pem_certs(r.stdout)
+        self.assertEqual(len(pems), 1, r.stdout)
+        self.assertEqual(sctest.pem_to_der(pems[0]), self.pki.der("alice"))
+        # stdout is only the PEM: openssl reads it as is
+        out = subprocess.run(["openssl", "x509", "-outform", "DER"], input=r.stdout.encode(),
+                             capture_output=True, timeout=30)
+        self.assertEqual(out.stdout, self.pki.der("alice"))
+        self.assertEqual(r.stdout.strip().splitlines()[0], "-----BEGIN CERTIFICATE-----")
+        self.assertEqual(r.stdout.strip().splitlines()[-1], "-----END CERTIFICATE-----")
+
+    def test_fetch_angle_brackets_and_case(self):
+        r = self.fetch("<Bob@Example.TEST>")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(sctest.pem_to_der(sctest.pem_certs(r.stdout)[0]), self.pki.der("bob"))
+
+    def test_fetch_utf8_address(self):
+        r = self.fetch("用户@example.test")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(sctest.pem_to_der(sctest.pem_certs(r.stdout)[0]), self.pki.der("utf8"))
+
+    def test_fetch_chain(self):
+        r = self.fetch("--chain", "alice@example.test")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        ders = [sctest.pem_to_der(p) for p in sctest.pem_certs(r.stdout)]
+        self.assertGreaterEqual(len(ders), 2, r.stdout)
+        self.assertEqual(ders[0], self.pki.der("alice"))
+        self.assertEqual(ders[1], self.pki.der("intermediate"))
+
+    def test_fetch_not_found_exit_1(self):
+        r = self.fetch("nobody@example.test")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertNotIn("BEGIN CERTIFICATE", r.stdout)
+        self.assertIn("5.1.1", r.stderr, "the server's reply text is not reported")
+
+    def test_fetch_insecure_warns(self):
+        r = self.fetch("--insecure", "alice@example.test", ca=None)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(sctest.pem_to_der(sctest.pem_certs(r.stdout)[0]),
+                         self.pki.der("alice"))
+        self.assertRegex(r.stderr, r"(?i)insecure|not verif|unverified|no verification")
+
+    def test_fetch_wrong_ca_exit_4_no_output(self):
+        r = self.fetch("alice@example.test", ca="other-ca")
+        self.assertEqual(r.returncode, 4, r.stdout + r.stderr)
+        self.assertEqual(r.stdout, "")
+        self.assertNotEqual(r.stderr.strip(), "")
+
+    def test_fetch_json(self):
+        r = self.fetch("--json", "alice@example.test")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        data = json.loads(r.stdout)
+        self.assertIsInstance(data, dict)
+        pems = list(find_pems(data))
+        self.assertGreaterEqual(len(pems), 1, data)
+        self.assertEqual(sctest.pem_to_der(pems[0]), self.pki.der("alice"))
+        text = json.dumps(data, ensure_ascii=False)
+        self.assertIn("alice@example.test", text)
+        self.assertIn(self.pki.fingerprint("alice"), text.lower().replace(":", ""))
+
+    def test_fetch_server_down_exit_4(self):
+        port = sctest.free_port()
+        r = self.fetch("alice@example.test", port=port)
+        self.assertEqual(r.returncode, 4, r.stdout + r.stderr)
+        self.assertEqual(r.stdout, "")
+
+    def test_fetch_foreign_domain_refused(self):
+        r = self.fetch("mallory@other.test")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertNotIn("BEGIN CERTIFICATE", r.stdout)
+        self.assertIn("5.7.1", r.stderr)
+
+    def test_fetch_bad_address_usage(self):
+        r = self.fetch("not-an-address")
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertEqual(r.stdout, "")
+
+    def test_fetch_no_argument_usage(self):
+        r = subprocess.run([self.bin, "fetch"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 2)
+
+
+class FetchNoTlsTest(unittest.TestCase):
+    """A server without STARTTLS: fetch refuses (exit 4) unless --insecure."""
+
+    def test_no_starttls(self):
+        with Daemon(overrides={"tls_cert_file": None, "tls_key_file": None}) as d:
+            base = [sctest.binary("smtpcert"), "fetch", "--server", "127.0.0.1:%d" % d.port]
+            r = subprocess.run(base + ["--ca-file", pki().path("ca"), "alice@example.test"],
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 4, r.stdout + r.stderr)
+            self.assertEqual(r.stdout, "")
+            r = subprocess.run(base + ["--insecure", "alice@example.test"],
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(sctest.pem_to_der(sctest.pem_certs(r.stdout)[0]),
+                             pki().der("alice"))
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,191 @@
+"""Signals and configuration checking: SIGHUP reloads config, TLS files and CRLs
+without dropping connections (and keeps the old config when the new one is
+broken), `smtpcertd -n` validates a config, SIGTERM drains with 421 4.3.2."""
+import os
+import shutil
+import signal
+import subprocess
+import time
+import unittest
+
+import sctest
+from sctest import Daemon, pki
+
+NOT_FOUND = "550 5.1.1 Certificate Not Found"
+
+
+class ReloadTest(unittest.TestCase):
+
+    def setUp(self):
+        self.pki = pki()
+
+    def test_sighup_new_crl_revokes_and_open_session_survives(self):
+        d = Daemon(start=False)
+        with d:
+            crl = os.path.join(d.tmp, "crl.pem")
+            shutil.copy(self.pki.path("crl.pem"), crl)
+            d.overrides["crl_file"] = crl
+            d.write_config()
+            d.start()
+            old = d.client()
+            self.addCleanup(old.close)
+            old.ehlo()
+            self.assertEqual(old.cmd("CERT alice@example.test").code, 250)
+            # the CRL file now also revokes alice
+            shutil.copy(self.pki.path("crl-alice.pem"), crl + ".new")
+            os.replace(crl + ".new", crl)
+            d.reload()
+            self.assertTrue(d.alive())
+            with d.client() as c:
+                c.ehlo()
+                r = c.cmd("CERT alice@example.test")
+                self.assertEqual(r.last, NOT_FOUND)
+                self.assertNotIn(b"CERTIFICATE", r.raw)
+                self.assertEqual(c.cmd("CERT bob@example.test").code, 250)
+            # the session opened before the reload is still there and working
+            self.assertEqual(old.cmd("NOOP").last, "250 2.0.0 OK")
+            r = old.cmd("CERT bob@example.test")
+            self.assertEqual(r.code, 250, r)
+            self.assertEqual(r.ders()[0], self.pki.der("bob"))
+            old.cmd("QUIT")
+
+    def test_sighup_crl_file_key_changed(self):
+        with Daemon() as d:
+            d.write_config({"crl_file": [self.pki.path("crl.pem"),
+                                         self.pki.path("crl-alice.pem")]})
+            d.reload()
+            with d.client() as c:
+                c.ehlo()
+                self.assertEqual(c.cmd("CERT alice@example.test").last, NOT_FOUND)
+                self.assertEqual(c.cmd("CERT bob@example.test").code, 250)
+
+    def test_sighup_der_crl_accepted(self):
+        with Daemon(certs=("alice", "bob")) as d:
+            d.write_config({"crl_file": self.pki.path("crl.der")})
+            d.reload()
+            with d.client() as c:
+                c.ehlo()
+                self.assertEqual(c.cmd("CERT alice@example.test").code, 250)
+
+    def test_sighup_applies_new_hostname(self):
+        with Daemon() as d:
+            old = d.client()
+            self.addCleanup(old.close)
+            old.ehlo()
+            d.write_config({"hostname": "reloaded.example"})
+            d.reload()
+            with d.client() as c:
+                self.assertEqual(c.banner.last, "220 reloaded.example ESMTP smtpcertd")
+            # a session keeps the settings it started with
+            r = old.cmd("QUIT")
+            self.assertEqual(r.last, "221 2.0.0 %s closing connection" % sctest.HOSTNAME)
+
+    def test_broken_config_on_sighup_keeps_old(self):
+        with Daemon() as d:
+            mark = len(d.log_text())
+            d.write_config(extra="bogus_key = 1\n")
+            d.proc.send_signal(signal.SIGHUP)
+            m = d.wait_log(r"bogus_key", 5, mark)
+            self.assertIsNotNone(m, "reload error not logged:\n" + d.log_text()[mark:])
+            line = d.log_text()[mark:][m.start():].splitlines()[0]
+            self.assertIn(d.conf, d.log_text()[mark:], "log does not name the file")
+            self.assertTrue(d.alive(), "daemon exited on a broken config")
+            with d.client() as c:
+                self.assertEqual(c.banner.last, "220 %s ESMTP smtpcertd" % sctest.HOSTNAME)
+                c.ehlo()
+                self.assertEqual(c.cmd("CERT alice@example.test").code, 250, line)
+            # fixing the file and reloading again works
+            d.write_config({"hostname": "fixed.example"})
+            d.reload()
+            with d.client() as c:
+                self.assertEqual(c.banner.last, "220 fixed.example ESMTP smtpcertd")
+
+    def test_broken_tls_key_on_sighup_keeps_old(self):
+        with Daemon() as d:
+            d.write_config({"tls_key_file": self.pki.path("alice.key")})  # wrong key
+            d.reload()
+            self.assertTrue(d.alive())
+            with d.client() as c:
+                c.ehlo()
+                c.starttls(sctest.tls_context())
+                c.ehlo()
+                self.assertEqual(c.cmd("CERT alice@example.test").code, 250)
+
+    def test_sigterm_idle_client_gets_421_and_exit_0(self):
+        d = Daemon()
+        with d:
+            idle = d.client()
+            self.addCleanup(idle.close)
+            idle.ehlo()
+            fresh = d.client()  # connected, banner read, no command yet
+            self.addCleanup(fresh.close)
+            d.proc.send_signal(signal.SIGTERM)
+            for c in (idle, fresh):
+                r = c.reply(timeout=5)
+                self.assertEqual(r.last, "421 4.3.2 %s Service shutting down" % sctest.HOSTNAME)
+                self.assertTrue(c.is_closed(5))
+            rc = d.proc.wait(10)
+            self.assertEqual(rc, 0, d.log_text()[-2000:])
+            # no longer listening
+            with self.assertRaises(OSError):
+                sctest.Client(d.port, timeout=2)
+
+
+class ConfigCheckTest(unittest.TestCase):
+    """smtpcertd -n: 0 on a valid config; otherwise non-zero naming FILE:LINE: and the key."""
+
+    def setUp(self):
+        self.d = Daemon(start=False)
+        self.addCleanup(self.d.cleanup)
+
+    def check(self):
+        return subprocess.run([self.d.smtpcertd, "-n", "-c", self.d.conf],
+                              capture_output=True, text=True, timeout=30)
+
+    def test_valid_config_exit_0(self):
+        r = self.check()
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+    def assertRejected(self, key, line):
+        r = self.check()
+        out = r.stdout + r.stderr
+        self.assertNotEqual(r.returncode, 0, out)
+        self.assertIn("%s:%d:" % (self.d.conf, line), out)
+        self.assertIn(key, out)
+
+    def test_unknown_key(self):
+        text = self.d.write_config(extra="# a comment\nfrobnicate = yes\n")
+        self.assertRejected("frobnicate", text.count("\n"))
+
+    def test_bad_value(self):
+        text = self.d.write_config(extra="max_errors = lots\n")
+        self.assertRejected("max_errors", text.count("\n"))
+
+    def test_bad_listen(self):
+        self.d.overrides["listen"] = "localhost"
+        text = self.d.write_config()
+        lines = text.splitlines()
+        n = next(i for i, ln in enumerate(lines, 1) if ln.startswith("listen"))
+        self.assertRejected("listen", n)
+
+    def test_duplicate_scalar_key(self):
+        text = self.d.write_config(extra="hostname = again.example\n")
+        self.assertRejected("hostname", text.count("\n"))
+
+    def test_missing_file(self):
+        r = subprocess.run([self.d.smtpcertd, "-n", "-c", self.d.conf + ".missing"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(self.d.conf + ".missing", r.stdout + r.stderr)
+
+    def test_check_does_not_start_server(self):
+        t0 = time.monotonic()
+        r = self.check()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertLess(time.monotonic() - t0, 10)
+        with self.assertRaises(OSError):
+            sctest.Client(self.d.port, timeout=2)
+
+
+if __name__ == "__main__":
+    unittest.main()
