@@ -1,0 +1,141 @@
+/*
+ * commands.c - the command table, line splitting and the dispatcher (see
+ * commands.h). Owns the table; per-command work is in cmd_basic.c and
+ * cmd_cert.c. Runs in the daemon process, called by session_line().
+ */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "commands.h"
+#include "log.h"
+#include "reply.h"
+#include "runtime.h"
+#include "session.h"
+
+/* RFC 5321 4.1.1 (HELO/EHLO/RSET/NOOP/QUIT/HELP), RFC 3207 (STARTTLS), the
+ * certificate service proposal (CERT/CERS/CERC). MAIL/RCPT/DATA exist so that a
+ * mail client hears "not implemented" (502, RFC 5321 4.2.4), not "unrecognized". */
+static const struct command command_table[] = {
+	{ "HELO", cmd_helo, CMD_TAKES_ARG, "HELO <domain>" },
+	{ "EHLO", cmd_ehlo, CMD_TAKES_ARG, "EHLO <domain>" },
+	{ "NOOP", cmd_noop, 0, "NOOP" },                 /* RFC 5321 4.1.1.9: arg ignored */
+	{ "RSET", cmd_rset, CMD_NO_ARG, "RSET" },
+	{ "HELP", cmd_help, 0, "HELP [command]" },       /* RFC 5321 4.1.1.8 */
+	{ "QUIT", cmd_quit, CMD_NO_ARG | CMD_ENDS_PIPELINE_GROUP, "QUIT" },
+	{ "STARTTLS", cmd_starttls, CMD_NO_ARG | CMD_ENDS_PIPELINE_GROUP, "STARTTLS" },
+	{ "CERT", cmd_cert, CMD_NEEDS_GREETING | CMD_TAKES_ARG | CMD_LOGS_ADDR,
+	  "CERT <address>" },
+	{ "CERS", cmd_cers, CMD_NEEDS_GREETING | CMD_TAKES_ARG | CMD_LOGS_ADDR,
+	  "CERS <address>" },
+	{ "CERC", cmd_cerc, CMD_NEEDS_GREETING | CMD_TAKES_ARG | CMD_LOGS_ADDR,
+	  "CERC <address>" },
+	{ "MAIL", cmd_not_implemented, 0, "MAIL FROM:<address>" },
+	{ "RCPT", cmd_not_implemented, 0, "RCPT TO:<address>" },
+	{ "DATA", cmd_not_implemented, 0, "DATA" },
+};
+
+sc_status command_split(const char *line, size_t len, struct command_line *out)
+{
+	size_t i = 0, end;
+
+	memset(out, 0, sizeof *out);
+	if (len == 0 || memchr(line, '\0', len))
+		return SC_ERR_SYNTAX;
+	while (i < len && line[i] != ' ')
+		i++;
+	out->verb = line;
+	out->verb_len = i;
+	if (i == 0)
+		return SC_ERR_SYNTAX;
+	/* RFC 5321 4.1.1: verb SP argument; be lenient about extra blanks */
+	while (i < len && (line[i] == ' ' || line[i] == '\t'))
+		i++;
+	end = len;
+	while (end > i && (line[end - 1] == ' ' || line[end - 1] == '\t'))
+		end--;
+	if (end > i) {
+		out->arg = line + i;
+		out->arg_len = end - i;
+	}
+	return SC_OK;
+}
+
+const struct command *command_lookup(const char *verb, size_t len)
+{
+	if (len == 0 || len > COMMAND_VERB_MAX)
+		return NULL;
+	for (size_t i = 0; i < sizeof command_table / sizeof command_table[0]; i++) {
+		const struct command *c = &command_table[i];
+
+		if (strlen(c->verb) == len && strncasecmp(c->verb, verb, len) == 0)
+			return c;
+	}
+	return NULL;
+}
+
+static long command_elapsed_us(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (long)(t1.tv_sec - t0->tv_sec) * 1000000L + (t1.tv_nsec - t0->tv_nsec) / 1000L;
+}
+
+/* Checks common to every command, from its table row. @return 0 when refused. */
+static int command_check(struct session *s, struct request *rq)
+{
+	const struct command *c = rq->cmd;
+
+	if ((c->flags & CMD_NEEDS_GREETING) && s->state != SESSION_READY) {
+		reply(s, "503 5.5.1 Send HELO/EHLO first");
+		return 0;
+	}
+	if (((c->flags & CMD_TAKES_ARG) && !rq->arg) || ((c->flags & CMD_NO_ARG) && rq->arg)) {
+		reply(s, "501 5.5.4 Syntax: %s", c->usage);
+		return 0;
+	}
+	return 1;
+}
+
+void command_dispatch(struct session *s, const char *line, size_t len)
+{
+	struct command_line cl;
+	struct request rq;
+	struct timespec t0;
+	char verb[4 * COMMAND_VERB_MAX + 8];
+	sc_status rc;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	memset(&rq, 0, sizeof rq);
+	reply_note(s, 0, "-");
+	s->commands++;
+	rc = command_split(line, len, &cl);
+	if (rc != SC_OK) {
+		/* docs/design.md: NUL bytes (and empty lines) are a syntax error */
+		reply(s, "500 5.5.2 Syntax error");
+		log_escape(line, len < COMMAND_VERB_MAX ? len : COMMAND_VERB_MAX, verb, sizeof verb);
+	} else {
+		log_escape(cl.verb, cl.verb_len, verb, sizeof verb);
+		rq.cmd = command_lookup(cl.verb, cl.verb_len);
+		rq.arg = cl.arg;
+		rq.arglen = cl.arg_len;
+		if (!rq.cmd)
+			reply(s, "500 5.5.1 Command unrecognized");
+		else if (command_check(s, &rq))
+			rq.cmd->fn(s, &rq);
+		if (rq.cmd) {
+			snprintf(verb, sizeof verb, "%s", rq.cmd->verb);
+			if (rq.cmd->flags & CMD_ENDS_PIPELINE_GROUP)
+				s->discard_input = 1;
+		}
+	}
+	log_msg(LOG_INFO, "client=%s session=%s cmd=%s%s%s result=%d status=%s us=%ld", s->peer,
+		s->id, verb, rq.logaddr[0] ? " addr=" : "", rq.logaddr, s->last_code,
+		s->last_status, command_elapsed_us(&t0));
+	/* RFC 5321 4.2.1: 5yz is a permanent failure; our own 4yz (repository down)
+	 * is not the client's fault and does not count. */
+	if (s->last_code >= 500 && s->state != SESSION_CLOSING)
+		session_count_error(s);
+}

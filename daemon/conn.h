@@ -1,0 +1,74 @@
+/*
+ * conn.h - one client connection: socket, transport (plain or TLS), bounded
+ * input buffer, libevent registrations, idle timer, and the session it carries.
+ *
+ * conn.c owns the lifecycle (accept, list of live connections, close, deferred
+ * free, shutdown); conn_io.c moves bytes (read, process lines, flush, TLS
+ * handshake) in one step function called by every event.
+ *
+ * Memory per idle plaintext connection (64-bit, libevent 2.1): struct conn about
+ * 0.4 KiB including the session, three struct event of ~0.13 KiB each, and no
+ * buffers: the input buffer exists only while it holds a partial line and the
+ * output buffer only while replies are queued. So roughly 0.8 KiB plus the
+ * kernel's socket buffers; a TLS connection adds OpenSSL's per-session state.
+ */
+#ifndef SMTPCERTD_CONN_H
+#define SMTPCERTD_CONN_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+#include <event2/event.h>
+#include <smtpcert/smtpcert.h>
+
+#include "session.h"
+#include "transport.h"
+
+/* Unprocessed input held per connection: a few pipelined command lines.
+ * (Before authentication; AUTH may raise it in a later issue.) */
+#define CONN_IN_MAX 4096
+
+struct conn {
+	struct transport tr;
+	struct session s;
+	struct event *ev_read;
+	struct event *ev_write;
+	struct event *ev_timer;
+	sc_buf *in;                 /**< NULL while empty (lazy) */
+	struct conn *prev, *next;   /**< live list, or the free list once closed */
+	const char *close_reason;
+	sc_status read_want;        /**< what the last read waits for (TLS may want write) */
+	sc_status write_want;       /**< what the last write waits for */
+	sc_status hs_want;          /**< handshake: SC_WANT_READ or SC_WANT_WRITE */
+	size_t out_peak;            /**< largest output backlog since the buffer was made */
+	unsigned closed : 1;        /**< closed; freed by the reaper after this event */
+	unsigned handshaking : 1;
+	unsigned skipping : 1;      /**< discarding the rest of an over-long line */
+	unsigned eof : 1;           /**< the peer closed its side */
+	unsigned stopping : 1;      /**< server shutdown: 421 once the current reply is out */
+};
+
+/** Set up the connection layer on @p base. */
+SC_MUST_CHECK sc_status conn_module_init(struct event_base *base);
+void conn_module_fini(void);
+
+/** Take over an accepted, non-blocking socket. */
+void conn_accept(int fd, const struct sockaddr *sa, socklen_t salen);
+
+/** Connections open now. */
+size_t conn_count(void);
+
+/** SIGTERM: idle sessions get 421 4.3.2 and close at once, busy ones after their
+ *  current reply; @p done runs when the last connection is gone. */
+void conn_shutdown_all(void (*done)(void));
+
+/** Close every connection now (the shutdown deadline passed). */
+void conn_close_all(void);
+
+/* internal to conn.c / conn_io.c */
+void conn_close(struct conn *c, const char *reason);
+void conn_update_events(struct conn *c);
+void conn_arm_timer(struct conn *c);
+void conn_step(struct conn *c);
+void conn_event_cb(evutil_socket_t fd, short what, void *arg);
+
+#endif

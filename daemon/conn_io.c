@@ -1,0 +1,302 @@
+/*
+ * conn_io.c - moving bytes for a connection (see conn.h): one step function,
+ * run by every event of the connection, that drives the TLS handshake,
+ * processes complete command lines, flushes replies, applies backpressure and
+ * reads more input. Daemon process, event loop only.
+ *
+ * Pipelining (RFC 2920): all complete lines in the input are processed in
+ * order before the replies are flushed together. Backpressure: while more than
+ * SESSION_OUT_HIGH bytes of replies wait for a client that does not read, no
+ * command is processed and the socket is not read, so neither buffer grows.
+ */
+#include <string.h>
+
+#include "conn.h"
+#include "log.h"
+#include "runtime.h"
+
+/* Rounds of read/process/flush per event, so one busy client cannot starve the
+ * others (it is called again on its next event). */
+#define CONN_STEP_ROUNDS 16
+
+static int conn_accepts_commands(const struct conn *c)
+{
+	return !c->stopping && !c->handshaking &&
+	       (c->s.state == SESSION_CONNECTED || c->s.state == SESSION_READY) &&
+	       session_out_len(&c->s) < SESSION_OUT_HIGH;
+}
+
+static int conn_can_read(const struct conn *c)
+{
+	return !c->eof && conn_accepts_commands(c) && (!c->in || sc_buf_room(c->in) > 0);
+}
+
+/* @return 1 when bytes (or the end of the stream) arrived. */
+static int conn_read(struct conn *c)
+{
+	char *p;
+	size_t room, n = 0;
+	sc_status rc;
+
+	if (!conn_can_read(c))
+		return 0;
+	if (!c->in && sc_buf_new(CONN_IN_MAX, &c->in) != SC_OK) {
+		c->in = NULL;
+		conn_close(c, "no-memory");
+		return 0;
+	}
+	if (sc_buf_reserve(c->in, &p, &room) != SC_OK)
+		return 0;
+	c->read_want = SC_OK;
+	rc = c->tr.ops->read(&c->tr, p, room, &n);
+	switch (rc) {
+	case SC_OK:
+		sc_buf_commit(c->in, n);
+		return 1;
+	case SC_WANT_READ:
+	case SC_WANT_WRITE:
+		c->read_want = rc;
+		return 0;
+	case SC_EOF:
+		c->eof = 1;
+		return 1;
+	default:
+		conn_close(c, rc == SC_ERR_TLS ? "tls-error" : "read-error");
+		return 0;
+	}
+}
+
+/* Hand complete lines to the session while it accepts them. */
+static void conn_process(struct conn *c)
+{
+	struct session *s = &c->s;
+	int partial = 0;
+
+	while (c->in && sc_buf_len(c->in) > 0 && conn_accepts_commands(c)) {
+		const char *line;
+		size_t len, used;
+		int bare_lf;
+		sc_status rc;
+
+		if (c->skipping) {
+			/* RFC 5321 4.5.3.1.4: drop the rest of an over-long line */
+			if (sc_buf_skip_line(c->in) == SC_AGAIN)
+				break;
+			c->skipping = 0;
+			continue;
+		}
+		rc = sc_buf_line(c->in, SESSION_LINE_MAX, &line, &len, &used, &bare_lf);
+		if (rc == SC_AGAIN) {
+			partial = 1;
+			break;
+		}
+		if (rc == SC_ERR_TOO_LONG) {
+			session_line_too_long(s);
+			c->skipping = 1;
+			continue;
+		}
+		if (rc != SC_OK) {
+			conn_close(c, "input-error");
+			return;
+		}
+		session_line(s, line, len);
+		sc_buf_consume(c->in, used);
+		conn_arm_timer(c);
+		if (s->discard_input) {
+			/* RFC 3207 4.2, CVE-2011-0411: nothing read after STARTTLS (or QUIT)
+			 * is ever executed. */
+			s->discard_input = 0;
+			c->skipping = 0;
+			sc_buf_clear(c->in);
+		}
+	}
+	/* the peer is gone: an unterminated last line can never complete */
+	if (c->eof && (partial || c->skipping) && c->in)
+		sc_buf_clear(c->in);
+	if (c->in && sc_buf_len(c->in) == 0) {
+		sc_buf_free(c->in);
+		c->in = NULL;
+	}
+}
+
+/* Write queued replies. @return SC_OK (all sent, or the socket is full). */
+static sc_status conn_flush(struct conn *c)
+{
+	sc_buf *out = c->s.out;
+
+	c->write_want = SC_OK;
+	if (c->handshaking)
+		return SC_OK;
+	while (out && sc_buf_len(out) > 0) {
+		size_t n = 0;
+		sc_status rc = c->tr.ops->write(&c->tr, sc_buf_data(out), sc_buf_len(out), &n);
+
+		if (rc == SC_WANT_WRITE || rc == SC_WANT_READ) {
+			c->write_want = rc;
+			return SC_OK;
+		}
+		if (rc != SC_OK)
+			return rc;
+		sc_buf_consume(out, n);
+		/* a client that reads is alive: RFC 5321 4.5.3.2.7 counts inactivity */
+		conn_arm_timer(c);
+	}
+	if (out) {
+		/* the output buffer exists only while replies are queued */
+		sc_buf_free(out);
+		c->s.out = NULL;
+	}
+	return SC_OK;
+}
+
+/* @return 1 when the handshake is complete. */
+static int conn_handshake(struct conn *c)
+{
+	sc_status rc = transport_tls_handshake(&c->tr);
+
+	c->hs_want = SC_OK;
+	if (rc == SC_WANT_READ || rc == SC_WANT_WRITE) {
+		c->hs_want = rc;
+		return 0;
+	}
+	if (rc != SC_OK) {
+		log_msg(LOG_INFO, "client=%s session=%s tls handshake failed: %s", c->s.peer,
+			c->s.id, c->tr.tls ? sc_tls_error(c->tr.tls) : "-");
+		conn_close(c, "tls-handshake-failed");
+		return 0;
+	}
+	c->handshaking = 0;
+	log_msg(LOG_INFO, "client=%s session=%s tls protocol=%s cipher=%s", c->s.peer, c->s.id,
+		sc_tls_version(c->tr.tls), sc_tls_cipher(c->tr.tls));
+	session_tls_done(&c->s);
+	conn_arm_timer(c);
+	return 1;
+}
+
+static int conn_start_tls(struct conn *c)
+{
+	/* RFC 3207 4.2: whatever plaintext is buffered is discarded (CVE-2011-0411) */
+	if (c->in)
+		sc_buf_clear(c->in);
+	c->skipping = 0;
+	if (transport_tls_start(&c->tr, c->s.rt->tls) != SC_OK) {
+		log_msg(LOG_ERR, "client=%s session=%s cannot start TLS", c->s.peer, c->s.id);
+		conn_close(c, "tls-setup-failed");
+		return 0;
+	}
+	c->handshaking = 1;
+	return 1;
+}
+
+/* Everything queued is sent: act on the session's state.
+ * @return 1 to go round again, 0 when idle, -1 when the connection closed. */
+static int conn_after_drain(struct conn *c)
+{
+	struct session *s = &c->s;
+
+	if (c->handshaking)
+		return 0;
+	if (s->state == SESSION_CLOSING || s->out_failed) {
+		conn_close(c, s->close_reason ? s->close_reason : "closed");
+		return -1;
+	}
+	if (s->state == SESSION_STARTTLS)
+		return conn_start_tls(c) ? 1 : -1;
+	if (c->stopping) {
+		session_shutdown(s);
+		return 1;
+	}
+	if (c->eof) {
+		conn_close(c, "eof");
+		return -1;
+	}
+	return 0;
+}
+
+void conn_step(struct conn *c)
+{
+	for (int round = 0; round < CONN_STEP_ROUNDS && !c->closed; round++) {
+		int r;
+
+		if (c->handshaking && !conn_handshake(c))
+			break;
+		conn_process(c);
+		if (c->closed)
+			return;
+		if (conn_flush(c) != SC_OK) {
+			conn_close(c, "write-error");
+			return;
+		}
+		if (session_out_len(&c->s) == 0) {
+			r = conn_after_drain(c);
+			if (r < 0)
+				return;
+			if (r > 0)
+				continue;
+		}
+		if (!conn_read(c))
+			break;
+	}
+	if (!c->closed)
+		conn_update_events(c);
+}
+
+static void conn_want(struct event *ev, short what, int on)
+{
+	int pending = event_pending(ev, what, NULL) != 0;
+
+	if (on && !pending)
+		event_add(ev, NULL);
+	else if (!on && pending)
+		event_del(ev);
+}
+
+void conn_update_events(struct conn *c)
+{
+	int want_r = 0, want_w = 0;
+
+	if (c->handshaking) {
+		want_r = c->hs_want == SC_WANT_READ;
+		want_w = c->hs_want == SC_WANT_WRITE;
+	} else {
+		if (session_out_len(&c->s) > 0) {
+			if (c->write_want == SC_WANT_READ)
+				want_r = 1;
+			else
+				want_w = 1;
+		}
+		if (conn_can_read(c)) {
+			if (c->read_want == SC_WANT_WRITE)
+				want_w = 1;
+			else
+				want_r = 1;
+		}
+	}
+	conn_want(c->ev_read, EV_READ, want_r);
+	conn_want(c->ev_write, EV_WRITE, want_w);
+	/* TLS may hold decrypted input that epoll cannot see: run again soon. */
+	if (want_r && c->tr.ops->pending(&c->tr))
+		event_active(c->ev_read, EV_READ, 0);
+}
+
+void conn_event_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	if (c->closed)
+		return;
+	if (what & EV_TIMEOUT) {
+		log_msg(LOG_INFO, "client=%s session=%s idle timeout", c->s.peer, c->s.id);
+		if (!c->handshaking) {
+			/* best effort: a client that stopped reading will not see it */
+			session_timeout(&c->s);
+			if (conn_flush(c) != SC_OK) {
+				conn_close(c, "timeout");
+				return;
+			}
+		}
+		conn_close(c, "timeout");
+		return;
+	}
+	conn_step(c);
+}

@@ -1,0 +1,35 @@
+/*
+ * log.h - smtpcertd logging: stderr with timestamps in the foreground, syslog
+ * (LOG_MAIL) otherwise. Runs in the daemon process only.
+ *
+ * Anything that came from a client goes through log_escape() first so that a
+ * log line can never be forged or broken by the peer.
+ */
+#ifndef SMTPCERTD_LOG_H
+#define SMTPCERTD_LOG_H
+
+#include <stddef.h>
+#include <syslog.h>
+
+/**
+ * @param to_stderr log to stderr with a timestamp (foreground, -f / -d); otherwise
+ *        openlog() with LOG_MAIL
+ * @param debug emit LOG_DEBUG lines too
+ */
+void log_init(int to_stderr, int debug);
+
+/** @return non-zero when debug lines are emitted (skip building them otherwise). */
+int log_debug_enabled(void);
+
+/** Log one line at syslog priority @p prio (LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG). */
+void log_msg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/**
+ * Copy @p len bytes of @p in to @p out as printable ASCII: bytes outside 0x21..0x7e
+ * (and the backslash) become \xHH, so the result holds no space, control character
+ * or non-ASCII byte. Truncates (with "...") to fit @p size; always NUL-terminates.
+ * @return @p out, for use in argument lists.
+ */
+const char *log_escape(const char *in, size_t len, char *out, size_t size);
+
+#endif

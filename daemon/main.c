@@ -1,0 +1,260 @@
+/*
+ * main.c - smtpcertd: arguments, start-up checks, signals and the event loop.
+ *
+ *   smtpcertd -c FILE [-f] [-d] [-n]
+ *
+ * Start-up order: load the whole runtime (config, TLS, CRLs, repositories) so
+ * that every error reaches the terminal; bind the listeners (root may be needed);
+ * daemonize (the runtime is loaded again in the child: LMDB environments must not
+ * cross a fork); drop privileges; run the loop. Signals are libevent events, so
+ * their handlers run on the loop like everything else.
+ */
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <event2/event.h>
+#include <smtpcert/smtpcert.h>
+
+#include "conn.h"
+#include "listener.h"
+#include "log.h"
+#include "process.h"
+#include "runtime.h"
+
+/* bound on how long a graceful stop may take before connections are cut */
+#define MAIN_DRAIN_SECONDS 5
+
+static struct event_base *main_base;
+static const char *main_config;
+static struct event *main_drain_ev;
+static int main_stopping;
+
+static void main_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: smtpcertd -c FILE [-f] [-d] [-n]\n"
+		"  -c FILE  configuration file (smtpcertd.conf(5))\n"
+		"  -f       stay in the foreground, log to stderr\n"
+		"  -d       debug logging to stderr (implies -f)\n"
+		"  -n       check the configuration (and the files it names) and exit\n"
+		"  -V       print the version\n"
+		"  -h       this help\n"
+		"signals: SIGHUP reloads config, TLS files, CRLs and repositories;\n"
+		"         SIGTERM/SIGINT stop gracefully.\n"
+		"example: smtpcertd -c /etc/smtpcert/smtpcertd.conf -f\n");
+}
+
+static void main_reload(void)
+{
+	struct runtime *old = runtime_current(), *rt = NULL;
+	char err[1024];
+	sc_status rc = runtime_load(main_config, old, &rt, err, sizeof err);
+
+	if (rc != SC_OK) {
+		log_msg(LOG_ERR, "reload failed, keeping the running configuration: %s", err);
+		return;
+	}
+	if (!runtime_same_listen(old, rt))
+		log_msg(LOG_WARNING, "reload: `listen` changed; new addresses need a restart");
+	log_msg(LOG_INFO, "reloaded %s (generation %u): %zu repositories, %s, %zu CRLs",
+		main_config, rt->generation, rt->nrepos, rt->tls ? "STARTTLS on" : "STARTTLS off",
+		sc_crlset_crl_count(rt->crls));
+	runtime_set_current(rt);
+}
+
+static void main_all_gone(void)
+{
+	log_msg(LOG_INFO, "all connections closed, exiting");
+	event_base_loopexit(main_base, NULL);
+}
+
+static void main_drain_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	log_msg(LOG_WARNING, "stop: %zu connections still open after %d s, closing them",
+		conn_count(), MAIN_DRAIN_SECONDS);
+	conn_close_all();
+	event_base_loopexit(main_base, NULL);
+}
+
+static void main_stop(int sig)
+{
+	struct timeval tv = { MAIN_DRAIN_SECONDS, 0 };
+
+	if (main_stopping)
+		return;
+	main_stopping = 1;
+	log_msg(LOG_INFO, "%s: stopping, %zu connections open", sig == SIGINT ? "SIGINT" : "SIGTERM",
+		conn_count());
+	listener_close_all();
+	main_drain_ev = evtimer_new(main_base, main_drain_timeout, NULL);
+	if (main_drain_ev)
+		evtimer_add(main_drain_ev, &tv);
+	conn_shutdown_all(main_all_gone);
+}
+
+static void main_signal(evutil_socket_t sig, short what, void *arg)
+{
+	if (sig == SIGHUP)
+		main_reload();
+	else
+		main_stop((int)sig);
+}
+
+static void main_startup_line(const struct runtime *rt)
+{
+	char listen[512] = "", repos[1024] = "";
+	const char *const *domains, *const *gateways;
+	size_t nd = sc_config_list(rt->cfg, "domains", &domains);
+	size_t ng = sc_config_list(rt->cfg, "gateway_domains", &gateways);
+	size_t o = 0;
+	const char *name;
+
+	for (size_t i = 0; (name = listener_name(i)) != NULL && o < sizeof listen; i++)
+		o += (size_t)snprintf(listen + o, sizeof listen - o, "%s%s", i ? "," : "", name);
+	o = 0;
+	for (size_t i = 0; i < rt->nrepos && o < sizeof repos; i++)
+		o += (size_t)snprintf(repos + o, sizeof repos - o, "%s%s", i ? "," : "",
+				      sc_repo_spec(rt->repos[i]->repo));
+	log_msg(LOG_INFO,
+		"smtpcertd %s (libsmtpcert %s) starting: hostname=%s listen=%s repository=%s "
+		"domains=%zu gateway_domains=%zu starttls=%s crls=%zu submissions=%s",
+		SMTPCERT_VERSION_STRING, smtpcert_version(), rt->hostname, listen,
+		repos[0] ? repos : "(none)", nd, ng, rt->tls ? "on" : "off",
+		sc_crlset_crl_count(rt->crls),
+		rt->submissions == RUNTIME_SUBMIT_OFF ? "off" :
+		rt->submissions == RUNTIME_SUBMIT_AUTO ? "auto" : "review");
+}
+
+static int main_fail(const char *what, const char *msg)
+{
+	log_msg(LOG_ERR, "%s%s%s", what, *msg ? ": " : "", msg);
+	return 1;
+}
+
+static int main_run(int foreground, long nofile)
+{
+	struct event *sigs[3];
+	const int signos[3] = { SIGHUP, SIGTERM, SIGINT };
+	const char *user;
+	char err[1024] = "";
+	int dropped = 0;
+	sc_status rc;
+
+	user = sc_config_str(runtime_current()->cfg, "user");
+	rc = process_drop_privileges(user, &dropped, err, sizeof err);
+	if (rc != SC_OK)
+		return main_fail("cannot drop privileges", err);
+	if (dropped)
+		log_msg(LOG_INFO, "running as user %s", user);
+	else if (err[0])
+		log_msg(LOG_WARNING, "%s", err);
+	else if (user && *user)
+		log_msg(LOG_INFO, "not started as root: `user = %s` ignored", user);
+
+	main_base = event_base_new();
+	if (!main_base)
+		return main_fail("cannot create the event loop", "");
+	if (conn_module_init(main_base) != SC_OK || listener_start(main_base) != SC_OK)
+		return main_fail("cannot start", "out of memory");
+	for (int i = 0; i < 3; i++) {
+		sigs[i] = evsignal_new(main_base, signos[i], main_signal, NULL);
+		if (!sigs[i] || event_add(sigs[i], NULL) != 0)
+			return main_fail("cannot register signal handlers", "");
+	}
+	main_startup_line(runtime_current());
+	log_msg(LOG_INFO, "file descriptor limit %ld, max_connections %ld%s", nofile,
+		runtime_current()->max_connections,
+		nofile > 0 && nofile < runtime_current()->max_connections + 32 ?
+			" (warning: limit below max_connections)" : "");
+	(void)foreground;
+	event_base_dispatch(main_base);
+
+	conn_module_fini();
+	listener_close_all();
+	for (int i = 0; i < 3; i++)
+		event_free(sigs[i]);
+	if (main_drain_ev)
+		event_free(main_drain_ev);
+	event_base_free(main_base);
+	runtime_set_current(NULL);
+	log_msg(LOG_INFO, "stopped");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int foreground = 0, debug = 0, check = 0, opt;
+	const char *conf = NULL;
+	char path[PATH_MAX], err[1024];
+	struct runtime *rt = NULL;
+	const char *const *listen;
+	size_t nlisten;
+	long nofile;
+	sc_status rc;
+
+	while ((opt = getopt_long(argc, argv, "c:fdnhV", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c': conf = optarg; break;
+		case 'f': foreground = 1; break;
+		case 'd': debug = foreground = 1; break;
+		case 'n': check = 1; break;
+		case 'h': main_usage(stdout); return 0;
+		case 'V': printf("smtpcertd %s\n", SMTPCERT_VERSION_STRING); return 0;
+		default: main_usage(stderr); return 2;
+		}
+	}
+	if (!conf || optind != argc) {
+		main_usage(stderr);
+		return 2;
+	}
+	/* the daemon chdirs to /: SIGHUP must find the file again */
+	if (!realpath(conf, path)) {
+		fprintf(stderr, "smtpcertd: %s: cannot open: %m\n", conf);
+		return 1;
+	}
+	main_config = path;
+	log_init(1, debug);
+	signal(SIGPIPE, SIG_IGN);
+
+	rc = runtime_load(main_config, NULL, &rt, err, sizeof err);
+	if (rc != SC_OK) {
+		fprintf(stderr, "smtpcertd: %s\n", err);
+		return 1;
+	}
+	if (check) {
+		printf("smtpcertd: %s: configuration OK\n", main_config);
+		runtime_unref(rt);
+		return 0;
+	}
+	nofile = process_raise_nofile();
+	nlisten = sc_config_list(rt->cfg, "listen", &listen);
+	rc = listener_bind_all(listen, nlisten, err, sizeof err);
+	if (rc != SC_OK) {
+		fprintf(stderr, "smtpcertd: %s: %s\n", main_config, err);
+		runtime_unref(rt);
+		return 1;
+	}
+	if (!foreground) {
+		runtime_unref(rt);
+		rt = NULL;
+		if (process_daemonize() != SC_OK) {
+			fprintf(stderr, "smtpcertd: cannot daemonize: %m\n");
+			return 1;
+		}
+		log_init(0, 0);
+		rc = runtime_load(main_config, NULL, &rt, err, sizeof err);
+		if (rc != SC_OK)
+			return main_fail("start-up", err);
+	}
+	runtime_set_current(rt);
+	return main_run(foreground, nofile);
+}

@@ -1,0 +1,111 @@
+/*
+ * reply.c - formatting SMTP replies into the session's output buffer (see
+ * reply.h). Owns nothing beyond the call: the buffer belongs to the session and
+ * is created here on first use so that idle sessions hold none. Daemon process.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "reply.h"
+#include "session.h"
+
+static sc_status reply_out(struct session *s)
+{
+	sc_status rc;
+
+	if (s->out)
+		return SC_OK;
+	rc = sc_buf_new(SESSION_OUT_MAX, &s->out);
+	if (rc != SC_OK) {
+		s->out = NULL;
+		s->out_failed = 1;
+	}
+	return rc;
+}
+
+void reply_note(struct session *s, int code, const char *status)
+{
+	s->last_code = code;
+	snprintf(s->last_status, sizeof s->last_status, "%s", status ? status : "-");
+}
+
+/* Remember code and RFC 3463 status of a final reply line ("250 2.0.0 OK"). */
+static void reply_record(struct session *s, const char *line, size_t len)
+{
+	char status[sizeof s->last_status];
+	size_t i = 4, n = 0;
+
+	if (len < 4 || line[3] != ' ')
+		return;
+	/* status-code = class "." subject "." detail (RFC 3463 section 2) */
+	while (i < len && n + 1 < sizeof status && ((line[i] >= '0' && line[i] <= '9') ||
+						   line[i] == '.'))
+		status[n++] = line[i++];
+	status[n] = '\0';
+	if (n < 5 || (i < len && line[i] != ' '))
+		snprintf(status, sizeof status, "-");
+	reply_note(s, (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0'), status);
+}
+
+sc_status reply(struct session *s, const char *fmt, ...)
+{
+	char line[SESSION_LINE_MAX + 1];
+	va_list ap;
+	int n;
+	size_t len;
+	sc_status rc;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof line - 2, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	len = (size_t)n < sizeof line - 2 ? (size_t)n : sizeof line - 3;
+	reply_record(s, line, len);
+	line[len++] = '\r';
+	line[len++] = '\n';
+	SC_TRY(reply_out(s));
+	rc = sc_buf_append(s->out, line, len);
+	if (rc != SC_OK)
+		s->out_failed = 1;
+	return rc;
+}
+
+size_t reply_room(struct session *s)
+{
+	if (reply_out(s) != SC_OK)
+		return 0;
+	return sc_buf_room(s->out);
+}
+
+size_t reply_pem_size(size_t der_len)
+{
+	size_t b64 = (der_len + 2) / 3 * 4;
+	size_t lines = (b64 + 63) / 64 + 2;
+
+	/* each line: "250-" + text + CRLF, where sc_pem_encoded_size counts an LF */
+	return sc_pem_encoded_size(der_len, "CERTIFICATE") + lines * 5;
+}
+
+static sc_status reply_pem_line(void *arg, const char *text, size_t len)
+{
+	struct session *s = arg;
+
+	/* Three appends into the output buffer: the base64 goes straight from the
+	 * encoder (reading the DER in place) to the buffer, with no staging copy. */
+	SC_TRY(sc_buf_append(s->out, "250-", 4));
+	SC_TRY(sc_buf_append(s->out, text, len));
+	return sc_buf_append(s->out, "\r\n", 2);
+}
+
+sc_status reply_pem(struct session *s, const uint8_t *der, size_t der_len)
+{
+	sc_status rc;
+
+	SC_TRY(reply_out(s));
+	rc = sc_pem_encode_lines(der, der_len, "CERTIFICATE", reply_pem_line, s);
+	if (rc != SC_OK)
+		s->out_failed = 1;
+	return rc;
+}

@@ -1,0 +1,226 @@
+/*
+ * runtime.c - loading, sharing and swapping the daemon's configuration bundle
+ * (see runtime.h). Owns the current runtime pointer. Runs in the daemon process,
+ * on the event loop thread only (SIGHUP is delivered as a libevent event).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "runtime.h"
+
+static struct runtime *current;
+static unsigned generation;
+
+static long runtime_cfg_int(const sc_config *cfg, const char *key, long def)
+{
+	if (!sc_config_key_known(key))
+		return def;
+	return (long)sc_config_int(cfg, key);
+}
+
+static void runtime_repo_unref(struct runtime_repo *rr)
+{
+	if (!rr || --rr->refs > 0)
+		return;
+	sc_repo_close(rr->repo);
+	free(rr);
+}
+
+void runtime_ref(struct runtime *rt)
+{
+	rt->refs++;
+}
+
+void runtime_unref(struct runtime *rt)
+{
+	if (!rt || --rt->refs > 0)
+		return;
+	for (size_t i = 0; i < rt->nrepos; i++)
+		runtime_repo_unref(rt->repos[i]);
+	if (rt->crls)
+		sc_crlset_free(rt->crls);
+	if (rt->tls)
+		sc_tls_ctx_unref(rt->tls);
+	if (rt->cfg)
+		sc_config_free(rt->cfg);
+	free(rt);
+}
+
+struct runtime *runtime_current(void)
+{
+	return current;
+}
+
+void runtime_set_current(struct runtime *rt)
+{
+	struct runtime *old = current;
+
+	current = rt;
+	if (old)
+		runtime_unref(old);
+}
+
+static sc_status runtime_load_tls(struct runtime *rt, char *err, size_t errlen)
+{
+	const char *cert = sc_config_str(rt->cfg, "tls_cert_file");
+	const char *key = sc_config_str(rt->cfg, "tls_key_file");
+
+	if (!cert && !key)
+		return SC_OK;
+	if (!cert || !key) {
+		snprintf(err, errlen, "%s: tls_cert_file and tls_key_file must be set together",
+			 sc_config_source(rt->cfg));
+		return SC_ERR_CONFIG;
+	}
+	return sc_tls_server_ctx_new(cert, key, &rt->tls, err, errlen);
+}
+
+static sc_status runtime_load_crls(struct runtime *rt, char *err, size_t errlen)
+{
+	const char *const *files;
+	size_t n = sc_config_list(rt->cfg, "crl_file", &files);
+
+	SC_TRY(sc_crlset_new(&rt->crls));
+	for (size_t i = 0; i < n; i++)
+		SC_TRY(sc_crlset_add_file(rt->crls, files[i], err, errlen));
+	return SC_OK;
+}
+
+/* Reuse the store @p old has open under the same spec, if any. */
+static struct runtime_repo *runtime_find_repo(const struct runtime *old, const char *spec)
+{
+	if (!old)
+		return NULL;
+	for (size_t i = 0; i < old->nrepos; i++)
+		if (strcmp(sc_repo_spec(old->repos[i]->repo), spec) == 0)
+			return old->repos[i];
+	return NULL;
+}
+
+static sc_status runtime_load_repos(struct runtime *rt, const struct runtime *old, char *err,
+				    size_t errlen)
+{
+	const char *const *specs;
+	size_t n = sc_config_list(rt->cfg, "repository", &specs);
+
+	if (n > RUNTIME_REPOS_MAX) {
+		snprintf(err, errlen, "%s: repository: at most %d stores", sc_config_source(rt->cfg),
+			 RUNTIME_REPOS_MAX);
+		return SC_ERR_CONFIG;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct runtime_repo *rr = runtime_find_repo(old, specs[i]);
+		char why[512] = "";
+		sc_status rc;
+
+		if (rr) {
+			rr->refs++;
+			rt->repos[rt->nrepos++] = rr;
+			continue;
+		}
+		rr = calloc(1, sizeof *rr);
+		if (!rr)
+			return SC_ERR_NOMEM;
+		rc = sc_repo_open(specs[i], SC_REPO_RDONLY, &rr->repo, why, sizeof why);
+		if (rc != SC_OK) {
+			free(rr);
+			snprintf(err, errlen, "repository %s: %s", specs[i],
+				 why[0] ? why : sc_strerror(rc));
+			return rc;
+		}
+		rr->refs = 1;
+		rt->repos[rt->nrepos++] = rr;
+	}
+	return SC_OK;
+}
+
+static sc_status runtime_load_scalars(struct runtime *rt, char *err, size_t errlen)
+{
+	const char *sub = sc_config_str(rt->cfg, "submissions");
+
+	rt->hostname = sc_config_str(rt->cfg, "hostname");
+	if (!rt->hostname || !*rt->hostname) {
+		if (gethostname(rt->hostname_buf, sizeof rt->hostname_buf - 1) != 0)
+			snprintf(rt->hostname_buf, sizeof rt->hostname_buf, "localhost");
+		rt->hostname = rt->hostname_buf;
+	}
+	rt->cert_url = sc_config_key_known("cert_url") ? sc_config_str(rt->cfg, "cert_url") : NULL;
+	if (rt->cert_url && !*rt->cert_url)
+		rt->cert_url = NULL;
+	rt->idle_timeout = runtime_cfg_int(rt->cfg, "idle_timeout", RUNTIME_IDLE_TIMEOUT_DEFAULT);
+	rt->max_errors = runtime_cfg_int(rt->cfg, "max_errors", RUNTIME_MAX_ERRORS_DEFAULT);
+	rt->max_connections =
+		runtime_cfg_int(rt->cfg, "max_connections", RUNTIME_MAX_CONNECTIONS_DEFAULT);
+	rt->size_limit = runtime_cfg_int(rt->cfg, "max_message_size", RUNTIME_SIZE_DEFAULT);
+	if (rt->idle_timeout <= 0 || rt->max_errors <= 0 || rt->max_connections <= 0 ||
+	    rt->size_limit < 0) {
+		snprintf(err, errlen, "%s: idle_timeout, max_errors and max_connections must be positive",
+			 sc_config_source(rt->cfg));
+		return SC_ERR_CONFIG;
+	}
+	if (!sub || strcmp(sub, "off") == 0)
+		rt->submissions = RUNTIME_SUBMIT_OFF;
+	else if (strcmp(sub, "review") == 0)
+		rt->submissions = RUNTIME_SUBMIT_REVIEW;
+	else if (strcmp(sub, "auto") == 0)
+		rt->submissions = RUNTIME_SUBMIT_AUTO;
+	else {
+		snprintf(err, errlen, "%s: submissions: must be off, review or auto",
+			 sc_config_source(rt->cfg));
+		return SC_ERR_CONFIG;
+	}
+	return SC_OK;
+}
+
+sc_status runtime_load(const char *path, const struct runtime *old, struct runtime **out,
+		       char *err, size_t errlen)
+{
+	struct runtime *rt;
+	sc_status rc;
+
+	SC_ENSURE_ARG(path);
+	SC_ENSURE_ARG(out);
+	rt = calloc(1, sizeof *rt);
+	if (!rt)
+		return SC_ERR_NOMEM;
+	rt->refs = 1;
+	err[0] = '\0';
+	rc = sc_config_load(path, &rt->cfg, err, errlen);
+	if (rc == SC_OK)
+		rc = runtime_load_scalars(rt, err, errlen);
+	if (rc == SC_OK)
+		rc = runtime_load_tls(rt, err, errlen);
+	if (rc == SC_OK)
+		rc = runtime_load_crls(rt, err, errlen);
+	if (rc == SC_OK)
+		rc = runtime_load_repos(rt, old, err, errlen);
+	if (rc != SC_OK) {
+		if (!err[0])
+			snprintf(err, errlen, "%s: %s", path, sc_strerror(rc));
+		runtime_unref(rt);
+		return rc;
+	}
+	rt->generation = ++generation;
+	*out = rt;
+	return SC_OK;
+}
+
+static int runtime_list_equal(const sc_config *a, const sc_config *b, const char *key)
+{
+	const char *const *la, *const *lb;
+	size_t na = sc_config_list(a, key, &la), nb = sc_config_list(b, key, &lb);
+
+	if (na != nb)
+		return 0;
+	for (size_t i = 0; i < na; i++)
+		if (strcmp(la[i], lb[i]) != 0)
+			return 0;
+	return 1;
+}
+
+int runtime_same_listen(const struct runtime *a, const struct runtime *b)
+{
+	return runtime_list_equal(a->cfg, b->cfg, "listen");
+}

@@ -1,0 +1,77 @@
+/*
+ * runtime.h - everything smtpcertd loads from its configuration, as one
+ * reference-counted bundle: the parsed config, the STARTTLS context, the CRL set,
+ * the repositories and the limits derived from them.
+ *
+ * SIGHUP builds a new runtime and swaps it in only when every part loaded; a
+ * session keeps a reference to the runtime it is using and moves to the current
+ * one at its next command (runtime_current()), so a reload never drops a
+ * connection and an old runtime is freed when its last session lets go.
+ */
+#ifndef SMTPCERTD_RUNTIME_H
+#define SMTPCERTD_RUNTIME_H
+
+#include <stddef.h>
+#include <smtpcert/smtpcert.h>
+
+/** Most stores in `repository`. */
+#define RUNTIME_REPOS_MAX 16
+
+/* Defaults when the config parser does not know a key (docs/design.md). */
+#define RUNTIME_IDLE_TIMEOUT_DEFAULT 300 /* RFC 5321 4.5.3.2.7 */
+#define RUNTIME_MAX_ERRORS_DEFAULT 10
+#define RUNTIME_MAX_CONNECTIONS_DEFAULT 4096
+#define RUNTIME_SIZE_DEFAULT 10485760L
+
+/** An opened store, shared between runtimes when a reload keeps its spec: LMDB
+ *  forbids opening one environment twice in a process (lmdb.h, "Caveats"). */
+struct runtime_repo {
+	unsigned refs;
+	sc_repo *repo;
+};
+
+enum runtime_submissions { RUNTIME_SUBMIT_OFF, RUNTIME_SUBMIT_REVIEW, RUNTIME_SUBMIT_AUTO };
+
+struct runtime {
+	unsigned refs;
+	unsigned generation;          /**< 1 for the first load, +1 per reload */
+	sc_config *cfg;
+	sc_tls_ctx *tls;              /**< NULL when STARTTLS is not configured */
+	sc_crlset *crls;
+	struct runtime_repo *repos[RUNTIME_REPOS_MAX];
+	size_t nrepos;
+	const char *hostname;         /**< from cfg, or hostname_buf */
+	char hostname_buf[256];
+	const char *cert_url;         /**< NULL unless cert_url is set */
+	long idle_timeout;            /**< seconds */
+	long max_errors;
+	long max_connections;
+	long size_limit;              /**< EHLO SIZE value */
+	enum runtime_submissions submissions;
+};
+
+/**
+ * Load the configuration at @p path and everything it names (TLS files, CRLs,
+ * repositories, opened read-only). @p old (may be NULL) lends its open stores to
+ * the new runtime when a spec is unchanged.
+ * @return SC_OK with a runtime holding one reference in *@p out; otherwise a
+ *         status and an administrator-readable message in @p err ("FILE:LINE: key:
+ *         reason" for config errors).
+ */
+SC_MUST_CHECK sc_status runtime_load(const char *path, const struct runtime *old,
+				     struct runtime **out, char *err, size_t errlen);
+
+void runtime_ref(struct runtime *rt);
+void runtime_unref(struct runtime *rt);
+
+/** The runtime new sessions and new commands use (borrowed; ref it to keep it). */
+struct runtime *runtime_current(void);
+
+/** Make @p rt current, taking over the caller's reference; the previous one is
+ *  unreferenced. */
+void runtime_set_current(struct runtime *rt);
+
+/** @return non-zero when both runtimes listen on the same addresses. */
+int runtime_same_listen(const struct runtime *a, const struct runtime *b);
+
+#endif

@@ -1,0 +1,138 @@
+/*
+ * session.c - the SMTP session state machine (see session.h). Owns the session's
+ * state, error count and output buffer; the runtime is referenced. Runs in the
+ * daemon process, driven by conn.c (or by tests through session_line()).
+ *
+ * States and transitions:
+ *   CONNECTED --HELO/EHLO--> READY --HELO/EHLO--> READY
+ *   CONNECTED|READY --STARTTLS (220)--> STARTTLS --handshake done--> CONNECTED
+ *   any --QUIT / 421 (errors, timeout, shutdown)--> CLOSING
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+#include "log.h"
+#include "reply.h"
+#include "runtime.h"
+#include "session.h"
+
+const char *session_state_name(enum session_state st)
+{
+	switch (st) {
+	case SESSION_CONNECTED: return "CONNECTED";
+	case SESSION_READY: return "READY";
+	case SESSION_STARTTLS: return "STARTTLS";
+	case SESSION_CLOSING: return "CLOSING";
+	}
+	return "?";
+}
+
+void session_enter(struct session *s, enum session_state next)
+{
+	log_msg(LOG_DEBUG, "client=%s session=%s state %s -> %s", s->peer, s->id,
+		session_state_name(s->state), session_state_name(next));
+	s->state = next;
+}
+
+void session_init(struct session *s, struct runtime *rt, const char *peer, const char *id)
+{
+	s->state = SESSION_CONNECTED;
+	s->rt = rt;
+	runtime_ref(rt);
+	snprintf(s->peer, sizeof s->peer, "%s", peer);
+	snprintf(s->id, sizeof s->id, "%s", id);
+	reply_note(s, 0, "-");
+}
+
+void session_fini(struct session *s)
+{
+	if (s->out)
+		sc_buf_free(s->out);
+	s->out = NULL;
+	if (s->rt)
+		runtime_unref(s->rt);
+	s->rt = NULL;
+}
+
+size_t session_out_len(const struct session *s)
+{
+	return s->out ? sc_buf_len(s->out) : 0;
+}
+
+void session_greet(struct session *s)
+{
+	/* RFC 5321 4.3.1 / docs/design.md banner */
+	reply(s, "220 %s ESMTP smtpcertd", s->rt->hostname);
+}
+
+/* A reload happened: use the new configuration from this command on. */
+static void session_pick_up_runtime(struct session *s)
+{
+	struct runtime *cur = runtime_current();
+
+	if (cur && cur != s->rt) {
+		runtime_ref(cur);
+		runtime_unref(s->rt);
+		s->rt = cur;
+	}
+}
+
+void session_line(struct session *s, const char *line, size_t len)
+{
+	if (s->state == SESSION_STARTTLS || s->state == SESSION_CLOSING)
+		return;
+	session_pick_up_runtime(s);
+	command_dispatch(s, line, len);
+	if (s->out_failed && s->state != SESSION_CLOSING) {
+		s->close_reason = "output-error";
+		session_enter(s, SESSION_CLOSING);
+	}
+}
+
+void session_line_too_long(struct session *s)
+{
+	if (s->state == SESSION_STARTTLS || s->state == SESSION_CLOSING)
+		return;
+	reply(s, "500 5.5.2 Line too long");
+	log_msg(LOG_INFO, "client=%s session=%s cmd=- result=500 status=5.5.2 us=0 reason=line-too-long",
+		s->peer, s->id);
+	session_count_error(s);
+}
+
+void session_count_error(struct session *s)
+{
+	if (++s->errors < (unsigned long)s->rt->max_errors)
+		return;
+	reply(s, "421 4.7.0 %s Too many errors, closing connection", s->rt->hostname);
+	log_msg(LOG_NOTICE, "client=%s session=%s too many errors (%u)", s->peer, s->id, s->errors);
+	s->close_reason = "too-many-errors";
+	session_enter(s, SESSION_CLOSING);
+}
+
+void session_timeout(struct session *s)
+{
+	if (s->state == SESSION_CLOSING)
+		return;
+	/* RFC 5321 4.5.3.2.7 server timeout; 4.2.5 421 */
+	reply(s, "421 4.4.2 %s Idle timeout, closing connection", s->rt->hostname);
+	s->close_reason = "timeout";
+	session_enter(s, SESSION_CLOSING);
+}
+
+void session_shutdown(struct session *s)
+{
+	if (s->state == SESSION_CLOSING)
+		return;
+	reply(s, "421 4.3.2 %s Service shutting down", s->rt->hostname);
+	s->close_reason = "shutdown";
+	session_enter(s, SESSION_CLOSING);
+}
+
+void session_tls_done(struct session *s)
+{
+	/* RFC 3207 4.2: discard all knowledge from before TLS; a new EHLO is due. */
+	s->tls_active = 1;
+	s->discard_input = 0;
+	session_enter(s, SESSION_CONNECTED);
+}

@@ -1,0 +1,91 @@
+/*
+ * session.h - the SMTP session: one explicit state machine per connection,
+ * independent of sockets and of libevent, so that tests and the fuzz target can
+ * drive it with plain byte strings.
+ *
+ * The connection (conn.c) feeds complete command lines in and transmits what the
+ * session queued in `out`; after each line it looks at the state to learn whether
+ * to stop reading (STARTTLS, CLOSING) or to discard the rest of the input.
+ * The mail transaction (MAIL/RCPT/DATA, a later issue) lives in its own struct,
+ * separate from the session (STYLE.md), and is NULL until then.
+ */
+#ifndef SMTPCERTD_SESSION_H
+#define SMTPCERTD_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+#include <smtpcert/smtpcert.h>
+
+struct runtime;
+
+/* RFC 5321 4.5.3.1.4: a command line is at most 512 octets including CRLF. */
+#define SESSION_LINE_MAX 512
+/* Replies waiting to be sent: new commands are not read while more than
+ * SESSION_OUT_HIGH bytes are queued (backpressure), and one reply may add at most
+ * SESSION_OUT_MAX - SESSION_OUT_HIGH (CERS: up to SC_CHAIN_MAX PEM certificates). */
+#define SESSION_OUT_HIGH (32 * 1024)
+#define SESSION_OUT_MAX (512 * 1024)
+
+enum session_state {
+	SESSION_CONNECTED, /**< banner sent; HELO/EHLO expected (also after STARTTLS) */
+	SESSION_READY,     /**< greeted: CERT/CERS/CERC accepted */
+	SESSION_STARTTLS,  /**< "220 Ready to start TLS" queued: no more plaintext input */
+	SESSION_CLOSING    /**< 221/421 queued: close once it is sent */
+};
+
+/** The mail transaction, reset by RSET/HELO/EHLO (RFC 5321 4.1.1.5). Not yet used. */
+struct transaction;
+
+struct session {
+	enum session_state state;
+	struct runtime *rt;        /**< referenced; moves to runtime_current() per command */
+	sc_buf *out;               /**< queued replies; NULL while empty (lazy) */
+	struct transaction *tx;    /**< NULL until mail reception exists */
+	unsigned errors;           /**< failed commands (RFC 5321 4.2 5yz replies) */
+	unsigned long commands;
+	unsigned tls_active : 1;
+	unsigned discard_input : 1; /**< set by a command that ends a pipeline group */
+	unsigned out_failed : 1;    /**< a reply did not fit or no memory: close */
+	const char *close_reason;   /**< why CLOSING was entered, for the disconnect line */
+	/* result of the current command, for the log line */
+	int last_code;
+	char last_status[12];
+	char id[24];               /**< session=ID in every log line */
+	char peer[64];             /**< client=ADDR:PORT */
+};
+
+/** Set up @p s (zeroed by the caller) with a reference to @p rt. */
+void session_init(struct session *s, struct runtime *rt, const char *peer, const char *id);
+/** Release the runtime and the output buffer. */
+void session_fini(struct session *s);
+
+/** Queue the banner (RFC 5321 4.2: 220 greeting). */
+void session_greet(struct session *s);
+
+/** Change state, logging "old -> new" at debug level. */
+void session_enter(struct session *s, enum session_state next);
+const char *session_state_name(enum session_state st);
+
+/** Handle one command line (without its CRLF; may contain any byte). */
+void session_line(struct session *s, const char *line, size_t len);
+
+/** The line being read exceeded SESSION_LINE_MAX (RFC 5321 4.5.3.1.4). */
+void session_line_too_long(struct session *s);
+
+/** Idle timeout (RFC 5321 4.5.3.2.7): queue 421 4.4.2 and enter CLOSING. */
+void session_timeout(struct session *s);
+
+/** Server shutdown: queue 421 4.3.2 and enter CLOSING. */
+void session_shutdown(struct session *s);
+
+/** The TLS handshake finished: forget everything learnt before (RFC 3207 4.2). */
+void session_tls_done(struct session *s);
+
+/** Count a failed command; at max_errors queue 421 4.7.0 and enter CLOSING. */
+void session_count_error(struct session *s);
+
+/** @return bytes queued for the client. */
+size_t session_out_len(const struct session *s);
+
+#endif
