@@ -8,6 +8,12 @@
  * may run for every CERT request. An expired CRL (nextUpdate in the past) still
  * revokes what it lists: revocation is never undone by staleness.
  *
+ * CRL signatures are not verified (the set holds no CA certificates): crl_file is
+ * trusted administrator input. Refused with SC_ERR_UNSUPPORTED and a message: delta
+ * CRLs (RFC 5280 5.2.4), indirect CRLs (5.2.5, certificateIssuer entries) and CRLs
+ * with other unrecognised critical extensions (5.2). Entries with reason
+ * removeFromCRL are ignored; certificateHold entries revoke.
+ *
  * Ownership: the set owns everything it loaded; it is immutable once built, so one
  * set may be shared by all sessions and swapped as a whole on reload.
  */
@@ -25,14 +31,19 @@ extern "C" {
 
 typedef struct sc_crlset sc_crlset;
 
+/** Largest CRL file (or memory input) accepted. */
+#define SC_CRL_INPUT_MAX (64 * 1024 * 1024)
+
 SC_MUST_CHECK sc_status sc_crlset_new(sc_crlset **out);
 void sc_crlset_free(sc_crlset *s);
 
 /**
  * Add every CRL in a file.
  * @return SC_OK; SC_ERR_IO (unreadable); SC_ERR_SYNTAX / SC_ERR_ENCODING (not a CRL;
- *         nothing from this file is added); SC_ERR_NOMEM. On failure a message naming
- *         the file is written to @p err when non-NULL.
+ *         nothing from this file is added); SC_ERR_UNSUPPORTED (delta, indirect or
+ *         unknown critical extension; nothing added); SC_ERR_TOO_LONG (over
+ *         SC_CRL_INPUT_MAX); SC_ERR_NOMEM. On failure a message naming the file is
+ *         written to @p err when non-NULL.
  */
 SC_MUST_CHECK sc_status sc_crlset_add_file(sc_crlset *s, const char *path, char *err,
 					   size_t errlen);
@@ -48,7 +59,9 @@ size_t sc_crlset_entry_count(const sc_crlset *s);
  * Is (issuer, serial) revoked?
  * @param issuer DER of the certificate's issuer Name
  * @param serial content octets of the certificate's serial INTEGER
- * @return SC_OK (not listed on any CRL of that issuer) or SC_ERR_REVOKED.
+ * @return SC_OK (not listed on any CRL of that issuer) or SC_ERR_REVOKED;
+ *         SC_ERR_ARG when @p issuer is not a DER Name; SC_ERR_NOMEM only for issuer
+ *         names over about 500 octets (shorter ones never allocate).
  */
 SC_MUST_CHECK sc_status sc_crlset_check(const sc_crlset *s, const uint8_t *issuer,
 					size_t issuer_len, const uint8_t *serial,

@@ -369,7 +369,7 @@ void tc_key_pem(tc_key *k, char **out, size_t *len)
 	tc_bio_take(b, out, len);
 }
 
-static void tc_crl_revoke(X509_CRL *crl, BIGNUM *bn)
+static void tc_crl_revoke(X509_CRL *crl, BIGNUM *bn, int reason)
 {
 	X509_REVOKED *r = X509_REVOKED_new();
 	ASN1_INTEGER *ai = BN_to_ASN1_INTEGER(bn, NULL);
@@ -379,6 +379,14 @@ static void tc_crl_revoke(X509_CRL *crl, BIGNUM *bn)
 	TC_CHECK(X509_gmtime_adj(t, -1800) != NULL, "X509_gmtime_adj");
 	TC_CHECK(X509_REVOKED_set_serialNumber(r, ai) == 1, "set_serialNumber");
 	TC_CHECK(X509_REVOKED_set_revocationDate(r, t) == 1, "set_revocationDate");
+	if (reason >= 0) {
+		ASN1_ENUMERATED *e = ASN1_ENUMERATED_new();
+
+		TC_CHECK(e != NULL && ASN1_ENUMERATED_set(e, reason) == 1, "ASN1_ENUMERATED");
+		TC_CHECK(X509_REVOKED_add1_ext_i2d(r, NID_crl_reason, e, 0, 0) == 1,
+			 "X509_REVOKED_add1_ext_i2d");
+		ASN1_ENUMERATED_free(e);
+	}
 	TC_CHECK(X509_CRL_add0_revoked(crl, r) == 1, "X509_CRL_add0_revoked");
 	ASN1_INTEGER_free(ai);
 	ASN1_TIME_free(t);
@@ -419,15 +427,38 @@ void tc_crl_new_ex(X509 *issuer, tc_key *issuer_key, const struct tc_crl_opts *o
 
 		TC_CHECK(BN_set_word(bn, (BN_ULONG)(s < 0 ? -s : s)), "BN_set_word");
 		BN_set_negative(bn, s < 0);
-		tc_crl_revoke(crl, bn);
+		tc_crl_revoke(crl, bn, o->reasons ? o->reasons[i] : -1);
 	}
 	for (size_t i = 0; i < o->nserial_hex; i++) {
 		TC_CHECK(BN_hex2bn(&bn, o->serial_hex[i]) > 0, "BN_hex2bn");
-		tc_crl_revoke(crl, bn);
+		tc_crl_revoke(crl, bn, -1);
 	}
 	tc_crl_add_int_ext(crl, NID_crl_number, o->crl_number ? o->crl_number : 1);
 	if (o->delta)
 		tc_crl_add_int_ext(crl, NID_delta_crl, 1);
+	if (o->indirect) {
+		ISSUING_DIST_POINT *idp = ISSUING_DIST_POINT_new();
+
+		TC_CHECK(idp != NULL, "ISSUING_DIST_POINT_new");
+		idp->indirectCRL = 1;
+		TC_CHECK(X509_CRL_add1_ext_i2d(crl, NID_issuing_distribution_point, idp, 1,
+					       X509V3_ADD_DEFAULT) == 1,
+			 "X509_CRL_add1_ext_i2d(idp)");
+		ISSUING_DIST_POINT_free(idp);
+	}
+	if (o->unknown_critical) {
+		ASN1_OBJECT *obj = OBJ_txt2obj("1.3.6.1.4.1.55555.1", 1);
+		ASN1_OCTET_STRING *v = ASN1_OCTET_STRING_new();
+		X509_EXTENSION *ext;
+
+		TC_CHECK(obj && v && ASN1_OCTET_STRING_set(v, (const unsigned char *)"\x05\x00", 2),
+			 "unknown extension");
+		ext = X509_EXTENSION_create_by_OBJ(NULL, obj, 1, v);
+		TC_CHECK(ext != NULL && X509_CRL_add_ext(crl, ext, -1) == 1, "X509_CRL_add_ext");
+		X509_EXTENSION_free(ext);
+		ASN1_OCTET_STRING_free(v);
+		ASN1_OBJECT_free(obj);
+	}
 	TC_CHECK(X509_CRL_sort(crl) == 1, "X509_CRL_sort");
 	TC_CHECK(X509_CRL_sign(crl, issuer_key->pkey, EVP_sha256()) > 0, "X509_CRL_sign");
 	if (o->as_der)

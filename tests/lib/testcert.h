@@ -127,7 +127,11 @@ struct tc_crl_opts {
 	long last_update_offset;         /**< thisUpdate = now + offset; 0 = one hour ago */
 	long next_update_offset;         /**< nextUpdate = now + offset; 0 = 7 days ahead */
 	long crl_number;                 /**< cRLNumber; 0 = 1 */
+	/** CRLReason (RFC 5280 5.3.1) per serials[] entry when non-NULL; -1 = none */
+	const int *reasons;
 	int delta;                       /**< add a deltaCRLIndicator (RFC 5280 5.2.4) */
+	int indirect;                    /**< add an issuingDistributionPoint, indirectCRL */
+	int unknown_critical;            /**< add a critical extension nobody knows */
 	int as_der;                      /**< output DER instead of PEM ("X509 CRL") */
 };
 
