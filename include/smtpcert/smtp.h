@@ -74,6 +74,23 @@ SC_MUST_CHECK sc_status sc_smtp_fetch_cert(sc_smtp *s, const struct sc_addr *add
 					   int chain, sc_cert **out, int *code, char *err,
 					   size_t errlen);
 
+/** Most MX hosts sc_mx_lookup() returns. */
+#define SC_MX_MAX 16
+
+/**
+ * Mail exchangers of @p domain in the order to try them (RFC 5321 5.1): MX
+ * preference, lowest first, equal preferences in random order. A domain without
+ * MX records is its own mail exchanger (the implicit MX), so then the single
+ * host is @p domain itself. Names are lower case without a trailing dot.
+ * @param hosts receives up to @p max names; *@p n their count
+ * @return SC_OK; SC_ERR_NOT_FOUND (the domain does not exist, or publishes a null
+ *         MX: RFC 7505, it accepts no mail); SC_ERR_TEMP (DNS server failure or
+ *         timeout); SC_ERR_NETWORK (no resolver); SC_ERR_ARG. A message goes to
+ *         @p err.
+ */
+SC_MUST_CHECK sc_status sc_mx_lookup(const char *domain, char hosts[][SC_DOMAIN_MAX + 1],
+				     size_t max, size_t *n, char *err, size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif
