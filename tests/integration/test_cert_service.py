@@ -105,7 +105,7 @@ class CertServiceTest(unittest.TestCase):
     def test_address_case_insensitive(self):
         c = self.session()
         self.assertServes(c.cmd("CERT ALICE@EXAMPLE.TEST"), "alice")
-        self.assertServes(c.cmd("CERT Alice@Example.Test."), "alice")
+        self.assertServes(c.cmd("CERT Alice@Example.Test"), "alice")
         self.assertServes(c.cmd("CERT mixed.case@example.test"), "Mixed")
         self.assertServes(c.cmd("cert MIXED.CASE@example.TEST"), "Mixed")
 
@@ -348,6 +348,24 @@ class UnreachableRepositoryTest(unittest.TestCase):
                 self.assertEqual(r.code, 250, r)
             self.assertIsNotNone(d.wait_log(r"cmd=CERT addr=alice@example\.test result=451 "
                                             r"status=4\.3\.0"), d.log_text()[-2000:])
+
+
+    def test_unreadable_entry_451(self):
+        # an entry that exists but cannot be read (here a symlink loop, which
+        # stops root too) is not "no certificate": 451, never 550
+        d = Daemon(certs=(), start=False)
+        with d:
+            d.overrides["repository"] = "dir:" + d.dir_repo
+            d.put_dir_cert("alice")
+            d.write_config()
+            d.start()
+            loop = os.path.join(d.dir_repo, "bob@example.test.pem")
+            os.symlink(loop, loop)
+            with d.client() as c:
+                c.ehlo()
+                r = c.cmd("CERT bob@example.test")
+                self.assertTrue(r.last.startswith("451 4.3.0"), r)
+                self.assertEqual(c.cmd("CERT alice@example.test").code, 250)
 
 
 class SubmissionsReviewTest(unittest.TestCase):

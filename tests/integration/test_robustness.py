@@ -266,7 +266,7 @@ class SlowReaderTest(unittest.TestCase):
     it (back-pressure) instead of buffering every reply, and serve others."""
 
     def test_client_that_never_reads(self):
-        with Daemon(overrides={"max_errors": 100000}) as d:
+        with Daemon(overrides={"max_errors": 10000}) as d:
             rss0 = d.rss_kb()
             hog = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             hog.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)

@@ -4,6 +4,7 @@ Python's ssl module, TLS 1.2 as the floor, the command-injection defence
 and the EHLO keywords before and after TLS."""
 import ssl
 import unittest
+import warnings
 
 import sctest
 from sctest import Daemon, pki
@@ -75,8 +76,10 @@ class StartTlsTest(unittest.TestCase):
         ctx.verify_mode = ssl.CERT_NONE
         try:
             ctx.set_ciphers("DEFAULT@SECLEVEL=0")
-            ctx.minimum_version = ssl.TLSVersion.TLSv1_1
-            ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                ctx.minimum_version = ssl.TLSVersion.TLSv1_1
+                ctx.maximum_version = ssl.TLSVersion.TLSv1_1
         except (ValueError, ssl.SSLError) as e:
             self.fail("local OpenSSL cannot offer TLS 1.1: %s" % e)
         with self.d.client() as c:

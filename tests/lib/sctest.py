@@ -9,7 +9,9 @@ Runs the real binaries against a throw-away PKI on loopback:
   smtp()      an smtplib.SMTP connected to a daemon.
   s_client()  `openssl s_client -starttls smtp` fed a list of commands.
 Environment (set by tests/CMakeLists.txt): SC_BIN_DIR (smtpcertd, smtpcert),
-SC_SOURCE_DIR (the repository). SC_KEEP=1 keeps temp dirs for debugging.
+SC_SOURCE_DIR (the repository). SC_KEEP=1 keeps temp dirs for debugging. SC_TEST_REPO=dir makes Daemon use a dir:
+repository and write certificate files instead of running `smtpcert admin import`
+(the daemon tests then run against the dir backend, or without the CLI).
 A missing binary is a test failure with a clear message, never a skip.
 """
 import atexit
@@ -29,6 +31,7 @@ SOURCE_DIR = os.environ.get("SC_SOURCE_DIR") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN_DIR = os.environ.get("SC_BIN_DIR") or os.path.join(SOURCE_DIR, "build", "bin")
 KEEP = os.environ.get("SC_KEEP") == "1"
+TEST_REPO = os.environ.get("SC_TEST_REPO", "lmdb")
 
 HOSTNAME = "test.example"
 CRLF = b"\r\n"
@@ -84,7 +87,7 @@ class Pki:
 
     def path(self, name):
         """Path of a file in the PKI dir; 'alice' means alice.pem."""
-        if "." not in name:
+        if not name.endswith((".pem", ".key", ".der", ".txt")):
             name += ".pem"
         p = os.path.join(self.dir, name)
         if not os.path.exists(p):
@@ -393,7 +396,6 @@ class Daemon:
                  chain=True):
         self.pki = pki()
         self.smtpcertd = binary("smtpcertd")
-        self.smtpcert = binary("smtpcert")
         self.tmp = tempfile.mkdtemp(prefix="sc-daemon-")
         self.conf = os.path.join(self.tmp, "smtpcertd.conf")
         self.logfile = os.path.join(self.tmp, "daemon.log")
@@ -420,7 +422,8 @@ class Daemon:
             "listen": "127.0.0.1:%d" % self.port,
             "domains": "example.test",
             "gateway_domains": "gw.test",
-            "repository": "lmdb:" + os.path.join(self.tmp, "repo"),
+            "repository": ("dir:" + self.dir_repo if TEST_REPO == "dir"
+                           else "lmdb:" + os.path.join(self.tmp, "repo")),
             "tls_cert_file": p.path("server.chain.pem"),
             "tls_key_file": p.path("server.key"),
             "crl_file": p.path("crl.pem"),
@@ -450,12 +453,21 @@ class Daemon:
         os.replace(tmp, self.conf)
         return text
 
+    @property
+    def smtpcert(self):
+        return binary("smtpcert")
+
     # repository
     def admin(self, *args, timeout=30):
         return subprocess.run([self.smtpcert, "admin", "-c", self.conf] + list(args),
                               capture_output=True, text=True, timeout=timeout)
 
     def import_certs(self, names, chain=True):
+        if TEST_REPO == "dir" and not self.overrides.get("repository"):
+            for n in names:
+                main = os.path.join(self.dir_repo, dir_file_name(self.address_of(n)) + ".pem")
+                self.put_dir_cert(n, chain=chain, sub=n if os.path.exists(main) else None)
+            return None
         files = [self.pki.chain(n) if chain else self.pki.path(n) for n in names]
         r = self.admin("import", *files)
         if r.returncode != 0:
@@ -501,6 +513,7 @@ class Daemon:
             last = self.log_text()
             if self.proc.poll() is None:
                 self._kill()
+            self._log.close()
             if not re.search(r"in use|EADDRINUSE|bind", last, re.I):
                 break
         raise AssertionError("smtpcertd did not start (exit %r); config:\n%s\nlog:\n%s"
