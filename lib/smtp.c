@@ -575,7 +575,9 @@ static sc_status fetch(sc_smtp *s, const struct sc_addr *addr, int chain, sc_cer
 		return fail(s, st);
 	*code = sc_reply_code(s->reply);
 	reply_text(s->reply, text, sizeof text);
-	if (*code == 550) {
+	/* 550 is "no such certificate" unless the enhanced code says policy
+	 * (RFC 3463 X.7.X, e.g. 5.7.1 for a domain not served here). */
+	if (*code == 550 && strncmp(sc_reply_enhanced(s->reply), "5.7.", 4)) {
 		seterr(s, "%s: %s", s->host, text);
 		return SC_ERR_NOT_FOUND;
 	}

@@ -65,8 +65,10 @@ SC_MUST_CHECK sc_status sc_smtp_command(sc_smtp *s, const char *line, sc_reply *
 /**
  * CERT (or CERS when @p chain) for @p addr, parsing the certificate(s) from the
  * reply. *@p code receives the reply code.
- * @return SC_OK with *@p out set; SC_ERR_NOT_FOUND (5xx, typically 550 5.1.1);
- *         SC_ERR_TEMP (4xx); SC_ERR_UNSUPPORTED (server does not offer CERT/CERS);
+ * @return SC_OK with *@p out set; SC_ERR_NOT_FOUND (550, typically 550 5.1.1);
+ *         SC_ERR_REJECTED (other 5xx, and 550 with a 5.7.x policy code such as
+ *         "domain not served here"); SC_ERR_TEMP (4xx); SC_ERR_UNSUPPORTED (server
+ *         does not offer CERT/CERS, or answered with a URL: cert_url mode);
  *         SC_ERR_PROTOCOL (250 without a parsable certificate); I/O errors.
  *         The server's text goes to @p err.
  */
