@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,6 +128,25 @@ static int has_suffix(const char *s, const char *suffix)
 	size_t n = strlen(s), m = strlen(suffix);
 
 	return n > m && !memcmp(s + n - m, suffix, m);
+}
+
+/* Format a path into a PATH_MAX buffer. dir_open() bounds the root so that every
+ * path built from it fits; @return 0, or -1 (ENAMETOOLONG) if one ever does not. */
+static int mkpath(char *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int mkpath(char *out, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(out, PATH_MAX, fmt, ap);
+	va_end(ap);
+	if (n < 0 || n >= PATH_MAX) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
 }
 
 /*
@@ -236,7 +256,7 @@ static sc_status dir_lookup(void *state, const char *key, size_t keylen,
 			    sc_repo_entry_fn visit, void *arg)
 {
 	struct dir_state *s = state;
-	char esc[ESC_MAX + 1], path[PATH_MAX + NAME_MAX + 2];
+	char esc[ESC_MAX + 1], path[PATH_MAX];
 	sc_cert *certs[SC_REPO_ENTRIES_MAX];
 	int64_t mtimes[SC_REPO_ENTRIES_MAX];
 	struct names *ns;
@@ -248,16 +268,16 @@ static sc_status dir_lookup(void *state, const char *key, size_t keylen,
 	ns = malloc(sizeof *ns);
 	if (!ns)
 		return SC_ERR_NOMEM;
-	snprintf(path, sizeof path, "%s/%s.pem", s->path, esc);
-	st = load_file(s, path, &certs[n], &mtimes[n]);
+	st = mkpath(path, "%s/%s.pem", s->path, esc) ? SC_ERR_NOT_FOUND
+		: load_file(s, path, &certs[n], &mtimes[n]);
 	if (st == SC_OK)
 		n++;
 	else if (st == SC_ERR_TEMP)
 		goto out;
-	snprintf(path, sizeof path, "%s/%s.d", s->path, esc);
-	st = read_names(s, path, ns);
+	st = mkpath(path, "%s/%s.d", s->path, esc) ? SC_OK : read_names(s, path, ns);
 	for (size_t i = 0; st == SC_OK && i < ns->n; i++) {
-		snprintf(path, sizeof path, "%s/%s.d/%s", s->path, esc, ns->name[i]);
+		if (mkpath(path, "%s/%s.d/%s", s->path, esc, ns->name[i]))
+			continue;
 		st = load_file(s, path, &certs[n], &mtimes[n]);
 		if (st == SC_OK)
 			n++;
@@ -298,12 +318,12 @@ static sc_status fsync_dir(const char *dpath)
 static sc_status write_atomic(struct dir_state *s, const char *dpath, const char *name,
 			      const char *data, size_t len)
 {
-	char tmp[PATH_MAX + NAME_MAX + 2], dst[PATH_MAX + NAME_MAX + 2];
+	char tmp[PATH_MAX], dst[PATH_MAX];
 	size_t off = 0;
 	int fd;
 
-	snprintf(tmp, sizeof tmp, "%s/.tmp-XXXXXX", dpath);
-	snprintf(dst, sizeof dst, "%s/%s", dpath, name);
+	if (mkpath(tmp, "%s/.tmp-XXXXXX", dpath) || mkpath(dst, "%s/%s", dpath, name))
+		return SC_ERR_TOO_LONG;
 	fd = mkstemp(tmp);
 	if (fd < 0)
 		goto fail;
@@ -402,8 +422,7 @@ static sc_status dir_store(void *state, const char *key, size_t keylen,
 {
 	struct dir_state *s = state;
 	char esc[ESC_MAX + 1], hex[65], name[NAME_MAX + 1];
-	char main_path[PATH_MAX + NAME_MAX + 2], ddir[PATH_MAX + NAME_MAX + 2];
-	char extra[PATH_MAX + 2 * NAME_MAX + 3];
+	char main_path[PATH_MAX], ddir[PATH_MAX], extra[PATH_MAX];
 	uint8_t fp[32];
 	struct count_ctx cnt = { 0 };
 	char *pem;
@@ -414,9 +433,9 @@ static sc_status dir_store(void *state, const char *key, size_t keylen,
 		return SC_ERR_PERM;
 	SC_TRY(escape_key(key, keylen, esc, sizeof esc));
 	sc_hex(e->fingerprint, 32, hex);
-	snprintf(main_path, sizeof main_path, "%s/%s.pem", s->path, esc);
-	snprintf(ddir, sizeof ddir, "%s/%s.d", s->path, esc);
-	snprintf(extra, sizeof extra, "%s/%s.pem", ddir, hex);
+	if (mkpath(main_path, "%s/%s.pem", s->path, esc) ||
+	    mkpath(ddir, "%s/%s.d", s->path, esc) || mkpath(extra, "%s/%s.pem", ddir, hex))
+		return SC_ERR_TOO_LONG;
 
 	mst = file_fingerprint(s, main_path, fp);
 	if (mst == SC_ERR_TEMP)
@@ -464,7 +483,7 @@ static sc_status dir_remove(void *state, const char *key, size_t keylen,
 			    const uint8_t *fingerprint, size_t *removed)
 {
 	struct dir_state *s = state;
-	char esc[ESC_MAX + 1], path[PATH_MAX + 2 * NAME_MAX + 3], ddir[PATH_MAX + NAME_MAX + 2];
+	char esc[ESC_MAX + 1], path[PATH_MAX], ddir[PATH_MAX];
 	uint8_t fp[32];
 	DIR *d;
 	struct dirent *de;
@@ -475,8 +494,8 @@ static sc_status dir_remove(void *state, const char *key, size_t keylen,
 		return SC_ERR_PERM;
 	if (escape_key(key, keylen, esc, sizeof esc) != SC_OK)
 		return SC_OK;
-	snprintf(path, sizeof path, "%s/%s.pem", s->path, esc);
-	snprintf(ddir, sizeof ddir, "%s/%s.d", s->path, esc);
+	if (mkpath(path, "%s/%s.pem", s->path, esc) || mkpath(ddir, "%s/%s.d", s->path, esc))
+		return SC_OK;
 	if (!fingerprint || (file_fingerprint(s, path, fp) == SC_OK && !memcmp(fp, fingerprint, 32)))
 		SC_TRY(unlink_counted(s, path, removed));
 	/* Hand-placed files in .d may have any name: match on content. */
@@ -484,7 +503,8 @@ static sc_status dir_remove(void *state, const char *key, size_t keylen,
 	while (d && st == SC_OK && (de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.' || !has_suffix(de->d_name, ".pem"))
 			continue;
-		snprintf(path, sizeof path, "%s/%s", ddir, de->d_name);
+		if (mkpath(path, "%s/%s", ddir, de->d_name))
+			continue;
 		if (!fingerprint || (file_fingerprint(s, path, fp) == SC_OK &&
 				     !memcmp(fp, fingerprint, 32)))
 			st = unlink_counted(s, path, removed);
@@ -593,7 +613,8 @@ static sc_status dir_open(sc_repo *r, const char *path, unsigned flags, void **s
 	struct dir_state *s;
 	struct stat st;
 
-	if (strlen(path) >= PATH_MAX) {
+	/* Room below the root for "<escaped key>.d/<file name>". */
+	if (strlen(path) >= PATH_MAX - 2 * NAME_MAX - 8) {
 		snprintf(err, errlen, "dir:%s: path too long", path);
 		return SC_ERR_CONFIG;
 	}
