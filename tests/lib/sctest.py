@@ -1,7 +1,7 @@
 """sctest - harness for smtpcert's Python integration tests (stdlib only).
 
 Runs the real binaries against a throw-away PKI on loopback:
-  Pki         scripts/mkcerts in a temp dir, made once per process (pki()).
+  Pki         the PKI of scripts/mkcerts, shared by the test processes (pki()).
   Daemon      writes a config, imports certificates with `smtpcert admin`, starts
               `smtpcertd -c CONF -f -d` on a free loopback port, exposes its log,
               reload() (SIGHUP) and stop() (SIGTERM, asserts exit status 0).
@@ -118,17 +118,61 @@ class Pki:
 _pki = None
 
 
+def _pki_cache_root():
+    """Where PKIs are shared between test processes: next to the binaries' build
+    dir (SC_PKI_CACHE overrides), else the temp dir."""
+    root = os.environ.get("SC_PKI_CACHE") or os.path.join(
+        os.path.dirname(os.path.abspath(BIN_DIR).rstrip("/")), "test-pki")
+    try:
+        os.makedirs(root, exist_ok=True)
+        if os.access(root, os.W_OK):
+            return root
+    except OSError:
+        pass
+    return None
+
+
 def pki():
-    """The per-process PKI (made on first use)."""
+    """The test PKI, made on first use.
+
+    scripts/mkcerts takes seconds of CPU (a dozen RSA keys), and ctest runs several
+    test processes at once, so one PKI is shared by all processes of one build: it
+    lives in BUILD/test-pki/<UTC date>-<hash of mkcerts>/ (a new one each day and
+    whenever the script changes; older ones are removed), made once under a file
+    lock. Tests only read it. Without a writable cache it goes to a temp dir."""
     global _pki
-    if _pki is None:
+    if _pki is not None:
+        return _pki
+    import fcntl
+    import hashlib
+    script = os.path.join(SOURCE_DIR, "scripts", "mkcerts")
+    with open(script, "rb") as f:
+        tag = hashlib.sha256(f.read()).hexdigest()[:12]
+    root = _pki_cache_root()
+    if root is None:
         d = mkdtemp("sc-pki-")
-        script = os.path.join(SOURCE_DIR, "scripts", "mkcerts")
-        r = subprocess.run([script, d], capture_output=True, text=True, timeout=120)
-        if r.returncode != 0:
-            raise AssertionError("scripts/mkcerts failed (%d): %s%s"
-                                 % (r.returncode, r.stdout, r.stderr))
-        _pki = Pki(d)
+        lock = None
+    else:
+        d = os.path.join(root, time.strftime("%Y%m%d", time.gmtime()) + "-" + tag)
+        lock = open(os.path.join(root, ".lock"), "w")
+        fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        if not os.path.exists(os.path.join(d, ".done")):
+            r = subprocess.run([script, d], capture_output=True, text=True, timeout=300)
+            if r.returncode != 0:
+                raise AssertionError("scripts/mkcerts failed (%d): %s%s"
+                                     % (r.returncode, r.stdout, r.stderr))
+        if root is not None:
+            # PKIs from two or more days ago are no longer used by anyone
+            for old in os.listdir(root):
+                p = os.path.join(root, old)
+                if (old != os.path.basename(d) and not old.startswith(".")
+                        and time.time() - os.path.getmtime(p) > 2 * 86400):
+                    shutil.rmtree(p, ignore_errors=True)
+    finally:
+        if lock is not None:
+            lock.close()
+    _pki = Pki(d)
     return _pki
 
 
