@@ -211,6 +211,37 @@ static int general_literal_ok(const char *s, size_t len)
 	return 1;
 }
 
+/*
+ * RFC 5321 4.1.3 IPv6-addr. inet_pton() checks the hex groups and the embedded
+ * IPv4 part, but accepts compressed forms RFC 5321 does not: IPv6-comp allows at
+ * most 6 groups around "::" (IPv6v4-comp at most 4), and no zone index.
+ */
+static int ipv6_literal_ok(const char *s, size_t len)
+{
+	char tmp[64];
+	unsigned char bin[16];
+	size_t groups = 0;
+	int v4 = memchr(s, '.', len) != NULL;
+
+	if (len == 0 || len >= sizeof tmp)
+		return 0;
+	memcpy(tmp, s, len);
+	tmp[len] = '\0';
+	if (inet_pton(AF_INET6, tmp, bin) != 1)
+		return 0;
+	if (!strstr(tmp, "::"))
+		return 1; /* full forms: inet_pton already required all groups */
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '.')
+			break;
+		if (s[i] != ':' && (i == 0 || s[i - 1] == ':'))
+			groups++;
+	}
+	if (v4)
+		groups--; /* the IPv4 part was counted as a group */
+	return groups <= (v4 ? 4u : 6u);
+}
+
 /* address-literal = "[" ( IPv4 / IPv6 / General ) "]", RFC 5321 4.1.2 and 4.1.3. */
 static sc_status literal_check(const char *s, size_t len, unsigned flags, const char **why)
 {
@@ -223,14 +254,7 @@ static sc_status literal_check(const char *s, size_t len, unsigned flags, const 
 		FAIL(SC_ERR_SYNTAX, "unterminated address literal");
 	n = len - 2;
 	if (n > 5 && strncasecmp(in, "IPv6:", 5) == 0) {
-		char tmp[64];
-		unsigned char bin[16];
-
-		if (n - 5 >= sizeof tmp)
-			FAIL(SC_ERR_SYNTAX, "invalid IPv6 address literal");
-		memcpy(tmp, in + 5, n - 5);
-		tmp[n - 5] = '\0';
-		if (inet_pton(AF_INET6, tmp, bin) != 1)
+		if (!ipv6_literal_ok(in + 5, n - 5))
 			FAIL(SC_ERR_SYNTAX, "invalid IPv6 address literal");
 		return SC_OK;
 	}

@@ -66,7 +66,9 @@ void sc_buf_clear(sc_buf *b);
  *        RFC 5321 4.5.3.1.4).
  * @return SC_OK; SC_AGAIN when no line end is buffered and the data so far is
  *         within max_line; SC_ERR_TOO_LONG when the line exceeds max_line: the
- *         caller replies 500 and calls sc_buf_skip_line().
+ *         caller replies 500 and calls sc_buf_skip_line(). TOO_LONG is reported as
+ *         soon as max_line bytes are buffered without an LF (no terminator can fit
+ *         any more), so a buffer whose maximum equals max_line never stalls.
  */
 SC_MUST_CHECK sc_status sc_buf_line(const sc_buf *b, size_t max_line, const char **line,
 				    size_t *len, size_t *consumed, int *bare_lf);

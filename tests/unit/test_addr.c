@@ -111,6 +111,11 @@ static const struct addr_case cases[] = {
 	{ "a@[IPv6:2001:DB8::1]", 0, L, SC_OK, "a@[ipv6:2001:db8::1]" },
 	{ "a@[IPv6:::ffff:192.0.2.1]", 0, L, SC_OK, NULL },
 	{ "a@[IPv6:2001:db8::g]", 0, L, SC_ERR_SYNTAX, "invalid IPv6 address literal" },
+	/* RFC 5321 4.1.3: at most 6 groups besides "::" (4 with an IPv4 tail) */
+	{ "a@[IPv6:1:2:3:4:5:6::]", 0, L, SC_OK, NULL },
+	{ "a@[IPv6:1:2:3:4:5:6:7::]", 0, L, SC_ERR_SYNTAX, "invalid IPv6 address literal" },
+	{ "a@[IPv6:1:2:3:4::1.2.3.4]", 0, L, SC_OK, NULL },
+	{ "a@[IPv6:1:2:3:4:5::1.2.3.4]", 0, L, SC_ERR_SYNTAX, "invalid IPv6 address literal" },
 	{ "a@[256.0.0.1]", 0, L, SC_ERR_SYNTAX, "invalid address literal" },
 	{ "a@[1.2.3]", 0, L, SC_ERR_SYNTAX, "invalid address literal" },
 	{ "a@[1.2.3.4.5]", 0, L, SC_ERR_SYNTAX, "invalid address literal" },
