@@ -494,13 +494,27 @@ static sc_status out_finish(struct out *o, size_t *len)
 	return SC_OK;
 }
 
-/* Lengths of the struct's strings; a struct built by hand must still be terminated. */
+/* Printable ASCII or valid UTF-8: what sc_addr_parse() can ever store. */
+static int printable_utf8(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 32 || s[i] == 127)
+			return 0;
+	return sc_utf8_valid(s, n);
+}
+
+/*
+ * Lengths of the struct's strings. A struct built by hand must still be
+ * terminated and hold nothing a parse could not have produced, so keys (file
+ * names, log fields) never carry control characters.
+ */
 static sc_status addr_lengths(const struct sc_addr *a, size_t *nl, size_t *nd)
 {
 	*nl = strnlen(a->local, sizeof a->local);
 	*nd = strnlen(a->domain, sizeof a->domain);
 	SC_ENSURE(*nl < sizeof a->local && *nd < sizeof a->domain, SC_ERR_ARG);
 	SC_ENSURE(*nl > 0 && *nd > 0, SC_ERR_ARG);
+	SC_ENSURE(printable_utf8(a->local, *nl) && printable_utf8(a->domain, *nd), SC_ERR_ARG);
 	return SC_OK;
 }
 

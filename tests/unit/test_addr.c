@@ -303,6 +303,16 @@ static void test_key_format(void **state)
 	assert_int_equal(sc_addr_key(&b, buf, sizeof buf, NULL), SC_ERR_ARG);
 	memset(&b, 0, sizeof b);
 	assert_int_equal(sc_addr_format(&b, buf, sizeof buf), SC_ERR_ARG);
+	memcpy(b.local, "a\nb", 3);
+	memcpy(b.domain, "x", 1);
+	assert_int_equal(sc_addr_key(&b, buf, sizeof buf, NULL), SC_ERR_ARG);
+	memcpy(b.local, "a\xc3", 2);
+	b.local[2] = '\0';
+	assert_int_equal(sc_addr_format(&b, buf, sizeof buf), SC_ERR_ARG);
+	assert_false(sc_addr_equal(&b, &b));
+	memcpy(b.local, "ok", 3);
+	memcpy(b.domain, "x\x7f", 3);
+	assert_int_equal(sc_addr_key(&b, buf, sizeof buf, NULL), SC_ERR_ARG);
 	/* The worst case fits SC_ADDR_KEY_MAX: 64 octets of '"' quoted... cannot be
 	 * parsed (canonical > 64), but a hand-built struct can hold it. */
 	memset(&b, 0, sizeof b);
