@@ -18,8 +18,11 @@
  *   "... PRIVATE KEY" block makes the whole input SC_ERR_SYNTAX: a private key must
  *   never be stored or published by a certificate service, so we refuse rather than
  *   quietly drop it and let the uploader think all is well.
- * - The leaf must have coherent extensions (OpenSSL's EXFLAG_INVALID: e.g. a
- *   duplicated extension, RFC 5280 4.2), otherwise its addresses would be ambiguous.
+ * - A leaf with two subjectAltName extensions (RFC 5280 4.2: at most one of each)
+ *   or an undecodable one is refused: its addresses would be ambiguous. Other
+ *   extension problems are left to whoever verifies the certificate (OpenSSL's
+ *   EXFLAG_INVALID is not used: OpenSSL 3.0 also sets it for signature algorithms
+ *   it does not know, which must not stop us from storing such a certificate).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -186,9 +189,6 @@ static sc_status cert_index_leaf(sc_cert *c)
 	unsigned char *der = NULL;
 	int n;
 
-	X509_check_purpose(c->leaf, -1, 0); /* fills the extension cache and flags */
-	if (X509_get_extension_flags(c->leaf) & EXFLAG_INVALID)
-		return SC_ERR_SYNTAX;
 	SC_TRY(cert_time(X509_get0_notBefore(x), &c->not_before));
 	SC_TRY(cert_time(X509_get0_notAfter(x), &c->not_after));
 	if (!EVP_Digest(c->der[0], c->der_len[0], c->fingerprint, NULL, EVP_sha256(), NULL))
@@ -336,8 +336,9 @@ void sc_cert_fingerprint(const sc_cert *c, uint8_t out[32])
 	memcpy(out, c->fingerprint, 32);
 }
 
-/* RFC 2253 rendering; XN_FLAG_RFC2253 escapes non-ASCII octets, so the output is
- * ASCII and may be cut anywhere. */
+/* RFC 2253 rendering in UTF-8 (RFC 2253 section 2.4 allows it unescaped; control
+ * characters are still escaped, so the result is safe for a log line). A cut never
+ * splits a UTF-8 sequence. */
 static void cert_name_string(const X509_NAME *name, char *buf, size_t size)
 {
 	BIO *b;
@@ -350,10 +351,14 @@ static void cert_name_string(const X509_NAME *name, char *buf, size_t size)
 	b = BIO_new(BIO_s_mem());
 	if (!b)
 		return;
-	if (X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253) >= 0) {
+	if (X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) >= 0) {
 		n = BIO_get_mem_data(b, &p);
 		if (n > 0) {
 			size_t k = (size_t)n < size - 1 ? (size_t)n : size - 1;
+
+			if (k < (size_t)n)
+				while (k > 0 && ((unsigned char)p[k] & 0xc0) == 0x80)
+					k--;
 
 			memcpy(buf, p, k);
 			buf[k] = '\0';

@@ -113,9 +113,9 @@ sc_status cert_email_collect(const X509 *x, struct sc_addr *out, size_t max, siz
 
 	*n = 0;
 	gens = X509_get_ext_d2i(x, NID_subject_alt_name, &crit, NULL);
-	/* crit: -1 absent, -2 present more than once (caught earlier), else decoded or
-	 * undecodable (gens NULL). */
-	if (!gens && crit >= 0)
+	/* crit: -1 absent; -2 present more than once (RFC 5280 4.2 allows one: which
+	 * would count?); otherwise gens is NULL only when undecodable. */
+	if (!gens && crit != -1)
 		return SC_ERR_SYNTAX;
 	for (int i = 0; gens && i < sk_GENERAL_NAME_num(gens); i++) {
 		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);

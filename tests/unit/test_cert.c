@@ -321,6 +321,26 @@ static void test_duplicate_san_refused(void **state)
 	assert_null(c);
 	free(pem);
 	X509_free(x);
+
+	/* one SAN extension whose value is not GeneralNames */
+	x = mkleaf(NULL);
+	{
+		ASN1_OCTET_STRING *v = ASN1_OCTET_STRING_new();
+		X509_EXTENSION *e;
+
+		assert_int_equal(ASN1_OCTET_STRING_set(v, (const unsigned char *)"\x05\x00", 2), 1);
+		e = X509_EXTENSION_create_by_NID(NULL, NID_subject_alt_name, 0, v);
+		assert_non_null(e);
+		assert_int_equal(X509_add_ext(x, e, -1), 1);
+		X509_EXTENSION_free(e);
+		ASN1_OCTET_STRING_free(v);
+	}
+	assert_true(X509_sign(x, tc_key_pkey(ca_key), EVP_sha256()) > 0);
+	tc_cert_pem(x, &pem, &len);
+	assert_int_equal(sc_cert_parse(pem, len, &c), SC_ERR_SYNTAX);
+	assert_null(c);
+	free(pem);
+	X509_free(x);
 }
 
 static void test_validity(void **state)
@@ -378,6 +398,7 @@ static void test_names_and_serial(void **state)
 	X509 *neg = mkleaf(&(struct tc_cert_opts){ .serial = -1 });
 	X509 *big = mkleaf(&(struct tc_cert_opts){
 		.serial_hex = "7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF" });
+	X509 *utf = mkleaf(&(struct tc_cert_opts){ .cn = "J\xc3\xb6rg\r" });
 	sc_cert *c = parse_pem(x);
 	char buf[256], small[5];
 	const uint8_t *raw;
@@ -408,6 +429,18 @@ static void test_names_and_serial(void **state)
 	OPENSSL_free(want);
 	sc_cert_free(c);
 
+	/* UTF-8 names stay UTF-8 and are never cut inside a character */
+	c = parse_pem(utf);
+	sc_cert_subject(c, buf, sizeof buf);
+	assert_string_equal(buf, "CN=J\xc3\xb6rg\\0D");
+	sc_cert_subject(c, small, sizeof small);
+	assert_string_equal(small, "CN=J");
+	sc_cert_subject(c, buf, 6);
+	assert_string_equal(buf, "CN=J");
+	sc_cert_subject(c, buf, 7);
+	assert_string_equal(buf, "CN=J\xc3\xb6");
+	sc_cert_free(c);
+
 	/* A negative serial keeps its two's complement: never equal to +255. */
 	c = parse_pem(neg);
 	sc_cert_serial_raw(c, &raw, &len);
@@ -426,6 +459,7 @@ static void test_names_and_serial(void **state)
 	X509_free(x);
 	X509_free(neg);
 	X509_free(big);
+	X509_free(utf);
 }
 
 static void test_truncated(void **state)
