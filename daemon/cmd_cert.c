@@ -91,6 +91,13 @@ static sc_status cert_emit_entry(void *arg, const struct sc_repo_entry *e)
 	return SC_OK;
 }
 
+/* The current domains, repositories and CRLs, even in a session older than a
+ * reload: a revocation applies at once (runtime.h). */
+static struct runtime *cert_runtime(const struct session *s)
+{
+	return runtime_current() ? runtime_current() : s->rt;
+}
+
 /* Parse the argument and check the domain. @return 0 when a reply was given. */
 static int cert_address(struct session *s, struct request *rq, struct sc_addr *a)
 {
@@ -112,7 +119,7 @@ static int cert_address(struct session *s, struct request *rq, struct sc_addr *a
 		return 0;
 	}
 	/* Never a certificate for, and never a relay to, a foreign domain. */
-	if (sc_config_domain_kind(s->rt->cfg, a->domain) == SC_DOMAIN_FOREIGN) {
+	if (sc_config_domain_kind(cert_runtime(s)->cfg, a->domain) == SC_DOMAIN_FOREIGN) {
 		reply(s, "550 5.7.1 Domain not served here: certificates are not relayed");
 		return 0;
 	}
@@ -127,7 +134,7 @@ static int cert_address(struct session *s, struct request *rq, struct sc_addr *a
  */
 static void cert_lookup(struct session *s, struct request *rq, int chain)
 {
-	struct runtime *rt = s->rt;
+	struct runtime *rt = cert_runtime(s);
 	struct cert_emit ce = { .s = s, .chain = chain, .url = rt->cert_url };
 	struct sc_addr a;
 	time_t now = time(NULL);

@@ -7,6 +7,7 @@
  * unregisters it, closes the socket and moves it to a free list that a separate
  * event (the reaper) empties after the current event frame.
  */
+#include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,6 +125,44 @@ void conn_close(struct conn *c, const char *reason)
 		conn_shutdown_done();
 }
 
+void conn_linger(struct conn *c, const char *reason)
+{
+	struct timeval tv = { CONN_LINGER_SECONDS, 0 };
+
+	if (c->closed || c->lingering)
+		return;
+	c->lingering = 1;
+	c->close_reason = reason;
+	c->tr.ops->close(&c->tr); /* TLS: close_notify */
+	if (shutdown(c->tr.fd, SHUT_WR) != 0) {
+		conn_close(c, reason);
+		return;
+	}
+	event_del(c->ev_write);
+	event_add(c->ev_read, NULL);
+	evtimer_add(c->ev_timer, &tv);
+}
+
+void conn_linger_event(struct conn *c, short what)
+{
+	char junk[4096];
+
+	if (what & EV_TIMEOUT) {
+		conn_close(c, c->close_reason);
+		return;
+	}
+	for (int i = 0; i < 16; i++) {
+		ssize_t r = read(c->tr.fd, junk, sizeof junk);
+
+		if (r > 0)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			return;
+		conn_close(c, c->close_reason);
+		return;
+	}
+}
+
 static void conn_peer_name(const struct sockaddr *sa, socklen_t salen, char *out, size_t size)
 {
 	char host[48], port[8]; /* INET6_ADDRSTRLEN, "65535" */
@@ -205,6 +244,8 @@ void conn_shutdown_all(void (*done)(void))
 	for (c = conn_live; c; c = next) {
 		next = c->next;
 		c->stopping = 1;
+		if (c->lingering)
+			continue;
 		if (c->handshaking) {
 			conn_close(c, "shutdown");
 			continue;

@@ -23,6 +23,11 @@
 #include "session.h"
 #include "transport.h"
 
+/* After the last reply (221, 421) the socket is half-closed and input is read and
+ * dropped for up to this long before close(): closing a socket with unread input
+ * makes the kernel send RST, which can destroy the reply before the client reads it. */
+#define CONN_LINGER_SECONDS 2
+
 /* Unprocessed input held per connection: a few pipelined command lines.
  * (Before authentication; AUTH may raise it in a later issue.) */
 #define CONN_IN_MAX 4096
@@ -45,6 +50,7 @@ struct conn {
 	unsigned skipping : 1;      /**< discarding the rest of an over-long line */
 	unsigned eof : 1;           /**< the peer closed its side */
 	unsigned stopping : 1;      /**< server shutdown: 421 once the current reply is out */
+	unsigned lingering : 1;     /**< final reply sent, FIN sent, discarding input */
 };
 
 /** Set up the connection layer on @p base. */
@@ -66,6 +72,8 @@ void conn_close_all(void);
 
 /* internal to conn.c / conn_io.c */
 void conn_close(struct conn *c, const char *reason);
+void conn_linger(struct conn *c, const char *reason);
+void conn_linger_event(struct conn *c, short what);
 void conn_update_events(struct conn *c);
 void conn_arm_timer(struct conn *c);
 void conn_step(struct conn *c);

@@ -197,7 +197,7 @@ static int conn_after_drain(struct conn *c)
 	if (c->handshaking)
 		return 0;
 	if (s->state == SESSION_CLOSING || s->out_failed) {
-		conn_close(c, s->close_reason ? s->close_reason : "closed");
+		conn_linger(c, s->close_reason ? s->close_reason : "closed");
 		return -1;
 	}
 	if (s->state == SESSION_STARTTLS)
@@ -215,7 +215,7 @@ static int conn_after_drain(struct conn *c)
 
 void conn_step(struct conn *c)
 {
-	for (int round = 0; round < CONN_STEP_ROUNDS && !c->closed; round++) {
+	for (int round = 0; round < CONN_STEP_ROUNDS && !c->closed && !c->lingering; round++) {
 		int r;
 
 		if (c->handshaking && !conn_handshake(c))
@@ -237,7 +237,7 @@ void conn_step(struct conn *c)
 		if (!conn_read(c))
 			break;
 	}
-	if (!c->closed)
+	if (!c->closed && !c->lingering)
 		conn_update_events(c);
 }
 
@@ -285,13 +285,17 @@ void conn_event_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (c->closed)
 		return;
+	if (c->lingering) {
+		conn_linger_event(c, what);
+		return;
+	}
 	if (what & EV_TIMEOUT) {
 		log_msg(LOG_INFO, "client=%s session=%s idle timeout", c->s.peer, c->s.id);
 		if (!c->handshaking) {
 			/* best effort: a client that stopped reading will not see it */
 			session_timeout(&c->s);
-			if (conn_flush(c) != SC_OK) {
-				conn_close(c, "timeout");
+			if (conn_flush(c) == SC_OK) {
+				conn_linger(c, "timeout");
 				return;
 			}
 		}

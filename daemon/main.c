@@ -32,6 +32,7 @@ static struct event_base *main_base;
 static const char *main_config;
 static struct event *main_drain_ev;
 static int main_stopping;
+static char main_listen[1024]; /* what the listeners were bound from */
 
 static void main_usage(FILE *f)
 {
@@ -51,15 +52,17 @@ static void main_usage(FILE *f)
 static void main_reload(void)
 {
 	struct runtime *old = runtime_current(), *rt = NULL;
-	char err[1024];
+	char err[1024], listen[sizeof main_listen];
 	sc_status rc = runtime_load(main_config, old, &rt, err, sizeof err);
 
 	if (rc != SC_OK) {
 		log_msg(LOG_ERR, "reload failed, keeping the running configuration: %s", err);
 		return;
 	}
-	if (!runtime_same_listen(old, rt))
-		log_msg(LOG_WARNING, "reload: `listen` changed; new addresses need a restart");
+	runtime_listen_text(rt, listen, sizeof listen);
+	if (strcmp(listen, main_listen) != 0)
+		log_msg(LOG_WARNING, "reload: `listen` changed to %s; still listening on %s until a restart",
+			listen, main_listen);
 	log_msg(LOG_INFO, "reloaded %s (generation %u): %zu repositories, %s, %zu CRLs",
 		main_config, rt->generation, rt->nrepos, rt->tls ? "STARTTLS on" : "STARTTLS off",
 		sc_crlset_crl_count(rt->crls));
@@ -236,6 +239,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	nofile = process_raise_nofile();
+	runtime_listen_text(rt, main_listen, sizeof main_listen);
 	nlisten = sc_config_list(rt->cfg, "listen", &listen);
 	rc = listener_bind_all(listen, nlisten, err, sizeof err);
 	if (rc != SC_OK) {

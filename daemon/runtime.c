@@ -207,20 +207,17 @@ sc_status runtime_load(const char *path, const struct runtime *old, struct runti
 	return SC_OK;
 }
 
-static int runtime_list_equal(const sc_config *a, const sc_config *b, const char *key)
+void runtime_listen_text(const struct runtime *rt, char *out, size_t size)
 {
-	const char *const *la, *const *lb;
-	size_t na = sc_config_list(a, key, &la), nb = sc_config_list(b, key, &lb);
+	const char *const *items;
+	size_t n = sc_config_list(rt->cfg, "listen", &items), o = 0;
 
-	if (na != nb)
-		return 0;
-	for (size_t i = 0; i < na; i++)
-		if (strcmp(la[i], lb[i]) != 0)
-			return 0;
-	return 1;
-}
+	out[0] = '\0';
+	for (size_t i = 0; i < n && o < size; i++) {
+		int w = snprintf(out + o, size - o, "%s%s", i ? "," : "", items[i]);
 
-int runtime_same_listen(const struct runtime *a, const struct runtime *b)
-{
-	return runtime_list_equal(a->cfg, b->cfg, "listen");
+		if (w < 0)
+			break;
+		o += (size_t)w;
+	}
 }

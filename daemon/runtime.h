@@ -3,10 +3,12 @@
  * reference-counted bundle: the parsed config, the STARTTLS context, the CRL set,
  * the repositories and the limits derived from them.
  *
- * SIGHUP builds a new runtime and swaps it in only when every part loaded; a
- * session keeps a reference to the runtime it is using and moves to the current
- * one at its next command (runtime_current()), so a reload never drops a
- * connection and an old runtime is freed when its last session lets go.
+ * SIGHUP builds a new runtime and swaps it in only when every part loaded, so a
+ * reload never drops a connection. A session keeps a reference to the runtime it
+ * started with for what it announces (hostname, EHLO keywords, limits, its TLS
+ * context), but certificate lookups always use runtime_current(): a CRL or
+ * repository change applies to every session at its next CERT. An old runtime
+ * is freed when its last session ends.
  */
 #ifndef SMTPCERTD_RUNTIME_H
 #define SMTPCERTD_RUNTIME_H
@@ -71,7 +73,8 @@ struct runtime *runtime_current(void);
  *  unreferenced. */
 void runtime_set_current(struct runtime *rt);
 
-/** @return non-zero when both runtimes listen on the same addresses. */
-int runtime_same_listen(const struct runtime *a, const struct runtime *b);
+/** Write the `listen` entries of @p rt, comma-separated, into @p out (truncated
+ *  to fit) so that a reload can tell whether they changed. */
+void runtime_listen_text(const struct runtime *rt, char *out, size_t size);
 
 #endif

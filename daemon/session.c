@@ -66,23 +66,10 @@ void session_greet(struct session *s)
 	reply(s, "220 %s ESMTP smtpcertd", s->rt->hostname);
 }
 
-/* A reload happened: use the new configuration from this command on. */
-static void session_pick_up_runtime(struct session *s)
-{
-	struct runtime *cur = runtime_current();
-
-	if (cur && cur != s->rt) {
-		runtime_ref(cur);
-		runtime_unref(s->rt);
-		s->rt = cur;
-	}
-}
-
 void session_line(struct session *s, const char *line, size_t len)
 {
 	if (s->state == SESSION_STARTTLS || s->state == SESSION_CLOSING)
 		return;
-	session_pick_up_runtime(s);
 	command_dispatch(s, line, len);
 	if (s->out_failed && s->state != SESSION_CLOSING) {
 		s->close_reason = "output-error";

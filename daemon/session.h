@@ -39,7 +39,7 @@ struct transaction;
 
 struct session {
 	enum session_state state;
-	struct runtime *rt;        /**< referenced; moves to runtime_current() per command */
+	struct runtime *rt;        /**< referenced: the runtime the session started with */
 	sc_buf *out;               /**< queued replies; NULL while empty (lazy) */
 	struct transaction *tx;    /**< NULL until mail reception exists */
 	unsigned errors;           /**< failed commands (RFC 5321 4.2 5yz replies) */
