@@ -371,9 +371,12 @@ static sc_status cfg_finish(struct cfg_parse *p)
 			SC_TRY(cfg_default(p, (int)k, cfg_keys[k].def));
 	}
 	if (!sc_config_is_set(c, "hostname")) {
-		if (gethostname(buf, sizeof buf - 1) != 0 || !buf[0])
-			snprintf(buf, sizeof buf, "localhost");
+		/* A host name the banner cannot carry (e.g. with '_') must not stop the
+		 * daemon from starting: the administrator can still set one. */
 		buf[sizeof buf - 1] = '\0';
+		if (gethostname(buf, sizeof buf - 1) != 0 || !buf[0] ||
+		    sc_domain_check(buf, strlen(buf), 0) != SC_OK)
+			snprintf(buf, sizeof buf, "localhost");
 		SC_TRY(cfg_default(p, cfg_key_index("hostname", 8), buf));
 	}
 	if (!sc_config_is_set(c, "repository")) {

@@ -272,6 +272,8 @@ static void test_value_errors(void **state)
 		{ "delivery = lmtp:host\n", "t.conf:2: delivery: \"lmtp:host\": expected ADDRESS:PORT (expected lmtp:HOST:PORT)" },
 		{ "delivery = proxy:bad..host:25\n", "t.conf:2: delivery: \"proxy:bad..host:25\": not a host name" },
 		{ "postmaster = not an address\n", "t.conf:2: postmaster: \"not an address\": not a valid mail address" },
+		{ "gateway_domains = caf\xe9.test\n", "t.conf:2: gateway_domains: \"caf\xe9.test\": not a valid domain" },
+		{ "hostname = h\xc3\xa9.test\n", "t.conf:2: hostname: \"h\xc3\xa9.test\": not a valid host name" },
 		{ "user = -root\n", "t.conf:2: user: \"-root\": must not start" },
 		{ "user = a/b\n", "t.conf:2: user: \"a/b\": not a valid user name" },
 		{ "hostname = -bad-\n", "t.conf:2: hostname: \"-bad-\": not a valid host name" },
@@ -305,6 +307,7 @@ static void test_valid_values(void **state)
 		"listen = [::]:25 0.0.0.0:587\n",
 		"encrypt_at_rest = 0\n",
 		"max_message_size = 2147483647\n",
+		"gateway_domains = b\xc3\xbc" "cher.test\n", /* UTF-8 U-label */
 	};
 
 	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
