@@ -34,7 +34,13 @@ extern "C" {
 typedef struct sc_cert sc_cert;
 
 /**
- * Parse PEM or DER (detected from the content).
+ * Parse PEM or DER (detected from the content: a first octet 0x30 means DER).
+ * DER: certificates back to back, nothing else (trailing bytes are an error).
+ * PEM: CERTIFICATE and TRUSTED CERTIFICATE blocks are read (the OpenSSL trust data
+ * is dropped); other blocks are skipped, but a block whose label ends in
+ * "PRIVATE KEY" refuses the whole input with SC_ERR_SYNTAX, so that a private key
+ * is never stored or published. A leaf with two subjectAltName extensions or an
+ * undecodable one is SC_ERR_SYNTAX (its addresses would be ambiguous).
  * @return SC_OK; SC_ERR_NOT_FOUND (no certificate in the input); SC_ERR_SYNTAX /
  *         SC_ERR_ENCODING (malformed); SC_ERR_TOO_LONG (over SC_CERT_INPUT_MAX);
  *         SC_ERR_TOO_MANY (over SC_CHAIN_MAX); SC_ERR_NOMEM.
@@ -54,9 +60,13 @@ SC_MUST_CHECK sc_status sc_cert_der(const sc_cert *c, size_t i, const uint8_t **
 				    size_t *len);
 
 /**
- * Email addresses of the leaf, de-duplicated by lookup key, SAN entries first.
- * @return how many were written to @p out (at most @p max). Addresses that do not
- *         parse as mailboxes are skipped.
+ * Email addresses of the leaf, de-duplicated by lookup key, SAN entries first (in
+ * SAN order), then subject emailAddress attributes. At most SC_CERT_EMAILS_MAX are
+ * kept. Skipped: entries that do not parse as mailboxes, rfc822Name/emailAddress
+ * values with control or 8-bit octets (IA5String, 7-bit only), SmtpUTF8Mailbox
+ * values that are not UTF8String or whose domain is not all-ASCII (RFC 9598
+ * section 3 requires A-labels there).
+ * @return how many were written to @p out (at most @p max).
  */
 size_t sc_cert_emails(const sc_cert *c, struct sc_addr *out, size_t max);
 
@@ -73,17 +83,22 @@ SC_MUST_CHECK sc_status sc_cert_check_time(const sc_cert *c, time_t now);
 /** SHA-256 of the leaf's DER. */
 void sc_cert_fingerprint(const sc_cert *c, uint8_t out[32]);
 
-/** Leaf subject / issuer as an RFC 2253 string, truncated to fit, NUL-terminated. */
+/** Leaf subject / issuer as an RFC 2253 string in UTF-8 (control characters
+ *  escaped), truncated to fit without splitting a character, NUL-terminated. */
 void sc_cert_subject(const sc_cert *c, char *buf, size_t size);
 void sc_cert_issuer(const sc_cert *c, char *buf, size_t size);
 
-/** Leaf serial number as upper-case hex, NUL-terminated (truncated to fit). */
+/** Leaf serial number as upper-case hex pairs like `openssl x509 -serial` ("-"
+ *  first for a negative serial), NUL-terminated, truncated to whole pairs. */
 void sc_cert_serial_hex(const sc_cert *c, char *buf, size_t size);
 
 /**
  * Raw fields the repository stores beside the DER so that lookups need not parse it:
  * the DER encoding of the leaf's issuer Name and the content octets of its serial
- * INTEGER (RFC 5280 4.1.2.2). Valid as long as @p c.
+ * INTEGER (RFC 5280 4.1.2.2), as minimal DER: a negative serial (some broken CAs)
+ * keeps its two's-complement form, so it never equals a positive one; CRL entries
+ * are keyed the same way. Serials over 64 octets are refused at parse time
+ * (SC_ERR_SYNTAX). Valid as long as @p c.
  */
 void sc_cert_issuer_der(const sc_cert *c, const uint8_t **der, size_t *len);
 void sc_cert_serial_raw(const sc_cert *c, const uint8_t **der, size_t *len);

@@ -567,6 +567,32 @@ static void test_limits(void **state)
 	free(buf);
 	free(der);
 	X509_free(x);
+
+	/* serials: 64 content octets accepted, 65 refused */
+	{
+		char hex[2 * 65 + 1];
+		const uint8_t *raw;
+
+		memset(hex, '1', sizeof hex - 1);
+		hex[2 * 64] = '\0';
+		x = mkleaf(&(struct tc_cert_opts){ .serial_hex = hex });
+		tc_cert_pem(x, &pem, &len);
+		assert_int_equal(sc_cert_parse(pem, len, &c), SC_OK);
+		sc_cert_serial_raw(c, &raw, &blen);
+		assert_int_equal(blen, 64);
+		sc_cert_free(c);
+		c = NULL;
+		free(pem);
+		X509_free(x);
+		hex[2 * 64] = '1';
+		hex[2 * 65] = '\0';
+		x = mkleaf(&(struct tc_cert_opts){ .serial_hex = hex });
+		tc_cert_pem(x, &pem, &len);
+		assert_int_equal(sc_cert_parse(pem, len, &c), SC_ERR_SYNTAX);
+		assert_null(c);
+		free(pem);
+		X509_free(x);
+	}
 }
 
 static void test_private_key_refused(void **state)
