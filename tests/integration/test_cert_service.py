@@ -4,6 +4,7 @@ keywords, the session commands and the per-request log line.
 Peers: a raw socket client and smtplib."""
 import os
 import unittest
+import urllib.parse
 
 import sctest
 from sctest import Daemon, pki
@@ -366,6 +367,41 @@ class UnreachableRepositoryTest(unittest.TestCase):
                 r = c.cmd("CERT bob@example.test")
                 self.assertTrue(r.last.startswith("451 4.3.0"), r)
                 self.assertEqual(c.cmd("CERT alice@example.test").code, 250)
+
+
+class CertUrlTest(unittest.TestCase):
+    """cert_url set: CERT and CERS answer with the URL (250-URL, 250 2.0.0 OK)
+    instead of the PEM, and only for addresses that have a usable certificate
+    (docs/protocol.md 10.2)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = Daemon(overrides={"cert_url": "https://certs.example.test/%u.pem"})
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.d.stop()
+        finally:
+            cls.d.cleanup()
+
+    def test_cert_and_cers_answer_with_url(self):
+        with self.d.client() as c:
+            c.ehlo()
+            for verb in ("CERT", "CERS"):
+                r = c.cmd("%s Alice@Example.test" % verb)
+                self.assertEqual(r.code, 250, r)
+                self.assertEqual(len(r.lines), 2, r)
+                self.assertEqual(r.last, "250 2.0.0 OK")
+                self.assertTrue(r.lines[0].startswith("https://certs.example.test/"), r)
+                self.assertEqual(urllib.parse.unquote(r.lines[0]),
+                                 "https://certs.example.test/alice@example.test.pem")
+                self.assertNotIn(b"BEGIN", r.raw)
+
+    def test_no_url_without_certificate(self):
+        with self.d.client() as c:
+            c.ehlo()
+            self.assertEqual(c.cmd("CERT nobody@example.test").last, NOT_FOUND)
 
 
 class SubmissionsReviewTest(unittest.TestCase):

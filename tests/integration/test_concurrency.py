@@ -163,5 +163,38 @@ class ConcurrencyTest(unittest.TestCase):
                 self.assertEqual(c.cmd("CERT alice@example.test").ders()[0], alice)
 
 
+class MaxConnectionsTest(unittest.TestCase):
+
+    def test_too_many_connections_421(self):
+        with Daemon(overrides={"max_connections": 3}) as d:
+            held = [d.client() for _ in range(3)]
+            try:
+                for c in held:
+                    self.assertEqual(c.banner.code, 220)
+                extra = d.client()
+                with extra:
+                    self.assertEqual(extra.banner.last,
+                                     "421 4.7.0 %s Too many connections, try later"
+                                     % sctest.HOSTNAME)
+                    self.assertTrue(extra.is_closed(5))
+                # the sessions already open are unaffected
+                held[0].ehlo()
+                self.assertEqual(held[0].cmd("CERT alice@example.test").code, 250)
+                # a freed slot is usable again
+                freed = held.pop()
+                freed.cmd("QUIT")
+                freed.close()
+                deadline = time.monotonic() + 5
+                while True:
+                    with d.client() as c:
+                        if c.banner.code == 220 or time.monotonic() > deadline:
+                            self.assertEqual(c.banner.code, 220, c.banner)
+                            break
+                    time.sleep(0.1)
+            finally:
+                for c in held:
+                    c.close()
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -1,9 +1,13 @@
 """`smtpcert fetch` against the real daemon: PEM on stdout, --chain, exit codes
 (0 found, 1 not found, 4 network/TLS), --insecure's warning, TLS verification
 with --ca-file, --json, and refusals never printing a certificate."""
+import http.server
 import json
+import ssl
 import subprocess
+import threading
 import unittest
+import urllib.parse
 
 import sctest
 from sctest import Daemon, pki
@@ -124,6 +128,65 @@ class FetchTest(unittest.TestCase):
     def test_fetch_no_argument_usage(self):
         r = subprocess.run([self.bin, "fetch"], capture_output=True, text=True, timeout=30)
         self.assertEqual(r.returncode, 2)
+
+
+class PemServer:
+    """A loopback HTTPS server (the test TLS certificate) serving PEM files by
+    path, recording the paths asked for."""
+
+    def __init__(self, files):
+        outer = self
+        self.files = files
+        self.requests = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                path = urllib.parse.unquote(self.path)
+                outer.requests.append(path)
+                body = outer.files.get(path)
+                if body is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-pem-file")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(pki().path("server.chain.pem"), pki().path("server.key"))
+        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class FetchCertUrlTest(unittest.TestCase):
+    """INTERFACE.md: with cert_url set the server answers CERT with a URL and
+    `smtpcert fetch` follows it (over HTTPS, verified with --ca-file)."""
+
+    def test_fetch_follows_cert_url(self):
+        web = PemServer({"/alice@example.test.pem": pki().pem("alice").encode()})
+        self.addCleanup(web.close)
+        url = "https://127.0.0.1:%d/%%u.pem" % web.port
+        with Daemon(overrides={"cert_url": url}) as d:
+            r = subprocess.run([sctest.binary("smtpcert"), "fetch", "--server",
+                                "127.0.0.1:%d" % d.port, "--ca-file", pki().path("ca"),
+                                "alice@example.test"],
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            pems = sctest.pem_certs(r.stdout)
+            self.assertEqual(len(pems), 1, r.stdout)
+            self.assertEqual(sctest.pem_to_der(pems[0]), pki().der("alice"))
+            self.assertEqual(web.requests, ["/alice@example.test.pem"])
 
 
 class FetchNoTlsTest(unittest.TestCase):
