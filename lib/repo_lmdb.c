@@ -18,11 +18,15 @@
  *   the next: a renewed transaction sees the latest commit, so an admin import is
  *   visible to the daemon's next CERT, and no reader holds old pages between
  *   requests. The cursor is renewed too, so a lookup allocates nothing.
- * - MDB_NOTLS ties read slots to transactions, not threads: a process may hold
- *   several handles (e.g. old and new during a reload) and list while looking up.
- *   LMDB forbids opening one environment twice in one process in general because
- *   closing one handle drops the other's POSIX lock on lock.mdb; this is harmless
- *   for us as long as some handle stays open, which a reload guarantees.
+ * - MDB_NOTLS ties read slots to transactions, not threads, so list() can run
+ *   its own read transaction while the handle's lookup transaction exists, and
+ *   a threaded caller could use one handle per thread. Single-threaded callers
+ *   (the daemon) lose nothing by it.
+ * - LMDB forbids opening one environment twice in one process: closing either
+ *   handle drops the process's POSIX lock on lock.mdb, after which a new process
+ *   could wrongly reset the reader table. The daemon therefore keeps its handle
+ *   across SIGHUP reloads (daemon/runtime.c reuses stores with the same spec);
+ *   the admin CLI opens each store once.
  * - A writer that fills the map (MDB_MAP_FULL) doubles it and retries the whole
  *   transaction; readers of other processes then see MDB_MAP_RESIZED and adopt the
  *   new size (mdb_env_set_mapsize(env, 0)) before retrying.

@@ -183,6 +183,27 @@ static void assert_fp(const struct got *g, const sc_cert *c)
 	assert_memory_equal(g->fp, fp, 32);
 }
 
+/*
+ * Run @p fn in a child process without root's override of file modes: as the
+ * caller when not root, else as nobody (65534). @p fn returns 0 on success.
+ * @return the child's exit status.
+ */
+static int unprivileged(int (*fn)(void))
+{
+	int status;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
+			_exit(100);
+		_exit(fn());
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
 /* ---- cases ----------------------------------------------------------------- */
 
 static void case_store_lookup(void **state)
