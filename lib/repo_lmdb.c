@@ -35,6 +35,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <lmdb.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +45,9 @@
 #include "repo_backend.h"
 
 #define FORMAT_VERSION 1u
-#define MAPSIZE_MAX ((size_t)1 << 40)
+/* Growth stops at 1 TiB (or a quarter of the address space on 32-bit systems). */
+#define MAPSIZE_MAX                                                                \
+	(SIZE_MAX / 4 < ((uint64_t)1 << 40) ? SIZE_MAX / 4 : (size_t)((uint64_t)1 << 40))
 #define FP_LEN 32
 /* lookup key + '\0' + fingerprint; fits LMDB's default 511-byte key limit. */
 #define DBKEY_MAX (SC_ADDR_KEY_MAX + 1 + FP_LEN)
@@ -214,6 +217,8 @@ static sc_status open_dbs(struct lmdb_state *s, char *err, size_t errlen)
 
 	put_u32(want, FORMAT_VERSION);
 	rc = ro ? mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) : wtxn_begin(s, &txn);
+	if (ro && rc == MDB_MAP_RESIZED && mdb_env_set_mapsize(s->env, 0) == MDB_SUCCESS)
+		rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn); /* grown since open */
 	if (rc != MDB_SUCCESS) {
 		snprintf(err, errlen, "lmdb:%s: %s", s->path, mdb_strerror(rc));
 		return status_for(rc, SC_ERR_TEMP);
