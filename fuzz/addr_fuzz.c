@@ -66,7 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* Longer inputs only exercise the limits; keep runs fast. */
 	if (size > 2048)
 		return 0;
-	for (unsigned flags = 0; flags < 8; flags++)
+	for (unsigned flags = 0; flags < 16; flags++)
 		check_roundtrip((const char *)data, size, flags);
 	if (size > 0) {
 		/* sc_domain_check on the same bytes, and the equality helper. */

@@ -9,8 +9,10 @@
  * Decisions (docs/design.md "Addresses"):
  * - Angle brackets are optional unless SC_ADDR_BRACKETS. "<>" (the null reverse
  *   path) names no mailbox and is a syntax error here.
- * - A source route ("<@a,@b:user@d>") is accepted inside brackets and ignored, as
- *   RFC 5321 4.1.2 and Appendix C tell servers to do; its domains must be valid.
+ * - A source route ("<@a,@b:user@d>") is a syntax error unless SC_ADDR_ROUTE:
+ *   CERT takes a mailbox, not a Path (docs/protocol.md 4.1). With the flag it is
+ *   accepted inside brackets and ignored, as RFC 5321 4.1.2 and Appendix C tell
+ *   servers to do for MAIL/RCPT; its domains must still be valid.
  * - A trailing dot in the domain is rejected ("user@example.test." is not a
  *   Mailbox in RFC 5321 4.1.2); sc_domain_equal() ignores one so DNS-style names
  *   from elsewhere still compare equal.
@@ -386,8 +388,11 @@ static sc_status addr_parse(const char *s, size_t len, unsigned flags, struct sc
 		end--;
 		if (p == end)
 			FAIL(SC_ERR_SYNTAX, "null path <> names no mailbox");
-		if (*p == '@')
+		if (*p == '@') {
+			if (!(flags & SC_ADDR_ROUTE))
+				FAIL(SC_ERR_SYNTAX, "source route not accepted");
 			SC_TRY(skip_route(&p, end, flags, why));
+		}
 	} else if (flags & SC_ADDR_BRACKETS) {
 		FAIL(SC_ERR_SYNTAX, "missing '<'");
 	}

@@ -35,6 +35,9 @@ enum sc_addr_flags {
 	SC_ADDR_UTF8 = 1u << 0,     /**< allow RFC 6531 UTF-8 in the local part and domain */
 	SC_ADDR_LITERAL = 1u << 1,  /**< allow [IPv4] / [IPv6:...] domain literals */
 	SC_ADDR_BRACKETS = 1u << 2, /**< require <...> (RCPT TO:, MAIL FROM:) */
+	SC_ADDR_ROUTE = 1u << 3,    /**< accept and ignore a source route "<@a,@b:u@d>"
+				         (RFC 5321 4.1.2 Path, Appendix C); without it a
+				         route is a syntax error (CERT takes no Path) */
 	/* output-only flags, set in sc_addr.flags */
 	SC_ADDR_IS_QUOTED = 1u << 8,  /**< the local part was written as a quoted string */
 	SC_ADDR_IS_UTF8 = 1u << 9,    /**< the address contains non-ASCII octets */

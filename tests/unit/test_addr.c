@@ -4,7 +4,8 @@
  * tests/unit/data/addr.in / addr.ref, and the key/format/domain helpers.
  *
  * Golden format: addr.in has one case per line, "FLAGS INPUT" where FLAGS is "-"
- * or letters u (SC_ADDR_UTF8), l (SC_ADDR_LITERAL), b (SC_ADDR_BRACKETS) and INPUT
+ * or letters u (SC_ADDR_UTF8), l (SC_ADDR_LITERAL), b (SC_ADDR_BRACKETS), r
+ * (SC_ADDR_ROUTE) and INPUT
  * is C-escaped (\\ \" \n \r \t \0 \xHH); '#' lines and blank lines are ignored.
  * addr.ref has one line per case: "OK key=KEY fmt=FORMAT" or "STATUS reason".
  * With SC_REGEN_GOLDEN=path set, the actual results are written there instead of
@@ -25,6 +26,7 @@
 #define U SC_ADDR_UTF8
 #define L SC_ADDR_LITERAL
 #define B SC_ADDR_BRACKETS
+#define R SC_ADDR_ROUTE
 
 struct addr_case {
 	const char *in;
@@ -122,14 +124,16 @@ static const struct addr_case cases[] = {
 	{ "a@[1.2.3.4", 0, L, SC_ERR_SYNTAX, "unterminated address literal" },
 	{ "a@[x-tag:stuff]", 0, L, SC_ERR_UNSUPPORTED, "unsupported address literal" },
 	{ "a@[]", 0, L, SC_ERR_SYNTAX, "invalid address literal" },
-	/* source routes: accepted and ignored inside brackets (RFC 5321 4.1.2, C) */
-	{ "<@a,@b.c:u@d>", 0, 0, SC_OK, "u@d" },
-	{ "<@a:U@D>", 0, B, SC_OK, "u@d" },
-	{ "<@a,u@d>", 0, 0, SC_ERR_SYNTAX, "invalid source route" },
-	{ "<@a:>", 0, 0, SC_ERR_SYNTAX, "empty local part" },
-	{ "<@-a:u@d>", 0, 0, SC_ERR_SYNTAX, "label starts with a hyphen" },
-	{ "<@a u@d>", 0, 0, SC_ERR_SYNTAX, "invalid source route" },
-	{ "@a:u@d", 0, 0, SC_ERR_SYNTAX, "empty local part" },
+	/* source routes: refused unless SC_ADDR_ROUTE, then accepted and ignored
+	 * inside brackets (RFC 5321 4.1.2, Appendix C) */
+	{ "<@a,@b.c:u@d>", 0, 0, SC_ERR_SYNTAX, "source route not accepted" },
+	{ "<@a,@b.c:u@d>", 0, R, SC_OK, "u@d" },
+	{ "<@a:U@D>", 0, B | R, SC_OK, "u@d" },
+	{ "<@a,u@d>", 0, R, SC_ERR_SYNTAX, "invalid source route" },
+	{ "<@a:>", 0, R, SC_ERR_SYNTAX, "empty local part" },
+	{ "<@-a:u@d>", 0, R, SC_ERR_SYNTAX, "label starts with a hyphen" },
+	{ "<@a u@d>", 0, R, SC_ERR_SYNTAX, "invalid source route" },
+	{ "@a:u@d", 0, R, SC_ERR_SYNTAX, "empty local part" },
 };
 
 static void check_case(const struct addr_case *c)
@@ -463,6 +467,7 @@ static void golden_result(const char *line, char *res, size_t size)
 		case 'u': flags |= U; break;
 		case 'l': flags |= L; break;
 		case 'b': flags |= B; break;
+		case 'r': flags |= R; break;
 		case '-': break;
 		default: fail_msg("bad flag in golden line: %s", line);
 		}
