@@ -336,7 +336,10 @@ static sc_status crl_parse(struct crl_batch *b, const uint8_t *data, size_t len)
 		return SC_ERR_SYNTAX;
 	}
 	if (rc != SC_OK && !b->why)
-		b->why = rc == SC_ERR_ENCODING ? "bad base64 in PEM" : "malformed PEM";
+		b->why = rc == SC_ERR_ENCODING   ? "bad base64 in PEM"
+			 : rc == SC_ERR_TOO_MANY ? "too many PEM blocks"
+			 : rc == SC_ERR_TOO_LONG ? "PEM block too large"
+						 : "malformed PEM";
 	return rc;
 }
 
