@@ -1,0 +1,445 @@
+/*
+ * test_d_conn.c - connections end to end without a listener (daemon/conn.c,
+ * conn_io.c, transport_plain.c, transport_tls.c): a socketpair, one side handed
+ * to conn_accept(), the other played by the test, the event loop pumped by hand.
+ * Covers pipelining order, STARTTLS with plaintext injected after it in the same
+ * write (CVE-2011-0411: never answered), the TLS session after the handshake,
+ * over-long lines (past the line limit and past the input buffer), bare LF, NUL,
+ * QUIT with more input behind it, EOF in mid-line, backpressure with a client
+ * that does not read, the idle timeout, max_connections and graceful shutdown.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <cmocka.h>
+
+#include "test_d_fixture.h"
+#include "conn.h"
+#include "log.h"
+
+static struct dfix fix;
+static struct event_base *base;
+
+static int setup(void **state)
+{
+	log_init(1, 0);
+	/* as smtpcertd does (main.c): OpenSSL writes to the socket without MSG_NOSIGNAL */
+	signal(SIGPIPE, SIG_IGN);
+	dfix_setup(&fix, "idle_timeout = 2\nmax_connections = 3\n", 1);
+	base = event_base_new();
+	assert_non_null(base);
+	assert_int_equal(conn_module_init(base), SC_OK);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	conn_module_fini();
+	event_base_free(base);
+	dfix_teardown(&fix);
+	return 0;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void pump(void)
+{
+	event_base_loop(base, EVLOOP_NONBLOCK);
+}
+
+/* A new connection; returns the test's end (non-blocking). */
+static int connect_one(void)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(40000) };
+	int sv[2];
+
+	sin.sin_addr.s_addr = htonl(0x7f000001);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	conn_accept(sv[1], (struct sockaddr *)&sin, sizeof sin);
+	return sv[0];
+}
+
+struct rx {
+	char buf[512 * 1024];
+	size_t len;
+	int eof;
+};
+
+/* Pump and read until @p want appears (or EOF, or @p secs pass). */
+static int rx_until(int fd, struct rx *r, const char *want, double secs)
+{
+	double end = now_s() + secs;
+
+	while (now_s() < end) {
+		ssize_t n;
+
+		pump();
+		n = read(fd, r->buf + r->len, sizeof r->buf - 1 - r->len);
+		if (n > 0) {
+			r->len += (size_t)n;
+			r->buf[r->len] = '\0';
+		} else if (n == 0) {
+			r->eof = 1;
+		} else if (errno != EAGAIN) {
+			r->eof = 1;
+		}
+		if (want && strstr(r->buf, want))
+			return 1;
+		if (r->eof)
+			return 0;
+		if (n <= 0)
+			usleep(1000);
+	}
+	return 0;
+}
+
+static void send_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+	double end = now_s() + 5;
+
+	while (len > 0 && now_s() < end) {
+		ssize_t n = write(fd, p, len);
+
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+		}
+		pump();
+	}
+	assert_int_equal(len, 0);
+}
+
+#define SEND(fd, s) send_all(fd, s, sizeof(s) - 1)
+
+static void close_and_drain(int fd)
+{
+	double end = now_s() + 5;
+
+	close(fd);
+	while (conn_count() > 0 && now_s() < end)
+		pump();
+	assert_int_equal(conn_count(), 0);
+}
+
+static void banner(int fd, struct rx *r)
+{
+	memset(r, 0, sizeof *r);
+	assert_true(rx_until(fd, r, "\r\n", 5));
+	assert_string_equal(r->buf, "220 mx.test ESMTP smtpcertd\r\n");
+	r->len = 0;
+	r->buf[0] = '\0';
+}
+
+static void test_pipelining_in_order(void **state)
+{
+	static struct rx r;
+	int fd = connect_one();
+	char *p;
+
+	banner(fd, &r);
+	SEND(fd, "EHLO x\r\nNOOP\r\nCERT nobody@example.test\r\nCERT alice@example.test\r\n"
+		 "RSET\r\nCERT x@other.test\r\n");
+	assert_true(rx_until(fd, &r, "5.7.1", 5));
+	p = strstr(r.buf, "250 HELP\r\n250 2.0.0 OK\r\n550 5.1.1 Certificate Not Found\r\n"
+			  "250------BEGIN CERTIFICATE-----\r\n");
+	assert_non_null(p);
+	p = strstr(p, "250------END CERTIFICATE-----\r\n250 2.0.0 OK\r\n250 2.0.0 OK\r\n550 5.7.1 ");
+	assert_non_null(p);
+	close_and_drain(fd);
+}
+
+static void test_bad_input(void **state)
+{
+	static struct rx r;
+	static char big[10000];
+	int fd = connect_one();
+
+	banner(fd, &r);
+	/* RFC 5321 4.5.3.1.4: one 500 per over-long line, then back in step */
+	memset(big, 'A', 600);
+	send_all(fd, big, 600);
+	SEND(fd, "\r\nNOOP\r\n");
+	assert_true(rx_until(fd, &r, "250 2.0.0 OK\r\n", 5));
+	assert_string_equal(r.buf, "500 5.5.2 Line too long\r\n250 2.0.0 OK\r\n");
+	/* longer than the whole input buffer, arriving in pieces */
+	r.len = 0;
+	r.buf[0] = '\0';
+	memset(big, 'B', sizeof big);
+	send_all(fd, big, sizeof big);
+	send_all(fd, big, sizeof big);
+	SEND(fd, "\r\nNOOP\r\n");
+	assert_true(rx_until(fd, &r, "250 2.0.0 OK\r\n", 5));
+	assert_string_equal(r.buf, "500 5.5.2 Line too long\r\n250 2.0.0 OK\r\n");
+	/* bare LF ends a line; NUL is a syntax error; junk is unrecognized */
+	r.len = 0;
+	r.buf[0] = '\0';
+	send_all(fd, "NOOP\nNO\0OP\r\n\x80\xff\x01\r\nNOOP\r\n", 25);
+	assert_true(rx_until(fd, &r, "unrecognized\r\n250 2.0.0 OK\r\n", 5));
+	assert_string_equal(r.buf, "250 2.0.0 OK\r\n500 5.5.2 Syntax error\r\n"
+				   "500 5.5.1 Command unrecognized\r\n250 2.0.0 OK\r\n");
+	close_and_drain(fd);
+}
+
+static void test_quit_discards_rest(void **state)
+{
+	static struct rx r;
+	int fd = connect_one();
+
+	banner(fd, &r);
+	SEND(fd, "QUIT\r\nNOOP\r\nNOOP\r\n");
+	rx_until(fd, &r, NULL, 5); /* until EOF */
+	assert_true(r.eof);
+	assert_string_equal(r.buf, "221 2.0.0 mx.test closing connection\r\n");
+	close_and_drain(fd);
+}
+
+static void test_eof_mid_line(void **state)
+{
+	static struct rx r;
+	int fd = connect_one();
+
+	banner(fd, &r);
+	SEND(fd, "NOOP\r\nNOO");
+	shutdown(fd, SHUT_WR);
+	rx_until(fd, &r, NULL, 5);
+	assert_true(r.eof);
+	assert_string_equal(r.buf, "250 2.0.0 OK\r\n");
+	close_and_drain(fd);
+}
+
+/* client side TLS handshake, pumping the server in between */
+static sc_tls *client_tls(int fd)
+{
+	sc_tls_ctx *ctx;
+	sc_tls *t;
+	char err[256];
+	sc_status rc;
+	double end = now_s() + 10;
+
+	assert_int_equal(sc_tls_client_ctx_new(NULL, 1, &ctx, err, sizeof err), SC_OK);
+	assert_int_equal(sc_tls_new(ctx, fd, NULL, &t), SC_OK);
+	sc_tls_ctx_unref(ctx);
+	do {
+		pump();
+		rc = sc_tls_handshake(t);
+	} while ((rc == SC_WANT_READ || rc == SC_WANT_WRITE) && now_s() < end);
+	assert_int_equal(rc, SC_OK);
+	return t;
+}
+
+static int tls_rx_until(sc_tls *t, struct rx *r, const char *want, double secs)
+{
+	double end = now_s() + secs;
+
+	while (now_s() < end) {
+		size_t n = 0;
+		sc_status rc;
+
+		pump();
+		rc = sc_tls_read(t, r->buf + r->len, sizeof r->buf - 1 - r->len, &n);
+		if (rc == SC_OK) {
+			r->len += n;
+			r->buf[r->len] = '\0';
+		} else if (rc != SC_WANT_READ && rc != SC_WANT_WRITE) {
+			r->eof = 1;
+			return 0;
+		} else {
+			usleep(1000);
+		}
+		if (want && strstr(r->buf, want))
+			return 1;
+	}
+	return 0;
+}
+
+static void tls_send(sc_tls *t, const char *s)
+{
+	size_t len = strlen(s), n;
+	double end = now_s() + 5;
+
+	while (len > 0 && now_s() < end) {
+		sc_status rc = sc_tls_write(t, s, len, &n);
+
+		if (rc == SC_OK) {
+			s += n;
+			len -= n;
+		}
+		pump();
+	}
+	assert_int_equal(len, 0);
+}
+
+static void test_starttls_injection(void **state)
+{
+	static struct rx r;
+	int fd = connect_one();
+	sc_tls *t;
+
+	banner(fd, &r);
+	SEND(fd, "EHLO x\r\n");
+	assert_true(rx_until(fd, &r, "250 HELP\r\n", 5));
+	assert_non_null(strstr(r.buf, "250-STARTTLS\r\n"));
+	r.len = 0;
+	r.buf[0] = '\0';
+	/* CVE-2011-0411: the CERT rides in the same write as STARTTLS */
+	SEND(fd, "STARTTLS\r\nCERT alice@example.test\r\n");
+	assert_true(rx_until(fd, &r, "220 2.0.0 Ready to start TLS\r\n", 5));
+	assert_string_equal(r.buf, "220 2.0.0 Ready to start TLS\r\n");
+	t = client_tls(fd);
+	/* nothing arrives: the injected command was discarded, not executed */
+	memset(&r, 0, sizeof r);
+	assert_false(tls_rx_until(t, &r, "\r\n", 0.3));
+	assert_int_equal(r.len, 0);
+	/* RFC 3207 4.2: greeting again is required, and STARTTLS is gone */
+	tls_send(t, "CERT alice@example.test\r\n");
+	assert_true(tls_rx_until(t, &r, "\r\n", 5));
+	assert_string_equal(r.buf, "503 5.5.1 Send HELO/EHLO first\r\n");
+	memset(&r, 0, sizeof r);
+	tls_send(t, "EHLO x\r\nCERT alice@example.test\r\nSTARTTLS\r\n");
+	assert_true(tls_rx_until(t, &r, "TLS already active\r\n", 5));
+	assert_null(strstr(r.buf, "STARTTLS"));
+	assert_non_null(strstr(r.buf, "250------END CERTIFICATE-----\r\n250 2.0.0 OK\r\n"
+				      "503 5.5.1 TLS already active\r\n"));
+	sc_tls_free(t);
+	close_and_drain(fd);
+}
+
+static void test_backpressure(void **state)
+{
+	static struct rx r;
+	static const char line[] = "CERT alice@example.test\r\n";
+	int fd = connect_one();
+	size_t sent = 0, got;
+	double end = now_s() + 10;
+	int blocked = 0;
+
+	banner(fd, &r);
+	SEND(fd, "EHLO x\r\n");
+	assert_true(rx_until(fd, &r, "250 HELP\r\n", 5));
+	/* pipeline CERTs and never read, until the server stops taking input */
+	while (!blocked && now_s() < end) {
+		for (int i = 0; i < 50; i++) {
+			if (write(fd, line, sizeof line - 1) != (ssize_t)(sizeof line - 1)) {
+				blocked = 1;
+				break;
+			}
+			sent++;
+		}
+		pump();
+	}
+	assert_true(blocked);
+	/* then read everything: every command answered, none lost */
+	memset(&r, 0, sizeof r);
+	end = now_s() + 20;
+	got = 0;
+	while (got < sent && now_s() < end) {
+		char *p = r.buf;
+
+		rx_until(fd, &r, NULL, 0.01);
+		while ((p = strstr(p, "250 2.0.0 OK\r\n")) != NULL) {
+			got++;
+			p += 14;
+		}
+		/* keep only a possible partial line */
+		if (r.len > 64) {
+			memmove(r.buf, r.buf + r.len - 64, 64);
+			r.len = 64;
+			r.buf[64] = '\0';
+			if (strstr(r.buf, "250 2.0.0 OK\r\n"))
+				got--; /* counted above already */
+		}
+	}
+	assert_true(got >= sent);
+	close_and_drain(fd);
+}
+
+static void test_max_connections(void **state)
+{
+	static struct rx r;
+	int fds[3], extra;
+
+	for (int i = 0; i < 3; i++) {
+		fds[i] = connect_one();
+		banner(fds[i], &r);
+	}
+	assert_int_equal(conn_count(), 3);
+	extra = connect_one();
+	memset(&r, 0, sizeof r);
+	rx_until(extra, &r, NULL, 5);
+	assert_true(r.eof);
+	assert_string_equal(r.buf, "421 4.7.0 mx.test Too many connections, try later\r\n");
+	close(extra);
+	for (int i = 0; i < 3; i++)
+		close(fds[i]);
+	close_and_drain(-1);
+}
+
+static void test_idle_timeout(void **state)
+{
+	static struct rx r;
+	int fd = connect_one();
+
+	banner(fd, &r);
+	rx_until(fd, &r, NULL, 5);
+	assert_true(r.eof);
+	assert_string_equal(r.buf, "421 4.4.2 mx.test Idle timeout, closing connection\r\n");
+	close_and_drain(fd);
+}
+
+static int done_called;
+
+static void done(void)
+{
+	done_called++;
+}
+
+static void test_shutdown(void **state)
+{
+	static struct rx r1, r2;
+	int a = connect_one(), b = connect_one();
+
+	banner(a, &r1);
+	banner(b, &r2);
+	SEND(b, "EHLO x\r\n");
+	assert_true(rx_until(b, &r2, "250 HELP\r\n", 5));
+	memset(&r2, 0, sizeof r2);
+	conn_shutdown_all(done);
+	rx_until(a, &r1, NULL, 5);
+	rx_until(b, &r2, NULL, 5);
+	assert_string_equal(r1.buf, "421 4.3.2 mx.test Service shutting down\r\n");
+	assert_string_equal(r2.buf, "421 4.3.2 mx.test Service shutting down\r\n");
+	assert_true(r1.eof && r2.eof);
+	close(a);
+	close_and_drain(b);
+	assert_int_equal(done_called, 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_pipelining_in_order),
+		cmocka_unit_test(test_bad_input),
+		cmocka_unit_test(test_quit_discards_rest),
+		cmocka_unit_test(test_eof_mid_line),
+		cmocka_unit_test(test_starttls_injection),
+		cmocka_unit_test(test_backpressure),
+		cmocka_unit_test(test_max_connections),
+		cmocka_unit_test(test_idle_timeout),
+		cmocka_unit_test(test_shutdown), /* last: the module refuses new connections after it */
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
