@@ -166,8 +166,10 @@ static sc_status load_file(struct dir_state *s, const char *path, sc_cert **out,
 	/* O_NONBLOCK: a FIFO put here by mistake must not hang the daemon. */
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
-		if (errno == ENOENT || errno == ENOTDIR)
+		if (errno == ENOENT)
 			return SC_ERR_NOT_FOUND;
+		/* ENOTDIR: the store itself was replaced by a file; EACCES, EIO: the
+		 * certificate may exist. Either way not an answer of "none". */
 		sc_repo_warn(s->r, "dir:%s: %s", path, strerror(errno));
 		return SC_ERR_TEMP;
 	}
@@ -252,6 +254,18 @@ static sc_status read_names(struct dir_state *s, const char *dpath, struct names
 	return SC_OK;
 }
 
+/* Is the repository directory still there? Checked when a lookup finds nothing,
+ * so that a store moved away or replaced answers 451, not 550 (INTERFACE.md). */
+static int root_ok(struct dir_state *s)
+{
+	struct stat st;
+
+	if (stat(s->path, &st) == 0 && S_ISDIR(st.st_mode))
+		return 1;
+	sc_repo_warn(s->r, "dir:%s: repository directory unavailable", s->path);
+	return 0;
+}
+
 static sc_status dir_lookup(void *state, const char *key, size_t keylen,
 			    sc_repo_entry_fn visit, void *arg)
 {
@@ -283,6 +297,10 @@ static sc_status dir_lookup(void *state, const char *key, size_t keylen,
 			n++;
 		else if (st != SC_ERR_TEMP)
 			st = SC_OK; /* missing (raced with a remove) or junk: skip */
+	}
+	if (st == SC_OK && n == 0 && !root_ok(s)) {
+		st = SC_ERR_TEMP; /* a vanished store is not "no certificate" */
+		goto out;
 	}
 	for (size_t i = 0; st == SC_OK && i < n; i++) {
 		struct sc_repo_entry e;

@@ -349,6 +349,31 @@ static void test_unreadable_is_temporary(void **state)
 	sc_repo_close(r);
 }
 
+/* The store moved away or replaced while open: 451 for every address, not 550. */
+static void test_vanished_store_is_temporary(void **state)
+{
+	sc_repo *r = open_repo(SC_REPO_CREATE);
+	sc_cert *c = mk_cert((struct tc_cert_opts){ 0 }, 0, NULL);
+	char away[800];
+	struct got g;
+
+	store(r, "alice@example.test", c);
+	snprintf(away, sizeof away, "%s.away", g_path);
+	assert_int_equal(rename(g_path, away), 0);
+	assert_int_equal(lookup(r, "alice@example.test", NULL, &g), SC_ERR_TEMP);
+	assert_int_equal(lookup(r, "nobody@example.test", NULL, &g), SC_ERR_TEMP);
+	tc_write_file(g_path, "not a directory\n", 16);
+	assert_int_equal(lookup(r, "alice@example.test", NULL, &g), SC_ERR_TEMP);
+	assert_int_equal(lookup(r, "nobody@example.test", NULL, &g), SC_ERR_TEMP);
+	assert_int_equal(g.calls, 0);
+	assert_int_equal(unlink(g_path), 0);
+	assert_int_equal(rename(away, g_path), 0);
+	assert_int_equal(lookup(r, "alice@example.test", NULL, &g), SC_OK);
+	assert_int_equal(lookup(r, "nobody@example.test", NULL, &g), SC_ERR_NOT_FOUND);
+	sc_cert_free(c);
+	sc_repo_close(r);
+}
+
 static void test_not_a_directory(void **state)
 {
 	sc_repo *r = NULL;
@@ -370,6 +395,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_d_directory, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_too_long_key, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_unreadable_is_temporary, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_vanished_store_is_temporary, fx_setup,
+						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_not_a_directory, fx_setup, fx_teardown),
 	};
 
