@@ -47,6 +47,10 @@ class ReloadTest(unittest.TestCase):
             r = old.cmd("CERT bob@example.test")
             self.assertEqual(r.code, 250, r)
             self.assertEqual(r.ders()[0], self.pki.der("bob"))
+            # a certificate on the CRL is never transmitted (proposal: MUST NOT),
+            # not even to a session that began before the CRL was loaded
+            r = old.cmd("CERT alice@example.test")
+            self.assertEqual(r.last, NOT_FOUND)
             old.cmd("QUIT")
 
     def test_sighup_crl_file_key_changed(self):

@@ -292,13 +292,15 @@ class SlowReaderTest(unittest.TestCase):
                         break  # back-pressure: the daemon stopped reading us
                     time.sleep(0.05)
                 rss_peak = max(rss_peak, d.rss_kb())
-                if rss_peak - rss0 > 128 * 1024:
+                if rss_peak - rss0 > 400 * 1024:
                     break
             time.sleep(0.5)
             rss1 = max(rss_peak, d.rss_kb())
             try:
                 self.assertTrue(d.alive(), "daemon died under a non-reading client")
-                self.assertLess(rss1 - rss0, 64 * 1024,
+                # ASan keeps up to 256 MB of freed memory in quarantine
+                bound = 320 if sctest.sanitized(d.smtpcertd) else 64
+                self.assertLess(rss1 - rss0, bound * 1024,
                                 "RSS grew from %d kB to %d kB after %d bytes of requests"
                                 % (rss0, rss1, sent))
                 with d.client(timeout=10) as c:

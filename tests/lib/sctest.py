@@ -46,6 +46,13 @@ def binary(name):
     return path
 
 
+def sanitized(path):
+    """True when @path is built with AddressSanitizer (its RSS then includes the
+    quarantine of freed memory, so memory bounds must be looser)."""
+    with open(path, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
 def free_port():
     """A loopback TCP port that was free a moment ago (callers retry on races)."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
