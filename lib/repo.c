@@ -5,10 +5,13 @@
  * lib/repo_<scheme>.c and only store and enumerate entries (repo_backend.h).
  * Runs in the daemon (lookups, read-only) and in the admin CLI (writes).
  */
+#include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "repo_backend.h"
 
@@ -145,6 +148,32 @@ void sc_repo_warn(sc_repo *r, const char *fmt, ...)
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	r->warn(r->warn_arg, msg);
+}
+
+int sc_repo_mkdirs(const char *path, unsigned mode)
+{
+	char buf[PATH_MAX];
+	size_t len = strlen(path);
+
+	if (len == 0 || len >= sizeof buf) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(buf, path, len + 1);
+	while (len > 1 && buf[len - 1] == '/')
+		buf[--len] = '\0';
+	/* Parents first, each component once; "a//b" and a trailing '/' are fine. */
+	for (size_t i = 1; i < len; i++) {
+		if (buf[i] != '/' || buf[i - 1] == '/')
+			continue;
+		buf[i] = '\0';
+		if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+			return -1;
+		buf[i] = '/';
+	}
+	if (mkdir(buf, (mode_t)mode) != 0 && errno != EEXIST)
+		return -1;
+	return 0;
 }
 
 void sc_repo_entry_from_cert(const sc_cert *c, struct sc_repo_entry *e)

@@ -56,6 +56,10 @@ extern const struct sc_repo_backend sc_repo_dir_backend;
  * through the callback set with sc_repo_set_warn(); silent without one. */
 void sc_repo_warn(sc_repo *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* mkdir -p for SC_REPO_CREATE: missing parents 0755, @p path itself @p mode.
+ * @return 0, or -1 with errno set (EEXIST is success). */
+int sc_repo_mkdirs(const char *path, unsigned mode);
+
 /* Fill @p e from a parsed certificate (pointers into @p c; key left NULL). */
 void sc_repo_entry_from_cert(const sc_cert *c, struct sc_repo_entry *e);
 

@@ -636,7 +636,7 @@ static sc_status dir_open(sc_repo *r, const char *path, unsigned flags, void **s
 		snprintf(err, errlen, "dir:%s: path too long", path);
 		return SC_ERR_CONFIG;
 	}
-	if ((flags & SC_REPO_CREATE) && mkdir(path, 0700) != 0 && errno != EEXIST) {
+	if ((flags & SC_REPO_CREATE) && sc_repo_mkdirs(path, 0700) != 0) {
 		snprintf(err, errlen, "dir:%s: cannot create: %s", path, strerror(errno));
 		return errno == EACCES || errno == EPERM || errno == EROFS ? SC_ERR_PERM
 									   : SC_ERR_IO;

@@ -266,7 +266,7 @@ static sc_status prepare_dir(struct lmdb_state *s, int *fresh, char *err, size_t
 	char data[PATH_MAX + 16];
 	struct stat st;
 
-	if ((s->flags & SC_REPO_CREATE) && mkdir(s->path, 0700) != 0 && errno != EEXIST) {
+	if ((s->flags & SC_REPO_CREATE) && sc_repo_mkdirs(s->path, 0700) != 0) {
 		snprintf(err, errlen, "lmdb:%s: cannot create: %s", s->path, strerror(errno));
 		return status_for(errno, SC_ERR_IO);
 	}

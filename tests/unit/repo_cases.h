@@ -574,6 +574,26 @@ static void case_too_many(void **state)
 	sc_repo_close(r);
 }
 
+/* SC_REPO_CREATE makes missing parents too (the default store is STATE_DIR/certs). */
+static void case_create_parents(void **state)
+{
+	sc_repo *r;
+	sc_cert *c = mk_cert((struct tc_cert_opts){ 0 }, 0, NULL);
+	struct stat st;
+	struct got g;
+
+	snprintf(g_path, sizeof g_path, "%s/state/sub/certs/", g_tmp);
+	snprintf(g_spec, sizeof g_spec, "%s:%s", REPO_SCHEME, g_path);
+	r = open_repo(SC_REPO_CREATE);
+	assert_int_equal(stat(g_path, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(st.st_mode & 0777, 0700);
+	store(r, "alice@example.test", c);
+	assert_int_equal(lookup(r, "alice@example.test", NULL, &g), SC_OK);
+	sc_repo_close(r);
+	sc_cert_free(c);
+}
+
 #define REPO_CASES                                                                 \
 	cmocka_unit_test_setup_teardown(case_store_lookup, fx_setup, fx_teardown),       \
 	cmocka_unit_test_setup_teardown(case_newest_valid, fx_setup, fx_teardown),       \
@@ -584,6 +604,7 @@ static void case_too_many(void **state)
 	cmocka_unit_test_setup_teardown(case_rdonly_and_missing, fx_setup, fx_teardown), \
 	cmocka_unit_test_setup_teardown(case_reader_sees_writes, fx_setup, fx_teardown), \
 	cmocka_unit_test_setup_teardown(case_fork_writer, fx_setup, fx_teardown),        \
-	cmocka_unit_test_setup_teardown(case_too_many, fx_setup, fx_teardown)
+	cmocka_unit_test_setup_teardown(case_too_many, fx_setup, fx_teardown),           \
+	cmocka_unit_test_setup_teardown(case_create_parents, fx_setup, fx_teardown)
 
 #endif
