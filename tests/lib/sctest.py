@@ -128,8 +128,11 @@ _pki = None
 def _pki_cache_root():
     """Where PKIs are shared between test processes: next to the binaries' build
     dir (SC_PKI_CACHE overrides), else the temp dir."""
-    root = os.environ.get("SC_PKI_CACHE") or os.path.join(
-        os.path.dirname(os.path.abspath(BIN_DIR).rstrip("/")), "test-pki")
+    root = os.environ.get("SC_PKI_CACHE")
+    if not root:
+        if not os.path.isdir(BIN_DIR):
+            return None
+        root = os.path.join(os.path.dirname(os.path.abspath(BIN_DIR).rstrip("/")), "test-pki")
     try:
         os.makedirs(root, exist_ok=True)
         if os.access(root, os.W_OK):
@@ -454,16 +457,20 @@ class Daemon:
         self.proc = None
         self.port = None
         self.overrides = dict(overrides or {})
-        os.makedirs(os.path.join(self.tmp, "state"))
-        os.makedirs(self.dir_repo)
-        for name in dir_certs:
-            self.put_dir_cert(name, chain=chain)
-        self.port = free_port()
-        self.write_config()
-        if certs:
-            self.import_certs(certs, chain=chain)
-        if start:
-            self.start()
+        try:
+            os.makedirs(os.path.join(self.tmp, "state"))
+            os.makedirs(self.dir_repo)
+            for name in dir_certs:
+                self.put_dir_cert(name, chain=chain)
+            self.port = free_port()
+            self.write_config()
+            if certs:
+                self.import_certs(certs, chain=chain)
+            if start:
+                self.start()
+        except BaseException:
+            self.cleanup()
+            raise
 
     # config
     def base_config(self):
@@ -650,6 +657,8 @@ class Daemon:
     def cleanup(self):
         if self.proc is not None and self.proc.poll() is None:
             self._kill()
+        if getattr(self, "_log", None) is not None:
+            self._log.close()
         if not KEEP:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
