@@ -105,7 +105,9 @@ SC_MUST_CHECK sc_status sc_repo_lookup(sc_repo *r, const struct sc_addr *addr, t
 /**
  * Store @p c (leaf + chain) under @p addr. Storing the same leaf again replaces
  * its entry (and chain). Atomic: a concurrent lookup sees the old or the new state.
- * @return SC_OK; SC_ERR_PERM (opened read-only); SC_ERR_IO; SC_ERR_TOO_LONG.
+ * @return SC_OK; SC_ERR_PERM (opened read-only); SC_ERR_IO; SC_ERR_TOO_LONG;
+ *         SC_ERR_TOO_MANY (the address already holds 32 other entries: the bound
+ *         that keeps every lookup's work fixed).
  */
 SC_MUST_CHECK sc_status sc_repo_store(sc_repo *r, const struct sc_addr *addr,
 				      const sc_cert *c);
@@ -121,7 +123,7 @@ SC_MUST_CHECK sc_status sc_repo_remove(sc_repo *r, const struct sc_addr *addr,
 /** Every entry, valid or not, in key order. */
 SC_MUST_CHECK sc_status sc_repo_list(sc_repo *r, sc_repo_entry_fn fn, void *arg);
 
-/** Every entry of one address, valid or not. */
+/** Every entry of one address, valid or not (SC_OK also when there is none). */
 SC_MUST_CHECK sc_status sc_repo_entries(sc_repo *r, const struct sc_addr *addr,
 					sc_repo_entry_fn fn, void *arg);
 
