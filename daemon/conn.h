@@ -20,6 +20,7 @@
 #include <event2/event.h>
 #include <smtpcert/smtpcert.h>
 
+#include "input.h"
 #include "session.h"
 #include "transport.h"
 
@@ -39,6 +40,7 @@ struct conn {
 	struct event *ev_write;
 	struct event *ev_timer;
 	sc_buf *in;                 /**< NULL while empty (lazy) */
+	struct input_state inp;     /**< line reader state (input.c) */
 	struct conn *prev, *next;   /**< live list, or the free list once closed */
 	const char *close_reason;
 	sc_status read_want;        /**< what the last read waits for (TLS may want write) */
@@ -47,7 +49,6 @@ struct conn {
 	size_t out_peak;            /**< largest output backlog since the buffer was made */
 	unsigned closed : 1;        /**< closed; freed by the reaper after this event */
 	unsigned handshaking : 1;
-	unsigned skipping : 1;      /**< discarding the rest of an over-long line */
 	unsigned eof : 1;           /**< the peer closed its side */
 	unsigned stopping : 1;      /**< server shutdown: 421 once the current reply is out */
 	unsigned lingering : 1;     /**< final reply sent, FIN sent, discarding input */

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "conn.h"
+#include "input.h"
 #include "log.h"
 #include "runtime.h"
 
@@ -21,9 +22,7 @@
 
 static int conn_accepts_commands(const struct conn *c)
 {
-	return !c->stopping && !c->handshaking &&
-	       (c->s.state == SESSION_CONNECTED || c->s.state == SESSION_READY) &&
-	       session_out_len(&c->s) < SESSION_OUT_HIGH;
+	return !c->stopping && !c->handshaking && input_session_ready(&c->s);
 }
 
 static int conn_can_read(const struct conn *c)
@@ -66,54 +65,17 @@ static int conn_read(struct conn *c)
 	}
 }
 
-/* Hand complete lines to the session while it accepts them. */
+/* Hand complete lines to the session while it accepts them (input.c). */
 static void conn_process(struct conn *c)
 {
-	struct session *s = &c->s;
-	int partial = 0;
-
-	while (c->in && sc_buf_len(c->in) > 0 && conn_accepts_commands(c)) {
-		const char *line;
-		size_t len, used;
-		int bare_lf;
-		sc_status rc;
-
-		if (c->skipping) {
-			/* RFC 5321 4.5.3.1.4: drop the rest of an over-long line */
-			if (sc_buf_skip_line(c->in) == SC_AGAIN)
-				break;
-			c->skipping = 0;
-			continue;
-		}
-		rc = sc_buf_line(c->in, SESSION_LINE_MAX, &line, &len, &used, &bare_lf);
-		if (rc == SC_AGAIN) {
-			partial = 1;
-			break;
-		}
-		if (rc == SC_ERR_TOO_LONG) {
-			session_line_too_long(s);
-			c->skipping = 1;
-			continue;
-		}
-		if (rc != SC_OK) {
-			conn_close(c, "input-error");
-			return;
-		}
-		session_line(s, line, len);
-		sc_buf_consume(c->in, used);
+	if (!c->in || c->stopping || c->handshaking)
+		return;
+	if (input_process(&c->s, c->in, &c->inp) > 0)
 		conn_arm_timer(c);
-		if (s->discard_input) {
-			/* RFC 3207 4.2, CVE-2011-0411: nothing read after STARTTLS (or QUIT)
-			 * is ever executed. */
-			s->discard_input = 0;
-			c->skipping = 0;
-			sc_buf_clear(c->in);
-		}
-	}
 	/* the peer is gone: an unterminated last line can never complete */
-	if (c->eof && (partial || c->skipping) && c->in)
+	if (c->eof && (c->inp.partial || c->inp.skipping))
 		sc_buf_clear(c->in);
-	if (c->in && sc_buf_len(c->in) == 0) {
+	if (sc_buf_len(c->in) == 0) {
 		sc_buf_free(c->in);
 		c->in = NULL;
 	}
@@ -178,7 +140,7 @@ static int conn_start_tls(struct conn *c)
 	/* RFC 3207 4.2: whatever plaintext is buffered is discarded (CVE-2011-0411) */
 	if (c->in)
 		sc_buf_clear(c->in);
-	c->skipping = 0;
+	c->inp.skipping = 0;
 	if (transport_tls_start(&c->tr, c->s.rt->tls) != SC_OK) {
 		log_msg(LOG_ERR, "client=%s session=%s cannot start TLS", c->s.peer, c->s.id);
 		conn_close(c, "tls-setup-failed");

@@ -10,14 +10,14 @@
 
 #include "log.h"
 
-static int log_to_stderr = 1;
+static int log_sink = LOG_SINK_STDERR;
 static int log_debug;
 
-void log_init(int to_stderr, int debug)
+void log_init(int sink, int debug)
 {
-	log_to_stderr = to_stderr;
+	log_sink = sink;
 	log_debug = debug;
-	if (!to_stderr)
+	if (sink == LOG_SINK_SYSLOG)
 		openlog("smtpcertd", LOG_PID | LOG_NDELAY, LOG_MAIL);
 }
 
@@ -44,12 +44,12 @@ void log_msg(int prio, const char *fmt, ...)
 	char line[2048];
 	va_list ap;
 
-	if (prio == LOG_DEBUG && !log_debug)
+	if ((prio == LOG_DEBUG && !log_debug) || log_sink == LOG_SINK_NONE)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof line, fmt, ap);
 	va_end(ap);
-	if (log_to_stderr) {
+	if (log_sink == LOG_SINK_STDERR) {
 		struct timespec ts;
 		struct tm tm;
 		char stamp[32];

@@ -11,12 +11,17 @@
 #include <stddef.h>
 #include <syslog.h>
 
+enum log_sink {
+	LOG_SINK_SYSLOG = 0, /**< openlog() with LOG_MAIL (daemon mode) */
+	LOG_SINK_STDERR = 1, /**< stderr with a timestamp (-f / -d) */
+	LOG_SINK_NONE = 2    /**< discard (fuzz target) */
+};
+
 /**
- * @param to_stderr log to stderr with a timestamp (foreground, -f / -d); otherwise
- *        openlog() with LOG_MAIL
+ * @param sink an enum log_sink value
  * @param debug emit LOG_DEBUG lines too
  */
-void log_init(int to_stderr, int debug);
+void log_init(int sink, int debug);
 
 /** @return non-zero when debug lines are emitted (skip building them otherwise). */
 int log_debug_enabled(void);

@@ -225,7 +225,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	main_config = path;
-	log_init(1, debug);
+	log_init(LOG_SINK_STDERR, debug);
 	signal(SIGPIPE, SIG_IGN);
 
 	rc = runtime_load(main_config, NULL, &rt, err, sizeof err);
@@ -254,7 +254,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "smtpcertd: cannot daemonize: %m\n");
 			return 1;
 		}
-		log_init(0, 0);
+		log_init(LOG_SINK_SYSLOG, 0);
 		rc = runtime_load(main_config, NULL, &rt, err, sizeof err);
 		if (rc != SC_OK)
 			return main_fail("start-up", err);

@@ -29,7 +29,7 @@ static struct event_base *base;
 
 static int setup(void **state)
 {
-	log_init(1, 0);
+	log_init(LOG_SINK_STDERR, 0);
 	/* as smtpcertd does (main.c): OpenSSL writes to the socket without MSG_NOSIGNAL */
 	signal(SIGPIPE, SIG_IGN);
 	dfix_setup(&fix, "idle_timeout = 2\nmax_connections = 3\n", 1);
@@ -187,7 +187,7 @@ static void test_bad_input(void **state)
 	/* bare LF ends a line; NUL is a syntax error; junk is unrecognized */
 	r.len = 0;
 	r.buf[0] = '\0';
-	send_all(fd, "NOOP\nNO\0OP\r\n\x80\xff\x01\r\nNOOP\r\n", 25);
+	SEND(fd, "NOOP\nNO\0OP\r\n\x80\xff\x01\r\nNOOP\r\n");
 	assert_true(rx_until(fd, &r, "unrecognized\r\n250 2.0.0 OK\r\n", 5));
 	assert_string_equal(r.buf, "250 2.0.0 OK\r\n500 5.5.2 Syntax error\r\n"
 				   "500 5.5.1 Command unrecognized\r\n250 2.0.0 OK\r\n");

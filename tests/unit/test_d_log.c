@@ -71,11 +71,11 @@ static void test_log_debug_switch(void **state)
 	assert_int_equal(pipe(fds), 0);
 	saved = dup(2);
 	dup2(fds[1], 2);
-	log_init(1, 0);
+	log_init(LOG_SINK_STDERR, 0);
 	assert_false(log_debug_enabled());
 	log_msg(LOG_DEBUG, "hidden %d", 1);
 	log_msg(LOG_INFO, "shown %d", 2);
-	log_init(1, 1);
+	log_init(LOG_SINK_STDERR, 1);
 	assert_true(log_debug_enabled());
 	log_msg(LOG_DEBUG, "debug %d", 3);
 	log_msg(LOG_WARNING, "warned");

@@ -23,7 +23,7 @@ static struct dfix fix;
 
 static int setup(void **state)
 {
-	log_init(1, 0);
+	log_init(LOG_SINK_STDERR, 0);
 	dfix_setup(&fix, "max_errors = 8\n", 0);
 	return 0;
 }
@@ -355,6 +355,50 @@ static void test_timeout_shutdown_tls_done(void **state)
 	session_fini(&s);
 }
 
+/* Run @p line with stderr captured; return what was logged (static buffer). */
+static const char *logged(struct session *s, const char *line, size_t len)
+{
+	static char out[4096];
+	int fds[2], saved;
+	ssize_t n;
+
+	assert_int_equal(pipe(fds), 0);
+	saved = dup(2);
+	dup2(fds[1], 2);
+	session_line(s, line, len);
+	dup2(saved, 2);
+	close(saved);
+	close(fds[1]);
+	n = read(fds[0], out, sizeof out - 1);
+	close(fds[0]);
+	out[n > 0 ? n : 0] = '\0';
+	take(s);
+	return out;
+}
+
+static void test_request_log_line(void **state)
+{
+	struct session s;
+	const char *l;
+
+	greet(&s);
+	/* docs/design.md: one greppable line per request */
+	l = logged(&s, "CERT <Alice@Example.TEST>", 25);
+	assert_non_null(strstr(l, "]: client=192.0.2.1:1234 session=test0001 cmd=CERT "
+				  "addr=alice@example.test result=250 status=2.0.0 us="));
+	l = logged(&s, "cers nobody@example.test", 24);
+	assert_non_null(strstr(l, " cmd=CERS addr=nobody@example.test result=550 status=5.1.1 us="));
+	l = logged(&s, "NOOP", 4);
+	assert_non_null(strstr(l, " cmd=NOOP result=250 status=2.0.0 us="));
+	/* client bytes are escaped: no raw control characters or spaces */
+	l = logged(&s, "X\x1b[2J\rY Z", 9);
+	assert_non_null(strstr(l, " cmd=X\\x1b[2J\\x0dY result=500 status=5.5.1 us="));
+	l = logged(&s, "CERT bad\x01 addr", 14);
+	assert_non_null(strstr(l, " cmd=CERT addr=bad\\x01\\x20addr result=501 status=5.5.4 "));
+	assert_null(strchr(l, '\x01'));
+	session_fini(&s);
+}
+
 static void test_state_names(void **state)
 {
 	assert_string_equal(session_state_name(SESSION_CONNECTED), "CONNECTED");
@@ -378,6 +422,7 @@ int main(void)
 		cmocka_unit_test(test_basic_commands),
 		cmocka_unit_test(test_starttls_unconfigured),
 		cmocka_unit_test(test_timeout_shutdown_tls_done),
+		cmocka_unit_test(test_request_log_line),
 		cmocka_unit_test(test_state_names),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
