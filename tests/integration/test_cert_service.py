@@ -3,6 +3,7 @@ docs/design.md's reply table that is reachable without mail reception, the EHLO
 keywords, the session commands and the per-request log line.
 Peers: a raw socket client and smtplib."""
 import os
+import socket
 import unittest
 import urllib.parse
 
@@ -246,6 +247,40 @@ class CertServiceTest(unittest.TestCase):
             m = self.d.wait_log(r"^(?=.*client=127\.0\.0\.1:%d\b)(?=.*\b%s\b).*$"
                                 % (port, event))
             self.assertIsNotNone(m, "no %s line:\n%s" % (event, self.d.log_text()[-2000:]))
+
+
+class Ipv6ListenTest(unittest.TestCase):
+    """listen takes a list, IPv6 in brackets: [::1]:PORT next to 127.0.0.1:PORT."""
+
+    def test_listen_ipv4_and_ipv6(self):
+        try:
+            s6 = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+            s6.bind(("::1", 0))
+            port6 = s6.getsockname()[1]
+            s6.close()
+        except OSError as e:
+            self.skipTest("no IPv6 loopback here: %s" % e)
+        d = Daemon(start=False)
+        with d:
+            d.overrides["listen"] = "127.0.0.1:%d, [::1]:%d" % (d.port, port6)
+            d.write_config()
+            d.start()
+            c = socket.create_connection(("::1", port6), timeout=10)
+            self.addCleanup(c.close)
+            c.sendall(b"EHLO v6.test\r\nCERT alice@example.test\r\nQUIT\r\n")
+            data = b""
+            while not data.endswith(b"closing connection\r\n"):
+                chunk = c.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            self.assertTrue(data.startswith(b"220 " + sctest.HOSTNAME.encode()), data[:100])
+            ders = [sctest.pem_to_der(p) for p in sctest.pem_certs(
+                b"\n".join(ln[4:] for ln in data.split(b"\r\n")))]
+            self.assertEqual(ders, [pki().der("alice")])
+            self.assertIsNotNone(d.wait_log(r"client=\[?::1\]?:\d+ session=\S+ cmd=CERT "
+                                            r"addr=alice@example\.test result=250"),
+                                 d.log_text()[-2000:])
 
 
 class InvisibleCertificatesTest(unittest.TestCase):

@@ -104,6 +104,22 @@ class ReloadTest(unittest.TestCase):
             with d.client() as c:
                 self.assertEqual(c.banner.last, "220 fixed.example ESMTP smtpcertd")
 
+    def test_sighup_reloads_tls_files(self):
+        with Daemon() as d:
+            with d.client() as c:
+                c.ehlo()
+                c.starttls(sctest.tls_context())
+                self.assertEqual(c.sock.getpeercert(binary_form=True), self.pki.der("server"))
+            d.write_config({"tls_cert_file": self.pki.path("server2.chain.pem"),
+                            "tls_key_file": self.pki.path("server2.key")})
+            d.reload()
+            with d.client() as c:
+                c.ehlo()
+                c.starttls(sctest.tls_context())
+                self.assertEqual(c.sock.getpeercert(binary_form=True), self.pki.der("server2"))
+                c.ehlo()
+                self.assertEqual(c.cmd("CERT alice@example.test").code, 250)
+
     def test_broken_tls_key_on_sighup_keeps_old(self):
         with Daemon() as d:
             d.write_config({"tls_key_file": self.pki.path("alice.key")})  # wrong key
@@ -175,6 +191,22 @@ class ConfigCheckTest(unittest.TestCase):
     def test_duplicate_scalar_key(self):
         text = self.d.write_config(extra="hostname = again.example\n")
         self.assertRejected("hostname", text.count("\n"))
+
+    def test_missing_tls_file(self):
+        missing = os.path.join(self.d.tmp, "no-such-cert.pem")
+        self.d.overrides["tls_cert_file"] = missing
+        self.d.write_config()
+        r = self.check()
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(missing, r.stdout + r.stderr)
+
+    def test_missing_crl_file(self):
+        missing = os.path.join(self.d.tmp, "no-such-crl.pem")
+        self.d.overrides["crl_file"] = missing
+        self.d.write_config()
+        r = self.check()
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(missing, r.stdout + r.stderr)
 
     def test_missing_file(self):
         r = subprocess.run([self.d.smtpcertd, "-n", "-c", self.d.conf + ".missing"],
