@@ -22,6 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		const char *next = nl ? nl + 1 : end;
 		sc_status st;
 
 		if (len && p[len - 1] == '\r')
@@ -44,7 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				__builtin_trap();
 			sc_reply_reset(r);
 		}
-		p += nl ? len + (p[len] == '\r') + 1 : len;
+		p = next;
 	}
 	sc_reply_free(r);
 	return 0;
