@@ -2,99 +2,17 @@
  * smtp.c - blocking SMTP client for the CLI: connect (every address of the host,
  * in turn), banner, EHLO (HELO fallback), STARTTLS (RFC 3207) with server
  * authentication, commands one at a time, CERT/CERS certificate retrieval. Owns
- * the socket, the TLS session and a bounded input buffer. Runs in the CLI.
- *
- * "Blocking" to the caller: the socket is non-blocking and every wait is a poll()
- * with the remaining time of one deadline per reply, so a server that sends one
- * byte a minute cannot hold the client past timeout_ms.
+ * the session (socket, TLS session, bounded input buffer, extension list); the
+ * socket-level work is in smtp_io.c. Runs in the CLI's process.
  */
-#include <errno.h>
-#include <netdb.h>
-#include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "smtpcert/smtpcert.h"
-
-/* RFC 5321 4.5.3.1.5 allows 512 octets per reply line; be lenient with servers. */
-#define SMTP_LINE_MAX 2048
-#define SMTP_INPUT_MAX (64 * 1024)
-#define SMTP_EXT_MAX 64
-#define SMTP_EXT_LEN 32
-#define SMTP_DEFAULT_TIMEOUT 30000
-#define SMTP_QUIT_TIMEOUT 2000
-
-struct sc_smtp {
-	int fd;
-	int timeout_ms;
-	int broken;              /* I/O or protocol failure: no QUIT on close */
-	sc_tls_ctx *tctx;
-	sc_tls *tls;
-	sc_buf *in;
-	sc_reply *reply;         /* for the session's own commands */
-	char host[SC_DOMAIN_MAX + 1];
-	char ext[SMTP_EXT_MAX][SMTP_EXT_LEN];
-	size_t next;
-	char *err;
-	size_t errlen;
-};
-
-static void seterr(sc_smtp *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void seterr(sc_smtp *s, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!s->err || !s->errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(s->err, s->errlen, fmt, ap);
-	va_end(ap);
-}
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Wait for @p events until @p deadline. @return SC_OK, SC_ERR_TIMEOUT, SC_ERR_NETWORK. */
-static sc_status wait_fd(int fd, short events, long long deadline)
-{
-	for (;;) {
-		struct pollfd p = { fd, events, 0 };
-		long long left = deadline - now_ms();
-		int r;
-
-		if (left <= 0)
-			return SC_ERR_TIMEOUT;
-		r = poll(&p, 1, left > 0x7fffffff ? 0x7fffffff : (int)left);
-		if (r > 0)
-			return SC_OK;
-		if (r == 0)
-			return SC_ERR_TIMEOUT;
-		if (errno != EINTR)
-			return SC_ERR_NETWORK;
-	}
-}
-
-/* Server text for a message: printable ASCII only, bounded. */
-static void clean(char *out, size_t size, const char *in)
-{
-	size_t i = 0;
-
-	for (; *in && i + 1 < size; in++)
-		out[i++] = (*in >= 0x20 && *in < 0x7f) ? *in : '?';
-	out[i] = '\0';
-}
+#include "smtp_int.h"
 
 /* After an I/O or protocol failure the session is out of step: no more commands.
  * A refused argument never reached the wire, so it leaves the session usable. */
@@ -105,157 +23,13 @@ static sc_status fail(sc_smtp *s, sc_status st)
 	return st;
 }
 
-/* Read more input into the buffer. */
-static sc_status fill(sc_smtp *s, long long deadline)
-{
-	char *p;
-	size_t room, n;
-	sc_status st;
-
-	if (sc_buf_reserve(s->in, &p, &room) != SC_OK) {
-		seterr(s, "%s: reply too long", s->host);
-		return SC_ERR_PROTOCOL;
-	}
-	for (;;) {
-		if (s->tls) {
-			st = sc_tls_read(s->tls, p, room, &n);
-			if (st == SC_OK) {
-				sc_buf_commit(s->in, n);
-				return SC_OK;
-			}
-			if (st == SC_EOF) {
-				seterr(s, "%s: connection closed by the server", s->host);
-				return SC_ERR_NETWORK;
-			}
-			if (st != SC_WANT_READ && st != SC_WANT_WRITE) {
-				seterr(s, "%s: TLS: %s", s->host, sc_tls_error(s->tls));
-				return st;
-			}
-			st = wait_fd(s->fd, st == SC_WANT_READ ? POLLIN : POLLOUT, deadline);
-		} else {
-			ssize_t r = recv(s->fd, p, room, 0);
-
-			if (r > 0) {
-				sc_buf_commit(s->in, (size_t)r);
-				return SC_OK;
-			}
-			if (r == 0) {
-				seterr(s, "%s: connection closed by the server", s->host);
-				return SC_ERR_NETWORK;
-			}
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-				seterr(s, "%s: read: %s", s->host, strerror(errno));
-				return SC_ERR_NETWORK;
-			}
-			st = wait_fd(s->fd, POLLIN, deadline);
-		}
-		if (st == SC_ERR_TIMEOUT)
-			seterr(s, "%s: timed out waiting for the server", s->host);
-		else if (st != SC_OK)
-			seterr(s, "%s: poll: %s", s->host, strerror(errno));
-		if (st != SC_OK)
-			return st;
-	}
-}
-
-/* Read one complete reply into @p r (reset first). */
-static sc_status read_reply(sc_smtp *s, sc_reply *r)
-{
-	long long deadline = now_ms() + s->timeout_ms;
-
-	sc_reply_reset(r);
-	for (;;) {
-		const char *line;
-		size_t len, used;
-		int bare_lf;
-		sc_status st = sc_buf_line(s->in, SMTP_LINE_MAX, &line, &len, &used, &bare_lf);
-
-		if (st == SC_AGAIN) {
-			SC_TRY(fill(s, deadline));
-			continue;
-		}
-		if (st != SC_OK) {
-			seterr(s, "%s: reply line longer than %d octets", s->host, SMTP_LINE_MAX);
-			return SC_ERR_PROTOCOL;
-		}
-		st = sc_reply_feed(r, line, len);
-		if (st == SC_ERR_PROTOCOL) {
-			char text[80];
-
-			snprintf(text, sizeof text, "%.*s", (int)(len > 60 ? 60 : len), line);
-			clean(text, sizeof text, text);
-			seterr(s, "%s: malformed reply line \"%s\"", s->host, text);
-		} else if (st == SC_ERR_TOO_LONG || st == SC_ERR_TOO_MANY) {
-			seterr(s, "%s: reply too long", s->host);
-		}
-		sc_buf_consume(s->in, used);
-		if (st == SC_OK)
-			return SC_OK;
-		if (st != SC_AGAIN)
-			return st == SC_ERR_PROTOCOL ? st : SC_ERR_PROTOCOL;
-	}
-}
-
-static sc_status write_all(sc_smtp *s, const char *data, size_t len)
-{
-	long long deadline = now_ms() + s->timeout_ms;
-	sc_status st;
-
-	while (len) {
-		size_t n = 0;
-
-		if (s->tls) {
-			st = sc_tls_write(s->tls, data, len, &n);
-			if (st == SC_WANT_READ || st == SC_WANT_WRITE) {
-				st = wait_fd(s->fd, st == SC_WANT_READ ? POLLIN : POLLOUT, deadline);
-			} else if (st != SC_OK) {
-				seterr(s, "%s: TLS: %s", s->host, sc_tls_error(s->tls));
-				return st;
-			}
-		} else {
-			ssize_t r = send(s->fd, data, len, MSG_NOSIGNAL);
-
-			st = SC_OK;
-			if (r >= 0) {
-				n = (size_t)r;
-			} else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-				st = wait_fd(s->fd, POLLOUT, deadline);
-			} else {
-				seterr(s, "%s: write: %s", s->host, strerror(errno));
-				return SC_ERR_NETWORK;
-			}
-		}
-		if (st == SC_ERR_TIMEOUT)
-			seterr(s, "%s: timed out writing to the server", s->host);
-		if (st != SC_OK)
-			return st;
-		data += n;
-		len -= n;
-	}
-	return SC_OK;
-}
-
-static sc_status do_command(sc_smtp *s, const char *line, sc_reply *r)
-{
-	char buf[SMTP_LINE_MAX + 2];
-	size_t len = strlen(line);
-
-	/* One command per call: CR, LF or NUL inside would smuggle more. */
-	if (len > SMTP_LINE_MAX - 2 || strpbrk(line, "\r\n"))
-		return SC_ERR_ARG;
-	memcpy(buf, line, len);
-	memcpy(buf + len, "\r\n", 2);
-	SC_TRY(write_all(s, buf, len + 2));
-	return read_reply(s, r);
-}
-
 sc_status sc_smtp_command(sc_smtp *s, const char *line, sc_reply *reply)
 {
 	SC_ENSURE_ARG(s);
 	SC_ENSURE_ARG(line);
 	SC_ENSURE_ARG(reply);
 	SC_ENSURE(!s->broken, SC_ERR_NETWORK);
-	return fail(s, do_command(s, line, reply));
+	return fail(s, smtp_do_command(s, line, reply));
 }
 
 /* "CODE ENH text" of the session's last reply, for messages. */
@@ -263,7 +37,7 @@ static void reply_text(const sc_reply *r, char *out, size_t size)
 {
 	char msg[200];
 
-	clean(msg, sizeof msg, sc_reply_message(r));
+	smtp_clean(msg, sizeof msg, sc_reply_message(r));
 	snprintf(out, size, "%d%s%s %s", sc_reply_code(r), sc_reply_enhanced(r)[0] ? " " : "",
 		 sc_reply_enhanced(r), msg);
 }
@@ -273,7 +47,7 @@ static sc_status rejected(sc_smtp *s, const char *what)
 	char text[256];
 
 	reply_text(s->reply, text, sizeof text);
-	seterr(s, "%s: %s: %s", s->host, what, text);
+	smtp_seterr(s, "%s: %s: %s", s->host, what, text);
 	return sc_reply_code(s->reply) / 100 == 4 ? SC_ERR_TEMP : SC_ERR_REJECTED;
 }
 
@@ -284,10 +58,10 @@ static sc_status greet(sc_smtp *s, const char *helo)
 
 	s->next = 0;
 	snprintf(cmd, sizeof cmd, "EHLO %s", helo);
-	SC_TRY(do_command(s, cmd, s->reply));
+	SC_TRY(smtp_do_command(s, cmd, s->reply));
 	if (sc_reply_code(s->reply) / 100 == 5) {
 		snprintf(cmd, sizeof cmd, "HELO %s", helo);
-		SC_TRY(do_command(s, cmd, s->reply));
+		SC_TRY(smtp_do_command(s, cmd, s->reply));
 		if (sc_reply_code(s->reply) != 250)
 			return rejected(s, "HELO refused");
 		return SC_OK;
@@ -310,11 +84,10 @@ static sc_status greet(sc_smtp *s, const char *helo)
 
 static sc_status start_tls(sc_smtp *s, const struct sc_smtp_opts *o, const char *host)
 {
-	long long deadline;
 	char err[256] = "";
 	sc_status st;
 
-	SC_TRY(do_command(s, "STARTTLS", s->reply));
+	SC_TRY(smtp_do_command(s, "STARTTLS", s->reply));
 	if (sc_reply_code(s->reply) != 220) {
 		if (o->tls == SC_SMTP_TLS_IF_OFFERED && sc_reply_code(s->reply) / 100 != 2)
 			return SC_AGAIN; /* go on in plaintext */
@@ -323,83 +96,21 @@ static sc_status start_tls(sc_smtp *s, const struct sc_smtp_opts *o, const char 
 	/* RFC 3207 4.2 / CVE-2011-0411: nothing may follow the 220 in plaintext; bytes
 	 * already buffered would be taken as replies inside TLS (response injection). */
 	if (sc_buf_len(s->in)) {
-		seterr(s, "%s: server sent data after its STARTTLS reply (response injection?)",
-		       s->host);
+		smtp_seterr(s, "%s: server sent data after its STARTTLS reply "
+			    "(response injection?)", s->host);
 		return SC_ERR_PROTOCOL;
 	}
 	st = sc_tls_client_ctx_new(o->ca_file, o->insecure, &s->tctx, err, sizeof err);
 	if (st != SC_OK) {
-		seterr(s, "%s", err);
+		smtp_seterr(s, "%s", err);
 		return st;
 	}
 	st = sc_tls_new(s->tctx, s->fd, o->tls_name ? o->tls_name : host, &s->tls);
 	if (st != SC_OK) {
-		seterr(s, "%s: cannot start TLS", s->host);
+		smtp_seterr(s, "%s: cannot start TLS", s->host);
 		return st;
 	}
-	deadline = now_ms() + s->timeout_ms;
-	for (;;) {
-		st = sc_tls_handshake(s->tls);
-		if (st == SC_OK)
-			return SC_OK;
-		if (st == SC_WANT_READ || st == SC_WANT_WRITE) {
-			st = wait_fd(s->fd, st == SC_WANT_READ ? POLLIN : POLLOUT, deadline);
-			if (st == SC_OK)
-				continue;
-			seterr(s, "%s: TLS handshake timed out", s->host);
-			return st;
-		}
-		seterr(s, "%s: TLS handshake failed: %s", s->host, sc_tls_error(s->tls));
-		return st;
-	}
-}
-
-/* Try each address of @p host; @return the connected socket or -1. */
-static sc_status connect_any(sc_smtp *s, const char *host, const char *port)
-{
-	struct addrinfo hints = { 0 }, *res = NULL, *ai;
-	sc_status st = SC_ERR_NETWORK;
-	int r;
-
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	r = getaddrinfo(host, port, &hints, &res);
-	if (r != 0) {
-		seterr(s, "%s: cannot resolve: %s", s->host, gai_strerror(r));
-		return r == EAI_AGAIN ? SC_ERR_TEMP : SC_ERR_NETWORK;
-	}
-	for (ai = res; ai; ai = ai->ai_next) {
-		char addr[NI_MAXHOST] = "?";
-		long long deadline = now_ms() + s->timeout_ms;
-		int fd, soerr = 0;
-		socklen_t sl = sizeof soerr;
-
-		getnameinfo(ai->ai_addr, ai->ai_addrlen, addr, sizeof addr, NULL, 0, NI_NUMERICHOST);
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-			    ai->ai_protocol);
-		if (fd < 0) {
-			seterr(s, "%s[%s]:%s: socket: %s", s->host, addr, port, strerror(errno));
-			continue;
-		}
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ||
-		    (errno == EINPROGRESS &&
-		     (st = wait_fd(fd, POLLOUT, deadline)) == SC_OK &&
-		     getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0)) {
-			s->fd = fd;
-			freeaddrinfo(res);
-			return SC_OK;
-		}
-		if (st == SC_ERR_TIMEOUT)
-			seterr(s, "%s[%s]:%s: connect timed out", s->host, addr, port);
-		else
-			seterr(s, "%s[%s]:%s: connect: %s", s->host, addr, port,
-			       strerror(soerr ? soerr : errno));
-		if (st != SC_ERR_TIMEOUT)
-			st = SC_ERR_NETWORK;
-		close(fd);
-	}
-	freeaddrinfo(res);
-	return st;
+	return smtp_tls_handshake(s);
 }
 
 static sc_status session_start(sc_smtp *s, const char *host, const char *port,
@@ -408,8 +119,8 @@ static sc_status session_start(sc_smtp *s, const char *host, const char *port,
 	const char *helo = o->helo ? o->helo : "localhost";
 	sc_status st;
 
-	SC_TRY(connect_any(s, host, port));
-	SC_TRY(read_reply(s, s->reply));
+	SC_TRY(smtp_connect_any(s, host, port));
+	SC_TRY(smtp_read_reply(s, s->reply));
 	/* RFC 5321 3.1: 554 instead of 220 means no service here. */
 	if (sc_reply_code(s->reply) != 220)
 		return rejected(s, "server refused the session");
@@ -419,7 +130,7 @@ static sc_status session_start(sc_smtp *s, const char *host, const char *port,
 	if (!sc_smtp_has_ext(s, "STARTTLS")) {
 		if (o->tls == SC_SMTP_TLS_IF_OFFERED)
 			return SC_OK;
-		seterr(s, "%s: server does not offer STARTTLS", s->host);
+		smtp_seterr(s, "%s: server does not offer STARTTLS", s->host);
 		return SC_ERR_UNSUPPORTED;
 	}
 	st = start_tls(s, o, host);
@@ -489,7 +200,7 @@ void sc_smtp_close(sc_smtp *s)
 		/* Best effort: RFC 5321 4.1.1.10; do not wait long for the 221. */
 		s->timeout_ms = SMTP_QUIT_TIMEOUT;
 		s->err = NULL;
-		if (do_command(s, "QUIT", s->reply) != SC_OK)
+		if (smtp_do_command(s, "QUIT", s->reply) != SC_OK)
 			s->broken = 1;
 	}
 	if (s->tls) {
@@ -563,14 +274,14 @@ static sc_status fetch(sc_smtp *s, const struct sc_addr *addr, int chain, sc_cer
 	sc_status st;
 
 	if (!sc_smtp_has_ext(s, verb)) {
-		seterr(s, "%s: server does not offer %s", s->host, verb);
+		smtp_seterr(s, "%s: server does not offer %s", s->host, verb);
 		return SC_ERR_UNSUPPORTED;
 	}
 	if (sc_addr_format(addr, a, sizeof a) != SC_OK)
 		return SC_ERR_ARG;
 	/* The proposal's examples send the bare address; brackets are optional. */
 	snprintf(cmd, sizeof cmd, "%s %s", verb, a);
-	st = do_command(s, cmd, s->reply);
+	st = smtp_do_command(s, cmd, s->reply);
 	if (st != SC_OK)
 		return fail(s, st);
 	*code = sc_reply_code(s->reply);
@@ -578,19 +289,19 @@ static sc_status fetch(sc_smtp *s, const struct sc_addr *addr, int chain, sc_cer
 	/* 550 is "no such certificate" unless the enhanced code says policy
 	 * (RFC 3463 X.7.X, e.g. 5.7.1 for a domain not served here). */
 	if (*code == 550 && strncmp(sc_reply_enhanced(s->reply), "5.7.", 4)) {
-		seterr(s, "%s: %s", s->host, text);
+		smtp_seterr(s, "%s: %s", s->host, text);
 		return SC_ERR_NOT_FOUND;
 	}
 	if (*code / 100 == 4) {
-		seterr(s, "%s: %s", s->host, text);
+		smtp_seterr(s, "%s: %s", s->host, text);
 		return SC_ERR_TEMP;
 	}
 	if (*code / 100 == 5) {
-		seterr(s, "%s: %s", s->host, text);
+		smtp_seterr(s, "%s: %s", s->host, text);
 		return SC_ERR_REJECTED;
 	}
 	if (*code != 250) {
-		seterr(s, "%s: unexpected reply to %s: %s", s->host, verb, text);
+		smtp_seterr(s, "%s: unexpected reply to %s: %s", s->host, verb, text);
 		return SC_ERR_PROTOCOL;
 	}
 	if (sc_reply_count(s->reply) >= 2) {
@@ -598,8 +309,8 @@ static sc_status fetch(sc_smtp *s, const struct sc_addr *addr, int chain, sc_cer
 
 		/* cert_url mode (INTERFACE.md): the server points at the certificate. */
 		if (!strncasecmp(first, "https://", 8) || !strncasecmp(first, "http://", 7)) {
-			clean(text, sizeof text, first);
-			seterr(s, "%s: server answered with a URL: %s", s->host, text);
+			smtp_clean(text, sizeof text, first);
+			smtp_seterr(s, "%s: server answered with a URL: %s", s->host, text);
 			return SC_ERR_UNSUPPORTED;
 		}
 	}
@@ -609,7 +320,7 @@ static sc_status fetch(sc_smtp *s, const struct sc_addr *addr, int chain, sc_cer
 	if (st == SC_ERR_NOMEM)
 		return st;
 	if (st != SC_OK) {
-		seterr(s, "%s: 250 reply without a usable certificate (%s)", s->host,
+		smtp_seterr(s, "%s: 250 reply without a usable certificate (%s)", s->host,
 		       sc_strerror(st));
 		return SC_ERR_PROTOCOL;
 	}
