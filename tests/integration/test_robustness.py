@@ -119,6 +119,35 @@ class InputTest(unittest.TestCase):
         self.assertEqual(c.pending(0.3), b"", "bare CR split the line into two commands")
         self.assertAlice(c)
 
+    def test_command_split_across_segments(self):
+        c = self.session()
+        c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for b in b"CERT alice@example.test\r\n":
+            c.send(bytes([b]))
+            time.sleep(0.002)
+        r = c.reply()
+        self.assertEqual(r.ders()[0], self.pki.der("alice"))
+
+    def test_half_close_still_answered(self):
+        # a client that sends its commands and shuts down its side still gets
+        # every reply before the server closes
+        with self.d.client() as c:
+            c.send(b"EHLO h.test\r\nCERT alice@example.test\r\nCERT bob@example.test\r\n")
+            c.sock.shutdown(socket.SHUT_WR)
+            self.assertEqual(c.reply().code, 250)
+            self.assertEqual(c.reply().ders()[0], self.pki.der("alice"))
+            self.assertEqual(c.reply().ders()[0], self.pki.der("bob"))
+            self.assertTrue(c.is_closed(5))
+
+    def test_nothing_after_quit_is_executed(self):
+        with self.d.client() as c:
+            c.send(b"EHLO q.test\r\nQUIT\r\nCERT alice@example.test\r\n")
+            self.assertEqual(c.reply().code, 250)
+            self.assertEqual(c.reply().code, 221)
+            rest = c.pending(0.5)
+            self.assertNotIn(b"CERTIFICATE", rest)
+            self.assertEqual(rest, b"")
+
     def test_pipelining_50_certs_in_order(self):
         c = self.session()
         want = []

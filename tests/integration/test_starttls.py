@@ -119,6 +119,38 @@ class StartTlsTest(unittest.TestCase):
             self.assertEqual(r.code, 250, r)
             self.assertEqual(c.cmd("NOOP").last, "250 2.0.0 OK")
 
+    def test_commands_before_starttls_in_same_write_are_answered(self):
+        # RFC 2920: the commands before STARTTLS in a group are answered in order;
+        # only what follows STARTTLS is discarded
+        with self.d.client() as c:
+            c.send(b"EHLO a.test\r\nNOOP\r\nSTARTTLS\r\nCERT alice@example.test\r\n")
+            self.assertEqual(c.reply().code, 250)
+            self.assertEqual(c.reply().last, "250 2.0.0 OK")
+            self.assertEqual(c.reply().last, "220 2.0.0 Ready to start TLS")
+            self.assertEqual(c.buf, b"")
+            c.wrap_tls(sctest.tls_context())
+            self.assertEqual(c.cmd("EHLO b.test").code, 250)
+            self.assertEqual(c.pending(0.3), b"")
+
+    def test_pipelined_cers_over_tls(self):
+        # ~100 kB of replies in one flush: partial TLS writes must not lose or
+        # reorder anything
+        c = self.tls_session()
+        c.ehlo()
+        c.send(b"CERS alice@example.test\r\nCERS bob@example.test\r\n" * 10)
+        for i in range(20):
+            r = c.reply()
+            self.assertEqual(r.code, 250, r)
+            self.assertEqual(r.ders()[0], self.pki.der("alice" if i % 2 == 0 else "bob"), i)
+            self.assertEqual(r.ders()[1], self.pki.der("intermediate"))
+
+    def test_long_line_inside_tls(self):
+        c = self.tls_session()
+        c.ehlo()
+        c.send(b"NOOP " + b"z" * 5000 + b"\r\n")
+        self.assertEqual(c.reply().last, "500 5.5.2 Line too long")
+        self.assertEqual(c.cmd("CERT bob@example.test").ders()[0], self.pki.der("bob"))
+
     def test_session_reset_after_starttls(self):
         c = self.tls_session()
         r = c.cmd("CERT alice@example.test")
