@@ -1,7 +1,10 @@
 """Hostile and sloppy input: line length limits (RFC 5321 4.5.3.1.4), NUL bytes,
 binary junk, bare LF / bare CR, the error limit, the idle timeout (RFC 5321
 4.5.3.2.7), pipelining (RFC 2920) and a client that never reads its replies."""
+import os
+import signal
 import socket
+import subprocess
 import time
 import unittest
 
@@ -288,6 +291,70 @@ class IdleTimeoutTest(unittest.TestCase):
                 r = c.reply(timeout=8)
                 self.assertTrue(r.last.startswith("421 4.4.2"), r)
                 self.assertTrue(c.is_closed(3))
+
+
+    def test_stalled_tls_handshake_times_out(self):
+        # STARTTLS accepted, then no ClientHello: the handshake is bounded too
+        with Daemon(overrides={"idle_timeout": 2}) as d:
+            with d.client(timeout=10) as c:
+                c.ehlo()
+                self.assertEqual(c.cmd("STARTTLS").code, 220)
+                t0 = time.monotonic()
+                self.assertTrue(c.is_closed(10), "stalled handshake kept open")
+                self.assertLess(time.monotonic() - t0, 8)
+            with d.client() as c:
+                c.ehlo()
+                self.assertEqual(c.cmd("CERT alice@example.test").code, 250)
+
+
+class ResourceTest(unittest.TestCase):
+
+    def test_no_fd_leak(self):
+        with Daemon() as d:
+            fds = lambda: len(os.listdir("/proc/%d/fd" % d.pid))
+            with d.client() as c:
+                c.ehlo()
+            time.sleep(0.3)
+            base = fds()
+            for i in range(100):
+                with d.client() as c:
+                    if i % 3 == 0:
+                        c.ehlo()
+                        c.cmd("CERT alice@example.test")
+                    if i % 3 == 1:
+                        c.ehlo()
+                        c.starttls(sctest.tls_context())
+                        c.ehlo()
+                        c.cmd("CERT bob@example.test")
+                    # i % 3 == 2: drop right after the banner
+            deadline = time.monotonic() + 5
+            while fds() > base and time.monotonic() < deadline:
+                time.sleep(0.1)
+            self.assertLessEqual(fds(), base, "file descriptors leak per connection")
+
+    def test_sigterm_with_stuck_writer_still_exits(self):
+        # a client that never reads, with replies queued: SIGTERM must still end
+        # the daemon in bounded time (idle_timeout bounds the wait)
+        with Daemon(overrides={"idle_timeout": 3}) as d:
+            hog = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            hog.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            hog.settimeout(5)
+            hog.connect(("127.0.0.1", d.port))
+            self.addCleanup(hog.close)
+            hog.sendall(b"EHLO hog.test\r\n")
+            hog.setblocking(False)
+            try:
+                for _ in range(200):
+                    hog.send(b"CERS alice@example.test\r\n" * 40)
+            except BlockingIOError:
+                pass
+            time.sleep(0.5)
+            d.proc.send_signal(signal.SIGTERM)
+            try:
+                rc = d.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.fail("daemon still running 20 s after SIGTERM with a stuck client")
+            self.assertEqual(rc, 0)
 
 
 class SlowReaderTest(unittest.TestCase):
