@@ -138,7 +138,7 @@ static int main_fail(const char *what, const char *msg)
 	return 1;
 }
 
-static int main_run(int foreground, long nofile)
+static int main_run(long nofile)
 {
 	struct event *sigs[3];
 	const int signos[3] = { SIGHUP, SIGTERM, SIGINT };
@@ -173,7 +173,6 @@ static int main_run(int foreground, long nofile)
 		runtime_current()->max_connections,
 		nofile > 0 && nofile < runtime_current()->max_connections + 32 ?
 			" (warning: limit below max_connections)" : "");
-	(void)foreground;
 	event_base_dispatch(main_base);
 
 	conn_module_fini();
@@ -260,5 +259,5 @@ int main(int argc, char **argv)
 			return main_fail("start-up", err);
 	}
 	runtime_set_current(rt);
-	return main_run(foreground, nofile);
+	return main_run(nofile);
 }
