@@ -1,9 +1,12 @@
-"""1000 simultaneous SMTP sessions against one daemon: every connection gets the
-banner while all are open, then each does EHLO + CERT and must receive alice's
-certificate. One thread drives all sockets with selectors (the machine has 2 cores)."""
+"""Many sessions at once against one daemon. 1000 plain sessions: every
+connection gets the banner while all are open, then each does EHLO + CERT and must
+receive alice's certificate; one thread drives all sockets with selectors (the
+machine has 2 cores). 200 sessions inside TLS at the same time. max_connections."""
+import concurrent.futures
 import resource
 import selectors
 import socket
+import threading
 import time
 import unittest
 
@@ -161,6 +164,39 @@ class ConcurrencyTest(unittest.TestCase):
             with d.client() as c:
                 c.ehlo()
                 self.assertEqual(c.cmd("CERT alice@example.test").ders()[0], alice)
+
+
+class TlsConcurrencyTest(unittest.TestCase):
+
+    def test_200_simultaneous_tls_sessions(self):
+        # 200 threads each complete STARTTLS, wait until all 200 are inside TLS at
+        # the same time, then each fetches a certificate
+        n = 200
+        raise_nofile(2 * n + 256)
+        alice, bob = pki().der("alice"), pki().der("bob")
+        barrier = threading.Barrier(n, timeout=60)
+        ctx = sctest.tls_context()
+
+        def one(i):
+            with sctest.Client(d.port, timeout=60) as c:
+                c.ehlo("t%d.test" % i)
+                c.starttls(ctx)
+                c.ehlo("t%d.test" % i)
+                barrier.wait()
+                who = "alice" if i % 2 else "bob"
+                r = c.cmd("CERS %s@example.test" % who)
+                ders = r.ders()
+                if not ders or ders[0] != (alice if i % 2 else bob):
+                    return "session %d: %r" % (i, r.raw[:200])
+                if c.cmd("QUIT").code != 221:
+                    return "session %d: QUIT" % i
+                return None
+
+        with Daemon(certs=("alice", "bob")) as d:
+            with concurrent.futures.ThreadPoolExecutor(max_workers=n) as pool:
+                results = list(pool.map(one, range(n)))
+            errors = [r for r in results if r]
+            self.assertEqual(errors, [], "%d TLS sessions failed" % len(errors))
 
 
 class MaxConnectionsTest(unittest.TestCase):
