@@ -229,8 +229,8 @@ class CertServiceTest(unittest.TestCase):
         c.cmd("CERT alice@example.test")
         c.cmd("CERT NoBody@Example.test")
         port = c.local_port
-        ok = self.d.wait_log(r"client=127\.0\.0\.1:%d session=\S+ cmd=CERT addr=alice@example\.test "
-                             r"result=250 status=2\.0\.0 us=\d+" % port)
+        ok = self.d.wait_log(r"client=127\.0\.0\.1:%d session=\S+ cmd=CERT "
+                             r"addr=alice@example\.test result=250 status=2\.0\.0 us=\d+" % port)
         self.assertIsNotNone(ok, "no log line for CERT alice:\n" + self.d.log_text()[-2000:])
         ok = self.d.wait_log(r"client=127\.0\.0\.1:%d session=\S+ cmd=CERT "
                              r"addr=nobody@example\.test result=550 status=5\.1\.1 us=\d+" % port)

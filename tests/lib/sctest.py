@@ -9,9 +9,10 @@ Runs the real binaries against a throw-away PKI on loopback:
   smtp()      an smtplib.SMTP connected to a daemon.
   s_client()  `openssl s_client -starttls smtp` fed a list of commands.
 Environment (set by tests/CMakeLists.txt): SC_BIN_DIR (smtpcertd, smtpcert),
-SC_SOURCE_DIR (the repository). SC_KEEP=1 keeps temp dirs for debugging. SC_TEST_REPO=dir makes Daemon use a dir:
-repository and write certificate files instead of running `smtpcert admin import`
-(the daemon tests then run against the dir backend, or without the CLI).
+SC_SOURCE_DIR (the repository). SC_KEEP=1 keeps temp dirs for debugging.
+SC_TEST_REPO=dir makes Daemon use a dir: repository and write certificate files
+instead of running `smtpcert admin import` (the daemon tests then run against the
+dir backend, or without the CLI).
 A missing binary is a test failure with a clear message, never a skip.
 """
 import atexit
