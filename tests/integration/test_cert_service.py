@@ -93,7 +93,7 @@ class CertServiceTest(unittest.TestCase):
             self.assertLess(r.code, 600, (cmd, r))
             self.assertNoCert(r)
         r = c.cmd("CERT mallory@other.test")
-        self.assertTrue(r.last.startswith("550 5.7.1"), r)
+        self.assertEqual(r.last, "550 5.7.1 Domain not served here: certificates are not relayed")
 
     def test_gateway_domain_cert_served(self):
         r = self.session().cmd("CERT grace@gw.test")
@@ -125,7 +125,7 @@ class CertServiceTest(unittest.TestCase):
             with self.subTest(cmd=cmd):
                 c = self.session()  # one session each: stay below max_errors
                 r = c.cmd(cmd)
-                self.assertTrue(r.last.startswith("501 5.5.4"), (cmd, r))
+                self.assertTrue(r.last.startswith("501 5.5.4 Syntax: CER"), (cmd, r))
                 self.assertNoCert(r)
                 self.assertEqual(c.cmd("NOOP").last, "250 2.0.0 OK")
 
@@ -142,10 +142,10 @@ class CertServiceTest(unittest.TestCase):
     def test_cert_before_ehlo_503(self):
         with self.d.client() as c:
             r = c.cmd("CERT alice@example.test")
-            self.assertTrue(r.last.startswith("503 5.5.1"), r)
+            self.assertEqual(r.last, "503 5.5.1 Send HELO/EHLO first")
             self.assertNoCert(r)
             r = c.cmd("CERS alice@example.test")
-            self.assertTrue(r.last.startswith("503 5.5.1"), r)
+            self.assertEqual(r.last, "503 5.5.1 Send HELO/EHLO first")
 
     def test_helo_enables_cert(self):
         with self.d.client() as c:
@@ -161,11 +161,11 @@ class CertServiceTest(unittest.TestCase):
         c = self.session()
         for cmd in ("MAIL FROM:<x@client.test>", "RCPT TO:<alice@example.test>", "DATA"):
             r = c.cmd(cmd)
-            self.assertTrue(r.last.startswith("502 5.5.1"), (cmd, r))
+            self.assertEqual(r.last, "502 5.5.1 Command not implemented", cmd)
 
     def test_unknown_command_500(self):
         r = self.session().cmd("FROB alice@example.test")
-        self.assertTrue(r.last.startswith("500 5.5.1"), r)
+        self.assertEqual(r.last, "500 5.5.1 Command unrecognized")
 
     # EHLO
     def ehlo_keywords(self, reply):
@@ -174,8 +174,7 @@ class CertServiceTest(unittest.TestCase):
     def test_ehlo_keywords(self):
         with self.d.client() as c:
             r = c.ehlo("client.test")
-        self.assertEqual(r.lines[0].split()[0], sctest.HOSTNAME)
-        self.assertIn("client.test", r.lines[0])
+        self.assertEqual(r.lines[0], "%s greets client.test" % sctest.HOSTNAME)
         kw = self.ehlo_keywords(r)
         for k in ("CERT", "CERS", "ENHANCEDSTATUSCODES", "PIPELINING", "SMTPUTF8",
                   "STARTTLS", "8BITMIME", "SIZE", "HELP"):
