@@ -2,6 +2,7 @@
 without dropping connections (and keeps the old config when the new one is
 broken), `smtpcertd -n` validates a config, SIGTERM drains with 421 4.3.2."""
 import os
+import pwd
 import shutil
 import signal
 import subprocess
@@ -149,6 +150,57 @@ class ReloadTest(unittest.TestCase):
             # no longer listening
             with self.assertRaises(OSError):
                 sctest.Client(d.port, timeout=2)
+
+
+class PrivilegeDropTest(unittest.TestCase):
+    """Started as root with `user = nobody`: the daemon serves as nobody, admin
+    changes made as root are seen, and SIGHUP still reloads config and TLS files
+    (INTERFACE.md: user, SIGHUP), although the TLS key is readable by root only."""
+
+    def setUp(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root to test the `user` setting")
+        try:
+            self.nobody = pwd.getpwnam("nobody")
+        except KeyError:
+            self.skipTest("no user 'nobody'")
+        self.d = Daemon(certs=("alice",), start=False)
+        self.addCleanup(self.d.cleanup)
+        os.chmod(self.d.tmp, 0o755)  # config, state and repository reachable
+        self.d.overrides["user"] = "nobody"
+        self.d.write_config()
+        self.assertEqual(os.stat(pki().path("server.key")).st_mode & 0o077, 0)
+        self.d.start()
+
+    def uids(self):
+        with open("/proc/%d/status" % self.d.pid) as f:
+            line = next(ln for ln in f if ln.startswith("Uid:"))
+        return set(int(x) for x in line.split()[1:])
+
+    def test_serves_as_user(self):
+        self.assertEqual(self.uids(), {self.nobody.pw_uid})
+        with self.d.client() as c:
+            c.ehlo()
+            self.assertEqual(c.cmd("CERT alice@example.test").code, 250)
+            self.d.import_certs(["bob"])
+            self.assertEqual(c.cmd("CERT bob@example.test").ders()[0], pki().der("bob"))
+            c.starttls(sctest.tls_context())
+            c.ehlo()
+            self.assertEqual(c.cmd("CERT alice@example.test").code, 250)
+        self.d.stop()
+
+    def test_sighup_reloads_as_user(self):
+        self.d.write_config(dict(self.d.overrides, hostname="reloaded.example",
+                                 tls_cert_file=pki().path("server2.chain.pem"),
+                                 tls_key_file=pki().path("server2.key")))
+        self.d.reload()
+        with self.d.client() as c:
+            self.assertEqual(c.banner.last, "220 reloaded.example ESMTP smtpcertd",
+                             self.d.log_text()[-1500:])
+            c.ehlo()
+            c.starttls(sctest.tls_context())
+            self.assertEqual(c.sock.getpeercert(binary_form=True), pki().der("server2"))
+        self.d.stop()
 
 
 class ConfigCheckTest(unittest.TestCase):
