@@ -43,7 +43,7 @@ static void new_session(struct session *s)
 /* Take what the session queued, as a NUL-terminated string (static buffer). */
 static const char *take(struct session *s)
 {
-	static char text[256 * 1024];
+	static char text[SESSION_OUT_MAX + 1];
 	size_t n = session_out_len(s);
 
 	assert_true(n < sizeof text);
@@ -187,6 +187,27 @@ static void test_cert_found(void **state)
 	decode_reply(cmd(&s, "CERT grace@gw.test"), &d);
 	assert_int_equal(d.n, 1);
 	assert_int_equal(s.errors, 0);
+	session_fini(&s);
+}
+
+static void test_cert_too_big_for_buffer(void **state)
+{
+	static char fill[SESSION_OUT_MAX];
+	struct session s;
+	const char *r;
+
+	greet(&s);
+	/* leave room for a short reply but not for the certificate */
+	session_line(&s, "NOOP", 4);
+	memset(fill, 'a', sizeof fill);
+	assert_int_equal(sc_buf_append(s.out, fill, sc_buf_room(s.out) - 300), SC_OK);
+	session_line(&s, "CERT alice@example.test", 23);
+	r = take(&s);
+	/* all or nothing: no half certificate, a clear 554 instead */
+	assert_null(strstr(r, "BEGIN CERTIFICATE"));
+	assert_non_null(strstr(r, "250 2.0.0 OK\r\naaaa"));
+	assert_string_equal(r + strlen(r) - 41, "554 5.3.4 Certificate too large to send\r\n");
+	assert_int_equal(s.state, SESSION_READY);
 	session_fini(&s);
 }
 
@@ -414,6 +435,7 @@ int main(void)
 		cmocka_unit_test(test_banner_and_ehlo),
 		cmocka_unit_test(test_before_greeting),
 		cmocka_unit_test(test_cert_found),
+		cmocka_unit_test(test_cert_too_big_for_buffer),
 		cmocka_unit_test(test_cert_not_found_identical),
 		cmocka_unit_test(test_foreign_domain),
 		cmocka_unit_test(test_syntax),
