@@ -58,7 +58,10 @@ class CertServiceTest(unittest.TestCase):
         # every PEM line is its own 250- line, the label is CERTIFICATE (RFC 7468)
         self.assertEqual(r.lines[0], "-----BEGIN CERTIFICATE-----")
         self.assertEqual(r.lines[-2], "-----END CERTIFICATE-----")
-        self.assertTrue(all(len(ln) <= 76 for ln in r.lines), r.lines)
+        # strict RFC 7468 lines: 64 base64 characters, the last one shorter
+        data = r.lines[1:-2]
+        self.assertTrue(all(len(ln) == 64 for ln in data[:-1]), data)
+        self.assertTrue(0 < len(data[-1]) <= 64)
         self.assertIn("Alice Example", sctest.parse_cert(r.certs()[0]))
         for raw in r.raw.split(b"\r\n")[:-1]:
             self.assertTrue(raw.startswith(b"250-") or raw.startswith(b"250 "), raw)

@@ -3,6 +3,8 @@
 with --ca-file, --json, and refusals never printing a certificate."""
 import http.server
 import json
+import os
+import socket
 import ssl
 import subprocess
 import threading
@@ -187,6 +189,143 @@ class FetchCertUrlTest(unittest.TestCase):
             self.assertEqual(len(pems), 1, r.stdout)
             self.assertEqual(sctest.pem_to_der(pems[0]), pki().der("alice"))
             self.assertEqual(web.requests, ["/alice@example.test.pem"])
+
+
+class FakeServer:
+    """A scripted plaintext SMTP server for one connection: answers EHLO without
+    STARTTLS, then answers CERT/CERS with @cert_reply (bytes)."""
+
+    def __init__(self, cert_reply):
+        self.cert_reply = cert_reply
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(1)
+        self.sock.settimeout(30)
+        self.port = self.sock.getsockname()[1]
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        try:
+            conn, _ = self.sock.accept()
+        except OSError:
+            return
+        with conn:
+            conn.settimeout(30)
+            f = conn.makefile("rb")
+            try:
+                conn.sendall(b"220 fake.test ESMTP\r\n")
+                for line in f:
+                    verb = line[:4].upper()
+                    if verb in (b"EHLO", b"HELO"):
+                        conn.sendall(b"250-fake.test\r\n250-CERT\r\n250 CERS\r\n")
+                    elif verb in (b"CERT", b"CERS"):
+                        conn.sendall(self.cert_reply)
+                    elif verb == b"QUIT":
+                        conn.sendall(b"221 bye\r\n")
+                        return
+                    else:
+                        conn.sendall(b"500 what\r\n")
+            except OSError:
+                pass
+
+    def close(self):
+        self.sock.close()
+
+
+class FetchHostileServerTest(unittest.TestCase):
+    """fetch checks what it receives: bad data is a protocol error (exit 5), never
+    printed, and an endless reply does not make it hang or grow without bound."""
+
+    def fetch(self, port):
+        return subprocess.run([sctest.binary("smtpcert"), "fetch", "--server",
+                               "127.0.0.1:%d" % port, "--insecure", "alice@example.test"],
+                              capture_output=True, timeout=60)
+
+    def test_unparsable_certificate_exit_5(self):
+        fake = FakeServer(b"250------BEGIN CERTIFICATE-----\r\n250-!!not base64!!\r\n"
+                          b"250------END CERTIFICATE-----\r\n250 2.0.0 OK\r\n")
+        self.addCleanup(fake.close)
+        r = self.fetch(fake.port)
+        self.assertEqual(r.returncode, 5, r.stderr)
+        self.assertEqual(r.stdout, b"")
+
+    def test_wrong_certificate_address_not_printed_as_is(self):
+        # a well-formed certificate for someone else: printed only if fetch says so
+        pem = pki().pem("bob").strip().splitlines()
+        body = b"".join(b"250-" + ln.encode() + b"\r\n" for ln in pem)
+        fake = FakeServer(body + b"250 2.0.0 OK\r\n")
+        self.addCleanup(fake.close)
+        r = self.fetch(fake.port)
+        self.assertNotEqual(r.returncode, 0, "a certificate for bob accepted for alice")
+        self.assertEqual(r.stdout, b"")
+
+    def test_trusted_certificate_label_accepted(self):
+        # docs/protocol.md 4.3: a client MUST accept the proposal's label too
+        pem = pki().pem("alice").strip().replace("BEGIN CERTIFICATE", "BEGIN TRUSTED CERTIFICATE")
+        pem = pem.replace("END CERTIFICATE", "END TRUSTED CERTIFICATE").splitlines()
+        body = b"".join(b"250-" + ln.encode() + b"\r\n" for ln in pem)
+        fake = FakeServer(body + b"250 OK\r\n")
+        self.addCleanup(fake.close)
+        r = self.fetch(fake.port)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        pems = sctest.pem_certs(r.stdout)
+        self.assertEqual(len(pems), 1, r.stdout)
+        self.assertEqual(sctest.pem_to_der(pems[0]), pki().der("alice"))
+
+    def test_endless_reply_is_bounded(self):
+        line = b"250-" + b"A" * 64 + b"\r\n"
+        fake = FakeServer(b"250------BEGIN CERTIFICATE-----\r\n" + line * 200000)
+        self.addCleanup(fake.close)
+        r = self.fetch(fake.port)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(r.returncode, (4, 5), r.stderr)
+        self.assertEqual(r.stdout, b"")
+
+
+class FetchIpv6Test(unittest.TestCase):
+
+    def test_server_ipv6_literal(self):
+        try:
+            s6 = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+            s6.bind(("::1", 0))
+            port6 = s6.getsockname()[1]
+            s6.close()
+        except OSError as e:
+            self.skipTest("no IPv6 loopback here: %s" % e)
+        d = Daemon(start=False)
+        with d:
+            d.overrides["listen"] = "127.0.0.1:%d, [::1]:%d" % (d.port, port6)
+            d.write_config()
+            d.start()
+            r = subprocess.run([sctest.binary("smtpcert"), "fetch", "--server",
+                                "[::1]:%d" % port6, "--ca-file", pki().path("ca"),
+                                "alice@example.test"],
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(sctest.pem_to_der(sctest.pem_certs(r.stdout)[0]),
+                             pki().der("alice"))
+
+
+class FetchTemporaryFailureTest(unittest.TestCase):
+
+    def test_451_exit_3(self):
+        d = Daemon(certs=(), start=False)
+        with d:
+            d.overrides["repository"] = "dir:" + d.dir_repo
+            d.put_dir_cert("alice")
+            d.write_config()
+            d.start()
+            os.rename(d.dir_repo, d.dir_repo + ".away")
+            with open(d.dir_repo, "w") as f:
+                f.write("not a directory\n")
+            r = subprocess.run([sctest.binary("smtpcert"), "fetch", "--server",
+                                "127.0.0.1:%d" % d.port, "--ca-file", pki().path("ca"),
+                                "alice@example.test"],
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
+            self.assertEqual(r.stdout, "")
+            self.assertIn("4.3.0", r.stderr)
 
 
 class FetchNoTlsTest(unittest.TestCase):
