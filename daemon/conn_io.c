@@ -33,25 +33,21 @@ static int conn_can_read(const struct conn *c)
 /* @return 1 when bytes (or the end of the stream) arrived. */
 static int conn_read(struct conn *c)
 {
-	char *p;
+	/* One read(2) of up to CONN_IN_MAX into scratch space shared by all
+	 * connections (one thread), then into the connection's buffer: the buffer
+	 * exists only while it holds input, and starts small when (re)created. */
+	static char scratch[CONN_IN_MAX];
 	size_t room, n = 0;
 	sc_status rc;
 
 	if (!conn_can_read(c))
 		return 0;
-	if (!c->in && sc_buf_new(CONN_IN_MAX, &c->in) != SC_OK) {
-		c->in = NULL;
-		conn_close(c, "no-memory");
-		return 0;
-	}
-	if (sc_buf_reserve(c->in, &p, &room) != SC_OK)
-		return 0;
+	room = c->in ? sc_buf_room(c->in) : CONN_IN_MAX;
 	c->read_want = SC_OK;
-	rc = c->tr.ops->read(&c->tr, p, room, &n);
+	rc = c->tr.ops->read(&c->tr, scratch, room < sizeof scratch ? room : sizeof scratch, &n);
 	switch (rc) {
 	case SC_OK:
-		sc_buf_commit(c->in, n);
-		return 1;
+		break;
 	case SC_WANT_READ:
 	case SC_WANT_WRITE:
 		c->read_want = rc;
@@ -63,6 +59,12 @@ static int conn_read(struct conn *c)
 		conn_close(c, rc == SC_ERR_TLS ? "tls-error" : "read-error");
 		return 0;
 	}
+	if ((!c->in && sc_buf_new(CONN_IN_MAX, &c->in) != SC_OK) ||
+	    sc_buf_append(c->in, scratch, n) != SC_OK) {
+		conn_close(c, "no-memory");
+		return 0;
+	}
+	return 1;
 }
 
 /* Hand complete lines to the session while it accepts them (input.c). */
@@ -175,6 +177,13 @@ static int conn_after_drain(struct conn *c)
 	return 0;
 }
 
+/* Complete lines wait in the input buffer that the session could take now: the
+ * line reader stopped for backpressure and the replies have since drained. */
+static int conn_has_work(const struct conn *c)
+{
+	return c->in && sc_buf_len(c->in) > 0 && !c->inp.partial && conn_accepts_commands(c);
+}
+
 void conn_step(struct conn *c)
 {
 	for (int round = 0; round < CONN_STEP_ROUNDS && !c->closed && !c->lingering; round++) {
@@ -196,6 +205,8 @@ void conn_step(struct conn *c)
 			if (r > 0)
 				continue;
 		}
+		if (conn_has_work(c))
+			continue;
 		if (!conn_read(c))
 			break;
 	}
@@ -236,8 +247,9 @@ void conn_update_events(struct conn *c)
 	}
 	conn_want(c->ev_read, EV_READ, want_r);
 	conn_want(c->ev_write, EV_WRITE, want_w);
-	/* TLS may hold decrypted input that epoll cannot see: run again soon. */
-	if (want_r && c->tr.ops->pending(&c->tr))
+	/* Input epoll cannot see (decrypted bytes inside TLS, lines buffered while
+	 * the step ran out of rounds): run again on the next loop iteration. */
+	if ((want_r && c->tr.ops->pending(&c->tr)) || conn_has_work(c))
 		event_active(c->ev_read, EV_READ, 0);
 }
 

@@ -60,16 +60,24 @@ static void pump(void)
 	event_base_loop(base, EVLOOP_NONBLOCK);
 }
 
-/* A new connection; returns the test's end (non-blocking). */
-static int connect_one(void)
+/* A new connection; returns the test's end (non-blocking). @p sndbuf: the
+ * server side's send buffer (0: the default). */
+static int connect_buf(int sndbuf)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(40000) };
 	int sv[2];
 
 	sin.sin_addr.s_addr = htonl(0x7f000001);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	if (sndbuf)
+		assert_int_equal(setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf), 0);
 	conn_accept(sv[1], (struct sockaddr *)&sin, sizeof sin);
 	return sv[0];
+}
+
+static int connect_one(void)
+{
+	return connect_buf(0);
 }
 
 struct rx {
@@ -367,6 +375,34 @@ static void test_backpressure(void **state)
 	close_and_drain(fd);
 }
 
+/* More replies than SESSION_OUT_HIGH from one write: the lines left in the input
+ * buffer when processing paused must be answered once the output drains, without
+ * the client sending anything else. */
+static void test_backpressure_resumes_buffered(void **state)
+{
+	static struct rx r;
+	static char many[60 * 25 + 12];
+	/* a send buffer that takes all queued replies at once */
+	int fd = connect_buf(4 * 1024 * 1024);
+	int got = 0;
+	char *p;
+
+	banner(fd, &r);
+	SEND(fd, "EHLO x\r\n");
+	assert_true(rx_until(fd, &r, "250 HELP\r\n", 5));
+	memset(&r, 0, sizeof r);
+	for (int i = 0; i < 60; i++)
+		memcpy(many + i * 25, "CERT alice@example.test\r\n", 25);
+	memcpy(many + 60 * 25, "NOOP last\r\n", 11);
+	send_all(fd, many, 60 * 25 + 11); /* one write */
+	/* the NOOP's reply follows the 60 certificates */
+	assert_true(rx_until(fd, &r, "250 2.0.0 OK\r\n250 2.0.0 OK\r\n", 10));
+	for (p = r.buf; (p = strstr(p, "-----END CERTIFICATE-----\r\n250 2.0.0 OK\r\n")); p++)
+		got++;
+	assert_int_equal(got, 60);
+	close_and_drain(fd);
+}
+
 static void test_max_connections(void **state)
 {
 	static struct rx r;
@@ -437,6 +473,7 @@ int main(void)
 		cmocka_unit_test(test_eof_mid_line),
 		cmocka_unit_test(test_starttls_injection),
 		cmocka_unit_test(test_backpressure),
+		cmocka_unit_test(test_backpressure_resumes_buffered),
 		cmocka_unit_test(test_max_connections),
 		cmocka_unit_test(test_idle_timeout),
 		cmocka_unit_test(test_shutdown), /* last: the module refuses new connections after it */
