@@ -9,6 +9,7 @@
  * cross a fork); drop privileges; run the loop. Signals are libevent events, so
  * their handlers run on the loop like everything else.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -22,6 +23,7 @@
 #include "conn.h"
 #include "listener.h"
 #include "log.h"
+#include "privhelper.h"
 #include "process.h"
 #include "runtime.h"
 
@@ -148,6 +150,12 @@ static int main_run(long nofile)
 	sc_status rc;
 
 	user = sc_config_str(runtime_current()->cfg, "user");
+	if (geteuid() == 0 && user && *user) {
+		/* SIGHUP must still read root-only files (the TLS key) after the drop */
+		if (privhelper_start(main_config) != SC_OK)
+			return main_fail("cannot start the reload helper", strerror(errno));
+		runtime_set_file_hook(privhelper_path);
+	}
 	rc = process_drop_privileges(user, &dropped, err, sizeof err);
 	if (rc != SC_OK)
 		return main_fail("cannot drop privileges", err);

@@ -12,6 +12,25 @@
 
 static struct runtime *current;
 static unsigned generation;
+static runtime_file_hook file_hook;
+
+void runtime_set_file_hook(runtime_file_hook hook)
+{
+	file_hook = hook;
+}
+
+/* A readable path for @p path (see runtime_file_hook); *fd to close after use. */
+static const char *runtime_file(const char *path, char *buf, size_t size, int *fd)
+{
+	*fd = -1;
+	return file_hook && path ? file_hook(path, buf, size, fd) : path;
+}
+
+static void runtime_file_done(int fd)
+{
+	if (fd >= 0)
+		close(fd);
+}
 
 static long runtime_cfg_int(const sc_config *cfg, const char *key, long def)
 {
@@ -66,6 +85,9 @@ static sc_status runtime_load_tls(struct runtime *rt, char *err, size_t errlen)
 {
 	const char *cert = sc_config_str(rt->cfg, "tls_cert_file");
 	const char *key = sc_config_str(rt->cfg, "tls_key_file");
+	char cbuf[64], kbuf[64];
+	int cfd, kfd;
+	sc_status rc;
 
 	if (!cert && !key)
 		return SC_OK;
@@ -74,7 +96,18 @@ static sc_status runtime_load_tls(struct runtime *rt, char *err, size_t errlen)
 			 sc_config_source(rt->cfg));
 		return SC_ERR_CONFIG;
 	}
-	return sc_tls_server_ctx_new(cert, key, &rt->tls, err, errlen);
+	rc = sc_tls_server_ctx_new(runtime_file(cert, cbuf, sizeof cbuf, &cfd),
+				   runtime_file(key, kbuf, sizeof kbuf, &kfd), &rt->tls, err, errlen);
+	if (rc != SC_OK && (cfd >= 0 || kfd >= 0)) {
+		char why[512];
+
+		/* the message names /proc/self/fd/N: say which files were meant */
+		snprintf(why, sizeof why, "%s", err);
+		snprintf(err, errlen, "tls_cert_file %s, tls_key_file %s: %s", cert, key, why);
+	}
+	runtime_file_done(cfd);
+	runtime_file_done(kfd);
+	return rc;
 }
 
 static sc_status runtime_load_crls(struct runtime *rt, char *err, size_t errlen)
@@ -83,8 +116,15 @@ static sc_status runtime_load_crls(struct runtime *rt, char *err, size_t errlen)
 	size_t n = sc_config_list(rt->cfg, "crl_file", &files);
 
 	SC_TRY(sc_crlset_new(&rt->crls));
-	for (size_t i = 0; i < n; i++)
-		SC_TRY(sc_crlset_add_file(rt->crls, files[i], err, errlen));
+	for (size_t i = 0; i < n; i++) {
+		char buf[64];
+		int fd;
+		sc_status rc = sc_crlset_add_file(rt->crls, runtime_file(files[i], buf, sizeof buf, &fd),
+						  err, errlen);
+
+		runtime_file_done(fd);
+		SC_TRY(rc);
+	}
 	return SC_OK;
 }
 

@@ -73,6 +73,15 @@ struct runtime *runtime_current(void);
  *  unreferenced. */
 void runtime_set_current(struct runtime *rt);
 
+/**
+ * How files named by the configuration are reached: the hook returns a path this
+ * process can read for @p path (possibly @p path itself) and may return in *@p fd
+ * a descriptor to close after loading. Used after a privilege drop
+ * (privhelper.c); without a hook files are opened directly.
+ */
+typedef const char *(*runtime_file_hook)(const char *path, char *buf, size_t size, int *fd);
+void runtime_set_file_hook(runtime_file_hook hook);
+
 /** Write the `listen` entries of @p rt, comma-separated, into @p out (truncated
  *  to fit) so that a reload can tell whether they changed. */
 void runtime_listen_text(const struct runtime *rt, char *out, size_t size);
