@@ -152,6 +152,13 @@ static int conn_start_tls(struct conn *c)
 	return 1;
 }
 
+/* Complete lines wait in the input buffer that the session could take now: the
+ * line reader stopped for backpressure and the replies have since drained. */
+static int conn_has_work(const struct conn *c)
+{
+	return c->in && sc_buf_len(c->in) > 0 && !c->inp.partial && conn_accepts_commands(c);
+}
+
 /* Everything queued is sent: act on the session's state.
  * @return 1 to go round again, 0 when idle, -1 when the connection closed. */
 static int conn_after_drain(struct conn *c)
@@ -171,17 +178,13 @@ static int conn_after_drain(struct conn *c)
 		return 1;
 	}
 	if (c->eof) {
+		/* commands pipelined before the client's FIN still get their replies */
+		if (conn_has_work(c))
+			return 1;
 		conn_close(c, "eof");
 		return -1;
 	}
 	return 0;
-}
-
-/* Complete lines wait in the input buffer that the session could take now: the
- * line reader stopped for backpressure and the replies have since drained. */
-static int conn_has_work(const struct conn *c)
-{
-	return c->in && sc_buf_len(c->in) > 0 && !c->inp.partial && conn_accepts_commands(c);
 }
 
 void conn_step(struct conn *c)

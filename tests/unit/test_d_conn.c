@@ -403,6 +403,32 @@ static void test_backpressure_resumes_buffered(void **state)
 	close_and_drain(fd);
 }
 
+/* `cat commands | nc`: many pipelined commands, then FIN at once; every one is
+ * answered although the output had to drain in between. */
+static void test_eof_after_pipeline(void **state)
+{
+	static struct rx r;
+	static char many[60 * 25 + 20];
+	int fd = connect_buf(4 * 1024 * 1024);
+	int got = 0;
+	char *p;
+
+	banner(fd, &r);
+	memcpy(many, "HELO x\r\n", 8);
+	for (int i = 0; i < 60; i++)
+		memcpy(many + 8 + i * 25, "CERT alice@example.test\r\n", 25);
+	memcpy(many + 8 + 60 * 25, "QUIT\r\n", 6);
+	send_all(fd, many, 8 + 60 * 25 + 6);
+	shutdown(fd, SHUT_WR);
+	rx_until(fd, &r, NULL, 10);
+	assert_true(r.eof);
+	for (p = r.buf; (p = strstr(p, "-----END CERTIFICATE-----\r\n250 2.0.0 OK\r\n")); p++)
+		got++;
+	assert_int_equal(got, 60);
+	assert_non_null(strstr(r.buf, "\r\n221 2.0.0 mx.test closing connection\r\n"));
+	close_and_drain(fd);
+}
+
 static void test_max_connections(void **state)
 {
 	static struct rx r;
@@ -474,6 +500,7 @@ int main(void)
 		cmocka_unit_test(test_starttls_injection),
 		cmocka_unit_test(test_backpressure),
 		cmocka_unit_test(test_backpressure_resumes_buffered),
+		cmocka_unit_test(test_eof_after_pipeline),
 		cmocka_unit_test(test_max_connections),
 		cmocka_unit_test(test_idle_timeout),
 		cmocka_unit_test(test_shutdown), /* last: the module refuses new connections after it */
