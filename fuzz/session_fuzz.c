@@ -5,9 +5,8 @@
  * bytes read from a client would. A few bytes at the front choose how the input
  * is cut into reads, so pipelined and fragmented arrivals are both exercised.
  *
- * The fuzz builds link only libsmtpcert (fuzz/CMakeLists.txt, tests/CMakeLists.txt),
- * so the daemon modules the path needs are compiled into this file; they are
- * socket- and libevent-free by design. The runtime is loaded once from a config
+ * The target links the daemon's modules (smtpcertd_core); the ones on this path
+ * are socket- and libevent-free by design. The runtime is loaded once from a config
  * in a temporary directory with an empty dir: repository.
  *
  * Invariants checked: the queued output is always whole CRLF-terminated reply
@@ -21,14 +20,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../daemon/log.c"
-#include "../daemon/reply.c"
-#include "../daemon/runtime.c"
-#include "../daemon/session.c"
-#include "../daemon/commands.c"
-#include "../daemon/cmd_basic.c"
-#include "../daemon/cmd_cert.c"
-#include "../daemon/input.c"
+#include "log.h"
+#include "reply.h"
+#include "runtime.h"
+#include "session.h"
+#include "commands.h"
+#include "input.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
