@@ -3,7 +3,9 @@
  * with CERT (or CERS with --chain), check what came back, print it as PEM or JSON.
  * The server is --server HOST[:PORT] or, without it, the MX hosts of the
  * address's domain tried in order (RFC 5321 5.1). STARTTLS with server
- * verification is required unless --insecure. Runs in the user's process.
+ * verification is required unless --insecure. A server in cert_url mode answers
+ * with a URL, which the library follows over verified HTTPS. Runs in the user's
+ * process.
  *
  * Nothing reaches stdout unless the whole answer passed the checks: the leaf must
  * name the asked address and be valid now, so a script can pipe the output into
@@ -253,8 +255,12 @@ static int exit_for(sc_status st, int connecting)
 		return CLI_TEMP;
 	case SC_ERR_REJECTED:
 	case SC_ERR_PROTOCOL:
+	case SC_ERR_POLICY: /* e.g. a cert_url answer pointing at plain http:// */
 		return CLI_PROTOCOL;
 	default:
+		/* Malformed input here came from the server (or its cert_url site). */
+		if (sc_status_category(st) == SC_CAT_INPUT)
+			return CLI_PROTOCOL;
 		return cli_exit_for(st);
 	}
 }

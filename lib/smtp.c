@@ -173,7 +173,9 @@ sc_status sc_smtp_connect(const char *host, const char *port, const struct sc_sm
 	s->err = err;
 	s->errlen = errlen;
 	memcpy(s->host, name, hlen + 1);
-	if (sc_buf_new(SMTP_INPUT_MAX, &s->in) != SC_OK ||
+	s->insecure = o->insecure;
+	if ((o->ca_file && !(s->ca_file = strdup(o->ca_file))) ||
+	    sc_buf_new(SMTP_INPUT_MAX, &s->in) != SC_OK ||
 	    sc_reply_new(0, 0, &s->reply) != SC_OK) {
 		s->broken = 1;
 		sc_smtp_close(s);
@@ -213,6 +215,7 @@ void sc_smtp_close(sc_smtp *s)
 		close(s->fd);
 	sc_buf_free(s->in);
 	sc_reply_free(s->reply);
+	free(s->ca_file);
 	free(s);
 }
 
@@ -307,12 +310,11 @@ static sc_status fetch(sc_smtp *s, const struct sc_addr *addr, int chain, sc_cer
 	if (sc_reply_count(s->reply) >= 2) {
 		const char *first = sc_reply_text(s->reply, 0, NULL);
 
-		/* cert_url mode (INTERFACE.md): the server points at the certificate. */
-		if (!strncasecmp(first, "https://", 8) || !strncasecmp(first, "http://", 7)) {
-			smtp_clean(text, sizeof text, first);
-			smtp_seterr(s, "%s: server answered with a URL: %s", s->host, text);
-			return SC_ERR_UNSUPPORTED;
-		}
+		/* cert_url mode (INTERFACE.md): the server points at the certificate;
+		 * fetch it with the trust settings this session was opened with. */
+		if (!strncasecmp(first, "https://", 8) || !strncasecmp(first, "http://", 7))
+			return sc_http_fetch_cert(first, s->ca_file, s->insecure, s->timeout_ms,
+						  out, s->err, s->errlen);
 	}
 	SC_TRY(join_lines(s->reply, &pem, &len));
 	st = len ? sc_cert_parse(pem, len, out) : SC_ERR_NOT_FOUND;

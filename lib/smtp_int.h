@@ -27,6 +27,8 @@ struct sc_smtp {
 	char host[SC_DOMAIN_MAX + 1];
 	char ext[SMTP_EXT_MAX][SMTP_EXT_LEN];
 	size_t next;
+	char *ca_file;           /* trust settings, also for cert_url fetches */
+	int insecure;
 	char *err;
 	size_t errlen;
 };
@@ -37,6 +39,14 @@ void smtp_seterr(sc_smtp *s, const char *fmt, ...) __attribute__((format(printf,
 void smtp_clean(char *out, size_t size, const char *in);
 /* Connect s->fd to one of the addresses of @p host. */
 sc_status smtp_connect_any(sc_smtp *s, const char *host, const char *port);
+/* Monotonic clock in milliseconds, for deadlines. */
+long long smtp_now_ms(void);
+/* Read more input into s->in before @p deadline. @return SC_OK; SC_EOF (the peer
+ * closed); SC_ERR_PROTOCOL (s->in is full); SC_ERR_TIMEOUT, SC_ERR_NETWORK,
+ * SC_ERR_TLS (message set). */
+sc_status smtp_fill(sc_smtp *s, long long deadline);
+/* Write all of @p data under one deadline. */
+sc_status smtp_write_all(sc_smtp *s, const char *data, size_t len);
 /* Read one complete reply into @p r (reset first). */
 sc_status smtp_read_reply(sc_smtp *s, sc_reply *r);
 /* Send @p line plus CRLF, then read the reply. SC_ERR_ARG for CR/LF inside. */

@@ -30,7 +30,7 @@ void smtp_seterr(sc_smtp *s, const char *fmt, ...)
 	va_end(ap);
 }
 
-static long long now_ms(void)
+long long smtp_now_ms(void)
 {
 	struct timespec ts;
 
@@ -43,7 +43,7 @@ static sc_status wait_fd(int fd, short events, long long deadline)
 {
 	for (;;) {
 		struct pollfd p = { fd, events, 0 };
-		long long left = deadline - now_ms();
+		long long left = deadline - smtp_now_ms();
 		int r;
 
 		if (left <= 0)
@@ -68,8 +68,7 @@ void smtp_clean(char *out, size_t size, const char *in)
 	out[i] = '\0';
 }
 
-/* Read more input into the buffer. */
-static sc_status fill(sc_smtp *s, long long deadline)
+sc_status smtp_fill(sc_smtp *s, long long deadline)
 {
 	char *p;
 	size_t room, n;
@@ -88,7 +87,7 @@ static sc_status fill(sc_smtp *s, long long deadline)
 			}
 			if (st == SC_EOF) {
 				smtp_seterr(s, "%s: connection closed by the server", s->host);
-				return SC_ERR_NETWORK;
+				return SC_EOF;
 			}
 			if (st != SC_WANT_READ && st != SC_WANT_WRITE) {
 				smtp_seterr(s, "%s: TLS: %s", s->host, sc_tls_error(s->tls));
@@ -104,7 +103,7 @@ static sc_status fill(sc_smtp *s, long long deadline)
 			}
 			if (r == 0) {
 				smtp_seterr(s, "%s: connection closed by the server", s->host);
-				return SC_ERR_NETWORK;
+				return SC_EOF;
 			}
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
 				smtp_seterr(s, "%s: read: %s", s->host, strerror(errno));
@@ -124,7 +123,7 @@ static sc_status fill(sc_smtp *s, long long deadline)
 /* Read one complete reply into @p r (reset first). */
 sc_status smtp_read_reply(sc_smtp *s, sc_reply *r)
 {
-	long long deadline = now_ms() + s->timeout_ms;
+	long long deadline = smtp_now_ms() + s->timeout_ms;
 
 	sc_reply_reset(r);
 	for (;;) {
@@ -134,7 +133,10 @@ sc_status smtp_read_reply(sc_smtp *s, sc_reply *r)
 		sc_status st = sc_buf_line(s->in, SMTP_LINE_MAX, &line, &len, &used, &bare_lf);
 
 		if (st == SC_AGAIN) {
-			SC_TRY(fill(s, deadline));
+			st = smtp_fill(s, deadline);
+			if (st == SC_EOF)
+				return SC_ERR_NETWORK;
+			SC_TRY(st);
 			continue;
 		}
 		if (st != SC_OK) {
@@ -159,9 +161,9 @@ sc_status smtp_read_reply(sc_smtp *s, sc_reply *r)
 	}
 }
 
-static sc_status write_all(sc_smtp *s, const char *data, size_t len)
+sc_status smtp_write_all(sc_smtp *s, const char *data, size_t len)
 {
-	long long deadline = now_ms() + s->timeout_ms;
+	long long deadline = smtp_now_ms() + s->timeout_ms;
 	sc_status st;
 
 	while (len) {
@@ -208,7 +210,7 @@ sc_status smtp_do_command(sc_smtp *s, const char *line, sc_reply *r)
 		return SC_ERR_ARG;
 	memcpy(buf, line, len);
 	memcpy(buf + len, "\r\n", 2);
-	SC_TRY(write_all(s, buf, len + 2));
+	SC_TRY(smtp_write_all(s, buf, len + 2));
 	return smtp_read_reply(s, r);
 }
 
@@ -228,7 +230,7 @@ sc_status smtp_connect_any(sc_smtp *s, const char *host, const char *port)
 	}
 	for (ai = res; ai; ai = ai->ai_next) {
 		char addr[NI_MAXHOST] = "?";
-		long long deadline = now_ms() + s->timeout_ms;
+		long long deadline = smtp_now_ms() + s->timeout_ms;
 		int fd, soerr = 0;
 		socklen_t sl = sizeof soerr;
 
@@ -266,7 +268,7 @@ sc_status smtp_tls_handshake(sc_smtp *s)
 	long long deadline;
 	sc_status st;
 
-	deadline = now_ms() + s->timeout_ms;
+	deadline = smtp_now_ms() + s->timeout_ms;
 	for (;;) {
 		st = sc_tls_handshake(s->tls);
 		if (st == SC_OK)

@@ -68,12 +68,32 @@ SC_MUST_CHECK sc_status sc_smtp_command(sc_smtp *s, const char *line, sc_reply *
  * @return SC_OK with *@p out set; SC_ERR_NOT_FOUND (550, typically 550 5.1.1);
  *         SC_ERR_REJECTED (other 5xx, and 550 with a 5.7.x policy code such as
  *         "domain not served here"); SC_ERR_TEMP (4xx); SC_ERR_UNSUPPORTED (server
- *         does not offer CERT/CERS, or answered with a URL: cert_url mode);
+ *         does not offer CERT/CERS); when the server answers with a URL (cert_url
+ *         mode) the certificate is fetched from it with sc_http_fetch_cert() under
+ *         the session's trust settings, and that function's statuses apply;
  *         SC_ERR_PROTOCOL (250 without a parsable certificate); I/O errors.
  *         The server's text goes to @p err.
  */
 SC_MUST_CHECK sc_status sc_smtp_fetch_cert(sc_smtp *s, const struct sc_addr *addr,
 					   int chain, sc_cert **out, int *code, char *err,
+					   size_t errlen);
+
+/**
+ * Fetch the certificate(s) at the http:// or https:// URL a cert_url server answers
+ * CERT/CERS with (sc_smtp_fetch_cert() calls this itself). HTTP/1.0 GET; only
+ * status 200 counts; the body (at most SC_CERT_INPUT_MAX, checked against
+ * Content-Length) is parsed by sc_cert_parse(). https:// verifies the web server
+ * with @p ca_file (NULL = system store) and the URL's host unless @p insecure;
+ * plain http:// is refused unless @p insecure (nothing would authenticate the
+ * certificate's origin). @p timeout_ms: per step, 0 = 30000.
+ * @return SC_OK with *@p out set; SC_ERR_NOT_FOUND (404, 410); SC_ERR_TEMP (5xx);
+ *         SC_ERR_PROTOCOL (other status, redirects, malformed or truncated response,
+ *         no certificate in it); SC_ERR_TOO_LONG; SC_ERR_SYNTAX (bad URL);
+ *         SC_ERR_POLICY (http:// without @p insecure); network and TLS errors.
+ *         A message naming the URL goes to @p err.
+ */
+SC_MUST_CHECK sc_status sc_http_fetch_cert(const char *url, const char *ca_file, int insecure,
+					   int timeout_ms, sc_cert **out, char *err,
 					   size_t errlen);
 
 /** Most MX hosts sc_mx_lookup() returns. */

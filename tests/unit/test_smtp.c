@@ -165,6 +165,10 @@ static void *srv_main(void *arg)
 			sc_tls_ctx_unref(ctx);
 			if (sc_tls_handshake(sv->tls) != SC_OK)
 				break; /* the client refused us: expected in some tests */
+		} else if (!strcmp(s, "HDRS")) {
+			/* the rest of an HTTP request head */
+			while (srv_line(sv, line, sizeof line) == 0 && line[0])
+				;
 		} else if (!strcmp(s, "CLOSE")) {
 			sv->failed[0] = '\0';
 			goto out;
@@ -469,9 +473,9 @@ static void test_fetch_replies(void **state)
 		{ "S 354 what", SC_ERR_PROTOCOL, 354, "127.0.0.1: unexpected reply to CERT: 354 what" },
 		{ "S 250 2.0.0 OK", SC_ERR_PROTOCOL, 250, "127.0.0.1: 250 reply without a usable" },
 		{ "S 250-not a pem\n250 2.0.0 OK", SC_ERR_PROTOCOL, 250, "127.0.0.1: 250 reply without" },
-		{ "S 250-https://certs.example.test/alice@example.test.pem\n250 2.0.0 OK",
-		  SC_ERR_UNSUPPORTED, 250,
-		  "127.0.0.1: server answered with a URL: https://certs.example.test/alice@example.test.pem" },
+		{ "S 250-http://certs.example.test/alice@example.test.pem\n250 2.0.0 OK",
+		  SC_ERR_POLICY, 250,
+		  "http://certs.example.test/alice@example.test.pem: refusing a plain http:// URL" },
 		{ "S 250-x\n251 mixed", SC_ERR_PROTOCOL, 0, "127.0.0.1: malformed reply line \"251 mixed\"" },
 		{ "S certificate coming", SC_ERR_PROTOCOL, 0, "127.0.0.1: malformed reply line" },
 	};
@@ -628,6 +632,176 @@ static void test_command(void **state)
 	sc_reply_free(r);
 }
 
+/* ---- cert_url: following the URL over HTTP(S) ------------------------------------ */
+
+/* An HTTP/1.0 response carrying @p body (Content-Length unless @p no_len). */
+static char *http_response(const char *status, const char *body, int no_len)
+{
+	size_t size = strlen(body) + 256;
+	char *r = malloc(size);
+
+	assert_non_null(r);
+	if (no_len)
+		snprintf(r, size, "RAW HTTP/1.0 %s\r\nContent-Type: application/x-pem-file\r\n\r\n%s",
+			 status, body);
+	else
+		snprintf(r, size, "RAW HTTP/1.0 %s\r\nContent-Length: %zu\r\n\r\n%s", status,
+			 strlen(body), body);
+	return r;
+}
+
+static void test_fetch_follows_url(void **state)
+{
+	struct sc_smtp_opts o = plain_opts();
+	struct server web, sv;
+	struct sc_addr a = alice();
+	char url[128], err[256] = "";
+	char *resp = http_response("200 OK", leaf_pem, 0);
+	sc_cert *c = NULL;
+	sc_smtp *s;
+	int code = 0;
+
+	srv_start(&web, (const char *const[]){ "TLS", "C GET /certs/alice@example.test.pem HTTP/1.0",
+						"HDRS", resp, "CLOSE", NULL });
+	snprintf(url, sizeof url, "S 250-https://127.0.0.1:%s/certs/alice@example.test.pem#x\n"
+				  "250 2.0.0 OK", web.port);
+	srv_start(&sv, (const char *const[]){ BANNER, "C EHLO", EHLO_CERT,
+					      "C CERT alice@example.test", url, NULL });
+	o.ca_file = ca_file;
+	assert_int_equal(sc_smtp_connect("127.0.0.1", sv.port, &o, &s, err, sizeof err), SC_OK);
+	assert_int_equal(sc_smtp_fetch_cert(s, &a, 0, &c, &code, err, sizeof err), SC_OK);
+	assert_int_equal(code, 250);
+	assert_true(sc_cert_has_email(c, &a));
+	sc_cert_free(c);
+	sc_smtp_close(s);
+	srv_stop(&sv);
+	srv_stop(&web);
+	free(resp);
+}
+
+/* One HTTPS GET against a scripted web server answering @p raw. */
+static sc_status http_case(const char *raw, int tls, const char *path, int insecure,
+			   sc_cert **c, char *err, size_t errlen)
+{
+	struct server web;
+	char url[256];
+	sc_status st;
+
+	/* the script must outlive the server thread: function scope, not block scope */
+	const char *const script[] = { "TLS", "C GET", "HDRS", raw, "CLOSE", NULL };
+
+	srv_start(&web, tls ? script : script + 1);
+	snprintf(url, sizeof url, "%s://127.0.0.1:%s%s", tls ? "https" : "http", web.port, path);
+	st = sc_http_fetch_cert(url, ca_file, insecure, 5000, c, err, errlen);
+	srv_stop(&web);
+	return st;
+}
+
+static void test_http_responses(void **state)
+{
+	char *ok = http_response("200 OK", leaf_pem, 0), *nolen = http_response("200 OK", leaf_pem, 1);
+	char *junk = http_response("200 OK", "hello\n", 0), *big, *longer;
+	size_t bigsize = SC_CERT_INPUT_MAX + 4096;
+	sc_cert *c = NULL;
+	char err[256];
+	static const struct {
+		const char *raw;
+		sc_status st;
+		const char *msg;
+	} cases[] = {
+		{ "RAW HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n", SC_ERR_NOT_FOUND,
+		  "HTTP 404 Not Found" },
+		{ "RAW HTTP/1.1 410 Gone\r\n\r\n", SC_ERR_NOT_FOUND, "HTTP 410 Gone" },
+		{ "RAW HTTP/1.0 503 Busy\r\n\r\n", SC_ERR_TEMP, "HTTP 503 Busy" },
+		{ "RAW HTTP/1.0 302 Found\r\nLocation: https://elsewhere.test/x\r\n\r\n",
+		  SC_ERR_PROTOCOL, "HTTP 302 Found, redirect not followed: https://elsewhere.test/x" },
+		{ "RAW HTTP/1.0 200 OK\r\nContent-Length: 5000\r\n\r\n-----BEGIN", SC_ERR_PROTOCOL,
+		  "127.0.0.1: HTTP body truncated (10 of 5000 bytes)" },
+		{ "RAW HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+		  SC_ERR_PROTOCOL, "127.0.0.1: Transfer-Encoding" },
+		{ "RAW HTTP/1.0 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+		  SC_ERR_PROTOCOL, "127.0.0.1: conflicting Content-Length" },
+		{ "RAW HTTP/1.0 200 OK\r\nContent-Length: -1\r\n\r\n", SC_ERR_PROTOCOL,
+		  "127.0.0.1: bad Content-Length" },
+		{ "RAW SSH-2.0-OpenSSH\r\n\r\n", SC_ERR_PROTOCOL, "127.0.0.1: not an HTTP response" },
+		{ "RAW HTTP/1.0 200 OK\r\nX: y", SC_ERR_PROTOCOL,
+		  "127.0.0.1: connection closed inside the HTTP headers" },
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		err[0] = '\0';
+		sc_status st = http_case(cases[i].raw, 1, "/a.pem", 0, &c, err, sizeof err);
+
+		if (st != cases[i].st || !strstr(err, cases[i].msg))
+			fail_msg("case %zu: %s / \"%s\"", i, sc_strerror(st), err);
+		assert_null(c);
+	}
+	/* 200 with and without Content-Length; plain http only when insecure */
+	assert_int_equal(http_case(ok, 1, "/a.pem?x=1", 0, &c, err, sizeof err), SC_OK);
+	assert_int_equal(sc_cert_count(c), 1);
+	sc_cert_free(c);
+	assert_int_equal(http_case(nolen, 1, "", 0, &c, err, sizeof err), SC_OK);
+	sc_cert_free(c);
+	assert_int_equal(http_case(ok, 0, "/a.pem", 1, &c, err, sizeof err), SC_OK);
+	sc_cert_free(c);
+	assert_int_equal(http_case(junk, 1, "/a.pem", 0, &c, err, sizeof err), SC_ERR_PROTOCOL);
+	assert_non_null(strstr(err, "no usable certificate in the response"));
+
+	/* longer than Content-Length, and over the size limit */
+	longer = malloc(strlen(ok) + 16);
+	assert_non_null(longer);
+	snprintf(longer, strlen(ok) + 16, "%sEXTRA", ok);
+	assert_int_equal(http_case(longer, 1, "/a.pem", 0, &c, err, sizeof err), SC_ERR_PROTOCOL);
+	assert_non_null(strstr(err, "longer than its Content-Length"));
+	/* over the certificate limit; then over the whole buffer (headers + body) */
+	for (int pass = 0; pass < 2; pass++, bigsize += 20000) {
+		big = malloc(bigsize + 64);
+		assert_non_null(big);
+		memcpy(big, "RAW HTTP/1.0 200 OK\r\n\r\n", 23);
+		memset(big + 23, 'x', bigsize);
+		big[23 + bigsize] = '\0';
+		assert_int_equal(http_case(big, 1, "/a.pem", 0, &c, err, sizeof err),
+				 SC_ERR_TOO_LONG);
+		assert_non_null(strstr(err, "HTTP response larger than"));
+		free(big);
+	}
+	free(ok);
+	free(nolen);
+	free(junk);
+	free(longer);
+}
+
+static void test_http_urls_and_trust(void **state)
+{
+	static const char *const bad[] = {
+		"ftp://127.0.0.1/x", "https://user@127.0.0.1/x", "https://127.0.0.1:0/x",
+		"https://127.0.0.1:65536/", "https://[::1/x", "https://[::1]x/", "https://a b/",
+		"https:///x", "https://bad..host/x", "https://h\xc3\xa9.test/", "https://h.test:/",
+	};
+	struct server web;
+	sc_cert *c = NULL;
+	char err[256], url[128];
+
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		sc_status st = sc_http_fetch_cert(bad[i], NULL, 0, 1000, &c, err, sizeof err);
+
+		if (st != SC_ERR_SYNTAX)
+			fail_msg("accepted %s: %s", bad[i], sc_strerror(st));
+	}
+	assert_int_equal(sc_http_fetch_cert("http://127.0.0.1:1/x", NULL, 0, 1000, &c, err,
+					    sizeof err), SC_ERR_POLICY);
+	assert_int_equal(sc_http_fetch_cert(NULL, NULL, 0, 1000, &c, err, sizeof err), SC_ERR_ARG);
+
+	/* the web server's certificate does not name "localhost" */
+	srv_start(&web, (const char *const[]){ "TLS", NULL });
+	snprintf(url, sizeof url, "https://localhost:%s/a.pem", web.port);
+	assert_int_equal(sc_http_fetch_cert(url, ca_file, 0, 5000, &c, err, sizeof err),
+			 SC_ERR_VERIFY);
+	assert_non_null(strstr(err, "hostname mismatch"));
+	srv_stop(&web);
+	assert_null(c);
+}
+
 /* ---- MX answers ------------------------------------------------------------------ */
 
 static size_t put_name(unsigned char *p, const char *name)
@@ -754,6 +928,9 @@ int main(void)
 		cmocka_unit_test(test_timeout),
 		cmocka_unit_test(test_connect_errors),
 		cmocka_unit_test(test_command),
+		cmocka_unit_test(test_fetch_follows_url),
+		cmocka_unit_test(test_http_responses),
+		cmocka_unit_test(test_http_urls_and_trust),
 		cmocka_unit_test(test_mx_parse),
 		cmocka_unit_test(test_mx_args),
 	};
