@@ -600,8 +600,6 @@ static void test_connect_errors(void **state)
 	assert_non_null(strstr(err, "Connection refused"));
 	assert_int_equal(sc_smtp_connect("[127.0.0.1]", port, &o, &s, err, sizeof err),
 			 SC_ERR_NETWORK);
-	assert_int_equal(sc_smtp_connect("no-such-host.invalid", port, &o, &s, err, sizeof err) !=
-				 SC_OK, 1);
 	assert_int_equal(sc_smtp_connect("", port, &o, &s, err, sizeof err), SC_ERR_ARG);
 	assert_int_equal(sc_smtp_connect(NULL, port, &o, &s, err, sizeof err), SC_ERR_ARG);
 	sc_smtp_close(NULL);
