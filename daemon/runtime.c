@@ -98,12 +98,18 @@ static sc_status runtime_load_tls(struct runtime *rt, char *err, size_t errlen)
 	}
 	rc = sc_tls_server_ctx_new(runtime_file(cert, cbuf, sizeof cbuf, &cfd),
 				   runtime_file(key, kbuf, sizeof kbuf, &kfd), &rt->tls, err, errlen);
-	if (rc != SC_OK && (cfd >= 0 || kfd >= 0)) {
+	if (rc != SC_OK) {
 		char why[512];
 
-		/* the message names /proc/self/fd/N: say which files were meant */
+		/* "FILE:LINE: key: ..." like every other config error; the library's
+		 * message may name /proc/self/fd/N, so also say which files were meant */
 		snprintf(why, sizeof why, "%s", err);
-		snprintf(err, errlen, "tls_cert_file %s, tls_key_file %s: %s", cert, key, why);
+		if (cfd >= 0 || kfd >= 0)
+			sc_config_errorf(rt->cfg, "tls_key_file", err, errlen,
+					 "tls_cert_file %s, tls_key_file %s: %s", cert, key, why);
+		else
+			sc_config_errorf(rt->cfg, strstr(why, cert) ? "tls_cert_file" : "tls_key_file",
+					 err, errlen, "%s", why);
 	}
 	runtime_file_done(cfd);
 	runtime_file_done(kfd);
@@ -123,7 +129,13 @@ static sc_status runtime_load_crls(struct runtime *rt, char *err, size_t errlen)
 						  err, errlen);
 
 		runtime_file_done(fd);
-		SC_TRY(rc);
+		if (rc != SC_OK) {
+			char why[512];
+
+			snprintf(why, sizeof why, "%s", err);
+			sc_config_errorf(rt->cfg, "crl_file", err, errlen, "%s", why);
+			return rc;
+		}
 	}
 	return SC_OK;
 }
@@ -166,8 +178,9 @@ static sc_status runtime_load_repos(struct runtime *rt, const struct runtime *ol
 		rc = sc_repo_open(specs[i], SC_REPO_RDONLY, &rr->repo, why, sizeof why);
 		if (rc != SC_OK) {
 			free(rr);
-			snprintf(err, errlen, "repository %s: %s", specs[i],
-				 why[0] ? why : sc_strerror(rc));
+			if (!why[0])
+				snprintf(why, sizeof why, "%s: %s", specs[i], sc_strerror(rc));
+			sc_config_errorf(rt->cfg, "repository", err, errlen, "%s", why);
 			return rc;
 		}
 		rr->refs = 1;
