@@ -61,7 +61,12 @@ class InstallTest(unittest.TestCase):
                                env=env, capture_output=True, text=True)
         self.assertEqual(flags.returncode, 0, flags.stderr)
         exe = os.path.join(self.tmp, "v")
-        cc = subprocess.run(["cc", "-o", exe, src] + flags.stdout.split() + ["-static-libgcc"],
+        extra = []
+        with open(os.path.join(BUILD_DIR, "CMakeCache.txt")) as f:
+            if "SC_SANITIZE:BOOL=ON" in f.read():
+                # an instrumented library needs the sanitizer runtimes in the program
+                extra = ["-fsanitize=address,undefined"]
+        cc = subprocess.run(["cc", "-o", exe, src] + flags.stdout.split() + extra,
                             capture_output=True, text=True)
         self.assertEqual(cc.returncode, 0, cc.stderr)
         run = subprocess.run([exe], capture_output=True, text=True,
