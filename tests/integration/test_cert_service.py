@@ -8,7 +8,7 @@ import unittest
 import urllib.parse
 
 import sctest
-from sctest import Daemon, pki
+from sctest import Daemon, free_port6, pki
 
 NOT_FOUND = "550 5.1.1 Certificate Not Found"
 
@@ -255,13 +255,7 @@ class Ipv6ListenTest(unittest.TestCase):
     """listen takes a list, IPv6 in brackets: [::1]:PORT next to 127.0.0.1:PORT."""
 
     def test_listen_ipv4_and_ipv6(self):
-        try:
-            s6 = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-            s6.bind(("::1", 0))
-            port6 = s6.getsockname()[1]
-            s6.close()
-        except OSError as e:
-            self.skipTest("no IPv6 loopback here: %s" % e)
+        port6 = free_port6(self)
         d = Daemon(start=False)
         with d:
             d.overrides["listen"] = "127.0.0.1:%d, [::1]:%d" % (d.port, port6)

@@ -12,7 +12,7 @@ import unittest
 import urllib.parse
 
 import sctest
-from sctest import Daemon, pki
+from sctest import Daemon, free_port6, pki
 
 
 def find_pems(obj):
@@ -286,13 +286,7 @@ class FetchHostileServerTest(unittest.TestCase):
 class FetchIpv6Test(unittest.TestCase):
 
     def test_server_ipv6_literal(self):
-        try:
-            s6 = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-            s6.bind(("::1", 0))
-            port6 = s6.getsockname()[1]
-            s6.close()
-        except OSError as e:
-            self.skipTest("no IPv6 loopback here: %s" % e)
+        port6 = free_port6(self)
         d = Daemon(start=False)
         with d:
             d.overrides["listen"] = "127.0.0.1:%d, [::1]:%d" % (d.port, port6)

@@ -54,14 +54,22 @@ def sanitized(path):
         return b"__asan_init" in f.read()
 
 
-def free_port():
+def free_port(family=socket.AF_INET, host="127.0.0.1"):
     """A loopback TCP port that was free a moment ago (callers retry on races)."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s = socket.socket(family, socket.SOCK_STREAM)
     try:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return s.getsockname()[1]
     finally:
         s.close()
+
+
+def free_port6(testcase):
+    """A free port on [::1], or skip @testcase when this host has no IPv6 loopback."""
+    try:
+        return free_port(socket.AF_INET6, "::1")
+    except OSError as e:
+        testcase.skipTest("no IPv6 loopback here: %s" % e)
 
 
 def mkdtemp(prefix):
