@@ -126,11 +126,31 @@ static int cert_address(struct session *s, struct request *rq, struct sc_addr *a
 	return 1;
 }
 
+/* sc_repo_entries() callback: stop at the first entry, whatever its state. */
+static sc_status cert_any_entry(void *arg, const struct sc_repo_entry *e)
+{
+	(void)e;
+	*(int *)arg = 1;
+	return SC_ERR_EXISTS;
+}
+
+/* Does the store hold the address at all (even only expired or revoked entries)? */
+static int cert_store_has(struct runtime_repo *rr, const struct sc_addr *a)
+{
+	int found = 0;
+
+	if (sc_repo_entries(rr->repo, a, cert_any_entry, &found) != SC_OK && !found)
+		return 0;
+	return found;
+}
+
 /*
- * `repository` is an ordered list: the first store that has a servable
- * certificate answers. A store that is unavailable does not stop the search (a
- * later store may answer), but when no store found the address and one was
- * unavailable the answer is 451, never 550: we cannot know it does not exist.
+ * `repository` is an ordered list: the first store that has the address answers
+ * (INTERFACE.md), so an expired or revoked certificate in the first store is
+ * never shadowed by an older copy in a later one. A store that is unavailable
+ * does not stop the search (a later store may answer), but when no store found
+ * the address and one was unavailable the answer is 451, never 550: we cannot
+ * know it does not exist.
  */
 static void cert_lookup(struct session *s, struct request *rq, int chain)
 {
@@ -163,6 +183,8 @@ static void cert_lookup(struct session *s, struct request *rq, int chain)
 		case SC_ERR_EXPIRED:
 		case SC_ERR_NOT_YET_VALID:
 		case SC_ERR_REVOKED:
+			if (cert_store_has(rt->repos[i], &a))
+				i = rt->nrepos; /* this store has the address: it answers */
 			continue;
 		default:
 			log_msg(LOG_WARNING, "client=%s session=%s addr=%s repository %s: %s",

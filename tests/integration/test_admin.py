@@ -230,6 +230,24 @@ class AdminTest(unittest.TestCase):
                              self.pki.der("alice"))
             self.assertEqual(self.cert(d, "bob@example.test").ders()[0], self.pki.der("bob"))
 
+    def test_first_store_with_only_expired_entry_still_answers(self):
+        """The first store that has the address answers: its expired certificate
+        is not served, and a copy in a later store does not shadow that."""
+        with Daemon(certs=(), start=False) as d:
+            second = os.path.join(d.tmp, "second")
+            os.makedirs(second)
+            d.overrides["repository"] = "dir:%s, dir:%s" % (d.dir_repo, second)
+            d.put_dir_cert("dave")  # expired, in the first store
+            with open(os.path.join(second, "dave@example.test.pem"), "w") as f:
+                f.write(self.pki.pem("alice.chain"))
+            with open(os.path.join(second, "bob@example.test.pem"), "w") as f:
+                f.write(self.pki.pem("bob.chain"))
+            d.write_config()
+            d.start()
+            self.assertEqual(self.cert(d, "dave@example.test").last, NOT_FOUND)
+            # an address the first store lacks is still found in the second
+            self.assertEqual(self.cert(d, "bob@example.test").ders()[0], self.pki.der("bob"))
+
     def test_admin_unknown_config_key_fails_with_location(self):
         with Daemon(certs=(), start=False) as d:
             d.write_config(extra="no_such_key = 1\n")
