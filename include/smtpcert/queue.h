@@ -24,6 +24,8 @@ extern "C" {
 #endif
 
 #define SC_QUEUE_ID_LEN 32
+/** Most entries sc_queue_list() delivers (SC_ERR_TOO_MANY after them). */
+#define SC_QUEUE_LIST_MAX 10000
 
 enum sc_submission_state { SC_SUB_PENDING, SC_SUB_ACCEPTED, SC_SUB_REJECTED };
 
@@ -50,6 +52,16 @@ SC_MUST_CHECK sc_status sc_queue_open(const char *state_dir, sc_queue **out, cha
 				      size_t errlen);
 void sc_queue_close(sc_queue *q);
 
+/** Message callback: @p msg is NUL-terminated and valid only during the call. */
+typedef void (*sc_queue_warn_fn)(void *arg, const char *msg);
+
+/**
+ * Report problems that do not fail the operation: an entry file that does not
+ * decode (skipped by sc_queue_list), a file that is not a submission, an audit
+ * line that could not be written. Without a callback they are skipped silently.
+ */
+void sc_queue_set_warn(sc_queue *q, sc_queue_warn_fn fn, void *arg);
+
 /**
  * Durably add a pending submission (leaf + chain as given). On SC_OK *@p out holds
  * the new entry's metadata (its id among them) and the data is on disk.
@@ -58,20 +70,32 @@ SC_MUST_CHECK sc_status sc_queue_add(sc_queue *q, const sc_cert *c, const struct
 				     const char *auth_user, const char *client,
 				     struct sc_submission *out);
 
-/** Read one submission; *@p cert (optional) receives the certificate (caller frees). */
+/**
+ * Read one submission (pending, accepted or rejected); *@p cert (optional) receives
+ * the certificate (caller frees).
+ * @return SC_OK, SC_ERR_SYNTAX (@p id is not 32 lower-case hex digits),
+ *         SC_ERR_NOT_FOUND, or the decoder's status for a damaged entry file
+ *         (SC_ERR_SYNTAX, SC_ERR_ENCODING, SC_ERR_TOO_LONG, SC_ERR_MISMATCH).
+ */
 SC_MUST_CHECK sc_status sc_queue_get(sc_queue *q, const char *id, struct sc_submission *out,
 				     sc_cert **cert);
 
 typedef sc_status (*sc_queue_fn)(void *arg, const struct sc_submission *s);
 
-/** Every submission in @p state, oldest first. */
+/**
+ * Every submission in @p state, oldest first (by received time). Entries that do not
+ * decode are skipped and reported through the warn callback.
+ * @return SC_OK; SC_ERR_TOO_MANY after delivering SC_QUEUE_LIST_MAX entries when
+ *         there are more; or the callback's status (which stops the walk).
+ */
 SC_MUST_CHECK sc_status sc_queue_list(sc_queue *q, enum sc_submission_state state,
 				      sc_queue_fn fn, void *arg);
 
 /**
  * Record a decision on a pending submission (atomic rename + audit line).
  * @param actor who decided ("admin:root", "auto")
- * @return SC_OK, SC_ERR_NOT_FOUND (unknown id), SC_ERR_EXISTS (already decided).
+ * @return SC_OK, SC_ERR_NOT_FOUND (unknown id), SC_ERR_EXISTS (already decided),
+ *         SC_ERR_SYNTAX (@p id is not 32 lower-case hex digits), SC_ERR_IO.
  */
 SC_MUST_CHECK sc_status sc_queue_decide(sc_queue *q, const char *id, int accept,
 					const char *reason, const char *actor);
