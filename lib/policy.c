@@ -114,12 +114,19 @@ static void key_desc(const EVP_PKEY *pk, char *buf, size_t size)
 		snprintf(buf, size, "EC-%s", curve);
 		return;
 	default:
-		/* RSA-PSS, Ed25519, X448, DSA...: OpenSSL's own name for the type. */
-		name = OBJ_nid2sn(EVP_PKEY_get_base_id(pk));
-		if (!name || EVP_PKEY_get_base_id(pk) == NID_undef)
-			name = EVP_PKEY_get0_type_name(pk);
-		snprintf(buf, size, "%s", name ? name : "unknown");
+		break;
 	}
+	/* Signature-only and other keys: the names RFC 8410 and RFC 4055 use. */
+	switch (EVP_PKEY_get_base_id(pk)) {
+	case EVP_PKEY_ED25519: name = "Ed25519"; break;
+	case EVP_PKEY_ED448: name = "Ed448"; break;
+	case EVP_PKEY_X25519: name = "X25519"; break;
+	case EVP_PKEY_X448: name = "X448"; break;
+	case EVP_PKEY_RSA_PSS: name = "RSA-PSS"; break;
+	case EVP_PKEY_DSA: name = "DSA"; break;
+	default: name = EVP_PKEY_get0_type_name(pk); break;
+	}
+	snprintf(buf, size, "%s", name ? name : "unknown");
 }
 
 void sc_cert_key_desc(const sc_cert *c, char *buf, size_t size)
