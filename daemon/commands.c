@@ -8,6 +8,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "cmd_auth.h"
 #include "commands.h"
 #include "log.h"
 #include "reply.h"
@@ -25,6 +26,9 @@ static const struct command command_table[] = {
 	{ "HELP", cmd_help, 0, "HELP [command]" },       /* RFC 5321 4.1.1.8 */
 	{ "QUIT", cmd_quit, CMD_NO_ARG | CMD_ENDS_PIPELINE_GROUP, "QUIT" },
 	{ "STARTTLS", cmd_starttls, CMD_NO_ARG | CMD_ENDS_PIPELINE_GROUP, "STARTTLS" },
+	/* RFC 4954 4: after EHLO; the handler refuses it outside TLS (538) */
+	{ "AUTH", cmd_auth, CMD_NEEDS_GREETING | CMD_TAKES_ARG,
+	  "AUTH mechanism [initial-response]" },
 	{ "CERT", cmd_cert, CMD_NEEDS_GREETING | CMD_TAKES_ARG | CMD_LOGS_ADDR,
 	  "CERT <address>" },
 	{ "CERS", cmd_cers, CMD_NEEDS_GREETING | CMD_TAKES_ARG | CMD_LOGS_ADDR,

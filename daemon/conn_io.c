@@ -25,6 +25,15 @@ static int conn_accepts_commands(const struct conn *c)
 	return !c->stopping && !c->handshaking && input_session_ready(&c->s);
 }
 
+/* The input buffer holds one line of the longest kind the session takes now:
+ * an AUTH response may be 12288 octets (RFC 4954 4, session_line_max()). */
+static size_t conn_in_max(const struct conn *c)
+{
+	size_t want = session_line_max(&c->s);
+
+	return want > CONN_IN_MAX ? want : CONN_IN_MAX;
+}
+
 static int conn_can_read(const struct conn *c)
 {
 	return !c->eof && conn_accepts_commands(c) && (!c->in || sc_buf_room(c->in) > 0);
@@ -40,6 +49,11 @@ static int conn_read(struct conn *c)
 	size_t room, n = 0;
 	sc_status rc;
 
+	if (c->in && sc_buf_max(c->in) < conn_in_max(c) &&
+	    sc_buf_set_max(c->in, conn_in_max(c)) != SC_OK) {
+		conn_close(c, "no-memory");
+		return 0;
+	}
 	if (!conn_can_read(c))
 		return 0;
 	room = c->in ? sc_buf_room(c->in) : CONN_IN_MAX;
@@ -59,7 +73,7 @@ static int conn_read(struct conn *c)
 		conn_close(c, rc == SC_ERR_TLS ? "tls-error" : "read-error");
 		return 0;
 	}
-	if ((!c->in && sc_buf_new(CONN_IN_MAX, &c->in) != SC_OK) ||
+	if ((!c->in && sc_buf_new(conn_in_max(c), &c->in) != SC_OK) ||
 	    sc_buf_append(c->in, scratch, n) != SC_OK) {
 		conn_close(c, "no-memory");
 		return 0;

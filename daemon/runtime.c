@@ -58,6 +58,8 @@ void runtime_unref(struct runtime *rt)
 		return;
 	for (size_t i = 0; i < rt->nrepos; i++)
 		runtime_repo_unref(rt->repos[i]);
+	if (rt->auth)
+		sc_auth_close(rt->auth);
 	if (rt->crls)
 		sc_crlset_free(rt->crls);
 	if (rt->tls)
@@ -227,6 +229,26 @@ static sc_status runtime_load_scalars(struct runtime *rt, char *err, size_t errl
 	return SC_OK;
 }
 
+/* AUTH: the credential source and the throttling knobs. Opened anew by every
+ * load (a passwd: file is read now to report errors; a dovecot: socket is
+ * connected per verification). */
+static sc_status runtime_load_auth(struct runtime *rt, char *err, size_t errlen)
+{
+	const char *spec = sc_config_str(rt->cfg, "auth");
+	char why[512] = "";
+	sc_status rc;
+
+	rt->auth_fail_delay = runtime_cfg_int(rt->cfg, "auth_fail_delay", 2);
+	rt->auth_max_failures = runtime_cfg_int(rt->cfg, "auth_max_failures", 10);
+	if (!spec || !*spec)
+		return SC_OK;
+	rc = sc_auth_open(spec, &rt->auth, why, sizeof why);
+	if (rc != SC_OK)
+		sc_config_errorf(rt->cfg, "auth", err, errlen, "%s",
+				 why[0] ? why : sc_strerror(rc));
+	return rc;
+}
+
 sc_status runtime_load(const char *path, const struct runtime *old, struct runtime **out,
 		       char *err, size_t errlen)
 {
@@ -249,6 +271,8 @@ sc_status runtime_load(const char *path, const struct runtime *old, struct runti
 		rc = runtime_load_crls(rt, err, errlen);
 	if (rc == SC_OK)
 		rc = runtime_load_repos(rt, old, err, errlen);
+	if (rc == SC_OK)
+		rc = runtime_load_auth(rt, err, errlen);
 	if (rc != SC_OK) {
 		if (!err[0])
 			snprintf(err, errlen, "%s: %s", path, sc_strerror(rc));

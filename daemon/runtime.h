@@ -50,6 +50,11 @@ struct runtime {
 	long max_connections;
 	long size_limit;              /**< EHLO SIZE value */
 	enum runtime_submissions submissions;
+	/* AUTH (cmd_auth.c): the credential source, NULL without `auth`; used by
+	 * worker threads, so a job holds a reference to the runtime */
+	sc_auth *auth;
+	long auth_fail_delay;         /**< seconds before 535 */
+	long auth_max_failures;       /**< per client IP and per user, per hour */
 };
 
 /**

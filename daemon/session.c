@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cmd_auth.h"
 #include "commands.h"
 #include "log.h"
 #include "reply.h"
@@ -23,6 +24,8 @@ const char *session_state_name(enum session_state st)
 	case SESSION_CONNECTED: return "CONNECTED";
 	case SESSION_READY: return "READY";
 	case SESSION_STARTTLS: return "STARTTLS";
+	case SESSION_AUTH: return "AUTH";
+	case SESSION_AUTH_WAIT: return "AUTH_WAIT";
 	case SESSION_CLOSING: return "CLOSING";
 	}
 	return "?";
@@ -47,12 +50,18 @@ void session_init(struct session *s, struct runtime *rt, const char *peer, const
 
 void session_fini(struct session *s)
 {
+	cmd_auth_free(s);
 	if (s->out)
 		sc_buf_free(s->out);
 	s->out = NULL;
 	if (s->rt)
 		runtime_unref(s->rt);
 	s->rt = NULL;
+}
+
+size_t session_line_max(const struct session *s)
+{
+	return s->state == SESSION_AUTH ? CMD_AUTH_LINE_MAX : SESSION_LINE_MAX;
 }
 
 size_t session_out_len(const struct session *s)
@@ -68,6 +77,15 @@ void session_greet(struct session *s)
 
 void session_line(struct session *s, const char *line, size_t len)
 {
+	if (s->state == SESSION_AUTH) {
+		/* RFC 4954 4: inside the dialogue a line is a response, not a command */
+		cmd_auth_line(s, line, len);
+		if (s->out_failed && s->state != SESSION_CLOSING) {
+			s->close_reason = "output-error";
+			session_enter(s, SESSION_CLOSING);
+		}
+		return;
+	}
 	if (s->state == SESSION_STARTTLS || s->state == SESSION_CLOSING)
 		return;
 	command_dispatch(s, line, len);
@@ -79,6 +97,10 @@ void session_line(struct session *s, const char *line, size_t len)
 
 void session_line_too_long(struct session *s)
 {
+	if (s->state == SESSION_AUTH) {
+		cmd_auth_line_too_long(s);
+		return;
+	}
 	if (s->state == SESSION_STARTTLS || s->state == SESSION_CLOSING)
 		return;
 	reply(s, "500 5.5.2 Line too long");
@@ -121,5 +143,6 @@ void session_tls_done(struct session *s)
 	/* RFC 3207 4.2: discard all knowledge from before TLS; a new EHLO is due. */
 	s->tls_active = 1;
 	s->discard_input = 0;
+	s->auth_user[0] = '\0';
 	session_enter(s, SESSION_CONNECTED);
 }

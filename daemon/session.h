@@ -31,6 +31,8 @@ enum session_state {
 	SESSION_CONNECTED, /**< banner sent; HELO/EHLO expected (also after STARTTLS) */
 	SESSION_READY,     /**< greeted: CERT/CERS/CERC accepted */
 	SESSION_STARTTLS,  /**< "220 Ready to start TLS" queued: no more plaintext input */
+	SESSION_AUTH,      /**< AUTH "334" sent: the next line is a response (cmd_auth.c) */
+	SESSION_AUTH_WAIT, /**< AUTH credentials being verified / failure delay: no input */
 	SESSION_CLOSING    /**< 221/421 queued: close once it is sent */
 };
 
@@ -42,6 +44,10 @@ struct session {
 	struct runtime *rt;        /**< referenced: the runtime the session started with */
 	sc_buf *out;               /**< queued replies; NULL while empty (lazy) */
 	struct transaction *tx;    /**< NULL until mail reception exists */
+	struct auth_dialog *auth;  /**< AUTH dialogue or verification running (cmd_auth.c) */
+	/** RFC 4954: the authenticated identity as the source spells it ("" = none);
+	 *  kept across RSET/EHLO, gone with the connection */
+	char auth_user[SC_ADDR_KEY_MAX];
 	unsigned errors;           /**< failed commands (RFC 5321 4.2 5yz replies) */
 	unsigned long commands;
 	unsigned tls_active : 1;
@@ -87,5 +93,9 @@ void session_count_error(struct session *s);
 
 /** @return bytes queued for the client. */
 size_t session_out_len(const struct session *s);
+
+/** Longest input line (CRLF included) the session takes in its state:
+ *  SESSION_LINE_MAX, or CMD_AUTH_LINE_MAX inside an AUTH dialogue (RFC 4954 4). */
+size_t session_line_max(const struct session *s);
 
 #endif
