@@ -9,6 +9,7 @@
  * SESSION_OUT_HIGH bytes of replies wait for a client that does not read, no
  * command is processed and the socket is not read, so neither buffer grows.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "conn.h"
@@ -81,9 +82,20 @@ static int conn_read(struct conn *c)
 	return 1;
 }
 
+/* A worker job of the session finished (cmd_cerc.c): run the step again from
+ * the loop, for the reply and the input that waited. */
+static void conn_wake(struct session *s)
+{
+	struct conn *c = (struct conn *)((char *)s - offsetof(struct conn, s));
+
+	if (!c->closed && !c->lingering)
+		event_active(c->ev_read, EV_READ, 0);
+}
+
 /* Hand complete lines to the session while it accepts them (input.c). */
 static void conn_process(struct conn *c)
 {
+	c->s.wake = conn_wake;
 	if (!c->in || c->stopping || c->handshaking)
 		return;
 	if (input_process(&c->s, c->in, &c->inp) > 0)

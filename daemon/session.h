@@ -44,6 +44,8 @@ struct session {
 	struct runtime *rt;        /**< referenced: the runtime the session started with */
 	sc_buf *out;               /**< queued replies; NULL while empty (lazy) */
 	struct transaction *tx;    /**< NULL until mail reception exists */
+	/** set by the connection: a worker job finished, process input again */
+	void (*wake)(struct session *s);
 	struct auth_dialog *auth;  /**< AUTH dialogue or verification running (cmd_auth.c) */
 	/** RFC 4954: the authenticated identity as the source spells it ("" = none);
 	 *  kept across RSET/EHLO, gone with the connection */
