@@ -64,8 +64,12 @@ static X509 *leaf_x509(const sc_cert *c, size_t i)
 	return d2i_X509(NULL, &der, (long)len);
 }
 
-/* "P-256" for NIST curves (FIPS 186-4 names, what users know), else the SN. */
-static void curve_name(const EVP_PKEY *pk, char *buf, size_t size)
+/*
+ * "P-256" for NIST curves (FIPS 186-4 names, what users know), else the SN.
+ * @return the curve's NID, NID_undef for explicit parameters that match no named
+ *         curve (OpenSSL names those that do).
+ */
+static int curve_name(const EVP_PKEY *pk, char *buf, size_t size)
 {
 	char group[80] = "";
 	size_t glen = 0;
@@ -74,7 +78,7 @@ static void curve_name(const EVP_PKEY *pk, char *buf, size_t size)
 
 	if (!EVP_PKEY_get_group_name(pk, group, sizeof group, &glen) || !group[0]) {
 		snprintf(buf, size, "unnamed curve");
-		return;
+		return NID_undef;
 	}
 	nid = OBJ_sn2nid(group);
 	if (nid == NID_undef)
@@ -82,6 +86,27 @@ static void curve_name(const EVP_PKEY *pk, char *buf, size_t size)
 	if (nid != NID_undef)
 		nist = EC_curve_nid2nist(nid);
 	snprintf(buf, size, "%s", nist ? nist : group);
+	return nid;
+}
+
+/*
+ * Curves S/MIME clients implement for ECDH (RFC 5753, RFC 8551 2.7: P-256 and
+ * up; RFC 5639 Brainpool as deployed in Germany). Others of 256 bits or more
+ * (secp256k1, custom parameters) would leave senders unable to encrypt.
+ */
+static int curve_supported(int nid)
+{
+	switch (nid) {
+	case NID_X9_62_prime256v1:
+	case NID_secp384r1:
+	case NID_secp521r1:
+	case NID_brainpoolP256r1:
+	case NID_brainpoolP384r1:
+	case NID_brainpoolP512r1:
+		return 1;
+	default:
+		return 0;
+	}
 }
 
 static enum key_kind key_kind(const EVP_PKEY *pk)
@@ -174,11 +199,11 @@ static int ext_key_usage_ok(X509 *x)
 	return (X509_get_extended_key_usage(x) & (XKU_SMIME | XKU_ANYEKU)) != 0;
 }
 
-/* RSA >= 2048 bits; EC on a named curve of 256 bits or more. */
+/* RSA >= 2048 bits; EC on a curve of 256 bits or more that clients support. */
 static sc_status key_strength(const EVP_PKEY *pk, char *reason, size_t reasonlen)
 {
 	char name[80];
-	int bits = EVP_PKEY_get_bits(pk);
+	int bits = EVP_PKEY_get_bits(pk), nid;
 
 	switch (key_kind(pk)) {
 	case KEY_RSA:
@@ -186,9 +211,11 @@ static sc_status key_strength(const EVP_PKEY *pk, char *reason, size_t reasonlen
 			return refuse(reason, reasonlen, "RSA key too small (%d bits)", bits);
 		return SC_OK;
 	case KEY_EC:
-		curve_name(pk, name, sizeof name);
+		nid = curve_name(pk, name, sizeof name);
 		if (bits < POLICY_EC_MIN_BITS)
 			return refuse(reason, reasonlen, "EC curve too small (%s)", name);
+		if (!curve_supported(nid))
+			return refuse(reason, reasonlen, "unsupported key type (EC-%s)", name);
 		return SC_OK;
 	default:
 		key_desc(pk, name, sizeof name);

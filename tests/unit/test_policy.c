@@ -361,6 +361,30 @@ static void test_key_strength(void **state)
 		       "unsupported key type (Ed25519)");
 }
 
+/* A P-256 leaf whose key is replaced by one on @p curve, signed again. */
+static X509 *leaf_on_curve(const char *curve)
+{
+	X509 *x = leaf((struct tc_cert_opts){ .key_usage = KU_EC }, TC_P256);
+	EVP_PKEY *pk = EVP_PKEY_Q_keygen(NULL, NULL, "EC", curve);
+
+	assert_non_null(pk);
+	assert_int_equal(X509_set_pubkey(x, pk), 1);
+	assert_true(X509_sign(x, tc_key_pkey(cak), EVP_sha256()) > 0);
+	EVP_PKEY_free(pk);
+	return x;
+}
+
+static void test_curves(void **state)
+{
+	ASSERT_OK(judge(leaf_on_curve("P-521"), "alice@example.test"));
+	ASSERT_OK(judge(leaf_on_curve("brainpoolP256r1"), "alice@example.test"));
+	/* 256 bits, but no S/MIME client does ECDH on it */
+	ASSERT_REFUSED(judge(leaf_on_curve("secp256k1"), "alice@example.test"),
+		       "unsupported key type (EC-secp256k1)");
+	ASSERT_REFUSED(judge(leaf_on_curve("P-192"), "alice@example.test"),
+		       "EC curve too small (P-192)");
+}
+
 static void test_key_desc(void **state)
 {
 	static const struct {
@@ -581,6 +605,7 @@ int main(void)
 		cmocka_unit_test(test_key_usage_undecodable),
 		cmocka_unit_test(test_ext_key_usage),
 		cmocka_unit_test(test_key_strength),
+		cmocka_unit_test(test_curves),
 		cmocka_unit_test(test_key_desc),
 		cmocka_unit_test(test_chain),
 		cmocka_unit_test(test_chain_ca_not_for_email),
