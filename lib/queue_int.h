@@ -36,9 +36,6 @@
 /** Longest entry file: header + PEM of at most SC_CERT_INPUT_MAX octets of DER. */
 #define SC_QUEUE_ENTRY_MAX (SC_QUEUE_HEADER_MAX + 2 * SC_CERT_INPUT_MAX)
 
-/** @return non-zero when @p id is exactly SC_QUEUE_ID_LEN lower-case hex digits. */
-int sc_queue_id_valid(const char *id);
-
 /**
  * Encode @p s (id, metadata, decided/reason when set) and the certificates of @p c
  * (leaf first) into a new malloc'ed buffer *@p out of *@p len octets.

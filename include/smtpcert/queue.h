@@ -47,6 +47,10 @@ struct sc_submission {
 
 typedef struct sc_queue sc_queue;
 
+/** @return non-zero when @p id is exactly SC_QUEUE_ID_LEN lower-case hex digits (the
+ *  only ids the queue creates or accepts; checked before any path is built). */
+int sc_queue_id_valid(const char *id);
+
 /** Open (creating the directories, mode 0700) the queue under @p state_dir. */
 SC_MUST_CHECK sc_status sc_queue_open(const char *state_dir, sc_queue **out, char *err,
 				      size_t errlen);
