@@ -133,7 +133,9 @@ static sc_status passwd_read(const char *path, struct stat *st, struct passwd_en
 	struct passwd_entry *v = NULL;
 	size_t n = 0, cap = 0;
 	unsigned long lineno = 0;
-	char line[PASSWD_LINE_MAX + 2];
+	char *line = NULL;
+	size_t cap_line = 0;
+	ssize_t got;
 	sc_status rc = SC_OK;
 	FILE *f = fopen(path, "re");
 
@@ -147,16 +149,17 @@ static sc_status passwd_read(const char *path, struct stat *st, struct passwd_en
 		fclose(f);
 		return SC_ERR_IO;
 	}
-	while (fgets(line, sizeof line, f)) {
-		size_t len = strlen(line);
+	/* getline: the file size is bounded, and embedded NULs are seen */
+	while ((got = getline(&line, &cap_line, f)) > 0) {
+		size_t len = (size_t)got;
 		struct passwd_entry e;
 		const char *why = NULL;
 		sc_status lr;
 
 		lineno++;
-		if (len > 0 && line[len - 1] == '\n')
+		if (line[len - 1] == '\n')
 			len--;
-		else if (!feof(f)) {
+		if (len > PASSWD_LINE_MAX) {
 			snprintf(err, errlen, "%s:%lu: line longer than %d bytes", path, lineno,
 				 PASSWD_LINE_MAX);
 			rc = SC_ERR_TOO_LONG;
@@ -192,6 +195,7 @@ static sc_status passwd_read(const char *path, struct stat *st, struct passwd_en
 		rc = SC_ERR_IO;
 	}
 	fclose(f);
+	free(line);
 	if (rc != SC_OK) {
 		passwd_free_table(v, n);
 		return rc;
