@@ -87,8 +87,8 @@ sc_status sasl_plain_split(char *msg, size_t len, const char **authcid, const ch
 		return SC_ERR_SYNTAX;
 	*authcid = nul1 + 1;
 	*passwd = nul2 + 1;
-	if (!**authcid || !**passwd)
-		return SC_ERR_SYNTAX;
+	if (nul2 == nul1 + 1 || (size_t)(nul2 + 1 - msg) == len)
+		return SC_ERR_SYNTAX; /* empty authcid or passwd */
 	/* RFC 4616 2: an authzid asks to act as someone else; allowed only when it
 	 * names the authenticating user (ASCII case aside, as in addresses) */
 	if (*authzid && strcasecmp(authzid, *authcid) != 0)

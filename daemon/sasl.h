@@ -25,7 +25,8 @@ SC_MUST_CHECK sc_status sasl_b64_decode(const char *in, size_t len, char *out, s
 
 /**
  * Split a PLAIN message "authzid NUL authcid NUL passwd" (RFC 4616 2) held in
- * @p msg (@p len bytes, modified: NULs terminate the parts).
+ * @p msg (@p len bytes and a NUL at msg[len], as sasl_b64_decode() leaves it;
+ * modified: NULs terminate the parts).
  * @return SC_OK with *@p authcid and *@p passwd pointing into @p msg;
  *         SC_ERR_SYNTAX (not three parts, empty authcid or passwd);
  *         SC_ERR_MISMATCH (an authzid different from authcid: we act for
