@@ -23,6 +23,7 @@
 #include "conn.h"
 #include "listener.h"
 #include "log.h"
+#include "notify.h"
 #include "privhelper.h"
 #include "process.h"
 #include "runtime.h"
@@ -177,6 +178,10 @@ static int main_run(long nofile)
 	if (worker_create(main_base, WORKER_THREADS_DEFAULT, &main_worker) != SC_OK)
 		return main_fail("cannot start the worker threads", strerror(errno));
 	worker_set_default(main_worker);
+	/* postmaster notices left undelivered (a crash, a full disk) go out now
+	 * and are retried periodically (notify.h) */
+	if (notify_start(main_base) != SC_OK)
+		return main_fail("cannot start the notice retry timer", "out of memory");
 	for (int i = 0; i < 3; i++) {
 		sigs[i] = evsignal_new(main_base, signos[i], main_signal, NULL);
 		if (!sigs[i] || event_add(sigs[i], NULL) != 0)
@@ -190,6 +195,7 @@ static int main_run(long nofile)
 	event_base_dispatch(main_base);
 
 	conn_module_fini();
+	notify_stop();
 	worker_destroy(main_worker);
 	listener_close_all();
 	for (int i = 0; i < 3; i++)
