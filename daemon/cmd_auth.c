@@ -156,7 +156,15 @@ static void cmd_auth_done(void *arg)
 	s->auth->job = NULL;
 	switch (j->result) {
 	case SC_OK:
-		snprintf(s->auth_user, sizeof s->auth_user, "%s", j->canon);
+		/* the source's spelling; a source that names nobody: the login name
+		 * (cmd_auth_verify() keeps it shorter than auth_user) */
+		{
+			const char *who = j->canon[0] ? j->canon : j->user;
+			size_t n = strnlen(who, sizeof s->auth_user - 1);
+
+			memcpy(s->auth_user, who, n);
+			s->auth_user[n] = '\0';
+		}
 		reply(s, "235 2.7.0 Authentication successful");
 		cmd_auth_log(s, s->auth_user, 235, "2.7.0");
 		cmd_auth_end(s);
@@ -192,7 +200,8 @@ static void cmd_auth_verify(struct session *s, const char *user, const char *pas
 	struct auth_job *j;
 
 	snprintf(d->user, sizeof d->user, "%s", user);
-	if (strlen(user) > AUTH_USER_MAX || strlen(pass) > AUTH_PASS_MAX) {
+	/* a name longer than any address (the identity CERC compares) is wrong */
+	if (strlen(user) >= sizeof s->auth_user || strlen(pass) > AUTH_PASS_MAX) {
 		d->step = AUTH_STEP_WAIT;
 		session_enter(s, SESSION_AUTH_WAIT);
 		cmd_auth_failed(s);
@@ -333,9 +342,9 @@ void cmd_auth(struct session *s, struct request *rq)
 		reply(s, "503 5.5.1 Already authenticated");
 		return;
 	}
-	mlen = strcspn(arg, " ");
-	if (mlen > rq->arglen)
-		mlen = rq->arglen;
+	/* the argument is a view into the line, not NUL-terminated */
+	for (mlen = 0; mlen < rq->arglen && arg[mlen] != ' '; mlen++)
+		;
 	if (mlen == 5 && !strncasecmp(arg, "PLAIN", 5)) {
 		mech = AUTH_PLAIN;
 	} else if (mlen == 5 && !strncasecmp(arg, "LOGIN", 5)) {

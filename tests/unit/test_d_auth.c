@@ -99,6 +99,27 @@ static const char *cmd(struct session *s, const char *line)
 	return take(s);
 }
 
+/* base64 of @p len bytes into @p out (test helper) */
+static void b64(const unsigned char *in, size_t len, char *out)
+{
+	static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t o = 0;
+
+	for (size_t i = 0; i < len; i += 3) {
+		unsigned long v = (unsigned long)in[i] << 16;
+
+		if (i + 1 < len)
+			v |= (unsigned long)in[i + 1] << 8;
+		if (i + 2 < len)
+			v |= in[i + 2];
+		out[o++] = t[v >> 18 & 63];
+		out[o++] = t[v >> 12 & 63];
+		out[o++] = i + 1 < len ? t[v >> 6 & 63] : '=';
+		out[o++] = i + 2 < len ? t[v & 63] : '=';
+	}
+	out[o] = '\0';
+}
+
 #define EXPECT(s, line, want) assert_string_equal(cmd(s, line), want "\r\n")
 
 /* A greeted session, inside TLS when @p tls. */
@@ -208,6 +229,23 @@ static void test_errors(void **state)
 	EXPECT(&s, "AUTH PLAIN Ym9iQGV4YW1wbGUudGVzdABhbGljZUBleGFtcGxlLnRlc3QAc2VjcmV0",
 	       "535 5.7.8 Authentication credentials invalid");
 	EXPECT(&s, "NOOP", "250 2.0.0 OK");
+	/* a user name longer than any address: wrong credentials, never truncated */
+	session_fini(&s);
+	open_session(&s, 1);
+	{
+		unsigned char msg[600];
+		char line[900];
+
+		memset(msg, 'a', sizeof msg);
+		msg[0] = '\0';
+		memcpy(msg + 400, "@example.test", 13);
+		msg[413] = '\0';
+		memcpy(msg + 414, "secret", 6);
+		memcpy(line, "AUTH PLAIN ", 11);
+		b64(msg, 420, line + 11);
+		EXPECT(&s, line, "535 5.7.8 Authentication credentials invalid");
+		assert_string_equal(s.auth_user, "");
+	}
 	session_fini(&s);
 	/* before EHLO after TLS */
 	memset(&s, 0, sizeof s);
