@@ -9,6 +9,7 @@
  * cmd_cerc.c: CERC with submissions off, before AUTH, DATA without CERC, the
  * commands allowed while a CERC is pending.
  */
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -304,6 +305,226 @@ static void test_postmaster_default(void **state)
 	dfix_teardown(&fix);
 }
 
+
+/* DATA, then @p body (already dot-stuffed, CRLF lines, without the final
+ * "."), then ".": the reply text. */
+static const char *upload(struct session *s, const char *body)
+{
+	sc_buf *in;
+	size_t n = strlen(body);
+
+	assert_string_equal(cmd(s, "DATA"), "354 End certificate with <CR><LF>.<CR><LF>\r\n");
+	assert_int_equal(s->state, SESSION_UPLOAD);
+	assert_int_equal(sc_buf_new(4096, &in), SC_OK);
+	for (size_t off = 0; off < n;) {
+		size_t k = n - off < 1000 ? n - off : 1000;
+
+		assert_int_equal(sc_buf_append(in, body + off, k), SC_OK);
+		off += k;
+		session_upload_input(s, in);
+		assert_int_equal(s->state, SESSION_UPLOAD);
+		assert_string_equal(take(s), "");
+	}
+	assert_int_equal(sc_buf_append(in, ".\r\nNOOP\r\n", 9), SC_OK);
+	session_upload_input(s, in);
+	/* in sync: the command after the "." is left for the command reader */
+	assert_int_equal(sc_buf_len(in), 6);
+	sc_buf_free(in);
+	/* no worker pool in unit tests: the job ran inline */
+	assert_int_equal(s->state, SESSION_READY);
+	assert_null(s->cerc);
+	return take(s);
+}
+
+/* @p pem with LF line ends as CRLF text. */
+static char *crlf(const char *pem)
+{
+	size_t n = strlen(pem), o = 0;
+	char *out = malloc(2 * n + 1);
+
+	assert_non_null(out);
+	for (size_t i = 0; i < n; i++) {
+		if (pem[i] == '\n')
+			out[o++] = '\r';
+		out[o++] = pem[i];
+	}
+	out[o] = '\0';
+	return out;
+}
+
+static char *alice_pem(void)
+{
+	char path[700], *pem, *out;
+	size_t len;
+
+	snprintf(path, sizeof path, "%s/repo/alice@example.test.pem", fix.dir);
+	assert_int_equal(tc_read_file(path, &pem, &len), 0);
+	out = crlf(pem);
+	free(pem);
+	return out;
+}
+
+/* Does DIR/SUB/NAME exist? */
+static int exists(const char *dir, const char *sub, const char *name)
+{
+	char path[1200];
+	struct stat st;
+
+	snprintf(path, sizeof path, "%s/%s/%s", dir, sub, name);
+	return stat(path, &st) == 0;
+}
+
+/* The id out of "250 2.0.0 <id> queued". */
+static void reply_id(const char *r, const char *word, char id[SC_QUEUE_ID_LEN + 1])
+{
+	char tail[64];
+
+	assert_int_equal(strncmp(r, "250 2.0.0 ", 10), 0);
+	assert_int_equal(strspn(r + 10, "0123456789abcdef"), SC_QUEUE_ID_LEN);
+	memcpy(id, r + 10, SC_QUEUE_ID_LEN);
+	id[SC_QUEUE_ID_LEN] = '\0';
+	snprintf(tail, sizeof tail, " %s\r\n", word);
+	assert_string_equal(r + 10 + SC_QUEUE_ID_LEN, tail);
+}
+
+static void test_cerc_authorization(void **state)
+{
+	struct session s;
+
+	dfix_setup(&fix, "submissions = review\nsubmission_admins = boss@example.test\n", 0);
+	greet(&s, fix.rt);
+	snprintf(s.auth_user, sizeof s.auth_user, "bob@example.test");
+	/* someone else's address: refused, nothing pending */
+	assert_string_equal(cmd(&s, "CERC alice@example.test"),
+			    "550 5.7.1 Not authorized to submit a certificate for this address\r\n");
+	assert_null(s.cerc);
+	assert_string_equal(cmd(&s, "CERC <bob@EXAMPLE.test>"),
+			    "250 2.0.0 Send the certificate with DATA\r\n");
+	assert_non_null(s.cerc);
+	/* while pending: only DATA, RSET, NOOP, HELP, QUIT, HELO/EHLO */
+	assert_string_equal(cmd(&s, "CERT alice@example.test"),
+			    "503 5.5.1 CERC pending: send DATA, or RSET to cancel\r\n");
+	assert_string_equal(cmd(&s, "CERC bob@example.test"),
+			    "503 5.5.1 CERC pending: send DATA, or RSET to cancel\r\n");
+	assert_string_equal(cmd(&s, "NOOP"), "250 2.0.0 OK\r\n");
+	assert_non_null(s.cerc);
+	assert_string_equal(cmd(&s, "RSET"), "250 2.0.0 OK\r\n");
+	assert_null(s.cerc);
+	assert_string_equal(cmd(&s, "DATA"), "502 5.5.1 Command not implemented\r\n");
+	/* EHLO cancels it too */
+	assert_string_equal(cmd(&s, "CERC bob@example.test"),
+			    "250 2.0.0 Send the certificate with DATA\r\n");
+	assert_non_null(strstr(cmd(&s, "EHLO again.test"), "250 HELP"));
+	assert_null(s.cerc);
+	/* syntax, foreign domain */
+	assert_int_equal(strncmp(cmd(&s, "CERC bob"), "501 5.5.4 ", 10), 0);
+	assert_string_equal(cmd(&s, "CERC mallory@other.test"),
+			    "550 5.7.1 Domain not served here: certificates are not relayed\r\n");
+	/* an admin identity may submit for others (keys compare, not spellings) */
+	snprintf(s.auth_user, sizeof s.auth_user, "Boss@Example.TEST");
+	assert_string_equal(cmd(&s, "CERC alice@example.test"),
+			    "250 2.0.0 Send the certificate with DATA\r\n");
+	/* the session ends with a CERC pending: freed (ASan checks) */
+	session_fini(&s);
+	dfix_teardown(&fix);
+}
+
+static void test_cerc_review_upload(void **state)
+{
+	char id[SC_QUEUE_ID_LEN + 1], *pem, *big;
+	struct session s;
+
+	dfix_setup(&fix, "submissions = review\nsubmission_max_size = 4096\n", 0);
+	greet(&s, fix.rt);
+	snprintf(s.auth_user, sizeof s.auth_user, "alice@example.test");
+	pem = alice_pem();
+	assert_string_equal(cmd(&s, "CERC alice@example.test"),
+			    "250 2.0.0 Send the certificate with DATA\r\n");
+	reply_id(upload(&s, pem), "queued", id);
+	/* durable in the queue, and the notice spooled (no delivery configured) */
+	assert_true(exists(fix.dir, "submissions/pending", id));
+	assert_true(exists(fix.dir, "notices", id));
+
+	/* garbage */
+	assert_string_equal(cmd(&s, "CERC alice@example.test"),
+			    "250 2.0.0 Send the certificate with DATA\r\n");
+	assert_string_equal(upload(&s, "hello\r\n..world\r\n"),
+			    "550 5.7.1 Invalid Certificate: not a certificate\r\n");
+	/* too large: 552 after the ".", in sync */
+	big = malloc(8000);
+	assert_non_null(big);
+	for (int i = 0; i < 100; i++)
+		memcpy(big + 78 * i, "0123456789012345678901234567890123456789012345678901234567890123456789012345\r\n", 78);
+	big[7800] = '\0';
+	assert_string_equal(cmd(&s, "CERC alice@example.test"),
+			    "250 2.0.0 Send the certificate with DATA\r\n");
+	assert_string_equal(upload(&s, big), "552 5.3.4 Certificate upload too large\r\n");
+	free(big);
+	/* a policy refusal: bob's address is not in alice's certificate */
+	snprintf(s.auth_user, sizeof s.auth_user, "bob@example.test");
+	assert_string_equal(cmd(&s, "CERC bob@example.test"),
+			    "250 2.0.0 Send the certificate with DATA\r\n");
+	assert_int_equal(strncmp(upload(&s, pem), "550 5.7.1 Invalid Certificate: ", 31), 0);
+	assert_string_equal(cmd(&s, "NOOP"), "250 2.0.0 OK\r\n");
+	free(pem);
+	session_fini(&s);
+	dfix_teardown(&fix);
+}
+
+static void test_cerc_auto_and_delivery(void **state)
+{
+	tc_key *k = tc_key_shared(TC_P256);
+	X509 *frank = tc_cert_new(&(struct tc_cert_opts){ .cn = "Frank",
+							   .emails = { "frank@example.test" } },
+				  k, NULL, NULL);
+	char id[SC_QUEUE_ID_LEN + 1], extra[1200], mail[512], *pem, *text;
+	const char *r;
+	size_t len;
+	struct session s;
+
+	/* dfix_setup makes its directory itself: the Maildir gets its own */
+	tc_tmpdir(mail, sizeof mail);
+	snprintf(extra, sizeof extra, "submissions = auto\ndelivery = maildir:%s/%%d/%%n\n", mail);
+	dfix_setup(&fix, extra, 0);
+	assert_true(fix.rt->repos[0]->writable);
+	greet(&s, fix.rt);
+	snprintf(s.auth_user, sizeof s.auth_user, "frank@example.test");
+	assert_string_equal(cmd(&s, "CERT frank@example.test"), "550 5.1.1 Certificate Not Found\r\n");
+	tc_cert_pem(frank, &pem, &len);
+	text = crlf(pem);
+	assert_string_equal(cmd(&s, "CERC frank@example.test"),
+			    "250 2.0.0 Send the certificate with DATA\r\n");
+	reply_id(upload(&s, text), "accepted", id);
+	/* stored at once: served by the next CERT */
+	r = cmd(&s, "CERT frank@example.test");
+	assert_non_null(strstr(r, "250------BEGIN CERTIFICATE-----\r\n"));
+	assert_non_null(strstr(r, "250 2.0.0 OK\r\n"));
+	assert_true(exists(fix.dir, "submissions/accepted", id));
+	assert_false(exists(fix.dir, "submissions/pending", id));
+	/* the notice was delivered and left the spool */
+	assert_false(exists(fix.dir, "notices", id));
+	{
+		char dir[700];
+		struct dirent *de;
+		int files = 0;
+		DIR *d;
+
+		snprintf(dir, sizeof dir, "%s/example.test/postmaster/new", mail);
+		d = opendir(dir);
+		assert_non_null(d);
+		while ((de = readdir(d)) != NULL)
+			files += de->d_name[0] != '.';
+		closedir(d);
+		assert_int_equal(files, 1);
+	}
+	tc_rmtree(mail);
+	free(pem);
+	free(text);
+	X509_free(frank);
+	session_fini(&s);
+	dfix_teardown(&fix);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -315,6 +536,9 @@ int main(void)
 		cmocka_unit_test(test_cerc_off),
 		cmocka_unit_test(test_cerc_needs_auth),
 		cmocka_unit_test(test_postmaster_default),
+		cmocka_unit_test(test_cerc_authorization),
+		cmocka_unit_test(test_cerc_review_upload),
+		cmocka_unit_test(test_cerc_auto_and_delivery),
 	};
 
 	log_init(LOG_SINK_STDERR, 0);
