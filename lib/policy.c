@@ -53,8 +53,8 @@ static sc_status refuse(char *reason, size_t reasonlen, const char *fmt, ...)
 	return SC_ERR_POLICY;
 }
 
-/* The leaf as an OpenSSL object, decoded from the DER the sc_cert holds. */
-static X509 *leaf_x509(const sc_cert *c, size_t i)
+/* Certificate @p i (0: the leaf) as an OpenSSL object, from the DER the sc_cert holds. */
+static X509 *cert_x509(const sc_cert *c, size_t i)
 {
 	const uint8_t *der;
 	size_t len;
@@ -160,7 +160,7 @@ void sc_cert_key_desc(const sc_cert *c, char *buf, size_t size)
 
 	if (!buf || !size)
 		return;
-	x = leaf_x509(c, 0);
+	x = cert_x509(c, 0);
 	key_desc(x ? X509_get0_pubkey(x) : NULL, buf, size);
 	X509_free(x);
 }
@@ -258,7 +258,7 @@ static sc_status chain_check(const sc_cert *c, X509 *leaf, const char *ca_file, 
 		goto out;
 	}
 	for (size_t i = 1; i < sc_cert_count(c); i++) {
-		X509 *x = leaf_x509(c, i);
+		X509 *x = cert_x509(c, i);
 
 		if (!x || !sk_X509_push(untrusted, x)) {
 			X509_free(x);
@@ -281,6 +281,43 @@ out:
 	X509_STORE_CTX_free(ctx);
 	X509_STORE_free(store);
 	sk_X509_pop_free(untrusted, X509_free);
+	return st;
+}
+
+/*
+ * The leaf is an end entity, and what came with it is a chain: each certificate
+ * a CA that issued (name, key identifier, keyCertSign, signature) the one before
+ * it. CERS serves the chain as given, so a wrong one would mislead every client;
+ * and a CA certificate served as a user's, once trusted by a client, would let
+ * its holder mint certificates for any address.
+ */
+static sc_status structure_check(const sc_cert *c, X509 *leaf, char *reason, size_t reasonlen)
+{
+	X509 *prev = leaf, *x = NULL;
+	sc_status st = SC_OK;
+
+	/* RFC 5280 4.2.1.9: cA asserted means a CA certificate */
+	if (X509_get_extension_flags(leaf) & EXFLAG_CA)
+		return refuse(reason, reasonlen, "certificate is a CA");
+	for (size_t i = 1; i < sc_cert_count(c) && st == SC_OK; i++) {
+		EVP_PKEY *pk;
+
+		x = cert_x509(c, i);
+		if (!x)
+			return refuse(reason, reasonlen, "chain certificate %zu does not decode", i);
+		pk = X509_get0_pubkey(x);
+		if (X509_check_ca(x) == 0)
+			st = refuse(reason, reasonlen, "chain certificate %zu is not a CA", i);
+		else if (X509_check_issued(x, prev) != X509_V_OK || !pk ||
+			 X509_verify(prev, pk) != 1)
+			st = refuse(reason, reasonlen,
+				    "chain certificate %zu did not issue certificate %zu", i, i - 1);
+		if (prev != leaf)
+			X509_free(prev);
+		prev = x;
+	}
+	if (prev != leaf)
+		X509_free(prev);
 	return st;
 }
 
@@ -326,7 +363,7 @@ sc_status sc_policy_check(const struct sc_policy *p, const sc_cert *c,
 	if (reason && reasonlen)
 		reason[0] = '\0';
 	now = p->now ? p->now : time(NULL);
-	x = leaf_x509(c, 0);
+	x = cert_x509(c, 0);
 	if (!x)
 		return refuse(reason, reasonlen, "not a certificate");
 	st = identity_checks(p, c, addr, now, reason, reasonlen);
@@ -347,6 +384,8 @@ sc_status sc_policy_check(const struct sc_policy *p, const sc_cert *c,
 		goto out;
 	}
 	st = key_strength(pk, reason, reasonlen);
+	if (st == SC_OK)
+		st = structure_check(c, x, reason, reasonlen);
 	if (st == SC_OK && p->ca_file)
 		st = chain_check(c, x, p->ca_file, now, reason, reasonlen);
 out:
@@ -437,7 +476,7 @@ sc_status sc_cert_smime_caps(const sc_cert *c, char *buf, size_t size)
 	SC_ENSURE_ARG(c);
 	SC_ENSURE(buf && size, SC_ERR_ARG);
 	buf[0] = '\0';
-	x = leaf_x509(c, 0);
+	x = cert_x509(c, 0);
 	if (!x)
 		return SC_ERR_SYNTAX;
 	oid = OBJ_txt2obj(POLICY_OID_SMIME_CAPS, 1);

@@ -472,6 +472,48 @@ static void test_chain_ca_not_for_email(void **state)
 	X509_free(inter);
 }
 
+static void test_structure(void **state)
+{
+	tc_key *ik = tc_key_shared(TC_P384), *ok = tc_key_shared(TC_RSA2048);
+	X509 *inter = tc_cert_new(&(struct tc_cert_opts){ .cn = "Intermediate", .is_ca = 1,
+				   .key_usage = TC_KU_KEY_CERT_SIGN },
+				  ik, ca, cak);
+	/* same name as the real intermediate, another key */
+	X509 *fake = tc_cert_new(&(struct tc_cert_opts){ .cn = "Intermediate", .is_ca = 1 },
+				 ok, ca, cak);
+	X509 *x = tc_cert_new(&(struct tc_cert_opts){ .cn = "Alice",
+			       .emails = { "alice@example.test" } },
+			      tc_key_shared(TC_P256), inter, ik);
+	X509 *peer = leaf((struct tc_cert_opts){ .emails = { "bob@example.test" } }, TC_P256);
+	X509 *good[3] = { x, inter, ca }, *skip[2] = { x, ca }, *notca[2] = { x, peer };
+	X509 *forged[2] = { x, fake }, *backwards[3] = { x, ca, inter };
+
+	ASSERT_OK(judge_x(good, 3, "alice@example.test", NULL));
+	ASSERT_REFUSED(judge_x(skip, 2, "alice@example.test", NULL),
+		       "chain certificate 1 did not issue certificate 0");
+	ASSERT_REFUSED(judge_x(notca, 2, "alice@example.test", NULL),
+		       "chain certificate 1 is not a CA");
+	ASSERT_REFUSED(judge_x(forged, 2, "alice@example.test", NULL),
+		       "chain certificate 1 did not issue certificate 0");
+	ASSERT_REFUSED(judge_x(backwards, 3, "alice@example.test", NULL),
+		       "chain certificate 1 did not issue certificate 0");
+	/* a CA certificate is not a user's certificate, even self-signed for the address */
+	ASSERT_REFUSED(judge(tc_cert_new(&(struct tc_cert_opts){ .cn = "Alice", .is_ca = 1,
+					 .emails = { "alice@example.test" } },
+					 tc_key_shared(TC_P256), NULL, NULL),
+			     "alice@example.test"),
+		       "certificate is a CA");
+	/* self-signed end entity: fine (the proposal's self-made certificates) */
+	ASSERT_OK(judge(tc_cert_new(&(struct tc_cert_opts){ .cn = "Alice",
+				    .emails = { "alice@example.test" } },
+				    tc_key_shared(TC_P256), NULL, NULL),
+			"alice@example.test"));
+	X509_free(x);
+	X509_free(inter);
+	X509_free(fake);
+	X509_free(peer);
+}
+
 /* ---- SMIMECapabilities ------------------------------------------------------------------ */
 
 /* SEQUENCE { {aes256-CBC}, {aes128-CBC}, {1.2.3.4, INTEGER 128} } */
@@ -609,6 +651,7 @@ int main(void)
 		cmocka_unit_test(test_key_desc),
 		cmocka_unit_test(test_chain),
 		cmocka_unit_test(test_chain_ca_not_for_email),
+		cmocka_unit_test(test_structure),
 		cmocka_unit_test(test_smime_caps),
 		cmocka_unit_test(test_smime_caps_garbage),
 		cmocka_unit_test(test_smime_caps_bounded),
