@@ -218,7 +218,8 @@ static int conn_has_work(const struct conn *c)
 /* A submission job runs: its reply is due before anything else happens. */
 static int conn_waits_for_job(const struct conn *c)
 {
-	return c->s.state == SESSION_SUBMIT;
+	/* AUTH: the verification or its failure delay (cmd_auth.c) */
+	return c->s.state == SESSION_SUBMIT || c->s.state == SESSION_AUTH_WAIT;
 }
 
 /* Everything queued is sent: act on the session's state.
