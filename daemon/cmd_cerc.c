@@ -301,15 +301,21 @@ static void cerc_job_work(void *arg)
 	}
 	rc = sc_cert_parse(j->text, j->len, &j->cert);
 	if (rc != SC_OK) {
-		j->code = rc == SC_ERR_NOMEM ? 451 : 550;
 		snprintf(j->why, sizeof j->why, "parse: %s", sc_strerror(rc));
-		if (rc == SC_ERR_NOMEM)
+		if (rc == SC_ERR_NOMEM) {
+			j->code = 451;
 			snprintf(j->reply, sizeof j->reply, "451 4.3.0 Out of memory, try again later");
-		else
-			snprintf(j->reply, sizeof j->reply, "550 5.7.1 Invalid Certificate: %s",
-				 rc == SC_ERR_TOO_LONG ? "too large" :
-				 rc == SC_ERR_TOO_MANY ? "too many certificates" :
-				 "not a certificate");
+		} else if (rc == SC_ERR_TOO_LONG || rc == SC_ERR_TOO_MANY) {
+			/* docs/protocol.md 6.1: over 64 KiB or eight certificates */
+			j->code = 552;
+			snprintf(j->reply, sizeof j->reply, "552 5.3.4 %s",
+				 rc == SC_ERR_TOO_LONG ? "Certificate upload too large" :
+				 "Too many certificates in the upload");
+		} else {
+			j->code = 550;
+			snprintf(j->reply, sizeof j->reply,
+				 "550 5.7.1 Invalid Certificate: not a certificate");
+		}
 		return;
 	}
 	rc = sc_policy_check(&pol, j->cert, &j->addr, reason, sizeof reason);

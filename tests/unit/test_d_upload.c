@@ -492,6 +492,21 @@ static void test_cerc_auto_and_delivery(void **state)
 	assert_string_equal(cmd(&s, "CERT frank@example.test"), "550 5.1.1 Certificate Not Found\r\n");
 	tc_cert_pem(frank, &pem, &len);
 	text = crlf(pem);
+	{
+		/* more than SC_CHAIN_MAX certificates: 552 (docs/protocol.md 6.1) */
+		size_t tl = strlen(text);
+		char *many = malloc(9 * tl + 1);
+
+		assert_non_null(many);
+		for (int i = 0; i < 9; i++)
+			memcpy(many + i * tl, text, tl);
+		many[9 * tl] = '\0';
+		assert_string_equal(cmd(&s, "CERC frank@example.test"),
+				    "250 2.0.0 Send the certificate with DATA\r\n");
+		assert_string_equal(upload(&s, many),
+				    "552 5.3.4 Too many certificates in the upload\r\n");
+		free(many);
+	}
 	assert_string_equal(cmd(&s, "CERC frank@example.test"),
 			    "250 2.0.0 Send the certificate with DATA\r\n");
 	reply_id(upload(&s, text), "accepted", id);
