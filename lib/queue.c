@@ -311,14 +311,19 @@ static int exists_in(const sc_queue *q, int d, const char *id)
 static void audit_value(char *buf, size_t size, size_t *off, const char *key, const char *v)
 {
 	size_t o = *off;
-	int plain = v && *v;
+	int plain = v && *v, w;
 
 	if (!v)
 		v = "";
 	for (const unsigned char *p = (const unsigned char *)v; *p && plain; p++)
 		if (*p <= ' ' || *p == '"' || *p == '\\' || *p == 0x7f)
 			plain = 0;
-	o += (size_t)snprintf(buf + o, size - o, " %s=%s", key, plain ? "" : "\"");
+	if (o + 1 >= size)
+		return;
+	w = snprintf(buf + o, size - o, " %s=%s", key, plain ? "" : "\"");
+	if (w < 0 || (size_t)w >= size - o)
+		return; /* no room: the value is left out, the line stays whole */
+	o += (size_t)w;
 	for (const unsigned char *p = (const unsigned char *)v; *p && o + 6 < size; p++) {
 		if (*p < 0x20 || *p == 0x7f)
 			o += (size_t)snprintf(buf + o, size - o, "\\x%02x", *p);

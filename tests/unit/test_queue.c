@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -102,6 +103,12 @@ static int exists(const char *dir, const char *id)
 
 	path_of(p, sizeof p, dir, id);
 	return stat(p, &st) == 0;
+}
+
+/* Decided entries are in exactly one of accepted/ and rejected/, never pending/. */
+static int decided_once(const char *id)
+{
+	return !exists("pending", id) && exists("accepted", id) + exists("rejected", id) == 1;
 }
 
 static __attribute__((noinline)) char *slurp(const char *path, size_t *len)
@@ -631,6 +638,71 @@ static void test_encode_refusals(void **state)
 	assert_int_equal(sc_queue_entry_encode(&s, g_cert, &out, &len), SC_ERR_ARG);
 }
 
+/* Several processes decide one entry at once: exactly one wins (claim by rename). */
+static void test_concurrent_decide(void **state)
+{
+	sc_queue *q = open_q();
+	struct sc_submission s;
+	int wins = 0, exists = 0;
+	pid_t pids[6];
+
+	assert_int_equal(sc_queue_add(q, g_cert2, &g_alice, "alice", "c", &s), SC_OK);
+	for (int i = 0; i < 6; i++) {
+		pids[i] = fork();
+		assert_true(pids[i] >= 0);
+		if (pids[i] == 0) {
+			sc_queue *mine = NULL;
+			sc_status st;
+
+			if (sc_queue_open(g_state, &mine, NULL, 0) != SC_OK)
+				_exit(3);
+			st = sc_queue_decide(mine, s.id, i % 2, "race", "child");
+			sc_queue_close(mine);
+			_exit(st == SC_OK ? 0 : st == SC_ERR_EXISTS ? 1 : 2);
+		}
+	}
+	for (int i = 0; i < 6; i++) {
+		int status;
+
+		assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+		assert_true(WIFEXITED(status));
+		wins += WEXITSTATUS(status) == 0;
+		exists += WEXITSTATUS(status) == 1;
+	}
+	assert_int_equal(wins, 1);
+	assert_int_equal(exists, 5);
+	assert_true(decided_once(s.id));
+	sc_queue_close(q);
+}
+
+/* root (the admin CLI) creating queue files gives them state_dir's owner (the
+ * daemon's unprivileged user), so the daemon can still append and add. */
+static void test_root_gives_files_to_owner(void **state)
+{
+	sc_queue *q;
+	struct sc_submission s;
+	struct stat st;
+	char p[1200];
+
+	if (geteuid() != 0)
+		skip();
+	assert_int_equal(mkdir(g_state, 0700), 0);
+	assert_int_equal(chown(g_state, 65534, 65534), 0);
+	q = open_q();
+	assert_int_equal(sc_queue_add(q, g_cert2, &g_alice, "alice", "c", &s), SC_OK);
+	assert_int_equal(sc_queue_decide(q, s.id, 0, "no", "admin:root"), SC_OK);
+	sc_queue_close(q);
+	for (const char *rel = "submissions\0submissions/pending\0audit.log\0"; *rel;
+	     rel += strlen(rel) + 1) {
+		snprintf(p, sizeof p, "%s/%s", g_state, rel);
+		assert_int_equal(stat(p, &st), 0);
+		assert_int_equal(st.st_uid, 65534);
+	}
+	path_of(p, sizeof p, "rejected", s.id);
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_uid, 65534);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -644,6 +716,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_write_errors, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_tmp_cleanup, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_encode_refusals, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_decide, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_root_gives_files_to_owner, fx_setup,
+						fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
