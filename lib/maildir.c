@@ -4,8 +4,8 @@
  * Maildir created on demand, and the delivery protocol of the Maildir
  * specification (write tmp/<unique>, fsync, link into new/, fsync new/), so a
  * reader never sees a partial message and a crash never loses an acknowledged one.
- * Runs in the daemon (postmaster notices) and in `smtpcert admin` (decision
- * notices to submitters).
+ * Runs in the daemon (postmaster notices, from worker threads: no shared state
+ * but an atomic counter) and in `smtpcert admin` (decision notices to submitters).
  *
  * The expansions come from addresses a peer chose: a value containing '/' or
  * starting with '.' (which could climb out of the base with "..") is refused, and
@@ -264,8 +264,10 @@ sc_status sc_maildir_deliver(const char *delivery, const struct sc_addr *rcpt,
 	/* Maildir unique names: time.M<usec>P<pid>Q<counter>.host; link() never replaces. */
 	for (int tries = 0; tries < 16; tries++) {
 		gettimeofday(&tv, NULL);
+		/* Atomic: the daemon delivers from worker threads. */
 		snprintf(name, sizeof name, "%lld.M%ldP%ldQ%u.%s", (long long)tv.tv_sec,
-			 (long)tv.tv_usec, (long)getpid(), ++counter, host);
+			 (long)tv.tv_usec, (long)getpid(),
+			 __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED), host);
 		snprintf(tmp, sizeof tmp, "%s/tmp/%s", base, name);
 		snprintf(dst, sizeof dst, "%s/new/%s", base, name);
 		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);

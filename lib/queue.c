@@ -10,7 +10,9 @@
  * renames pending/<id> into accepted/ or rejected/ first - the rename is the claim,
  * exactly one of two concurrent deciders wins it - then rewrites the entry's header
  * with the decision time and reason (tmp + fsync + rename over) and fsyncs both
- * directories. Runs in the daemon and in the admin CLI.
+ * directories. Runs in the daemon and in the admin CLI. A handle holds no hidden
+ * global state but is not itself locked: threads sharing one serialise their calls
+ * (the daemon's CERC workers take a mutex); separate processes need nothing.
  */
 #include <dirent.h>
 #include <errno.h>
