@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "queue_int.h"
+#include "utf8.h"
 
 enum { D_TMP, D_PENDING, D_ACCEPTED, D_REJECTED, D_COUNT };
 
@@ -381,9 +382,33 @@ static sc_status new_id(char id[SC_QUEUE_ID_LEN + 1])
 	return SC_OK;
 }
 
+/*
+ * Copy text a peer or an administrator gave (AUTH identity, client, reason) into a
+ * field: bytes that are not UTF-8 become '?' and truncation never splits a
+ * character, so the entry always encodes (a 250 must not depend on the bytes of a
+ * user name). Control octets stay; the entry format escapes them.
+ */
 static void copy_str(char *dst, size_t size, const char *src)
 {
-	snprintf(dst, size, "%s", src ? src : "");
+	size_t o = 0, len = src ? strlen(src) : 0;
+
+	for (size_t i = 0; i < len;) {
+		size_t n = sc_utf8_seq((const unsigned char *)src + i, len - i);
+
+		if (n == 0) {
+			if (o + 1 >= size)
+				break;
+			dst[o++] = '?';
+			i++;
+			continue;
+		}
+		if (o + n >= size)
+			break;
+		memcpy(dst + o, src + i, n);
+		o += n;
+		i += n;
+	}
+	dst[o] = '\0';
 }
 
 sc_status sc_queue_add(sc_queue *q, const sc_cert *c, const struct sc_addr *addr,

@@ -69,6 +69,9 @@ void sc_queue_set_warn(sc_queue *q, sc_queue_warn_fn fn, void *arg);
 /**
  * Durably add a pending submission (leaf + chain as given). On SC_OK *@p out holds
  * the new entry's metadata (its id among them) and the data is on disk.
+ * @p auth_user and @p client (like a decision's reason) are stored as UTF-8 text:
+ * invalid bytes become '?', values too long for their field are cut at a character
+ * boundary. Appends a "submit" audit line (actor = @p auth_user).
  */
 SC_MUST_CHECK sc_status sc_queue_add(sc_queue *q, const sc_cert *c, const struct sc_addr *addr,
 				     const char *auth_user, const char *client,

@@ -638,6 +638,30 @@ static void test_encode_refusals(void **state)
 	assert_int_equal(sc_queue_entry_encode(&s, g_cert, &out, &len), SC_ERR_ARG);
 }
 
+/* Peer-given text that is not UTF-8 or too long never stops a submission. */
+static void test_text_fields_sanitised(void **state)
+{
+	sc_queue *q = open_q();
+	struct sc_submission s, g;
+	char reason[400];
+
+	assert_int_equal(sc_queue_add(q, g_cert2, &g_alice, "\xff\xfeuser\xc3", "1.2.3.4:5\x80",
+				      &s),
+			 SC_OK);
+	assert_string_equal(s.auth_user, "??user?");
+	assert_string_equal(s.client, "1.2.3.4:5?");
+	/* 399 bytes of two-byte characters: cut at a character boundary, under 256. */
+	memset(reason, 0, sizeof reason);
+	for (int i = 0; i + 2 < (int)sizeof reason; i += 2)
+		memcpy(reason + i, "\xc3\xa9", 2);
+	assert_int_equal(sc_queue_decide(q, s.id, 0, reason, "admin:root"), SC_OK);
+	assert_int_equal(sc_queue_get(q, s.id, &g, NULL), SC_OK);
+	assert_int_equal(strlen(g.reason), 254);
+	assert_memory_equal(g.reason, reason, 254);
+	assert_string_equal(g.auth_user, "??user?");
+	sc_queue_close(q);
+}
+
 /* Several processes decide one entry at once: exactly one wins (claim by rename). */
 static void test_concurrent_decide(void **state)
 {
@@ -717,6 +741,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tmp_cleanup, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_encode_refusals, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_decide, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_text_fields_sanitised, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_root_gives_files_to_owner, fx_setup,
 						fx_teardown),
 	};
