@@ -200,7 +200,8 @@ static sc_status passwd_read(const char *path, struct stat *st, struct passwd_en
 		passwd_free_table(v, n);
 		return rc;
 	}
-	qsort(v, n, sizeof *v, passwd_cmp);
+	if (n > 1)
+		qsort(v, n, sizeof *v, passwd_cmp);
 	for (size_t i = 1; i < n; i++) {
 		if (!strcmp(v[i - 1].key, v[i].key)) {
 			snprintf(err, errlen, "%s: %s listed twice", path, v[i].key);
@@ -293,7 +294,8 @@ static sc_status passwd_verify(void *state, const char *user, const char *passwo
 	snprintf(hash, sizeof hash, "%s", ps->n ? ps->v[0].hash : passwd_dummy_hash);
 	if (passwd_key(user, strlen(user), key, sizeof key) == SC_OK) {
 		struct passwd_entry probe = { .key = key };
-		struct passwd_entry *e = bsearch(&probe, ps->v, ps->n, sizeof *ps->v, passwd_cmp);
+		struct passwd_entry *e = ps->n ? bsearch(&probe, ps->v, ps->n, sizeof *ps->v,
+							 passwd_cmp) : NULL;
 
 		if (e) {
 			known = 1;
