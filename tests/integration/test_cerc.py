@@ -279,6 +279,23 @@ class CercTest(unittest.TestCase):
             self.assertIn(m.group(1), notices[0])
             self.assertRegex(notices[0], r"(?i)accepted")
 
+    def test_reload_to_auto_keeps_read_only_store(self):
+        # LMDB allows one handle per process: a reload cannot reopen the store
+        # read-write, so submissions stay pending and the log says why
+        with CercDaemon() as d:
+            d.overrides["submissions"] = "auto"
+            d.write_config()
+            mark = d.reload()
+            s = d.session("alice@example.test")
+            first, last = submit(s, "alice@example.test", self.pem("alice"))
+            m = re.match(ID_RE, "%d %s" % last)
+            self.assertTrue(m, last)
+            self.assertEqual(m.group(2), "queued")
+            s.quit()
+            self.assertIn(m.group(1), d.pending())
+            self.assertTrue(d.wait_log(r"opened read-only: restart smtpcertd", start=mark))
+            self.assertEqual(self.cert_of(d, "alice@example.test").code, 550)
+
     def test_garbage_and_truncated_base64(self):
         with CercDaemon() as d:
             s = d.session("alice@example.test")
