@@ -134,7 +134,10 @@ static void *server_main(void *arg)
 	}
 	if (sv->script == S_BAD_VERSION || sv->script == S_NO_PLAIN ||
 	    sv->script == S_EOF_HANDSHAKE || sv->script == S_SILENT) {
-		read_lines(fd, sv, 3);
+		/* the client sends no AUTH after an unusable handshake; it closes
+		 * (or we do, for EOF in the handshake) */
+		if (sv->script != S_EOF_HANDSHAKE)
+			read_lines(fd, sv, 3);
 		close(fd);
 		return NULL;
 	}
