@@ -58,7 +58,11 @@ static int fmt_time(int64_t t, char *buf, size_t size)
 	if ((int64_t)tt != t || !gmtime_r(&tt, &tm) || tm.tm_year < -1900 ||
 	    tm.tm_year > 9999 - 1900)
 		return -1;
-	return strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 20 ? 0 : -1;
+	/* Not strftime: glibc's %Y does not pad years before 1000 to four digits. */
+	return snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
+			tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec) == 20
+		       ? 0
+		       : -1;
 }
 
 static int num(const char *s, size_t n, unsigned *out)
