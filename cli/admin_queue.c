@@ -207,8 +207,9 @@ int admin_pending(struct admin_ctx *ctx, int argc, char **argv)
 		fputs(o.count ? "\n]\n" : "]\n", stdout);
 	sc_queue_close(q);
 	if (st == SC_ERR_TOO_MANY) {
-		admin_err("pending", "warning: more than %d pending submissions; the oldest %d "
-			  "are shown", SC_QUEUE_LIST_MAX, SC_QUEUE_LIST_MAX);
+		admin_err("pending", "warning: more than %d pending submissions; only %d are "
+			  "shown (decide some to see the rest)", SC_QUEUE_LIST_MAX,
+			  SC_QUEUE_LIST_MAX);
 	} else if (st != SC_OK) {
 		admin_err("pending", "%s", sc_strerror(st));
 		rc = cli_exit_for(st);

@@ -93,7 +93,9 @@ typedef sc_status (*sc_queue_fn)(void *arg, const struct sc_submission *s);
  * Every submission in @p state, oldest first (by received time). Entries that do not
  * decode are skipped and reported through the warn callback.
  * @return SC_OK; SC_ERR_TOO_MANY after delivering SC_QUEUE_LIST_MAX entries when
- *         there are more; or the callback's status (which stops the walk).
+ *         there are more (the scan stops there, so the work is bounded: those are
+ *         the first found in the directory, sorted, not necessarily the oldest);
+ *         or the callback's status (which stops the walk).
  */
 SC_MUST_CHECK sc_status sc_queue_list(sc_queue *q, enum sc_submission_state state,
 				      sc_queue_fn fn, void *arg);
