@@ -529,7 +529,7 @@ sc_status sc_queue_list(sc_queue *q, enum sc_submission_state state, sc_queue_fn
 {
 	int d = state_dir_index(state), fd;
 	struct sc_submission *v = NULL;
-	size_t n = 0, cap = 0;
+	size_t n = 0, cap = 0, scanned = 0;
 	struct dirent *de;
 	sc_status st = SC_OK;
 	int too_many = 0;
@@ -551,14 +551,15 @@ sc_status sc_queue_list(sc_queue *q, enum sc_submission_state state, sc_queue_fn
 
 		if (de->d_name[0] == '.')
 			continue;
+		/* Every file counts toward the bound, junk too: the work stays bounded. */
+		if (scanned++ == SC_QUEUE_LIST_MAX) {
+			too_many = 1;
+			break;
+		}
 		if (!sc_queue_id_valid(de->d_name)) {
 			warnf(q, "%s/submissions/%s/%s: not a submission id, ignored",
 			      q->state_dir, dir_names[d], de->d_name);
 			continue;
-		}
-		if (n == SC_QUEUE_LIST_MAX) {
-			too_many = 1;
-			break;
 		}
 		ls = load(q, d, de->d_name, &s, NULL, 1);
 		if (ls == SC_ERR_NOT_FOUND)

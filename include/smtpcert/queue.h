@@ -92,9 +92,10 @@ typedef sc_status (*sc_queue_fn)(void *arg, const struct sc_submission *s);
 /**
  * Every submission in @p state, oldest first (by received time). Entries that do not
  * decode are skipped and reported through the warn callback.
- * @return SC_OK; SC_ERR_TOO_MANY after delivering SC_QUEUE_LIST_MAX entries when
- *         there are more (the scan stops there, so the work is bounded: those are
- *         the first found in the directory, sorted, not necessarily the oldest);
+ * @return SC_OK; SC_ERR_TOO_MANY when the directory holds more than
+ *         SC_QUEUE_LIST_MAX files, after delivering the entries among the first
+ *         SC_QUEUE_LIST_MAX found (the scan stops there so the work is bounded;
+ *         they are sorted but not necessarily the oldest);
  *         or the callback's status (which stops the walk).
  */
 SC_MUST_CHECK sc_status sc_queue_list(sc_queue *q, enum sc_submission_state state,

@@ -662,6 +662,33 @@ static void test_text_fields_sanitised(void **state)
 	sc_queue_close(q);
 }
 
+/* More files than SC_QUEUE_LIST_MAX: bounded work, the rest reported. */
+static void test_list_bound(void **state)
+{
+	sc_queue *q = open_q();
+	struct sc_submission s;
+	struct collect c = { 0 };
+	char p[1200], *good, id[SC_QUEUE_ID_LEN + 1];
+	size_t len, body;
+
+	assert_int_equal(sc_queue_add(q, g_cert2, &g_alice, "alice", "c", &s), SC_OK);
+	path_of(p, sizeof p, "pending", s.id);
+	good = slurp(p, &len);
+	assert_int_equal(sc_queue_entry_decode(good, len, 0, &(struct sc_submission){ 0 }, &body),
+			 SC_OK);
+	/* Header-only copies under new ids (the list reads headers only). */
+	for (int i = 0; i < SC_QUEUE_LIST_MAX; i++) {
+		snprintf(id, sizeof id, "%032x", i);
+		memcpy(strstr(good, "\nid: ") + 5, id, SC_QUEUE_ID_LEN);
+		path_of(p, sizeof p, "pending", id);
+		tc_write_file(p, good, body);
+	}
+	assert_int_equal(sc_queue_list(q, SC_SUB_PENDING, collect_fn, &c), SC_ERR_TOO_MANY);
+	assert_int_equal(c.n, SC_QUEUE_LIST_MAX);
+	free(good);
+	sc_queue_close(q);
+}
+
 /* Several processes decide one entry at once: exactly one wins (claim by rename). */
 static void test_concurrent_decide(void **state)
 {
@@ -741,6 +768,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tmp_cleanup, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_encode_refusals, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_decide, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_list_bound, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_text_fields_sanitised, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_root_gives_files_to_owner, fx_setup,
 						fx_teardown),
