@@ -416,7 +416,7 @@ sc_status sc_queue_add(sc_queue *q, const sc_cert *c, const struct sc_addr *addr
 {
 	struct sc_submission s;
 	uint8_t fp[32];
-	char *data = NULL, detail[256];
+	char *data = NULL, detail[256], name[sizeof s.subject];
 	size_t len;
 	sc_status st = SC_ERR_EXISTS;
 
@@ -429,19 +429,25 @@ sc_status sc_queue_add(sc_queue *q, const sc_cert *c, const struct sc_addr *addr
 	s.received = (int64_t)time(NULL);
 	sc_cert_fingerprint(c, fp);
 	sc_hex(fp, 32, s.fingerprint);
-	sc_cert_subject(c, s.subject, sizeof s.subject);
-	sc_cert_issuer(c, s.issuer, sizeof s.issuer);
+	/* Through copy_str too: whatever the certificate holds, the entry encodes. */
+	sc_cert_subject(c, name, sizeof name);
+	copy_str(s.subject, sizeof s.subject, name);
+	sc_cert_issuer(c, name, sizeof name);
+	copy_str(s.issuer, sizeof s.issuer, name);
 	s.not_before = sc_cert_not_before(c);
 	s.not_after = sc_cert_not_after(c);
 	/* 128 random bits do not collide; the loop is the uniqueness proof, not hope. */
 	for (int tries = 0; tries < 8 && st == SC_ERR_EXISTS; tries++) {
-		SC_TRY(new_id(s.id));
+		if ((st = new_id(s.id)) != SC_OK)
+			break;
+		st = SC_ERR_EXISTS;
 		if (exists_in(q, D_PENDING, s.id) || exists_in(q, D_ACCEPTED, s.id) ||
 		    exists_in(q, D_REJECTED, s.id))
 			continue;
 		free(data);
 		data = NULL;
-		SC_TRY(sc_queue_entry_encode(&s, c, &data, &len));
+		if ((st = sc_queue_entry_encode(&s, c, &data, &len)) != SC_OK)
+			break;
 		st = write_tmp(q, s.id, data, len);
 		if (st != SC_OK)
 			continue;
@@ -454,6 +460,9 @@ sc_status sc_queue_add(sc_queue *q, const sc_cert *c, const struct sc_addr *addr
 		}
 		(void)unlinkat(q->dfd[D_TMP], s.id, 0); /* after the linkat fallback */
 		st = fsync_fd(q->dfd[D_PENDING]);
+		/* Not durable means not queued: no entry behind a 451 (the client retries). */
+		if (st != SC_OK)
+			(void)unlinkat(q->dfd[D_PENDING], s.id, 0);
 	}
 	free(data);
 	if (st != SC_OK)
