@@ -204,12 +204,13 @@ static sc_status dovecot_resp(const char *user, const char *password, char *out,
 	return w > 0 ? SC_OK : SC_ERR_CRYPTO;
 }
 
-/* Undo Dovecot's tab-escaping (\001 + 0/1/t/r/n/l) into @p out. */
-static void dovecot_unescape(const char *in, size_t len, char *out, size_t size)
+/* Undo Dovecot's tab-escaping (\001 + 0/1/t/r/n/l) into @p out.
+ * @return 0, or -1 when it does not fit (an identity is never truncated). */
+static int dovecot_unescape(const char *in, size_t len, char *out, size_t size)
 {
 	size_t o = 0;
 
-	for (size_t i = 0; i < len && o + 1 < size; i++) {
+	for (size_t i = 0; i < len; i++) {
 		char ch = in[i];
 
 		if (ch == '\001' && i + 1 < len) {
@@ -222,9 +223,12 @@ static void dovecot_unescape(const char *in, size_t len, char *out, size_t size)
 			default: ch = in[i]; break;
 			}
 		}
+		if (o + 1 >= size)
+			return -1;
 		out[o++] = ch;
 	}
 	out[o] = '\0';
+	return 0;
 }
 
 /* Interpret the answer to request @p id. */
@@ -252,8 +256,11 @@ static sc_status dovecot_result(char *line, unsigned id, const char *user, char 
 	if (canon && canonlen) {
 		snprintf(canon, canonlen, "%s", user);
 		for (unsigned i = 2; (f = dovecot_field(line, i, &flen)) != NULL; i++)
-			if (flen > 5 && !memcmp(f, "user=", 5))
-				dovecot_unescape(f + 5, flen - 5, canon, canonlen);
+			if (flen > 5 && !memcmp(f, "user=", 5) &&
+			    dovecot_unescape(f + 5, flen - 5, canon, canonlen) != 0) {
+				canon[0] = '\0';
+				return SC_ERR_TOO_LONG;
+			}
 	}
 	return SC_OK;
 }

@@ -265,6 +265,9 @@ static void test_ok_user(void **state)
 	/* tab-escaping undone */
 	assert_string_equal(canon, "Alice@Example.test\tx");
 	assert_int_equal(run(S_OK_USER, &sv, 2000, NULL, 0), SC_OK);
+	/* an identity that does not fit is never truncated */
+	assert_int_equal(run(S_OK_USER, &sv, 2000, canon, 8), SC_ERR_TEMP);
+	assert_string_equal(canon, "");
 }
 
 static void test_fail(void **state)
