@@ -28,7 +28,6 @@
 #include <unistd.h>
 
 #include "queue_int.h"
-#include "utf8.h"
 
 enum { D_TMP, D_PENDING, D_ACCEPTED, D_REJECTED, D_COUNT };
 
@@ -310,60 +309,11 @@ static int exists_in(const sc_queue *q, int d, const char *id)
 
 /* ---- audit ---- */
 
-/* Append @p v to @p buf, quoted and escaped when it is empty or not a plain token. */
-static void audit_value(char *buf, size_t size, size_t *off, const char *key, const char *v)
-{
-	size_t o = *off;
-	int plain = v && *v, w;
-
-	if (!v)
-		v = "";
-	for (const unsigned char *p = (const unsigned char *)v; *p && plain; p++)
-		if (*p <= ' ' || *p == '"' || *p == '\\' || *p == 0x7f)
-			plain = 0;
-	if (o + 1 >= size)
-		return;
-	w = snprintf(buf + o, size - o, " %s=%s", key, plain ? "" : "\"");
-	if (w < 0 || (size_t)w >= size - o)
-		return; /* no room: the value is left out, the line stays whole */
-	o += (size_t)w;
-	for (const unsigned char *p = (const unsigned char *)v; *p && o + 6 < size; p++) {
-		if (*p < 0x20 || *p == 0x7f)
-			o += (size_t)snprintf(buf + o, size - o, "\\x%02x", *p);
-		else if (*p == '"' || *p == '\\')
-			o += (size_t)snprintf(buf + o, size - o, "\\%c", *p);
-		else
-			buf[o++] = (char)*p;
-	}
-	if (!plain && o + 1 < size)
-		buf[o++] = '"';
-	buf[o] = '\0';
-	*off = o;
-}
-
 sc_status sc_queue_audit(sc_queue *q, const char *actor, const char *action, const char *id,
 			 const char *address, const char *detail)
 {
-	char line[2048], when[32];
-	struct tm tm;
-	time_t now = time(NULL);
-	size_t off;
-
 	SC_ENSURE_ARG(q && action);
-	if (!gmtime_r(&now, &tm) || !strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm))
-		snprintf(when, sizeof when, "@%lld", (long long)now);
-	off = (size_t)snprintf(line, sizeof line, "%s", when);
-	/* Each value is bounded so that the line always ends with its newline. */
-	audit_value(line, 400, &off, "actor", actor);
-	audit_value(line, 480, &off, "action", action);
-	audit_value(line, 560, &off, "id", id ? id : "-");
-	audit_value(line, 1000, &off, "address", address ? address : "-");
-	if (detail && *detail)
-		audit_value(line, sizeof line - 1, &off, "detail", detail);
-	line[off++] = '\n';
-	/* One write() per line: O_APPEND keeps concurrent writers' lines apart. */
-	SC_TRY(write_all(q->audit_fd, line, off));
-	return fsync_fd(q->audit_fd);
+	return sc_queue_audit_fd(q->audit_fd, actor, action, id, address, detail);
 }
 
 /* ---- add ---- */
@@ -382,35 +332,6 @@ static sc_status new_id(char id[SC_QUEUE_ID_LEN + 1])
 	return SC_OK;
 }
 
-/*
- * Copy text a peer or an administrator gave (AUTH identity, client, reason) into a
- * field: bytes that are not UTF-8 become '?' and truncation never splits a
- * character, so the entry always encodes (a 250 must not depend on the bytes of a
- * user name). Control octets stay; the entry format escapes them.
- */
-static void copy_str(char *dst, size_t size, const char *src)
-{
-	size_t o = 0, len = src ? strlen(src) : 0;
-
-	for (size_t i = 0; i < len;) {
-		size_t n = sc_utf8_seq((const unsigned char *)src + i, len - i);
-
-		if (n == 0) {
-			if (o + 1 >= size)
-				break;
-			dst[o++] = '?';
-			i++;
-			continue;
-		}
-		if (o + n >= size)
-			break;
-		memcpy(dst + o, src + i, n);
-		o += n;
-		i += n;
-	}
-	dst[o] = '\0';
-}
-
 sc_status sc_queue_add(sc_queue *q, const sc_cert *c, const struct sc_addr *addr,
 		       const char *auth_user, const char *client, struct sc_submission *out)
 {
@@ -424,16 +345,16 @@ sc_status sc_queue_add(sc_queue *q, const sc_cert *c, const struct sc_addr *addr
 	memset(&s, 0, sizeof s);
 	s.state = SC_SUB_PENDING;
 	SC_TRY(sc_addr_key(addr, s.address, sizeof s.address, NULL));
-	copy_str(s.auth_user, sizeof s.auth_user, auth_user);
-	copy_str(s.client, sizeof s.client, client);
+	sc_queue_copy_text(s.auth_user, sizeof s.auth_user, auth_user);
+	sc_queue_copy_text(s.client, sizeof s.client, client);
 	s.received = (int64_t)time(NULL);
 	sc_cert_fingerprint(c, fp);
 	sc_hex(fp, 32, s.fingerprint);
 	/* Through copy_str too: whatever the certificate holds, the entry encodes. */
 	sc_cert_subject(c, name, sizeof name);
-	copy_str(s.subject, sizeof s.subject, name);
+	sc_queue_copy_text(s.subject, sizeof s.subject, name);
 	sc_cert_issuer(c, name, sizeof name);
-	copy_str(s.issuer, sizeof s.issuer, name);
+	sc_queue_copy_text(s.issuer, sizeof s.issuer, name);
 	s.not_before = sc_cert_not_before(c);
 	s.not_after = sc_cert_not_after(c);
 	/* 128 random bits do not collide; the loop is the uniqueness proof, not hope. */
@@ -621,7 +542,7 @@ static sc_status record_decision(sc_queue *q, int d, const char *id, const char 
 		st = SC_ERR_MISMATCH;
 	if (st == SC_OK) {
 		s->decided = (int64_t)time(NULL);
-		copy_str(s->reason, sizeof s->reason, reason);
+		sc_queue_copy_text(s->reason, sizeof s->reason, reason);
 		out = malloc(SC_QUEUE_HEADER_MAX + (len - body));
 		st = out ? sc_queue_entry_header(s, out, SC_QUEUE_HEADER_MAX, &hlen) : SC_ERR_NOMEM;
 	}

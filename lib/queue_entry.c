@@ -190,6 +190,35 @@ static sc_status get_value(const char *v, size_t n, char *out, size_t size)
 	return sc_utf8_valid(out, o) ? SC_OK : SC_ERR_ENCODING;
 }
 
+/*
+ * Copy text a peer or an administrator gave (AUTH identity, client, reason) into a
+ * field: bytes that are not UTF-8 become '?' and truncation never splits a
+ * character, so the entry always encodes (a 250 must not depend on the bytes of a
+ * user name). Control octets stay; the entry format escapes them.
+ */
+void sc_queue_copy_text(char *dst, size_t size, const char *src)
+{
+	size_t o = 0, len = src ? strlen(src) : 0;
+
+	for (size_t i = 0; i < len;) {
+		size_t n = sc_utf8_seq((const unsigned char *)src + i, len - i);
+
+		if (n == 0) {
+			if (o + 1 >= size)
+				break;
+			dst[o++] = '?';
+			i++;
+			continue;
+		}
+		if (o + n >= size)
+			break;
+		memcpy(dst + o, src + i, n);
+		o += n;
+		i += n;
+	}
+	dst[o] = '\0';
+}
+
 /* ---- encoder ---- */
 
 static const char magic[] = "smtpcert-submission: 1\n";

@@ -74,4 +74,17 @@ SC_MUST_CHECK sc_status sc_queue_entry_decode(const char *data, size_t len, int 
 SC_MUST_CHECK sc_status sc_queue_entry_cert(const struct sc_submission *s, const char *body,
 					    size_t len, sc_cert **out);
 
+/**
+ * Copy text a peer or an administrator gave into a field of @p size bytes: bytes
+ * that are not UTF-8 become '?', truncation never splits a character, the result
+ * is NUL-terminated (so the entry always encodes).
+ */
+void sc_queue_copy_text(char *dst, size_t size, const char *src);
+
+/** Append one audit line to the O_APPEND descriptor @p fd and fsync it
+ *  (lib/queue_audit.c; sc_queue_audit() passes the queue's audit.log). */
+SC_MUST_CHECK sc_status sc_queue_audit_fd(int fd, const char *actor, const char *action,
+					  const char *id, const char *address,
+					  const char *detail);
+
 #endif
