@@ -350,7 +350,7 @@ sc_status sc_queue_add(sc_queue *q, const sc_cert *c, const struct sc_addr *addr
 	s.received = (int64_t)time(NULL);
 	sc_cert_fingerprint(c, fp);
 	sc_hex(fp, 32, s.fingerprint);
-	/* Through copy_str too: whatever the certificate holds, the entry encodes. */
+	/* Through sc_queue_copy_text too: whatever the certificate holds, the entry encodes. */
 	sc_cert_subject(c, name, sizeof name);
 	sc_queue_copy_text(s.subject, sizeof s.subject, name);
 	sc_cert_issuer(c, name, sizeof name);
