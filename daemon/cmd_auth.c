@@ -118,18 +118,35 @@ static void cmd_auth_delay_cb(evutil_socket_t fd, short what, void *arg)
 	cmd_auth_wake(s);
 }
 
+/* The name failures are counted under: the address lookup key, so that
+ * "Alice@Example.TEST" and "alice@example.test" share one counter (as they
+ * share one passwd: entry); other names ASCII-lowercased. */
+static void cmd_auth_limit_key(const char *user, char *key, size_t size)
+{
+	struct sc_addr a;
+	size_t i;
+
+	if (sc_addr_parse(user, strlen(user), SC_ADDR_UTF8, &a, NULL) == SC_OK &&
+	    sc_addr_key(&a, key, size, NULL) == SC_OK)
+		return;
+	for (i = 0; user[i] && i + 1 < size; i++)
+		key[i] = (char)(user[i] >= 'A' && user[i] <= 'Z' ? user[i] + 32 : user[i]);
+	key[i] = '\0';
+}
+
 /* A wrong user or password: count it, answer 535 after the delay. */
 static void cmd_auth_failed(struct session *s)
 {
 	struct auth_dialog *d = s->auth;
 	struct worker *w = worker_default();
 	struct timeval tv = { s->rt->auth_fail_delay, 0 };
-	char ip[64];
+	char ip[64], key[AUTH_USER_MAX + 1];
 	time_t now = time(NULL);
 
 	authlimit_peer_ip(s->peer, ip, sizeof ip);
 	authlimit_fail(AUTHLIMIT_IP, ip, now);
-	authlimit_fail(AUTHLIMIT_USER, d->user, now);
+	cmd_auth_limit_key(d->user, key, sizeof key);
+	authlimit_fail(AUTHLIMIT_USER, key, now);
 	/* the delay slows guessing without holding a worker thread or the loop */
 	if (w && tv.tv_sec > 0) {
 		d->delay = evtimer_new(worker_base(w), cmd_auth_delay_cb, s);
@@ -188,7 +205,10 @@ static void cmd_auth_done(void *arg)
 
 static int cmd_auth_user_blocked(struct session *s, const char *user)
 {
-	return authlimit_blocked(AUTHLIMIT_USER, user, (unsigned)s->rt->auth_max_failures,
+	char key[AUTH_USER_MAX + 1];
+
+	cmd_auth_limit_key(user, key, sizeof key);
+	return authlimit_blocked(AUTHLIMIT_USER, key, (unsigned)s->rt->auth_max_failures,
 				 time(NULL));
 }
 

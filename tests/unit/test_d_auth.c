@@ -312,6 +312,21 @@ static void test_limits(void **state)
 	EXPECT(&s, "AUTH PLAIN " ALICE_OK, "454 4.7.0 Too many authentication failures");
 	EXPECT(&s, "AUTH LOGIN", "454 4.7.0 Too many authentication failures");
 	session_fini(&s);
+	/* per user: failures from many IPs, the name in varying case */
+	authlimit_reset();
+	for (int i = 0; i < 3; i++) {
+		char peer[32];
+
+		memset(&s, 0, sizeof s);
+		snprintf(peer, sizeof peer, "198.51.100.%d:1000", i);
+		session_init(&s, fix.rt, peer, "auth0004");
+		s.tls_active = 1;
+		cmd(&s, "EHLO x");
+		/* "\0ALICE@Example.test\0wrong" / "\0alice@example.test\0wrong" */
+		EXPECT(&s, i == 1 ? "AUTH PLAIN AEFMSUNFQEV4YW1wbGUudGVzdAB3cm9uZw==" : "AUTH PLAIN " ALICE_BAD,
+		       "535 5.7.8 Authentication credentials invalid");
+		session_fini(&s);
+	}
 	/* another IP, same user: refused after the user name is known */
 	memset(&s, 0, sizeof s);
 	session_init(&s, fix.rt, "[2001:db8::9]:4000", "auth0003");
