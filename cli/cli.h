@@ -23,6 +23,8 @@ enum cli_exit {
 
 int cmd_fetch(int argc, char **argv);
 int cmd_admin(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+int cmd_submit(int argc, char **argv);
 
 /* Map a library status to an exit code. */
 int cli_exit_for(sc_status st);

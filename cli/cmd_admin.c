@@ -3,7 +3,7 @@
  * certificate repositories named in smtpcertd.conf, while the daemon runs (writes
  * are atomic; the daemon sees them at its next lookup). This file parses the
  * common options, loads the configuration and the CRLs, and dispatches to the
- * verbs in admin_<verb>.c. Runs in the administrator's process.
+ * verbs in admin_<verb>.c (the review queue verbs: admin_queue.c, admin_decide.c). Runs in the administrator's process.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,6 +24,13 @@ static const struct admin_verb admin_verbs[] = {
 	{ "list", admin_list, admin_list_usage, "show every stored certificate and its status" },
 	{ "remove", admin_remove, admin_remove_usage,
 	  "delete the certificates of an address (or one of them)" },
+	{ "pending", admin_pending, admin_pending_usage,
+	  "list certificate submissions waiting for review" },
+	{ "show", admin_show, admin_show_usage,
+	  "show one submission: metadata, policy verdict, PEM" },
+	{ "accept", admin_accept, admin_accept_usage,
+	  "accept a submission: store its certificate, record the decision" },
+	{ "reject", admin_reject, admin_reject_usage, "reject a submission (--reason TEXT)" },
 };
 
 static void admin_usage(FILE *f)
@@ -32,7 +39,8 @@ static void admin_usage(FILE *f)
 	for (size_t i = 0; i < sizeof admin_verbs / sizeof admin_verbs[0]; i++)
 		fprintf(f, "  %-7s %s\n", admin_verbs[i].name, admin_verbs[i].summary);
 	fprintf(f, "\n  -c FILE  the daemon's configuration (smtpcertd.conf(5)): repository,\n"
-		   "           domains, gateway_domains and crl_file are read from it\n"
+		   "           domains, gateway_domains and crl_file are read from it (the\n"
+		   "           review verbs also use state_dir, delivery, notify_submitter)\n"
 		   "\n'smtpcert admin VERB --help' describes a verb.\n"
 		   "example: smtpcert admin -c /etc/smtpcert/smtpcertd.conf import alice.pem\n");
 }

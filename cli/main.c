@@ -15,6 +15,8 @@ struct verb {
 
 static const struct verb verbs[] = {
 	{ "fetch", cmd_fetch, "fetch a recipient's certificate from a mail server (CERT/CERS)" },
+	{ "check", cmd_check, "would the server accept this certificate for an address? (offline)" },
+	{ "submit", cmd_submit, "submit your certificate to your mail server (CERC, after AUTH)" },
 	{ "admin", cmd_admin, "administer the certificate repository (import, list, remove)" },
 };
 

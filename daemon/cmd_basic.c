@@ -60,6 +60,8 @@ void cmd_ehlo(struct session *s, struct request *rq)
 	reply(s, "250-SMTPUTF8");                    /* RFC 6531 */
 	if (rt->tls && !s->tls_active)
 		reply(s, "250-STARTTLS");            /* RFC 3207 */
+	if (rt->auth && s->tls_active)
+		reply(s, "250-AUTH PLAIN LOGIN");    /* RFC 4954 3, only inside TLS */
 	reply(s, "250-CERT");
 	reply(s, "250-CERS");
 	if (rt->submissions != RUNTIME_SUBMIT_OFF)

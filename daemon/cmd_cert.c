@@ -1,5 +1,5 @@
 /*
- * cmd_cert.c - CERT, CERS and CERC (the certificate service proposal; replies
+ * cmd_cert.c - CERT and CERS (the certificate service proposal; replies
  * per INTERFACE.md and docs/design.md). Daemon process; reads the repositories
  * of the session's runtime on the event loop: an LMDB lookup is a read of the
  * memory map (no allocation, no blocking call besides page faults), and the PEM
@@ -98,8 +98,9 @@ static struct runtime *cert_runtime(const struct session *s)
 	return runtime_current() ? runtime_current() : s->rt;
 }
 
-/* Parse the argument and check the domain. @return 0 when a reply was given. */
-static int cert_address(struct session *s, struct request *rq, struct sc_addr *a)
+/* Parse the argument and check the domain (also for CERC, cmd_cerc.c).
+ * @return 0 when a reply was given. */
+int cert_address(struct session *s, struct request *rq, struct sc_addr *a)
 {
 	const char *why = NULL;
 	sc_status rc;
@@ -212,18 +213,4 @@ void cmd_cers(struct session *s, struct request *rq)
 	/* The chain as stored, in order; missing ones are never fetched (proposal:
 	 * SHOULD NOT complete the chain). */
 	cert_lookup(s, rq, 1);
-}
-
-void cmd_cerc(struct session *s, struct request *rq)
-{
-	struct sc_addr a;
-
-	if (s->rt->submissions == RUNTIME_SUBMIT_OFF) {
-		reply(s, "550 5.7.0 Service Unavailable");
-		return;
-	}
-	if (!cert_address(s, rq, &a))
-		return;
-	/* AUTH arrives in a later issue: until then nobody is authenticated. */
-	reply(s, "530 5.7.0 Authentication required");
 }

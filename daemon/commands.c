@@ -1,13 +1,14 @@
 /*
  * commands.c - the command table, line splitting and the dispatcher (see
- * commands.h). Owns the table; per-command work is in cmd_basic.c and
- * cmd_cert.c. Runs in the daemon process, called by session_line().
+ * commands.h). Owns the table; per-command work is in cmd_basic.c,
+ * cmd_cert.c and cmd_cerc.c. Runs in the daemon process, called by session_line().
  */
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
+#include "cmd_auth.h"
 #include "commands.h"
 #include "log.h"
 #include "reply.h"
@@ -18,13 +19,16 @@
  * certificate service proposal (CERT/CERS/CERC). MAIL/RCPT/DATA exist so that a
  * mail client hears "not implemented" (502, RFC 5321 4.2.4), not "unrecognized". */
 static const struct command command_table[] = {
-	{ "HELO", cmd_helo, CMD_TAKES_ARG, "HELO <domain>" },
-	{ "EHLO", cmd_ehlo, CMD_TAKES_ARG, "EHLO <domain>" },
-	{ "NOOP", cmd_noop, 0, "NOOP" },                 /* RFC 5321 4.1.1.9: arg ignored */
-	{ "RSET", cmd_rset, CMD_NO_ARG, "RSET" },
-	{ "HELP", cmd_help, 0, "HELP [command]" },       /* RFC 5321 4.1.1.8 */
-	{ "QUIT", cmd_quit, CMD_NO_ARG | CMD_ENDS_PIPELINE_GROUP, "QUIT" },
+	{ "HELO", cmd_helo, CMD_TAKES_ARG | CMD_IN_CERC | CMD_ENDS_CERC, "HELO <domain>" },
+	{ "EHLO", cmd_ehlo, CMD_TAKES_ARG | CMD_IN_CERC | CMD_ENDS_CERC, "EHLO <domain>" },
+	{ "NOOP", cmd_noop, CMD_IN_CERC, "NOOP" },       /* RFC 5321 4.1.1.9: arg ignored */
+	{ "RSET", cmd_rset, CMD_NO_ARG | CMD_IN_CERC | CMD_ENDS_CERC, "RSET" },
+	{ "HELP", cmd_help, CMD_IN_CERC, "HELP [command]" }, /* RFC 5321 4.1.1.8 */
+	{ "QUIT", cmd_quit, CMD_NO_ARG | CMD_ENDS_PIPELINE_GROUP | CMD_IN_CERC, "QUIT" },
 	{ "STARTTLS", cmd_starttls, CMD_NO_ARG | CMD_ENDS_PIPELINE_GROUP, "STARTTLS" },
+	/* RFC 4954 4: after EHLO; the handler refuses it outside TLS (538) */
+	{ "AUTH", cmd_auth, CMD_NEEDS_GREETING | CMD_TAKES_ARG,
+	  "AUTH mechanism [initial-response]" },
 	{ "CERT", cmd_cert, CMD_NEEDS_GREETING | CMD_TAKES_ARG | CMD_LOGS_ADDR,
 	  "CERT <address>" },
 	{ "CERS", cmd_cers, CMD_NEEDS_GREETING | CMD_TAKES_ARG | CMD_LOGS_ADDR,
@@ -33,7 +37,9 @@ static const struct command command_table[] = {
 	  "CERC <address>" },
 	{ "MAIL", cmd_not_implemented, 0, "MAIL FROM:<address>" },
 	{ "RCPT", cmd_not_implemented, 0, "RCPT TO:<address>" },
-	{ "DATA", cmd_not_implemented, 0, "DATA" },
+	/* RFC 5321 4.1.1.4: no argument; after a CERC 250 it starts the upload,
+	 * otherwise 502 until mail reception exists */
+	{ "DATA", cmd_data, CMD_NO_ARG | CMD_IN_CERC, "DATA" },
 };
 
 sc_status command_split(const char *line, size_t len, struct command_line *out)
@@ -92,10 +98,16 @@ static int command_check(struct session *s, struct request *rq)
 		reply(s, "503 5.5.1 Send HELO/EHLO first");
 		return 0;
 	}
+	if (s->cerc && !(c->flags & CMD_IN_CERC)) {
+		reply(s, "503 5.5.1 CERC pending: send DATA, or RSET to cancel");
+		return 0;
+	}
 	if (((c->flags & CMD_TAKES_ARG) && !rq->arg) || ((c->flags & CMD_NO_ARG) && rq->arg)) {
 		reply(s, "501 5.5.4 Syntax: %s", c->usage);
 		return 0;
 	}
+	if (c->flags & CMD_ENDS_CERC)
+		cerc_reset(s);
 	return 1;
 }
 

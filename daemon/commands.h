@@ -28,7 +28,13 @@ enum command_flags {
 	 * plaintext sent after STARTTLS is never executed inside TLS (CVE-2011-0411). */
 	CMD_ENDS_PIPELINE_GROUP = 1u << 3,
 	/* the argument is an address: log its lookup key (addr=) */
-	CMD_LOGS_ADDR = 1u << 4
+	CMD_LOGS_ADDR = 1u << 4,
+	/* allowed while a CERC waits for its DATA (docs/protocol.md): like a mail
+	 * transaction (RFC 5321 4.1.4), only DATA, RSET, NOOP, HELP, QUIT and
+	 * HELO/EHLO; anything else is 503 5.5.1 and the CERC stays pending */
+	CMD_IN_CERC = 1u << 5,
+	/* RFC 5321 4.1.1.5 / 4.1.4: RSET, HELO and EHLO cancel a pending CERC */
+	CMD_ENDS_CERC = 1u << 6
 };
 
 /** Longest verb we know; longer words are unknown commands. */
@@ -85,6 +91,17 @@ void cmd_not_implemented(struct session *s, struct request *rq);
 /* handlers: cmd_cert.c */
 void cmd_cert(struct session *s, struct request *rq);
 void cmd_cers(struct session *s, struct request *rq);
+/** Parse a CERT/CERS/CERC argument and check its domain (cmd_cert.c).
+ *  @return 0 when a reply was given. */
+int cert_address(struct session *s, struct request *rq, struct sc_addr *a);
+/* handlers: cmd_cerc.c */
 void cmd_cerc(struct session *s, struct request *rq);
+void cmd_data(struct session *s, struct request *rq);
+/** Cancel a pending CERC (RSET, HELO, EHLO). */
+void cerc_reset(struct session *s);
+/** Session end: free the upload; a job in flight finishes without the session. */
+void cerc_free(struct session *s);
+/** SESSION_UPLOAD input (session_upload_input()). */
+void cerc_upload_input(struct session *s, sc_buf *in);
 
 #endif

@@ -9,6 +9,7 @@
  * SESSION_OUT_HIGH bytes of replies wait for a client that does not read, no
  * command is processed and the socket is not read, so neither buffer grows.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "conn.h"
@@ -25,9 +26,28 @@ static int conn_accepts_commands(const struct conn *c)
 	return !c->stopping && !c->handshaking && input_session_ready(&c->s);
 }
 
+/* A CERC upload (SESSION_UPLOAD) reads too; SESSION_SUBMIT reads nothing until
+ * its job's reply is queued, so pipelined commands keep their order. */
+static int conn_wants_input(const struct conn *c)
+{
+	if (c->stopping || c->handshaking)
+		return 0;
+	return input_session_ready(&c->s) ||
+	       (c->s.state == SESSION_UPLOAD && session_out_len(&c->s) < SESSION_OUT_HIGH);
+}
+
+/* The input buffer holds one line of the longest kind the session takes now:
+ * an AUTH response may be 12288 octets (RFC 4954 4, session_line_max()). */
+static size_t conn_in_max(const struct conn *c)
+{
+	size_t want = session_line_max(&c->s);
+
+	return want > CONN_IN_MAX ? want : CONN_IN_MAX;
+}
+
 static int conn_can_read(const struct conn *c)
 {
-	return !c->eof && conn_accepts_commands(c) && (!c->in || sc_buf_room(c->in) > 0);
+	return !c->eof && conn_wants_input(c) && (!c->in || sc_buf_room(c->in) > 0);
 }
 
 /* @return 1 when bytes (or the end of the stream) arrived. */
@@ -40,6 +60,11 @@ static int conn_read(struct conn *c)
 	size_t room, n = 0;
 	sc_status rc;
 
+	if (c->in && sc_buf_max(c->in) < conn_in_max(c) &&
+	    sc_buf_set_max(c->in, conn_in_max(c)) != SC_OK) {
+		conn_close(c, "no-memory");
+		return 0;
+	}
 	if (!conn_can_read(c))
 		return 0;
 	room = c->in ? sc_buf_room(c->in) : CONN_IN_MAX;
@@ -59,23 +84,53 @@ static int conn_read(struct conn *c)
 		conn_close(c, rc == SC_ERR_TLS ? "tls-error" : "read-error");
 		return 0;
 	}
-	if ((!c->in && sc_buf_new(CONN_IN_MAX, &c->in) != SC_OK) ||
+	if ((!c->in && sc_buf_new(conn_in_max(c), &c->in) != SC_OK) ||
 	    sc_buf_append(c->in, scratch, n) != SC_OK) {
 		conn_close(c, "no-memory");
 		return 0;
 	}
+	/* the new bytes may complete the partial line: there may be work now */
+	c->inp.partial = 0;
 	return 1;
 }
 
-/* Hand complete lines to the session while it accepts them (input.c). */
+/* A worker job of the session finished (cmd_cerc.c): run the step again from
+ * the loop, for the reply and the input that waited. */
+static void conn_wake(struct session *s)
+{
+	struct conn *c = (struct conn *)((char *)s - offsetof(struct conn, s));
+
+	if (!c->closed && !c->lingering)
+		event_active(c->ev_read, EV_READ, 0);
+}
+
+/* Hand complete lines to the session while it accepts them (input.c), and
+ * certificate text while it uploads (session_upload_input()). */
 static void conn_process(struct conn *c)
 {
+	c->s.wake = conn_wake;
 	if (!c->in || c->stopping || c->handshaking)
 		return;
-	if (input_process(&c->s, c->in, &c->inp) > 0)
-		conn_arm_timer(c);
+	for (;;) {
+		enum session_state before = c->s.state;
+		size_t had = sc_buf_len(c->in);
+
+		if (c->s.state == SESSION_UPLOAD) {
+			session_upload_input(&c->s, c->in);
+			if (sc_buf_len(c->in) != had)
+				conn_arm_timer(c);
+			/* what the upload left is an incomplete line */
+			c->inp.partial = c->s.state == SESSION_UPLOAD && sc_buf_len(c->in) > 0;
+		} else if (input_process(&c->s, c->in, &c->inp) > 0) {
+			conn_arm_timer(c);
+		}
+		/* DATA entered the upload, or the upload ended: go on with what is
+		 * buffered in the new state */
+		if (c->s.state == before || sc_buf_len(c->in) == 0)
+			break;
+	}
 	/* the peer is gone: an unterminated last line can never complete */
-	if (c->eof && (c->inp.partial || c->inp.skipping))
+	if (c->eof && (c->inp.partial || c->inp.skipping || c->s.state == SESSION_UPLOAD))
 		sc_buf_clear(c->in);
 	if (sc_buf_len(c->in) == 0) {
 		sc_buf_free(c->in);
@@ -156,7 +211,15 @@ static int conn_start_tls(struct conn *c)
  * line reader stopped for backpressure and the replies have since drained. */
 static int conn_has_work(const struct conn *c)
 {
-	return c->in && sc_buf_len(c->in) > 0 && !c->inp.partial && conn_accepts_commands(c);
+	return c->in && sc_buf_len(c->in) > 0 && !c->inp.partial &&
+	       (conn_accepts_commands(c) || conn_wants_input(c));
+}
+
+/* A submission job runs: its reply is due before anything else happens. */
+static int conn_waits_for_job(const struct conn *c)
+{
+	/* AUTH: the verification or its failure delay (cmd_auth.c) */
+	return c->s.state == SESSION_SUBMIT || c->s.state == SESSION_AUTH_WAIT;
 }
 
 /* Everything queued is sent: act on the session's state.
@@ -173,6 +236,10 @@ static int conn_after_drain(struct conn *c)
 	}
 	if (s->state == SESSION_STARTTLS)
 		return conn_start_tls(c) ? 1 : -1;
+	/* SIGTERM or the client's FIN during a submission: the reply (the
+	 * submission is durable then) comes first; conn_wake() resumes */
+	if (conn_waits_for_job(c))
+		return 0;
 	if (c->stopping) {
 		session_shutdown(s);
 		return 1;

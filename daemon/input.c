@@ -7,7 +7,8 @@
 
 int input_session_ready(const struct session *s)
 {
-	return (s->state == SESSION_CONNECTED || s->state == SESSION_READY) &&
+	return (s->state == SESSION_CONNECTED || s->state == SESSION_READY ||
+		s->state == SESSION_AUTH) &&
 	       session_out_len(s) < SESSION_OUT_HIGH;
 }
 
@@ -29,7 +30,7 @@ size_t input_process(struct session *s, sc_buf *in, struct input_state *st)
 			st->skipping = 0;
 			continue;
 		}
-		rc = sc_buf_line(in, SESSION_LINE_MAX, &line, &len, &used, &bare_lf);
+		rc = sc_buf_line(in, session_line_max(s), &line, &len, &used, &bare_lf);
 		if (rc == SC_AGAIN) {
 			st->partial = 1;
 			break;

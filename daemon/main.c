@@ -23,14 +23,17 @@
 #include "conn.h"
 #include "listener.h"
 #include "log.h"
+#include "notify.h"
 #include "privhelper.h"
 #include "process.h"
 #include "runtime.h"
+#include "worker.h"
 
 /* bound on how long a graceful stop may take before connections are cut */
 #define MAIN_DRAIN_SECONDS 5
 
 static struct event_base *main_base;
+static struct worker *main_worker;
 static const char *main_config;
 static struct event *main_drain_ev;
 static int main_stopping;
@@ -171,6 +174,14 @@ static int main_run(long nofile)
 		return main_fail("cannot create the event loop", "");
 	if (conn_module_init(main_base) != SC_OK || listener_start(main_base) != SC_OK)
 		return main_fail("cannot start", "out of memory");
+	/* blocking work (AUTH verification, durable queue writes) runs here */
+	if (worker_create(main_base, WORKER_THREADS_DEFAULT, &main_worker) != SC_OK)
+		return main_fail("cannot start the worker threads", strerror(errno));
+	worker_set_default(main_worker);
+	/* postmaster notices left undelivered (a crash, a full disk) go out now
+	 * and are retried periodically (notify.h) */
+	if (notify_start(main_base) != SC_OK)
+		return main_fail("cannot start the notice retry timer", "out of memory");
 	for (int i = 0; i < 3; i++) {
 		sigs[i] = evsignal_new(main_base, signos[i], main_signal, NULL);
 		if (!sigs[i] || event_add(sigs[i], NULL) != 0)
@@ -184,6 +195,8 @@ static int main_run(long nofile)
 	event_base_dispatch(main_base);
 
 	conn_module_fini();
+	notify_stop();
+	worker_destroy(main_worker);
 	listener_close_all();
 	for (int i = 0; i < 3; i++)
 		event_free(sigs[i]);

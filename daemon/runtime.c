@@ -58,6 +58,10 @@ void runtime_unref(struct runtime *rt)
 		return;
 	for (size_t i = 0; i < rt->nrepos; i++)
 		runtime_repo_unref(rt->repos[i]);
+	if (rt->auth)
+		sc_auth_close(rt->auth);
+	if (rt->queue)
+		sc_queue_close(rt->queue);
 	if (rt->crls)
 		sc_crlset_free(rt->crls);
 	if (rt->tls)
@@ -140,7 +144,11 @@ static sc_status runtime_load_crls(struct runtime *rt, char *err, size_t errlen)
 	return SC_OK;
 }
 
-/* Reuse the store @p old has open under the same spec, if any. */
+/* Reuse the store @p old has open under the same spec, if any. Also when its
+ * access mode differs from what this load wants: LMDB forbids a second handle
+ * on one environment in a process, so a reload that turns `submissions = auto`
+ * on keeps a read-only first store (auto acceptance then leaves submissions
+ * pending and says so; a restart opens it read-write). */
 static struct runtime_repo *runtime_find_repo(const struct runtime *old, const char *spec)
 {
 	if (!old)
@@ -175,7 +183,12 @@ static sc_status runtime_load_repos(struct runtime *rt, const struct runtime *ol
 		rr = calloc(1, sizeof *rr);
 		if (!rr)
 			return SC_ERR_NOMEM;
-		rc = sc_repo_open(specs[i], SC_REPO_RDONLY, &rr->repo, why, sizeof why);
+		/* submissions = auto stores accepted certificates into the first
+		 * store from the event loop thread (cmd_cerc.c); everything else
+		 * is read-only */
+		rr->writable = i == 0 && rt->submissions == RUNTIME_SUBMIT_AUTO;
+		rc = sc_repo_open(specs[i], rr->writable ? 0 : SC_REPO_RDONLY, &rr->repo, why,
+				  sizeof why);
 		if (rc != SC_OK) {
 			free(rr);
 			if (!why[0])
@@ -227,6 +240,61 @@ static sc_status runtime_load_scalars(struct runtime *rt, char *err, size_t errl
 	return SC_OK;
 }
 
+/* CERC: the review queue, the postmaster address and the upload limit. */
+static sc_status runtime_load_submissions(struct runtime *rt, char *err, size_t errlen)
+{
+	const char *pm = sc_config_str(rt->cfg, "postmaster");
+	const char *state_dir = sc_config_str(rt->cfg, "state_dir");
+	const char *const *domains;
+	const char *why = NULL;
+	char buf[300], msg[512] = "";
+	sc_status rc;
+
+	rt->submission_max = runtime_cfg_int(rt->cfg, "submission_max_size", 65536);
+	/* default: postmaster@ the first domain (INTERFACE.md), else the host */
+	if (!pm || !*pm) {
+		snprintf(buf, sizeof buf, "postmaster@%s",
+			 sc_config_list(rt->cfg, "domains", &domains) ? domains[0] : rt->hostname);
+		pm = buf;
+	}
+	if (sc_addr_parse(pm, strlen(pm), SC_ADDR_UTF8, &rt->postmaster, &why) != SC_OK) {
+		sc_config_errorf(rt->cfg, "postmaster", err, errlen, "%s: %s", pm,
+				 why ? why : "not an address");
+		return SC_ERR_CONFIG;
+	}
+	if (rt->submissions == RUNTIME_SUBMIT_OFF)
+		return SC_OK;
+	if (!state_dir || !*state_dir) {
+		sc_config_errorf(rt->cfg, "state_dir", err, errlen, "needed when submissions are on");
+		return SC_ERR_CONFIG;
+	}
+	rc = sc_queue_open(state_dir, &rt->queue, msg, sizeof msg);
+	if (rc != SC_OK)
+		sc_config_errorf(rt->cfg, "state_dir", err, errlen, "%s",
+				 msg[0] ? msg : sc_strerror(rc));
+	return rc;
+}
+
+/* AUTH: the credential source and the throttling knobs. Opened anew by every
+ * load (a passwd: file is read now to report errors; a dovecot: socket is
+ * connected per verification). */
+static sc_status runtime_load_auth(struct runtime *rt, char *err, size_t errlen)
+{
+	const char *spec = sc_config_str(rt->cfg, "auth");
+	char why[512] = "";
+	sc_status rc;
+
+	rt->auth_fail_delay = runtime_cfg_int(rt->cfg, "auth_fail_delay", 2);
+	rt->auth_max_failures = runtime_cfg_int(rt->cfg, "auth_max_failures", 10);
+	if (!spec || !*spec)
+		return SC_OK;
+	rc = sc_auth_open(spec, &rt->auth, why, sizeof why);
+	if (rc != SC_OK)
+		sc_config_errorf(rt->cfg, "auth", err, errlen, "%s",
+				 why[0] ? why : sc_strerror(rc));
+	return rc;
+}
+
 sc_status runtime_load(const char *path, const struct runtime *old, struct runtime **out,
 		       char *err, size_t errlen)
 {
@@ -249,6 +317,10 @@ sc_status runtime_load(const char *path, const struct runtime *old, struct runti
 		rc = runtime_load_crls(rt, err, errlen);
 	if (rc == SC_OK)
 		rc = runtime_load_repos(rt, old, err, errlen);
+	if (rc == SC_OK)
+		rc = runtime_load_auth(rt, err, errlen);
+	if (rc == SC_OK)
+		rc = runtime_load_submissions(rt, err, errlen);
 	if (rc != SC_OK) {
 		if (!err[0])
 			snprintf(err, errlen, "%s: %s", path, sc_strerror(rc));

@@ -30,6 +30,7 @@
 struct runtime_repo {
 	unsigned refs;
 	sc_repo *repo;
+	unsigned writable; /**< opened read-write (first store under submissions = auto) */
 };
 
 enum runtime_submissions { RUNTIME_SUBMIT_OFF, RUNTIME_SUBMIT_REVIEW, RUNTIME_SUBMIT_AUTO };
@@ -50,11 +51,22 @@ struct runtime {
 	long max_connections;
 	long size_limit;              /**< EHLO SIZE value */
 	enum runtime_submissions submissions;
+	/* AUTH (cmd_auth.c): the credential source, NULL without `auth`; used by
+	 * worker threads, so a job holds a reference to the runtime */
+	sc_auth *auth;
+	long auth_fail_delay;         /**< seconds before 535 */
+	long auth_max_failures;       /**< per client IP and per user, per hour */
+	/* CERC (cmd_cerc.c): the review queue under state_dir, opened when
+	 * submissions != off; the postmaster address; the upload limit */
+	sc_queue *queue;
+	struct sc_addr postmaster;
+	long submission_max;
 };
 
 /**
  * Load the configuration at @p path and everything it names (TLS files, CRLs,
- * repositories, opened read-only). @p old (may be NULL) lends its open stores to
+ * repositories, opened read-only except the first one under `submissions =
+ * auto`, which cmd_cerc.c stores into; the review queue). @p old (may be NULL) lends its open stores to
  * the new runtime when a spec is unchanged.
  * @return SC_OK with a runtime holding one reference in *@p out; otherwise a
  *         status and an administrator-readable message in @p err ("FILE:LINE: key:

@@ -7,10 +7,13 @@
  *   CONNECTED --HELO/EHLO--> READY --HELO/EHLO--> READY
  *   CONNECTED|READY --STARTTLS (220)--> STARTTLS --handshake done--> CONNECTED
  *   any --QUIT / 421 (errors, timeout, shutdown)--> CLOSING
+ *   READY --CERC 250, DATA 354--> UPLOAD --"." (checks fail)--> READY
+ *   UPLOAD --"." (parsed, checked)--> SUBMIT --worker job done--> READY
  */
 #include <stdio.h>
 #include <string.h>
 
+#include "cmd_auth.h"
 #include "commands.h"
 #include "log.h"
 #include "reply.h"
@@ -23,7 +26,11 @@ const char *session_state_name(enum session_state st)
 	case SESSION_CONNECTED: return "CONNECTED";
 	case SESSION_READY: return "READY";
 	case SESSION_STARTTLS: return "STARTTLS";
+	case SESSION_AUTH: return "AUTH";
+	case SESSION_AUTH_WAIT: return "AUTH_WAIT";
 	case SESSION_CLOSING: return "CLOSING";
+	case SESSION_UPLOAD: return "UPLOAD";
+	case SESSION_SUBMIT: return "SUBMIT";
 	}
 	return "?";
 }
@@ -47,12 +54,19 @@ void session_init(struct session *s, struct runtime *rt, const char *peer, const
 
 void session_fini(struct session *s)
 {
+	cmd_auth_free(s);
+	cerc_free(s);
 	if (s->out)
 		sc_buf_free(s->out);
 	s->out = NULL;
 	if (s->rt)
 		runtime_unref(s->rt);
 	s->rt = NULL;
+}
+
+size_t session_line_max(const struct session *s)
+{
+	return s->state == SESSION_AUTH ? CMD_AUTH_LINE_MAX : SESSION_LINE_MAX;
 }
 
 size_t session_out_len(const struct session *s)
@@ -66,9 +80,25 @@ void session_greet(struct session *s)
 	reply(s, "220 %s ESMTP smtpcertd", s->rt->hostname);
 }
 
+/* Command lines are taken only in CONNECTED and READY (input.c); UPLOAD input
+ * goes to session_upload_input(), SUBMIT reads nothing (pipelining order). */
+static int session_takes_commands(const struct session *s)
+{
+	return s->state == SESSION_CONNECTED || s->state == SESSION_READY;
+}
+
 void session_line(struct session *s, const char *line, size_t len)
 {
-	if (s->state == SESSION_STARTTLS || s->state == SESSION_CLOSING)
+	if (s->state == SESSION_AUTH) {
+		/* RFC 4954 4: inside the dialogue a line is a response, not a command */
+		cmd_auth_line(s, line, len);
+		if (s->out_failed && s->state != SESSION_CLOSING) {
+			s->close_reason = "output-error";
+			session_enter(s, SESSION_CLOSING);
+		}
+		return;
+	}
+	if (!session_takes_commands(s))
 		return;
 	command_dispatch(s, line, len);
 	if (s->out_failed && s->state != SESSION_CLOSING) {
@@ -77,9 +107,24 @@ void session_line(struct session *s, const char *line, size_t len)
 	}
 }
 
+void session_upload_input(struct session *s, sc_buf *in)
+{
+	if (s->state != SESSION_UPLOAD)
+		return;
+	cerc_upload_input(s, in);
+	if (s->out_failed && s->state != SESSION_CLOSING) {
+		s->close_reason = "output-error";
+		session_enter(s, SESSION_CLOSING);
+	}
+}
+
 void session_line_too_long(struct session *s)
 {
-	if (s->state == SESSION_STARTTLS || s->state == SESSION_CLOSING)
+	if (s->state == SESSION_AUTH) {
+		cmd_auth_line_too_long(s);
+		return;
+	}
+	if (!session_takes_commands(s))
 		return;
 	reply(s, "500 5.5.2 Line too long");
 	log_msg(LOG_INFO, "client=%s session=%s cmd=- result=500 status=5.5.2 us=0 reason=line-too-long",
@@ -121,5 +166,6 @@ void session_tls_done(struct session *s)
 	/* RFC 3207 4.2: discard all knowledge from before TLS; a new EHLO is due. */
 	s->tls_active = 1;
 	s->discard_input = 0;
+	s->auth_user[0] = '\0';
 	session_enter(s, SESSION_CONNECTED);
 }

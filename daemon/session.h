@@ -31,17 +31,30 @@ enum session_state {
 	SESSION_CONNECTED, /**< banner sent; HELO/EHLO expected (also after STARTTLS) */
 	SESSION_READY,     /**< greeted: CERT/CERS/CERC accepted */
 	SESSION_STARTTLS,  /**< "220 Ready to start TLS" queued: no more plaintext input */
-	SESSION_CLOSING    /**< 221/421 queued: close once it is sent */
+	SESSION_AUTH,      /**< AUTH "334" sent: the next line is a response (cmd_auth.c) */
+	SESSION_AUTH_WAIT, /**< AUTH credentials being verified / failure delay: no input */
+	SESSION_CLOSING,   /**< 221/421 queued: close once it is sent */
+	SESSION_UPLOAD,    /**< CERC "354" sent: reading the certificate (upload.c) */
+	SESSION_SUBMIT     /**< upload complete, its worker job runs: no input is read */
 };
 
 /** The mail transaction, reset by RSET/HELO/EHLO (RFC 5321 4.1.1.5). Not yet used. */
 struct transaction;
+/** A CERC submission in progress (cmd_cerc.c). */
+struct cerc;
 
 struct session {
 	enum session_state state;
 	struct runtime *rt;        /**< referenced: the runtime the session started with */
 	sc_buf *out;               /**< queued replies; NULL while empty (lazy) */
 	struct transaction *tx;    /**< NULL until mail reception exists */
+	struct auth_dialog *auth;  /**< AUTH dialogue or verification running (cmd_auth.c) */
+	/** RFC 4954: the authenticated identity as the source spells it ("" = none);
+	 *  kept across RSET/EHLO, gone with the connection */
+	char auth_user[SC_ADDR_KEY_MAX];
+	struct cerc *cerc;         /**< CERC accepted (250) until its end; NULL otherwise */
+	/** set by the connection: a worker job finished, process input again */
+	void (*wake)(struct session *s);
 	unsigned errors;           /**< failed commands (RFC 5321 4.2 5yz replies) */
 	unsigned long commands;
 	unsigned tls_active : 1;
@@ -87,5 +100,15 @@ void session_count_error(struct session *s);
 
 /** @return bytes queued for the client. */
 size_t session_out_len(const struct session *s);
+
+/** Longest input line (CRLF included) the session takes in its state:
+ *  SESSION_LINE_MAX, or CMD_AUTH_LINE_MAX inside an AUTH dialogue (RFC 4954 4). */
+size_t session_line_max(const struct session *s);
+
+/**
+ * In SESSION_UPLOAD: take certificate text from @p in (cmd_cerc.c); when the
+ * final "." arrives the session replies or enters SESSION_SUBMIT.
+ */
+void session_upload_input(struct session *s, sc_buf *in);
 
 #endif

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <ftw.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -30,15 +31,31 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct runtime *fuzz_rt;
+static char fuzz_dir[] = "/tmp/session_fuzz.XXXXXX";
+
+static int fuzz_rm(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* The state directory (queue, notices) lives as long as the process. */
+static void fuzz_cleanup(void)
+{
+	nftw(fuzz_dir, fuzz_rm, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 static void fuzz_setup(void)
 {
-	char dir[] = "/tmp/session_fuzz.XXXXXX", path[256], conf[256], err[512];
+	char *dir = fuzz_dir, path[256], conf[256], err[512];
 	FILE *f;
 
 	log_init(LOG_SINK_NONE, 0);
 	if (!mkdtemp(dir))
 		abort();
+	atexit(fuzz_cleanup);
 	snprintf(path, sizeof path, "%s/repo", dir);
 	if (mkdir(path, 0700) != 0)
 		abort();
@@ -55,10 +72,6 @@ static void fuzz_setup(void)
 		abort();
 	}
 	runtime_set_current(fuzz_rt);
-	/* the files are read at load time only; remove them at once */
-	unlink(conf);
-	rmdir(path);
-	rmdir(dir);
 }
 
 /* Every queued byte belongs to a well-formed reply line. */

@@ -1,6 +1,7 @@
 /*
  * smtpcert/smtp.h - a small blocking SMTP client for the CLI: connect, EHLO,
- * STARTTLS with server authentication, one command at a time, CERT/CERS.
+ * STARTTLS with server authentication, one command at a time, CERT/CERS, and
+ * the submitting side of CERC (AUTH PLAIN, then the upload).
  *
  * Every read is bounded (line length, reply size) and every wait has a timeout.
  */
@@ -95,6 +96,48 @@ SC_MUST_CHECK sc_status sc_smtp_fetch_cert(sc_smtp *s, const struct sc_addr *add
 SC_MUST_CHECK sc_status sc_http_fetch_cert(const char *url, const char *ca_file, int insecure,
 					   int timeout_ms, sc_cert **out, char *err,
 					   size_t errlen);
+
+/** sc_smtp_auth() flag: allow credentials over a session without TLS (tests only). */
+#define SC_SMTP_AUTH_PLAINTEXT_OK 1u
+
+/**
+ * AUTH PLAIN (RFC 4954, RFC 4616) as @p user with @p password (UTF-8, no authzid,
+ * each at most 255 octets). Credentials are never sent over a session without
+ * TLS unless @p flags has SC_SMTP_AUTH_PLAINTEXT_OK. Copies of the password made
+ * here are wiped before returning.
+ * @return SC_OK (235); SC_ERR_POLICY (no TLS: nothing was sent); SC_ERR_UNSUPPORTED
+ *         (AUTH not offered, or 504: PLAIN not supported); SC_ERR_REJECTED (535 and
+ *         other 5xx: wrong credentials or refused); SC_ERR_TEMP (4xx); SC_ERR_ARG
+ *         (empty user or a value over 255 octets); SC_ERR_PROTOCOL; I/O errors.
+ *         The server's text goes to @p err.
+ */
+SC_MUST_CHECK sc_status sc_smtp_auth(sc_smtp *s, const char *user, const char *password,
+				     unsigned flags, char *err, size_t errlen);
+
+/** Longest submission id sc_smtp_cerc() accepts from a server. */
+#define SC_CERC_ID_MAX 64
+
+/** What the server said about a CERC submission. */
+struct sc_cerc_result {
+	int code;                     /**< last reply code (0 when none was read) */
+	char id[SC_CERC_ID_MAX + 1];  /**< submission id, "" unless SC_OK */
+	char state[16];               /**< "queued", "accepted" (or the server's word) */
+};
+
+/**
+ * Submit @p c (leaf, then its chain) for @p addr: "CERC addr" -> 250, "DATA" ->
+ * 354, the PEM lines dot-stuffed (RFC 5321 4.5.2), "." -> "250 2.0.0 <id> <state>"
+ * (docs/protocol.md, CERC). Normally after sc_smtp_auth().
+ * @return SC_OK with @p res filled; SC_ERR_UNSUPPORTED (CERC not offered);
+ *         SC_ERR_POLICY (550 "Invalid Certificate: reason" after the upload: the
+ *         server's acceptance policy refused it); SC_ERR_TOO_LONG (552 after the
+ *         upload: over the server's size limit); SC_ERR_REJECTED (other 5xx, e.g.
+ *         530 authentication required, 550 5.7.0 submissions off, a 5.7.x identity
+ *         refusal); SC_ERR_TEMP (4xx); SC_ERR_PROTOCOL (250 without an id, or an
+ *         unexpected code); I/O errors. The server's text goes to @p err.
+ */
+SC_MUST_CHECK sc_status sc_smtp_cerc(sc_smtp *s, const struct sc_addr *addr, const sc_cert *c,
+				     struct sc_cerc_result *res, char *err, size_t errlen);
 
 /** Most MX hosts sc_mx_lookup() returns. */
 #define SC_MX_MAX 16

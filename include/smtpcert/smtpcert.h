@@ -17,6 +17,10 @@
  *   reply.h   SMTP reply parser
  *   tls.h     TLS sessions (OpenSSL hidden behind it)
  *   smtp.h    blocking SMTP client (CERT/CERS fetch)
+ *   policy.h  acceptance policy for submitted certificates
+ *   queue.h   durable review queue of submissions
+ *   auth.h    SMTP AUTH credential verification (passwd:, dovecot:)
+ *   notice.h  postmaster notices and Maildir delivery
  */
 #ifndef SMTPCERT_SMTPCERT_H
 #define SMTPCERT_SMTPCERT_H
@@ -41,6 +45,10 @@
 #include "reply.h"
 #include "tls.h"
 #include "smtp.h"
+#include "policy.h"
+#include "queue.h"
+#include "auth.h"
+#include "notice.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -60,12 +60,21 @@ tc_key *tc_key_new(enum tc_keytype type)
 	case TC_P256:
 		k->pkey = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
 		break;
+	case TC_P384:
+		k->pkey = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+		break;
+	case TC_P224:
+		k->pkey = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-224");
+		break;
+	case TC_ED25519:
+		k->pkey = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+		break;
 	}
 	TC_CHECK(k->pkey != NULL, "key generation");
 	return k;
 }
 
-static tc_key *tc_shared[4];
+static tc_key *tc_shared[TC_ED25519 + 1];
 
 static void tc_shared_free(void)
 {

@@ -35,7 +35,9 @@
 extern "C" {
 #endif
 
-enum tc_keytype { TC_RSA2048, TC_RSA3072, TC_P256, TC_RSA1024 };
+/* TC_ED25519 keys can be certified but not sign a certificate here (tc_cert_new
+ * signs with SHA-256); P-224 is for "curve too small" cases. */
+enum tc_keytype { TC_RSA2048, TC_RSA3072, TC_P256, TC_RSA1024, TC_P384, TC_P224, TC_ED25519 };
 
 typedef struct tc_key tc_key;
 
