@@ -349,7 +349,7 @@ static int prepare(const struct submit_opts *o, const char *arg, struct sc_addr 
 	st = sc_mx_lookup(a->domain, hosts, SC_MX_MAX, nhosts, err, sizeof err);
 	if (st != SC_OK) {
 		cli_err(VERB, "%s", err[0] ? err : sc_strerror(st));
-		return st == SC_ERR_NOT_FOUND ? CLI_PROTOCOL : cli_exit_for(st);
+		return st == SC_ERR_NOT_FOUND ? CLI_NOT_FOUND : cli_exit_for(st);
 	}
 	return CLI_OK;
 }
