@@ -26,6 +26,10 @@ int cmd_admin(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_submit(int argc, char **argv);
 
+/* Split --server "HOST", "HOST:PORT", "[V6]", "[V6]:PORT" (a bare IPv6 address has no
+ * port); the port defaults to 25. @return 0, or -1 when malformed or too long. */
+int cli_split_server(const char *s, char *host, size_t hsize, char *port, size_t psize);
+
 /* Map a library status to an exit code. */
 int cli_exit_for(sc_status st);
 

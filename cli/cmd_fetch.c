@@ -52,44 +52,6 @@ static void usage(FILE *f)
 		"example: smtpcert fetch --server mx.example.org:25 bob@example.org > bob.pem\n");
 }
 
-/* Split "HOST", "HOST:PORT", "[V6]", "[V6]:PORT"; a bare IPv6 address has no port. */
-static int split_server(const char *s, char *host, size_t hsize, char *port, size_t psize)
-{
-	const char *colon, *end;
-	size_t hlen;
-	char *e;
-	long p;
-
-	if (s[0] == '[') {
-		end = strchr(s, ']');
-		if (!end)
-			return -1;
-		hlen = (size_t)(end - s - 1);
-		s++;
-		colon = end[1] == ':' ? end + 1 : NULL;
-		if (end[1] && !colon)
-			return -1;
-	} else {
-		colon = strchr(s, ':');
-		if (colon && strchr(colon + 1, ':'))
-			colon = NULL; /* bare IPv6 */
-		hlen = colon ? (size_t)(colon - s) : strlen(s);
-	}
-	if (hlen == 0 || hlen >= hsize)
-		return -1;
-	memcpy(host, s, hlen);
-	host[hlen] = '\0';
-	if (!colon) {
-		snprintf(port, psize, "25");
-		return 0;
-	}
-	p = strtol(colon + 1, &e, 10);
-	if (e == colon + 1 || *e || p < 1 || p > 65535 || colon[1] == '+' || colon[1] == '-')
-		return -1;
-	snprintf(port, psize, "%ld", p);
-	return 0;
-}
-
 /* ---- JSON output ----------------------------------------------------------------- */
 
 /* Length of the valid UTF-8 sequence at @p s (RFC 3629), or 0. */
@@ -386,7 +348,7 @@ int cmd_fetch(int argc, char **argv)
 	/* A closed connection must be an error return, not a signal. */
 	signal(SIGPIPE, SIG_IGN);
 	if (o.server) {
-		if (split_server(o.server, hosts[0], sizeof hosts[0], port, sizeof port) != 0) {
+		if (cli_split_server(o.server, hosts[0], sizeof hosts[0], port, sizeof port) != 0) {
 			cli_err(VERB, "--server '%s': expected HOST, HOST:PORT or [IPV6]:PORT",
 				o.server);
 			return CLI_USAGE;

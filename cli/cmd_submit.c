@@ -63,45 +63,6 @@ static void usage(FILE *f)
 		"             alice@example.org\n");
 }
 
-/* Split "HOST", "HOST:PORT", "[V6]", "[V6]:PORT"; a bare IPv6 address has no port.
- * (The same rules as fetch's --server.) */
-static int split_server(const char *s, char *host, size_t hsize, char *port, size_t psize)
-{
-	const char *colon, *end;
-	size_t hlen;
-	char *e;
-	long p;
-
-	if (s[0] == '[') {
-		end = strchr(s, ']');
-		if (!end)
-			return -1;
-		hlen = (size_t)(end - s - 1);
-		s++;
-		colon = end[1] == ':' ? end + 1 : NULL;
-		if (end[1] && !colon)
-			return -1;
-	} else {
-		colon = strchr(s, ':');
-		if (colon && strchr(colon + 1, ':'))
-			colon = NULL; /* bare IPv6 */
-		hlen = colon ? (size_t)(colon - s) : strlen(s);
-	}
-	if (hlen == 0 || hlen >= hsize)
-		return -1;
-	memcpy(host, s, hlen);
-	host[hlen] = '\0';
-	if (!colon) {
-		snprintf(port, psize, "25");
-		return 0;
-	}
-	p = strtol(colon + 1, &e, 10);
-	if (e == colon + 1 || *e || p < 1 || p > 65535 || colon[1] == '+' || colon[1] == '-')
-		return -1;
-	snprintf(port, psize, "%ld", p);
-	return 0;
-}
-
 /* ---- the password --------------------------------------------------------------- */
 
 /* Read one line from @p fd into @p buf (without its terminator), bounded.
@@ -338,7 +299,7 @@ static int prepare(const struct submit_opts *o, const char *arg, struct sc_addr 
 		return st == SC_ERR_IO ? CLI_FAILURE : CLI_DATA;
 	}
 	if (o->server) {
-		if (split_server(o->server, hosts[0], SC_DOMAIN_MAX + 1, port, plen) != 0) {
+		if (cli_split_server(o->server, hosts[0], SC_DOMAIN_MAX + 1, port, plen) != 0) {
 			cli_err(VERB, "--server '%s': expected HOST, HOST:PORT or [IPV6]:PORT",
 				o->server);
 			return CLI_USAGE;
