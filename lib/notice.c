@@ -97,17 +97,14 @@ static int is_ascii_print(const char *s)
 	return 1;
 }
 
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 static void put_b64(struct out *o, const unsigned char *p, size_t n)
 {
 	for (size_t i = 0; i < n; i += 3) {
-		unsigned v = (unsigned)p[i] << 16 | (i + 1 < n ? (unsigned)p[i + 1] << 8 : 0) |
-			     (i + 2 < n ? p[i + 2] : 0);
-		char q[4] = { b64[v >> 18 & 63], b64[v >> 12 & 63],
-			      i + 1 < n ? b64[v >> 6 & 63] : '=', i + 2 < n ? b64[v & 63] : '=' };
+		char q[5];
+		size_t len;
 
-		put(o, q, 4);
+		if (sc_base64_encode(p + i, n - i < 3 ? n - i : 3, q, sizeof q, &len) == SC_OK)
+			put(o, q, len);
 	}
 }
 

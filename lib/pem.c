@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "smtpcert/base64.h"
 #include "smtpcert/pem.h"
 
 #define PEM_DASHES "-----"
@@ -24,9 +25,6 @@
 #define PEM_END "-----END "
 #define PEM_COLS 64 /* RFC 7468 section 2: lines of exactly 64 characters */
 #define PEM_FIRST_ALLOC 1024
-
-static const char b64_alphabet[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /* A view of one line of the input, terminator excluded. */
 struct line {
@@ -139,21 +137,6 @@ struct b64 {
 	int done;     /* padding completed: nothing but whitespace may follow */
 };
 
-static int b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
 /* Finish a padded quantum. Non-zero pad bits are refused (RFC 4648 3.5) so that
  * every accepted block has exactly one encoding. */
 static sc_status b64_flush_padded(struct b64 *st, struct dbuf *d)
@@ -195,7 +178,7 @@ static sc_status b64_feed(struct b64 *st, struct dbuf *d, const char *s, size_t 
 				SC_TRY(b64_flush_padded(st, d));
 			continue;
 		}
-		v = b64_value(c);
+		v = sc_base64_value(c);
 		if (v < 0 || st->np > 0)
 			return SC_ERR_ENCODING;
 		st->acc = (st->acc << 6) | (uint32_t)v;
@@ -279,27 +262,6 @@ sc_status sc_pem_decode(const char *text, size_t len, size_t max_der, size_t max
 	return rc;
 }
 
-/* Base64 of up to 48 bytes (one 64-column line) into @p out; @return characters. */
-static size_t b64_encode_chunk(const uint8_t *in, size_t n, char *out)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; i < n; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16;
-		size_t rem = n - i;
-
-		if (rem > 1)
-			v |= (uint32_t)in[i + 1] << 8;
-		if (rem > 2)
-			v |= in[i + 2];
-		out[o++] = b64_alphabet[(v >> 18) & 63];
-		out[o++] = b64_alphabet[(v >> 12) & 63];
-		out[o++] = rem > 1 ? b64_alphabet[(v >> 6) & 63] : '=';
-		out[o++] = rem > 2 ? b64_alphabet[v & 63] : '=';
-	}
-	return o;
-}
-
 static sc_status emit_boundary(const char *prefix, const char *label, size_t ln,
 			       sc_pem_line_fn fn, void *arg)
 {
@@ -324,12 +286,13 @@ sc_status sc_pem_encode_lines(const uint8_t *der, size_t der_len, const char *la
 	SC_ENSURE(label_ok(label, ln), SC_ERR_ARG);
 	SC_TRY(emit_boundary(PEM_BEGIN, label, ln, fn, arg));
 	for (size_t off = 0; off < der_len; off += PEM_COLS / 4 * 3) {
-		char line[PEM_COLS];
-		size_t chunk = der_len - off;
+		char line[PEM_COLS + 1];
+		size_t chunk = der_len - off, n;
 
 		if (chunk > PEM_COLS / 4 * 3)
 			chunk = PEM_COLS / 4 * 3;
-		SC_TRY(fn(arg, line, b64_encode_chunk(der + off, chunk, line)));
+		SC_TRY(sc_base64_encode(der + off, chunk, line, sizeof line, &n));
+		SC_TRY(fn(arg, line, n));
 	}
 	return emit_boundary(PEM_END, label, ln, fn, arg);
 }

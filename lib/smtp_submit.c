@@ -51,32 +51,6 @@ static sc_status refused(sc_smtp *s, const char *what)
 	return SC_ERR_PROTOCOL;
 }
 
-static void base64(const uint8_t *in, size_t n, char *out)
-{
-	static const char tab[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t i;
-
-	for (i = 0; i + 2 < n; i += 3) {
-		*out++ = tab[in[i] >> 2];
-		*out++ = tab[((in[i] & 3) << 4) | (in[i + 1] >> 4)];
-		*out++ = tab[((in[i + 1] & 15) << 2) | (in[i + 2] >> 6)];
-		*out++ = tab[in[i + 2] & 63];
-	}
-	if (i < n) {
-		*out++ = tab[in[i] >> 2];
-		if (i + 1 < n) {
-			*out++ = tab[((in[i] & 3) << 4) | (in[i + 1] >> 4)];
-			*out++ = tab[(in[i + 1] & 15) << 2];
-		} else {
-			*out++ = tab[(in[i] & 3) << 4];
-			*out++ = '=';
-		}
-		*out++ = '=';
-	}
-	*out = '\0';
-}
-
 static sc_status auth_plain(sc_smtp *s, const char *user, const char *password)
 {
 	uint8_t msg[2 + 2 * SUBMIT_CRED_MAX];
@@ -97,8 +71,10 @@ static sc_status auth_plain(sc_smtp *s, const char *user, const char *password)
 	 * round trip; written here, not through smtp_do_command(), so that no copy of
 	 * the credentials outlives this frame. */
 	memcpy(line, "AUTH PLAIN ", 11);
-	base64(msg, n, line + 11);
+	st = sc_base64_encode(msg, n, line + 11, sizeof line - 11 - 2, NULL);
 	explicit_bzero(msg, sizeof msg);
+	if (st != SC_OK)
+		return st;
 	len = (int)strlen(line);
 	memcpy(line + len, "\r\n", 2);
 	st = smtp_write_all(s, line, (size_t)len + 2);

@@ -8,6 +8,7 @@
  * Modules:
  *   status.h  status codes, sc_strerror()
  *   buf.h     bounded buffers and the SMTP line reader
+ *   base64.h  RFC 4648 base64
  *   addr.h    mailbox parsing and lookup keys (RFC 5321, RFC 6531)
  *   pem.h     RFC 7468 encoding and decoding
  *   cert.h    X.509 intake, email extraction (RFC 5280, RFC 8398, RFC 8550)
@@ -36,6 +37,7 @@
 
 #include "status.h"
 #include "buf.h"
+#include "base64.h"
 #include "addr.h"
 #include "pem.h"
 #include "cert.h"

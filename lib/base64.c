@@ -1,0 +1,96 @@
+/*
+ * base64.c - RFC 4648 section 4 base64 (see smtpcert/base64.h). Pure functions,
+ * used by every process.
+ */
+#include <stdint.h>
+
+#include "smtpcert/smtpcert.h"
+
+static const char alphabet[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+int sc_base64_value(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+sc_status sc_base64_encode(const void *in, size_t n, char *out, size_t size, size_t *outlen)
+{
+	const uint8_t *p = in;
+	size_t o = 0;
+
+	SC_ENSURE(out != NULL && (in != NULL || n == 0), SC_ERR_ARG);
+	if (n > (SIZE_MAX / 4) * 3 - 3 || size < SC_BASE64_LEN(n) + 1)
+		return SC_ERR_TOO_LONG;
+	for (size_t i = 0; i < n; i += 3) {
+		size_t rem = n - i;
+		uint32_t v = (uint32_t)p[i] << 16 | (rem > 1 ? (uint32_t)p[i + 1] << 8 : 0) |
+			     (rem > 2 ? p[i + 2] : 0);
+
+		out[o++] = alphabet[v >> 18 & 63];
+		out[o++] = alphabet[v >> 12 & 63];
+		out[o++] = rem > 1 ? alphabet[v >> 6 & 63] : '=';
+		out[o++] = rem > 2 ? alphabet[v & 63] : '=';
+	}
+	out[o] = '\0';
+	if (outlen)
+		*outlen = o;
+	return SC_OK;
+}
+
+sc_status sc_base64_decode(const char *in, size_t len, void *out, size_t size, size_t *outlen)
+{
+	uint8_t *d = out;
+	size_t o = 0;
+
+	SC_ENSURE(outlen != NULL && (in != NULL || len == 0), SC_ERR_ARG);
+	*outlen = 0;
+	if (len % 4 != 0)
+		return SC_ERR_ENCODING;
+	for (size_t i = 0; i < len; i += 4) {
+		int v[4], pad = 0;
+		uint32_t bits;
+
+		for (int k = 0; k < 4; k++) {
+			unsigned char c = (unsigned char)in[i + k];
+
+			if (c == '=' && i + 4 == len && k >= 2) {
+				/* padding only at the very end: "xx==" or "xxx=" */
+				if (k == 2 && in[i + 3] != '=')
+					return SC_ERR_ENCODING;
+				v[k] = 0;
+				pad++;
+				continue;
+			}
+			if (pad)
+				return SC_ERR_ENCODING;
+			v[k] = sc_base64_value(c);
+			if (v[k] < 0)
+				return SC_ERR_ENCODING;
+		}
+		bits = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
+		       (uint32_t)v[3];
+		/* RFC 4648 3.5: the bits left over before padding must be zero */
+		if ((pad == 1 && (bits & 0xff)) || (pad == 2 && (bits & 0xffff)))
+			return SC_ERR_ENCODING;
+		if (o + 3 - (size_t)pad > size)
+			return SC_ERR_TOO_LONG;
+		d[o++] = (uint8_t)(bits >> 16);
+		if (pad < 2)
+			d[o++] = (uint8_t)(bits >> 8 & 0xff);
+		if (pad < 1)
+			d[o++] = (uint8_t)(bits & 0xff);
+	}
+	*outlen = o;
+	return SC_OK;
+}

@@ -1,0 +1,102 @@
+/*
+ * test_base64.c - RFC 4648 section 10 vectors and every refusal of the strict decoder.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <smtpcert/smtpcert.h>
+
+static const struct { const char *plain, *enc; } vectors[] = {
+	{ "", "" }, { "f", "Zg==" }, { "fo", "Zm8=" }, { "foo", "Zm9v" },
+	{ "foob", "Zm9vYg==" }, { "fooba", "Zm9vYmE=" }, { "foobar", "Zm9vYmFy" },
+};
+
+static void test_vectors(void **state)
+{
+	char enc[32];
+	uint8_t dec[32];
+	size_t n;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof vectors / sizeof vectors[0]; i++) {
+		size_t plen = strlen(vectors[i].plain);
+
+		assert_int_equal(sc_base64_encode(vectors[i].plain, plen, enc, sizeof enc, &n), SC_OK);
+		assert_string_equal(enc, vectors[i].enc);
+		assert_int_equal(n, SC_BASE64_LEN(plen));
+		assert_int_equal(sc_base64_decode(vectors[i].enc, strlen(vectors[i].enc), dec,
+						  sizeof dec, &n), SC_OK);
+		assert_int_equal(n, plen);
+		assert_memory_equal(dec, vectors[i].plain, plen);
+	}
+}
+
+static void test_all_bytes_round_trip(void **state)
+{
+	uint8_t in[256], out[256];
+	char enc[SC_BASE64_LEN(256) + 1];
+	size_t n, m;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof in; i++)
+		in[i] = (uint8_t)i;
+	for (size_t len = 0; len <= sizeof in; len++) {
+		assert_int_equal(sc_base64_encode(in, len, enc, sizeof enc, &n), SC_OK);
+		assert_int_equal(sc_base64_decode(enc, n, out, sizeof out, &m), SC_OK);
+		assert_int_equal(m, len);
+		assert_memory_equal(out, in, len);
+	}
+}
+
+static void test_refusals(void **state)
+{
+	static const char *bad[] = {
+		"Zg=", "Zg", "Z===", "Zm9v=Zm9", "Zh==", "Zm9=", "Zm 9v", "Zm9v\n", "Zm-v",
+		"Zm_v", "=Zm9", "Zg==Zg==", "Zm9\x80",
+	};
+	uint8_t out[16];
+	size_t n;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		if (sc_base64_decode(bad[i], strlen(bad[i]), out, sizeof out, &n) !=
+		    SC_ERR_ENCODING)
+			fail_msg("accepted \"%s\"", bad[i]);
+	/* embedded NUL */
+	assert_int_equal(sc_base64_decode("Zm\0v", 4, out, sizeof out, &n), SC_ERR_ENCODING);
+}
+
+static void test_limits(void **state)
+{
+	char enc[8];
+	uint8_t out[2];
+	size_t n;
+
+	(void)state;
+	/* "foo" needs 4 characters plus the NUL */
+	assert_int_equal(sc_base64_encode("foo", 3, enc, 4, &n), SC_ERR_TOO_LONG);
+	assert_int_equal(sc_base64_encode("foo", 3, enc, 5, &n), SC_OK);
+	assert_int_equal(sc_base64_decode("Zm9v", 4, out, sizeof out, &n), SC_ERR_TOO_LONG);
+	assert_int_equal(sc_base64_decode("Zm8=", 4, out, sizeof out, &n), SC_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(sc_base64_encode(NULL, 1, enc, sizeof enc, &n), SC_ERR_ARG);
+	assert_int_equal(sc_base64_decode("Zm8=", 4, out, sizeof out, NULL), SC_ERR_ARG);
+	assert_int_equal(sc_base64_value('A'), 0);
+	assert_int_equal(sc_base64_value('/'), 63);
+	assert_int_equal(sc_base64_value('='), -1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_vectors),
+		cmocka_unit_test(test_all_bytes_round_trip),
+		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_limits),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
