@@ -406,21 +406,27 @@ static void cerc_job_done(void *arg)
 		log_msg(j->notice_rc == SC_ERR_CONFIG ? LOG_WARNING : LOG_ERR,
 			"session=%s id=%s postmaster notice not delivered (retried every %d s): %s",
 			j->sid, j->sub.id, NOTIFY_RETRY_SECONDS, j->notice_err);
+	/* The idle timer runs during SESSION_SUBMIT: a timeout may have closed
+	 * the session meanwhile. Either way it must not keep the freed job. */
+	if (s)
+		s->cerc->job = NULL;
 	if (s && s->state == SESSION_SUBMIT) {
 		sscanf(j->reply, "%*d %11s", status);
 		cerc_log(s, j->key, j->user, j->code, status, j->sub.id, j->len,
 			 cerc_elapsed_us(&j->t0), j->why);
 		reply(s, "%s", j->reply);
-		s->cerc->job = NULL;
 		cerc_reset(s);
 		session_enter(s, SESSION_READY);
 		if (j->code >= 500)
 			session_count_error(s);
 		if (s->wake)
 			s->wake(s);
-	} else if (j->code == 250) {
-		log_msg(LOG_INFO, "session=%s id=%s addr=%s submitted; the client left before the reply",
-			j->sid, j->sub.id, j->key);
+	} else {
+		if (s)
+			cerc_reset(s);
+		if (j->code == 250)
+			log_msg(LOG_INFO, "session=%s id=%s addr=%s submitted; the client left before the reply",
+				j->sid, j->sub.id, j->key);
 	}
 	cerc_job_free(j);
 }

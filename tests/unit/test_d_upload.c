@@ -7,7 +7,8 @@
  * size limit enforced while reading with resynchronisation at the ".",
  * fragmented arrival, embedded NUL, non-UTF-8 bytes.
  * cmd_cerc.c: CERC with submissions off, before AUTH, DATA without CERC, the
- * commands allowed while a CERC is pending.
+ * commands allowed while a CERC is pending, a session that times out while its
+ * submission job runs on a real worker pool.
  */
 #include <dirent.h>
 #include <setjmp.h>
@@ -21,6 +22,9 @@
 #include "log.h"
 #include "session.h"
 #include "upload.h"
+#include "worker.h"
+
+#include <event2/event.h>
 
 /* Feed @p data in pieces of @p chunk bytes through a bounded input buffer, as
  * the connection does. @return the status of the last feed. */
@@ -540,6 +544,49 @@ static void test_cerc_auto_and_delivery(void **state)
 	dfix_teardown(&fix);
 }
 
+/* The idle timer is armed while the job runs (SESSION_SUBMIT): a timeout sends
+ * 421 and the session lingers, so the job finds it in CLOSING. The session must
+ * not keep a pointer to the freed job: session_fini() would write to it. */
+static void test_cerc_timeout_while_job_runs(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct worker *w = NULL;
+	struct session s;
+	sc_buf *in;
+	char *pem;
+
+	dfix_setup(&fix, "submissions = review\n", 0);
+	assert_non_null(base);
+	assert_int_equal(worker_create(base, 1, &w), SC_OK);
+	worker_set_default(w);
+	greet(&s, fix.rt);
+	snprintf(s.auth_user, sizeof s.auth_user, "alice@example.test");
+	pem = alice_pem();
+	assert_string_equal(cmd(&s, "CERC alice@example.test"),
+			    "250 2.0.0 Send the certificate with DATA\r\n");
+	assert_string_equal(cmd(&s, "DATA"), "354 End certificate with <CR><LF>.<CR><LF>\r\n");
+	assert_int_equal(sc_buf_new(8192, &in), SC_OK);
+	assert_int_equal(sc_buf_append(in, pem, strlen(pem)), SC_OK);
+	assert_int_equal(sc_buf_append(in, ".\r\n", 3), SC_OK);
+	session_upload_input(&s, in);
+	sc_buf_free(in);
+	free(pem);
+	assert_int_equal(s.state, SESSION_SUBMIT);
+	session_timeout(&s);
+	assert_int_equal(s.state, SESSION_CLOSING);
+	assert_int_equal(strncmp(take(&s), "421 4.4.2 ", 10), 0);
+	while (worker_pending(w) > 0)
+		event_base_loop(base, EVLOOP_ONCE);
+	/* the job is done and freed: the session holds no CERC state any more */
+	assert_null(s.cerc);
+	assert_int_equal(s.state, SESSION_CLOSING);
+	assert_string_equal(take(&s), "");
+	session_fini(&s);
+	worker_destroy(w);
+	event_base_free(base);
+	dfix_teardown(&fix);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -554,6 +601,7 @@ int main(void)
 		cmocka_unit_test(test_cerc_authorization),
 		cmocka_unit_test(test_cerc_review_upload),
 		cmocka_unit_test(test_cerc_auto_and_delivery),
+		cmocka_unit_test(test_cerc_timeout_while_job_runs),
 	};
 
 	log_init(LOG_SINK_STDERR, 0);
