@@ -13,6 +13,10 @@ SC_SOURCE_DIR (the repository). SC_KEEP=1 keeps temp dirs for debugging.
 SC_TEST_REPO=dir makes Daemon use a dir: repository and write certificate files
 instead of running `smtpcert admin import` (the daemon tests then run against the
 dir backend, or without the CLI).
+SC_VALGRIND=1 runs smtpcertd under `valgrind --leak-check=full --error-exitcode=99`
+(children too: the privileged helper); stop() fails on any error or leak and shows
+TMP/valgrind.*.log. Slow, so not part of ctest: run a test file by hand, e.g.
+SC_VALGRIND=1 SC_BIN_DIR=build/bin PYTHONPATH=tests/lib python3 tests/integration/test_cerc.py
 A missing binary is a test failure with a clear message, never a skip.
 """
 import atexit
@@ -33,6 +37,7 @@ SOURCE_DIR = os.environ.get("SC_SOURCE_DIR") or os.path.abspath(
 BIN_DIR = os.environ.get("SC_BIN_DIR") or os.path.join(SOURCE_DIR, "build", "bin")
 KEEP = os.environ.get("SC_KEEP") == "1"
 TEST_REPO = os.environ.get("SC_TEST_REPO", "lmdb")
+VALGRIND = os.environ.get("SC_VALGRIND") == "1"
 
 HOSTNAME = "test.example"
 CRLF = b"\r\n"
@@ -453,7 +458,8 @@ class Daemon:
     PKI names written into TMP/dir as <address>.pem (a dir: repository).
     """
 
-    START_TIMEOUT = 15
+    START_TIMEOUT = 60 if VALGRIND else 15
+    STOP_TIMEOUT = 60 if VALGRIND else 10
 
     def __init__(self, overrides=None, certs=("alice", "bob"), dir_certs=(), start=True,
                  chain=True):
@@ -572,7 +578,8 @@ class Daemon:
                 self.port = free_port()
                 self.write_config()
             self._log = open(self.logfile, "ab")
-            self.proc = subprocess.Popen([self.smtpcertd, "-c", self.conf, "-f", "-d"],
+            self.proc = subprocess.Popen(self.valgrind_prefix() +
+                                         [self.smtpcertd, "-c", self.conf, "-f", "-d"],
                                          stdin=subprocess.DEVNULL, stdout=self._log,
                                          stderr=self._log)
             if self._wait_ready():
@@ -585,6 +592,27 @@ class Daemon:
                 break
         raise AssertionError("smtpcertd did not start (exit %r); config:\n%s\nlog:\n%s"
                              % (self.proc.returncode, self.config_text(), last[-4000:]))
+
+    def valgrind_prefix(self):
+        """The valgrind command line under SC_VALGRIND=1, else nothing. Its report
+        goes to TMP/valgrind.<pid>.log, never into the daemon log the tests read."""
+        if not VALGRIND:
+            return []
+        return ["valgrind", "-q", "--error-exitcode=99", "--leak-check=full",
+                "--show-leak-kinds=definite,possible", "--errors-for-leak-kinds=definite,possible",
+                "--trace-children=yes", "--child-silent-after-fork=no",
+                "--log-file=" + os.path.join(self.tmp, "valgrind.%p.log")]
+
+    def valgrind_report(self):
+        """Contents of the non-empty valgrind logs ('' without SC_VALGRIND)."""
+        out = []
+        for name in sorted(os.listdir(self.tmp)) if VALGRIND else ():
+            if name.startswith("valgrind.") and name.endswith(".log"):
+                with open(os.path.join(self.tmp, name), errors="replace") as f:
+                    text = f.read()
+                if text.strip():
+                    out.append("--- %s ---\n%s" % (name, text))
+        return "\n".join(out)
 
     def _wait_ready(self):
         deadline = time.monotonic() + self.START_TIMEOUT
@@ -653,14 +681,15 @@ class Daemon:
         if rc is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                rc = self.proc.wait(10)
+                rc = self.proc.wait(self.STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
                 self._kill()
                 rc = "killed after SIGTERM timeout"
         self._log.close()
-        if check and rc != 0:
-            raise AssertionError("smtpcertd exit status %r; log tail:\n%s"
-                                 % (rc, self.log_text()[-3000:]))
+        report = self.valgrind_report()
+        if check and (rc != 0 or report):
+            raise AssertionError("smtpcertd exit status %r; log tail:\n%s\n%s"
+                                 % (rc, self.log_text()[-3000:], report[-20000:]))
         return rc
 
     def cleanup(self):
