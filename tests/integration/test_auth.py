@@ -8,6 +8,7 @@ dovecot: source against a real Dovecot (scripts/dovecot-test) including Dovecot
 down -> 454."""
 import base64
 import os
+import re
 import shutil
 import smtplib
 import subprocess
@@ -103,6 +104,26 @@ class PasswdAuthTest(unittest.TestCase):
         # RSET keeps the identity
         self.assertEqual(c.rset()[0], 250)
         self.assertEqual(c.docmd("AUTH", "LOGIN")[0], 503)
+
+    def test_pipelined_auth_after_starttls_discarded(self):
+        # RFC 3207 4.2 (CVE-2011-0411): AUTH with valid credentials in the same
+        # write as STARTTLS is never executed, neither in clear nor inside TLS
+        mark = len(self.d.log_text())
+        cred = b64("\0alice@example.test\0" + PASSWORD)
+        with self.d.client() as c:
+            c.ehlo()
+            c.send(("STARTTLS\r\nAUTH PLAIN %s\r\n" % cred).encode())
+            self.assertEqual(c.reply().code, 220)
+            self.assertEqual(c.buf, b"", "plaintext after 220: %r" % c.buf)
+            c.wrap_tls(sctest.tls_context())
+            c.ehlo("after.test")
+            self.assertEqual(c.pending(0.5), b"")
+            # no identity survived: this AUTH is the first one (503 otherwise)
+            self.assertEqual(c.cmd("AUTH PLAIN " + cred).code, 235)
+        log = self.d.log_text()[mark:]
+        self.assertEqual(len(re.findall(r"cmd=AUTH mech=PLAIN user=alice@example.test result=235",
+                                        log)), 1, log)
+        self.assertNotIn("result=538", log)
 
     def test_case_insensitive_domain(self):
         c = self.session()
