@@ -431,6 +431,10 @@ int main(int argc, char **argv)
 		fflush(stdout);
 		while (now_ns() < end)
 			nanosleep(&rest, NULL);
+		for (int i = 0; i < opt.conns; i++)
+			close(cs[i].fd);
+		free(cs);
+		free(evs);
 		return ready == opt.conns ? 0 : 1;
 	}
 	t0 = now_ns();
