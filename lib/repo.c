@@ -320,6 +320,62 @@ sc_status sc_repo_store(sc_repo *r, const struct sc_addr *addr, const sc_cert *c
 	return r->be->store(r->state, key, keylen, &e);
 }
 
+/* Bulk import (repo.h): keys go into one allocation, entries point into it and
+ * into the certificates, so the backend gets the whole batch at once. */
+sc_status sc_repo_store_batch(sc_repo *r, const struct sc_addr *addrs,
+			      const sc_cert *const *certs, size_t n, size_t *done)
+{
+	struct sc_repo_entry *e;
+	char *keys;
+	int64_t now = (int64_t)time(NULL);
+	sc_status st = SC_OK;
+	size_t i;
+
+	if (done)
+		*done = 0;
+	SC_ENSURE_ARG(r);
+	SC_ENSURE_ARG(n == 0 || (addrs && certs));
+	SC_ENSURE(!(r->flags & SC_REPO_RDONLY), SC_ERR_PERM);
+	if (n == 0)
+		return SC_OK;
+	SC_ENSURE(n <= SIZE_MAX / SC_ADDR_KEY_MAX && n <= SIZE_MAX / sizeof *e, SC_ERR_TOO_LONG);
+	e = calloc(n, sizeof *e);
+	keys = malloc(n * SC_ADDR_KEY_MAX);
+	if (!e || !keys) {
+		free(e);
+		free(keys);
+		return SC_ERR_NOMEM;
+	}
+	for (i = 0; i < n && st == SC_OK; i++) {
+		char *key = keys + i * SC_ADDR_KEY_MAX;
+		size_t keylen;
+
+		st = certs[i] ? make_key(&addrs[i], key, SC_ADDR_KEY_MAX, &keylen) : SC_ERR_ARG;
+		if (st != SC_OK)
+			break;
+		sc_repo_entry_from_cert(certs[i], &e[i]); /* clears the key fields */
+		if (e[i].n_der == 0 || !e[i].issuer || !e[i].serial)
+			st = SC_ERR_ARG;
+		e[i].key = key;
+		e[i].key_len = keylen;
+		e[i].added = now;
+	}
+	if (st == SC_OK && r->be->store_batch) {
+		st = r->be->store_batch(r->state, e, n);
+		if (st == SC_OK && done)
+			*done = n;
+	} else if (st == SC_OK) {
+		for (i = 0; i < n && st == SC_OK; i++) {
+			st = r->be->store(r->state, e[i].key, e[i].key_len, &e[i]);
+			if (st == SC_OK && done)
+				*done = i + 1;
+		}
+	}
+	free(e);
+	free(keys);
+	return st;
+}
+
 sc_status sc_repo_remove(sc_repo *r, const struct sc_addr *addr, const uint8_t *fingerprint,
 			 size_t *removed)
 {

@@ -41,6 +41,10 @@ struct sc_repo_backend {
 	sc_status (*store)(void *state, const char *key, size_t keylen,
 			   const struct sc_repo_entry *e);
 
+	/* Optional: store @p n entries (keys in e[i].key, NUL-terminated) in one
+	 * transaction, all or nothing. Without it lib/repo.c calls store() per entry. */
+	sc_status (*store_batch)(void *state, const struct sc_repo_entry *e, size_t n);
+
 	/* Remove the entry with @p fingerprint, or every entry when NULL. */
 	sc_status (*remove)(void *state, const char *key, size_t keylen,
 			    const uint8_t *fingerprint, size_t *removed);

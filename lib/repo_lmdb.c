@@ -402,6 +402,46 @@ static sc_status lmdb_lookup(void *state, const char *key, size_t keylen,
 	return st;
 }
 
+/* Put one entry inside @p txn; *st set to SC_ERR_TOO_MANY when the address is full. */
+static int put_entry(struct lmdb_state *s, MDB_txn *txn, const uint8_t *dbkey,
+		     size_t keylen, const struct sc_repo_entry *e, size_t size,
+		     sc_status *st)
+{
+	MDB_cursor *cur;
+	MDB_val k = { keylen + 1, (void *)dbkey }, v;
+	size_t n = 0;
+	int rc, replace = 0;
+
+	/* Count the address's entries: SC_REPO_ENTRIES_MAX bounds every lookup. */
+	rc = mdb_cursor_open(txn, s->certs, &cur);
+	if (rc != MDB_SUCCESS)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	     rc == MDB_SUCCESS && k.mv_size >= keylen + 1 &&
+	     !memcmp(k.mv_data, dbkey, keylen + 1);
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		n++;
+		if (k.mv_size == keylen + 1 + FP_LEN && !memcmp(k.mv_data, dbkey, k.mv_size))
+			replace = 1;
+	}
+	mdb_cursor_close(cur);
+	if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
+		return rc;
+	if (!replace && n >= SC_REPO_ENTRIES_MAX) {
+		*st = SC_ERR_TOO_MANY;
+		return MDB_SUCCESS;
+	}
+	k.mv_size = keylen + 1 + FP_LEN;
+	k.mv_data = (void *)dbkey;
+	v.mv_size = size;
+	v.mv_data = NULL;
+	/* MDB_RESERVE: encode straight into the page, no intermediate buffer. */
+	rc = mdb_put(txn, s->certs, &k, &v, MDB_RESERVE);
+	if (rc == MDB_SUCCESS)
+		*st = sc_record_encode(e, v.mv_data, v.mv_size, NULL);
+	return rc;
+}
+
 struct store_ctx {
 	uint8_t dbkey[DBKEY_MAX];
 	size_t keylen;
@@ -412,40 +452,49 @@ struct store_ctx {
 static int store_fn(struct lmdb_state *s, MDB_txn *txn, void *ctx, sc_status *st)
 {
 	struct store_ctx *c = ctx;
-	MDB_cursor *cur;
-	MDB_val k = { c->keylen + 1, c->dbkey }, v;
-	size_t n = 0;
-	int rc, replace = 0;
 
-	/* Count the address's entries: SC_REPO_ENTRIES_MAX bounds every lookup. */
-	rc = mdb_cursor_open(txn, s->certs, &cur);
-	if (rc != MDB_SUCCESS)
-		return rc;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-	     rc == MDB_SUCCESS && k.mv_size >= c->keylen + 1 &&
-	     !memcmp(k.mv_data, c->dbkey, c->keylen + 1);
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		n++;
-		if (k.mv_size == c->keylen + 1 + FP_LEN &&
-		    !memcmp(k.mv_data, c->dbkey, k.mv_size))
-			replace = 1;
+	return put_entry(s, txn, c->dbkey, c->keylen, c->e, c->size, st);
+}
+
+struct batch_ctx {
+	const struct sc_repo_entry *e;
+	size_t n;
+};
+
+/* Every entry of the batch in one transaction; on MDB_MAP_FULL write_txn() grows
+ * the map and runs this again from the first entry. */
+static int batch_fn(struct lmdb_state *s, MDB_txn *txn, void *ctx, sc_status *st)
+{
+	struct batch_ctx *c = ctx;
+	uint8_t dbkey[DBKEY_MAX];
+
+	for (size_t i = 0; i < c->n; i++) {
+		const struct sc_repo_entry *e = &c->e[i];
+		size_t size = sc_record_size(e);
+		int rc;
+
+		if (e->key_len + 1 + FP_LEN > DBKEY_MAX || size == 0) {
+			*st = SC_ERR_TOO_LONG;
+			return MDB_SUCCESS;
+		}
+		memcpy(dbkey, e->key, e->key_len);
+		dbkey[e->key_len] = '\0';
+		memcpy(dbkey + e->key_len + 1, e->fingerprint, FP_LEN);
+		rc = put_entry(s, txn, dbkey, e->key_len, e, size, st);
+		if (rc != MDB_SUCCESS || *st != SC_OK)
+			return rc;
 	}
-	mdb_cursor_close(cur);
-	if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
-		return rc;
-	if (!replace && n >= SC_REPO_ENTRIES_MAX) {
-		*st = SC_ERR_TOO_MANY;
-		return MDB_SUCCESS;
-	}
-	k.mv_size = c->keylen + 1 + FP_LEN;
-	k.mv_data = c->dbkey;
-	v.mv_size = c->size;
-	v.mv_data = NULL;
-	/* MDB_RESERVE: encode straight into the page, no intermediate buffer. */
-	rc = mdb_put(txn, s->certs, &k, &v, MDB_RESERVE);
-	if (rc == MDB_SUCCESS)
-		*st = sc_record_encode(c->e, v.mv_data, v.mv_size, NULL);
-	return rc;
+	return MDB_SUCCESS;
+}
+
+static sc_status lmdb_store_batch(void *state, const struct sc_repo_entry *e, size_t n)
+{
+	struct lmdb_state *s = state;
+	struct batch_ctx c = { .e = e, .n = n };
+
+	if (s->flags & SC_REPO_RDONLY)
+		return SC_ERR_PERM;
+	return write_txn(s, batch_fn, &c, "store");
 }
 
 static sc_status lmdb_store(void *state, const char *key, size_t keylen,
@@ -584,6 +633,7 @@ const struct sc_repo_backend sc_repo_lmdb_backend = {
 	.close = lmdb_close,
 	.lookup = lmdb_lookup,
 	.store = lmdb_store,
+	.store_batch = lmdb_store_batch,
 	.remove = lmdb_remove,
 	.list = lmdb_list,
 };

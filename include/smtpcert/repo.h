@@ -113,6 +113,20 @@ SC_MUST_CHECK sc_status sc_repo_store(sc_repo *r, const struct sc_addr *addr,
 				      const sc_cert *c);
 
 /**
+ * Store many certificates in as few transactions as the backend allows: certs[i]
+ * under addrs[i] for i < @p n. For lmdb: the whole call is one transaction (one
+ * commit, one fsync), so a bulk import should pass a few thousand at a time; a
+ * backend without transactions stores them one by one. Same rules per entry as
+ * sc_repo_store(); the same certificate may be passed for many addresses.
+ * @param done (optional) number of entries stored: @p n on SC_OK; for lmdb: 0 on
+ *        failure (nothing was committed), else those before the failing one
+ * @return SC_OK or the status of the first failing entry (see sc_repo_store()).
+ */
+SC_MUST_CHECK sc_status sc_repo_store_batch(sc_repo *r, const struct sc_addr *addrs,
+					    const sc_cert *const *certs, size_t n,
+					    size_t *done);
+
+/**
  * Remove entries of @p addr: the one whose leaf has @p fingerprint, or all when
  * @p fingerprint is NULL. *@p removed (optional) gets the count.
  * @return SC_OK (at least one removed), SC_ERR_NOT_FOUND, SC_ERR_PERM, SC_ERR_IO.
