@@ -601,6 +601,9 @@ class Daemon:
         return ["valgrind", "-q", "--error-exitcode=99", "--leak-check=full",
                 "--show-leak-kinds=definite,possible", "--errors-for-leak-kinds=definite,possible",
                 "--trace-children=yes", "--child-silent-after-fork=no",
+                # the daemon drops privileges: valgrind could not remove its
+                # gdbserver FIFOs in /tmp then, and would say so in the log
+                "--vgdb=no",
                 "--log-file=" + os.path.join(self.tmp, "valgrind.%p.log")]
 
     def valgrind_report(self):
