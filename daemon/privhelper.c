@@ -130,8 +130,9 @@ sc_status privhelper_start(const char *config_path)
 	return SC_OK;
 }
 
-/* Ask the helper for @p path. @return an open descriptor or -1 (errno set). */
-static int privhelper_open(const char *path)
+/* Receive one reply (status byte, maybe a descriptor). @return the descriptor or -1
+ * (errno set); @p flags e.g. MSG_DONTWAIT. *@p got is 1 when a reply was read. */
+static int privhelper_recv(int flags, int *got)
 {
 	unsigned char status = 0;
 	struct iovec iov = { &status, 1 };
@@ -141,20 +142,39 @@ static int privhelper_open(const char *path)
 	} u;
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
 			      .msg_controllen = sizeof u.buf };
-	struct timeval tv = { 5, 0 };
 	struct cmsghdr *cm;
 	int fd = -1;
 
-	(void)setsockopt(privhelper_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	if (send(privhelper_fd, path, strlen(path), MSG_NOSIGNAL) < 0 ||
-	    recvmsg(privhelper_fd, &msg, MSG_CMSG_CLOEXEC) != 1)
+	*got = recvmsg(privhelper_fd, &msg, MSG_CMSG_CLOEXEC | flags) == 1;
+	if (!*got)
 		return -1;
 	cm = CMSG_FIRSTHDR(&msg);
-	if (status == 0 && cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+	if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
 		memcpy(&fd, CMSG_DATA(cm), sizeof fd);
+	if (status != 0 && fd >= 0) {
+		close(fd);
+		fd = -1;
+	}
 	if (fd < 0)
 		errno = status ? status : EIO;
 	return fd;
+}
+
+/* Ask the helper for @p path. @return an open descriptor or -1 (errno set). */
+static int privhelper_open(const char *path)
+{
+	struct timeval tv = { 5, 0 };
+	int fd, got;
+
+	/* A reply that arrived after an earlier request timed out belongs to that
+	 * request: drop it (and its descriptor) so it is never taken for this one. */
+	while ((fd = privhelper_recv(MSG_DONTWAIT, &got)), got)
+		if (fd >= 0)
+			close(fd);
+	(void)setsockopt(privhelper_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	if (send(privhelper_fd, path, strlen(path), MSG_NOSIGNAL) < 0)
+		return -1;
+	return privhelper_recv(0, &got);
 }
 
 /* Copy an open file into a new memfd. @return the memfd or -1. */
