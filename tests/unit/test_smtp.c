@@ -21,6 +21,8 @@
 #include <cmocka.h>
 
 #include <smtpcert/smtpcert.h>
+
+#include "testsrv.h"
 #include "mx_int.h"
 #include "testcert.h"
 
@@ -39,72 +41,19 @@ struct server {
 	char last_cmd[1024];    /* last line the client sent */
 };
 
-static int srv_getc(struct server *sv)
-{
-	unsigned char c;
-
-	if (sv->tls) {
-		size_t n;
-
-		return sc_tls_read(sv->tls, &c, 1, &n) == SC_OK && n == 1 ? c : -1;
-	}
-	return recv(sv->fd, &c, 1, 0) == 1 ? c : -1;
-}
-
-/* One byte at a time, so the server never reads the client's ClientHello early. */
 static int srv_line(struct server *sv, char *buf, size_t size)
 {
-	size_t n = 0;
-	int c;
-
-	while ((c = srv_getc(sv)) >= 0) {
-		if (c == '\n') {
-			if (n && buf[n - 1] == '\r')
-				n--;
-			buf[n] = '\0';
-			return 0;
-		}
-		if (n + 1 < size)
-			buf[n++] = (char)c;
-	}
-	return -1;
+	return ts_line(sv->fd, sv->tls, buf, size);
 }
 
 static void srv_send(struct server *sv, const char *data, size_t len)
 {
-	size_t n;
-
-	if (sv->tls) {
-		while (len && sc_tls_write(sv->tls, data, len, &n) == SC_OK) {
-			data += n;
-			len -= n;
-		}
-		return;
-	}
-	while (len) {
-		ssize_t r = send(sv->fd, data, len, MSG_NOSIGNAL);
-
-		if (r <= 0)
-			return;
-		data += r;
-		len -= (size_t)r;
-	}
+	ts_send(sv->fd, sv->tls, data, len);
 }
 
-/* Send "S" step text: lines separated by '\n', each sent with CRLF, one write. */
 static void srv_lines(struct server *sv, const char *text)
 {
-	char out[8192];
-	size_t n = 0;
-
-	for (; *text && n + 2 < sizeof out; text++) {
-		if (*text == '\n')
-			out[n++] = '\r';
-		out[n++] = *text;
-	}
-	out[n++] = '\r';
-	out[n++] = '\n';
-	srv_send(sv, out, n);
+	ts_lines(sv->fd, sv->tls, text);
 }
 
 /* A PEM as "250-" lines plus "250 2.0.0 OK". */
@@ -173,7 +122,8 @@ static void *srv_main(void *arg)
 			sv->failed[0] = '\0';
 			goto out;
 		} else if (!strcmp(s, "SILENT")) {
-			while (srv_getc(sv) >= 0)
+			/* swallow everything until the client gives up */
+			while (srv_line(sv, line, sizeof line) == 0)
 				;
 		}
 	}

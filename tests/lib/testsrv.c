@@ -1,0 +1,73 @@
+/*
+ * testsrv.c - line I/O for scripted test servers (see testsrv.h).
+ */
+#include <sys/socket.h>
+
+#include "testsrv.h"
+
+static int ts_getc(int fd, sc_tls *tls)
+{
+	unsigned char c;
+
+	if (tls) {
+		size_t n;
+
+		return sc_tls_read(tls, &c, 1, &n) == SC_OK && n == 1 ? c : -1;
+	}
+	return recv(fd, &c, 1, 0) == 1 ? c : -1;
+}
+
+int ts_line(int fd, sc_tls *tls, char *buf, size_t size)
+{
+	size_t n = 0;
+	int c;
+
+	while ((c = ts_getc(fd, tls)) >= 0) {
+		if (c == '\n') {
+			if (n && buf[n - 1] == '\r')
+				n--;
+			buf[n] = '\0';
+			return 0;
+		}
+		if (n + 1 < size)
+			buf[n++] = (char)c;
+	}
+	return -1;
+}
+
+void ts_send(int fd, sc_tls *tls, const char *data, size_t len)
+{
+	size_t n;
+
+	if (tls) {
+		while (len && sc_tls_write(tls, data, len, &n) == SC_OK) {
+			data += n;
+			len -= n;
+		}
+		return;
+	}
+	while (len) {
+		ssize_t r = send(fd, data, len, MSG_NOSIGNAL);
+
+		if (r <= 0)
+			return;
+		data += (size_t)r;
+		len -= (size_t)r;
+	}
+}
+
+void ts_lines(int fd, sc_tls *tls, const char *text)
+{
+	char out[8192];
+	size_t n = 0;
+
+	/* room for a "\r\n" pair from the text plus the final CRLF */
+	for (; *text && n + 4 <= sizeof out; text++) {
+		if (*text == '\n')
+			out[n++] = '\r';
+		out[n++] = *text;
+	}
+	out[n++] = '\r';
+	out[n++] = '\n';
+	ts_send(fd, tls, out, n);
+}
