@@ -30,6 +30,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
+
 #define DEPTH_MAX 256
 #define RBUF 8192
 #define HIST_N 2048
@@ -109,34 +111,12 @@ static void die(const char *what)
 	exit(1);
 }
 
-static long arg_long(const char *s, long lo, long hi, const char *what)
-{
-	char *end;
-	long v = strtol(s, &end, 10);
-
-	if (end == s || *end || v < lo || v > hi) {
-		fprintf(stderr, "loadgen: bad %s: %s\n", what, s);
-		exit(2);
-	}
-	return v;
-}
-
+/* The pattern is used as a format string: only %d conversions, at most one. */
 static int pattern_ok(const char *p)
 {
-	int n = 0;
+	int n = bench_pattern_count(p);
 
-	for (; *p; p++) {
-		if (*p != '%')
-			continue;
-		if (p[1] == '%') {
-			p++;
-			continue;
-		}
-		if (p[1] != 'd')
-			return 0;
-		n++;
-	}
-	return n <= 1;
+	return n >= 0 && n <= 1;
 }
 
 static int connect_one(void)
@@ -370,13 +350,13 @@ int main(int argc, char **argv)
 	while ((o = getopt(argc, argv, "h:p:c:P:d:n:a:r:IW")) != -1) {
 		switch (o) {
 		case 'h': opt.host = optarg; break;
-		case 'p': opt.port = (int)arg_long(optarg, 1, 65535, "port"); break;
-		case 'c': opt.conns = (int)arg_long(optarg, 1, 100000, "connections"); break;
-		case 'P': opt.depth = (int)arg_long(optarg, 1, DEPTH_MAX, "depth"); break;
-		case 'd': opt.duration = (int)arg_long(optarg, 1, 600, "duration"); break;
-		case 'n': opt.limit = arg_long(optarg, 1, 1000000000L, "requests"); break;
+		case 'p': opt.port = (int)bench_arg_long("loadgen", optarg, 1, 65535, "port"); break;
+		case 'c': opt.conns = (int)bench_arg_long("loadgen", optarg, 1, 100000, "connections"); break;
+		case 'P': opt.depth = (int)bench_arg_long("loadgen", optarg, 1, DEPTH_MAX, "depth"); break;
+		case 'd': opt.duration = (int)bench_arg_long("loadgen", optarg, 1, 600, "duration"); break;
+		case 'n': opt.limit = bench_arg_long("loadgen", optarg, 1, 1000000000L, "requests"); break;
 		case 'a': opt.pattern = optarg; break;
-		case 'r': opt.range = arg_long(optarg, 1, 1000000000L, "range"); break;
+		case 'r': opt.range = bench_arg_long("loadgen", optarg, 1, 1000000000L, "range"); break;
 		case 'I': opt.mode = 'I'; break;
 		case 'W': opt.mode = 'W'; break;
 		default: usage();

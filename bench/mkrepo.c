@@ -19,6 +19,8 @@
 
 #include <smtpcert/smtpcert.h>
 
+#include "common.h"
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -27,37 +29,12 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static long arg_long(const char *s, long lo, long hi, const char *what)
-{
-	char *end;
-	long v;
-
-	v = strtol(s, &end, 10);
-	if (end == s || *end || v < lo || v > hi) {
-		fprintf(stderr, "mkrepo: bad %s: %s\n", what, s);
-		exit(2);
-	}
-	return v;
-}
-
-/* The pattern must hold exactly one %d and no other conversion: it is used as a
- * format string. */
+/* The pattern is used as a format string: only %d conversions, exactly one. */
 static int pattern_ok(const char *p)
 {
-	int n = 0;
+	int n = bench_pattern_count(p);
 
-	for (; *p; p++) {
-		if (*p != '%')
-			continue;
-		if (p[1] == '%') {
-			p++;
-			continue;
-		}
-		if (p[1] != 'd')
-			return 0;
-		n++;
-	}
-	return n == 1;
+	return n >= 0 && n == 1;
 }
 
 int main(int argc, char **argv)
@@ -82,9 +59,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mkrepo: PATTERN needs exactly one %%d\n");
 		return 2;
 	}
-	first = arg_long(argv[4], 0, 1000000000L, "FIRST");
-	count = arg_long(argv[5], 1, 100000000L, "COUNT");
-	batch = argc > 6 ? arg_long(argv[6], 1, 1000000L, "BATCH") : 10000;
+	first = bench_arg_long("mkrepo", argv[4], 0, 1000000000L, "FIRST");
+	count = bench_arg_long("mkrepo", argv[5], 1, 100000000L, "COUNT");
+	batch = argc > 6 ? bench_arg_long("mkrepo", argv[6], 1, 1000000L, "BATCH") : 10000;
 	st = sc_cert_load_file(argv[2], &cert);
 	if (st != SC_OK) {
 		fprintf(stderr, "mkrepo: %s: %s\n", argv[2], sc_strerror(st));
