@@ -274,6 +274,18 @@ const struct cfg_key cfg_keys[] = {
 	  "unprivileged account to run as after binding (when started as root)" },
 	{ "encrypt_at_rest", CFG_BOOL, "no", NULL, NULL, 0, 0, NULL, 0,
 	  "encrypt plaintext mail to local recipients who have a certificate" },
+	{ "recipients", CFG_PATH, NULL, NULL, NULL, 0, 0, NULL, 0,
+	  "file of further local addresses that receive mail, one per line" },
+	/* RFC 5321 4.5.3.1.8: a server must accept at least 100 recipients. */
+	{ "max_recipients", CFG_INT, "100", NULL, NULL, 1, 100000, NULL, 0,
+	  "recipients per message before 452 4.5.3" },
+	{ "delivery_timeout", CFG_INT, "60", NULL, NULL, 1, 3600, NULL, 0,
+	  "seconds per network step when delivering over LMTP or to a proxy backend" },
+	/* Postfix XCLIENT (XCLIENT_README) or HAProxy's PROXY protocol version 2. */
+	{ "proxy_protocol", CFG_ENUM, "xclient", NULL, NULL, 0, 0, "xclient|v2|none", 0,
+	  "how a proxy backend learns the real client: XCLIENT, PROXY v2, or not at all" },
+	{ "proxy_timeout", CFG_INT, "60", NULL, NULL, 1, 3600, NULL, 0,
+	  "seconds to wait for the proxy backend before 421/451" },
 	{ "ldap_bind_dn", CFG_STR, NULL, NULL, NULL, 0, 0, NULL, 0,
 	  "DN to bind as for ldap:// repositories (anonymous when unset)" },
 	{ "ldap_bind_password_file", CFG_PATH, NULL, NULL, NULL, 0, 0, NULL, 0,

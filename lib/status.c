@@ -46,6 +46,8 @@ const char *sc_strerror(int status)
 	case SC_ERR_VERIFY: return "peer certificate verification failed";
 	case SC_ERR_CRYPTO: return "cryptographic operation failed";
 	case SC_ERR_PERM: return "permission denied";
+	case SC_ERR_AUTH: return "wrong or missing passphrase, PIN or credentials";
+	case SC_ERR_CHANGED: return "certificate changed since it was last seen";
 	case SC_ERR_PROTOCOL: return "protocol error";
 	case SC_ERR_REJECTED: return "rejected by peer";
 	case SC_ERR_CONFIG: return "configuration error";

@@ -51,6 +51,10 @@
 #include "queue.h"
 #include "auth.h"
 #include "notice.h"
+#include "mime.h"
+#include "key.h"
+#include "smime.h"
+#include "lookup.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -57,6 +57,8 @@ typedef enum sc_status {
 	SC_ERR_VERIFY,         /**< peer certificate did not verify */
 	SC_ERR_CRYPTO,         /**< a crypto library call failed */
 	SC_ERR_PERM,           /**< permission denied */
+	SC_ERR_AUTH,           /**< wrong or missing passphrase, PIN or credentials */
+	SC_ERR_CHANGED,        /**< a remembered (TOFU) certificate changed */
 
 	/* peer protocol */
 	SC_ERR_PROTOCOL = 500, /**< the peer broke the protocol */
