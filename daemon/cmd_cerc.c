@@ -206,6 +206,7 @@ void cmd_data(struct session *s, struct request *rq)
 	}
 	upload_init(&c->up, (size_t)s->rt->submission_max);
 	c->uploading = 1;
+	s->bulk_input = cerc_upload_input;
 	session_enter(s, SESSION_UPLOAD);
 	/* RFC 5321 4.1.1.4 / 4.3.2: 354 intermediate reply */
 	reply(s, "354 End certificate with <CR><LF>.<CR><LF>");

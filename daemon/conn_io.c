@@ -26,14 +26,15 @@ static int conn_accepts_commands(const struct conn *c)
 	return !c->stopping && !c->handshaking && input_session_ready(&c->s);
 }
 
-/* A CERC upload (SESSION_UPLOAD) reads too; SESSION_SUBMIT reads nothing until
- * its job's reply is queued, so pipelined commands keep their order. */
+/* A CERC upload or mail data (session_takes_bulk()) reads too; SUBMIT, DELIVER
+ * and PROXY_WAIT read nothing until their reply is queued, so pipelined commands
+ * keep their order. */
 static int conn_wants_input(const struct conn *c)
 {
 	if (c->stopping || c->handshaking)
 		return 0;
 	return input_session_ready(&c->s) ||
-	       (c->s.state == SESSION_UPLOAD && session_out_len(&c->s) < SESSION_OUT_HIGH);
+	       (session_takes_bulk(&c->s) && session_out_len(&c->s) < SESSION_OUT_HIGH);
 }
 
 /* The input buffer holds one line of the longest kind the session takes now:
@@ -115,12 +116,12 @@ static void conn_process(struct conn *c)
 		enum session_state before = c->s.state;
 		size_t had = sc_buf_len(c->in);
 
-		if (c->s.state == SESSION_UPLOAD) {
+		if (session_takes_bulk(&c->s)) {
 			session_upload_input(&c->s, c->in);
 			if (sc_buf_len(c->in) != had)
 				conn_arm_timer(c);
 			/* what the upload left is an incomplete line */
-			c->inp.partial = c->s.state == SESSION_UPLOAD && sc_buf_len(c->in) > 0;
+			c->inp.partial = session_takes_bulk(&c->s) && sc_buf_len(c->in) > 0;
 		} else if (input_process(&c->s, c->in, &c->inp) > 0) {
 			conn_arm_timer(c);
 		}
@@ -130,7 +131,7 @@ static void conn_process(struct conn *c)
 			break;
 	}
 	/* the peer is gone: an unterminated last line can never complete */
-	if (c->eof && (c->inp.partial || c->inp.skipping || c->s.state == SESSION_UPLOAD))
+	if (c->eof && (c->inp.partial || c->inp.skipping || session_takes_bulk(&c->s)))
 		sc_buf_clear(c->in);
 	if (sc_buf_len(c->in) == 0) {
 		sc_buf_free(c->in);
@@ -215,11 +216,13 @@ static int conn_has_work(const struct conn *c)
 	       (conn_accepts_commands(c) || conn_wants_input(c));
 }
 
-/* A submission job runs: its reply is due before anything else happens. */
+/* A submission or delivery job runs, or a proxied command waits for the
+ * backend: its reply is due before anything else happens. */
 static int conn_waits_for_job(const struct conn *c)
 {
 	/* AUTH: the verification or its failure delay (cmd_auth.c) */
-	return c->s.state == SESSION_SUBMIT || c->s.state == SESSION_AUTH_WAIT;
+	return c->s.state == SESSION_SUBMIT || c->s.state == SESSION_AUTH_WAIT ||
+	       c->s.state == SESSION_DELIVER || c->s.state == SESSION_PROXY_WAIT;
 }
 
 /* Everything queued is sent: act on the session's state.

@@ -240,6 +240,53 @@ static sc_status runtime_load_scalars(struct runtime *rt, char *err, size_t errl
 	return SC_OK;
 }
 
+/* Mail reception: the `delivery` kind and its backend, limits, proxy settings.
+ * The value's syntax was checked by the config parser (check_delivery()). */
+static sc_status runtime_load_delivery(struct runtime *rt, char *err, size_t errlen)
+{
+	const char *d = sc_config_str(rt->cfg, "delivery");
+	const char *pp = sc_config_str(rt->cfg, "proxy_protocol");
+	const char *hp, *colon;
+	size_t hl;
+
+	rt->max_recipients = runtime_cfg_int(rt->cfg, "max_recipients", 100);
+	rt->delivery_timeout = runtime_cfg_int(rt->cfg, "delivery_timeout", 60);
+	rt->proxy_timeout = runtime_cfg_int(rt->cfg, "proxy_timeout", 60);
+	rt->encrypt_at_rest = sc_config_bool(rt->cfg, "encrypt_at_rest") ? 1 : 0;
+	rt->proxy_protocol = !pp || !strcmp(pp, "xclient") ? RUNTIME_PROXY_XCLIENT :
+			     !strcmp(pp, "v2") ? RUNTIME_PROXY_V2 : RUNTIME_PROXY_NONE;
+	rt->delivery_spec = d && *d ? d : NULL;
+	if (!rt->delivery_spec) {
+		rt->delivery = RUNTIME_DELIVERY_NONE;
+		return SC_OK;
+	}
+	if (!strncmp(d, "maildir:", 8)) {
+		rt->delivery = RUNTIME_DELIVERY_MAILDIR;
+		return SC_OK;
+	}
+	rt->delivery = d[0] == 'l' ? RUNTIME_DELIVERY_LMTP : RUNTIME_DELIVERY_PROXY;
+	/* HOST:PORT, HOST possibly [IPv6] */
+	hp = strchr(d, ':') + 1;
+	colon = strrchr(hp, ':');
+	if (!colon || colon == hp || !colon[1] || strlen(colon + 1) >= sizeof rt->backend_port) {
+		sc_config_errorf(rt->cfg, "delivery", err, errlen, "%s: expected HOST:PORT", d);
+		return SC_ERR_CONFIG;
+	}
+	hl = (size_t)(colon - hp);
+	if (hp[0] == '[' && hl >= 2 && hp[hl - 1] == ']') {
+		hp++;
+		hl -= 2;
+	}
+	if (hl >= sizeof rt->backend_host) {
+		sc_config_errorf(rt->cfg, "delivery", err, errlen, "%s: host name too long", d);
+		return SC_ERR_CONFIG;
+	}
+	memcpy(rt->backend_host, hp, hl);
+	rt->backend_host[hl] = '\0';
+	snprintf(rt->backend_port, sizeof rt->backend_port, "%s", colon + 1);
+	return SC_OK;
+}
+
 /* CERC: the review queue, the postmaster address and the upload limit. */
 static sc_status runtime_load_submissions(struct runtime *rt, char *err, size_t errlen)
 {
@@ -321,6 +368,8 @@ sc_status runtime_load(const char *path, const struct runtime *old, struct runti
 		rc = runtime_load_auth(rt, err, errlen);
 	if (rc == SC_OK)
 		rc = runtime_load_submissions(rt, err, errlen);
+	if (rc == SC_OK)
+		rc = runtime_load_delivery(rt, err, errlen);
 	if (rc != SC_OK) {
 		if (!err[0])
 			snprintf(err, errlen, "%s: %s", path, sc_strerror(rc));

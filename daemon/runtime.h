@@ -35,6 +35,13 @@ struct runtime_repo {
 
 enum runtime_submissions { RUNTIME_SUBMIT_OFF, RUNTIME_SUBMIT_REVIEW, RUNTIME_SUBMIT_AUTO };
 
+/** The `delivery` key: where accepted mail goes (none = mail is refused). */
+enum runtime_delivery {
+	RUNTIME_DELIVERY_NONE, RUNTIME_DELIVERY_MAILDIR, RUNTIME_DELIVERY_LMTP,
+	RUNTIME_DELIVERY_PROXY
+};
+enum runtime_proxy_protocol { RUNTIME_PROXY_XCLIENT, RUNTIME_PROXY_V2, RUNTIME_PROXY_NONE };
+
 struct runtime {
 	unsigned refs;
 	unsigned generation;          /**< 1 for the first load, +1 per reload */
@@ -61,6 +68,19 @@ struct runtime {
 	sc_queue *queue;
 	struct sc_addr postmaster;
 	long submission_max;
+	/* mail reception (cmd_mail.c, delivery.c) and proxy mode (proxy.c) */
+	enum runtime_delivery delivery;
+	const char *delivery_spec;    /**< the `delivery` value, NULL when unset */
+	char backend_host[256];       /**< lmtp:/proxy: HOST ("" otherwise) */
+	char backend_port[8];
+	enum runtime_proxy_protocol proxy_protocol;
+	long proxy_timeout;           /**< seconds */
+	long delivery_timeout;        /**< seconds */
+	long max_recipients;
+	unsigned encrypt_at_rest : 1;
+	/** local recipients beyond the auth source (`recipients` file); owned by
+	 *  rcpt_local.c, NULL when not configured */
+	struct rcpt_local *local_rcpts;
 };
 
 /**

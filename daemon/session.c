@@ -9,6 +9,9 @@
  *   any --QUIT / 421 (errors, timeout, shutdown)--> CLOSING
  *   READY --CERC 250, DATA 354--> UPLOAD --"." (checks fail)--> READY
  *   UPLOAD --"." (parsed, checked)--> SUBMIT --worker job done--> READY
+ *   READY --DATA 354 / BDAT--> DATA --end of data--> DELIVER --job done--> READY
+ *   proxy mode: READY --relayed command--> PROXY_WAIT --backend reply--> READY,
+ *   and DATA streams in PROXY_DATA
  */
 #include <stdio.h>
 #include <string.h>
@@ -31,6 +34,10 @@ const char *session_state_name(enum session_state st)
 	case SESSION_CLOSING: return "CLOSING";
 	case SESSION_UPLOAD: return "UPLOAD";
 	case SESSION_SUBMIT: return "SUBMIT";
+	case SESSION_DATA: return "DATA";
+	case SESSION_DELIVER: return "DELIVER";
+	case SESSION_PROXY_WAIT: return "PROXY_WAIT";
+	case SESSION_PROXY_DATA: return "PROXY_DATA";
 	}
 	return "?";
 }
@@ -80,8 +87,9 @@ void session_greet(struct session *s)
 	reply(s, "220 %s ESMTP smtpcertd", s->rt->hostname);
 }
 
-/* Command lines are taken only in CONNECTED and READY (input.c); UPLOAD input
- * goes to session_upload_input(), SUBMIT reads nothing (pipelining order). */
+/* Command lines are taken only in CONNECTED and READY (input.c); UPLOAD, DATA
+ * and PROXY_DATA input goes to session_upload_input(); SUBMIT, DELIVER and
+ * PROXY_WAIT read nothing (pipelining order). */
 static int session_takes_commands(const struct session *s)
 {
 	return s->state == SESSION_CONNECTED || s->state == SESSION_READY;
@@ -107,11 +115,17 @@ void session_line(struct session *s, const char *line, size_t len)
 	}
 }
 
+int session_takes_bulk(const struct session *s)
+{
+	return s->state == SESSION_UPLOAD || s->state == SESSION_DATA ||
+	       s->state == SESSION_PROXY_DATA;
+}
+
 void session_upload_input(struct session *s, sc_buf *in)
 {
-	if (s->state != SESSION_UPLOAD)
+	if (!session_takes_bulk(s) || !s->bulk_input)
 		return;
-	cerc_upload_input(s, in);
+	s->bulk_input(s, in);
 	if (s->out_failed && s->state != SESSION_CLOSING) {
 		s->close_reason = "output-error";
 		session_enter(s, SESSION_CLOSING);

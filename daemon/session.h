@@ -6,8 +6,8 @@
  * The connection (conn.c) feeds complete command lines in and transmits what the
  * session queued in `out`; after each line it looks at the state to learn whether
  * to stop reading (STARTTLS, CLOSING) or to discard the rest of the input.
- * The mail transaction (MAIL/RCPT/DATA, a later issue) lives in its own struct,
- * separate from the session (STYLE.md), and is NULL until then.
+ * The mail transaction (MAIL/RCPT/DATA) lives in its own struct, separate from
+ * the session (STYLE.md), NULL outside a transaction.
  */
 #ifndef SMTPCERTD_SESSION_H
 #define SMTPCERTD_SESSION_H
@@ -35,19 +35,26 @@ enum session_state {
 	SESSION_AUTH_WAIT, /**< AUTH credentials being verified / failure delay: no input */
 	SESSION_CLOSING,   /**< 221/421 queued: close once it is sent */
 	SESSION_UPLOAD,    /**< CERC "354" sent: reading the certificate (upload.c) */
-	SESSION_SUBMIT     /**< upload complete, its worker job runs: no input is read */
+	SESSION_SUBMIT,    /**< upload complete, its worker job runs: no input is read */
+	SESSION_DATA,      /**< mail DATA "354" sent (or BDAT chunk): reading the message */
+	SESSION_DELIVER,   /**< message complete, its delivery job runs: no input is read */
+	SESSION_PROXY_WAIT,/**< proxy mode: a command went to the backend, its reply is
+			    *  awaited: no input is read (pipelining order kept) */
+	SESSION_PROXY_DATA /**< proxy mode: message data streams to the backend */
 };
 
-/** The mail transaction, reset by RSET/HELO/EHLO (RFC 5321 4.1.1.5). Not yet used. */
+/** The mail transaction, reset by RSET/HELO/EHLO (RFC 5321 4.1.1.5). */
 struct transaction;
 /** A CERC submission in progress (cmd_cerc.c). */
 struct cerc;
+/** The backend connection in proxy mode (proxy.c). */
+struct proxy;
 
 struct session {
 	enum session_state state;
 	struct runtime *rt;        /**< referenced: the runtime the session started with */
 	sc_buf *out;               /**< queued replies; NULL while empty (lazy) */
-	struct transaction *tx;    /**< NULL until mail reception exists */
+	struct transaction *tx;    /**< the mail transaction; NULL outside one */
 	struct auth_dialog *auth;  /**< AUTH dialogue or verification running (cmd_auth.c) */
 	/** RFC 4954: the authenticated identity as the source spells it ("" = none);
 	 *  kept across RSET/EHLO, gone with the connection */
@@ -55,6 +62,11 @@ struct session {
 	struct cerc *cerc;         /**< CERC accepted (250) until its end; NULL otherwise */
 	/** set by the connection: a worker job finished, process input again */
 	void (*wake)(struct session *s);
+	/** set by whoever enters UPLOAD, DATA or PROXY_DATA: takes the raw input
+	 *  bytes of that state (session_upload_input()) */
+	void (*bulk_input)(struct session *s, sc_buf *in);
+	/** proxy mode (proxy.c): the backend connection, NULL otherwise */
+	struct proxy *proxy;
 	unsigned errors;           /**< failed commands (RFC 5321 4.2 5yz replies) */
 	unsigned long commands;
 	unsigned tls_active : 1;
@@ -105,9 +117,14 @@ size_t session_out_len(const struct session *s);
  *  SESSION_LINE_MAX, or CMD_AUTH_LINE_MAX inside an AUTH dialogue (RFC 4954 4). */
 size_t session_line_max(const struct session *s);
 
+/** @return non-zero in a state that reads raw bytes, not command lines
+ *  (UPLOAD, DATA, PROXY_DATA). */
+int session_takes_bulk(const struct session *s);
+
 /**
- * In SESSION_UPLOAD: take certificate text from @p in (cmd_cerc.c); when the
- * final "." arrives the session replies or enters SESSION_SUBMIT.
+ * In a bulk state: hand @p in to s->bulk_input (CERC certificate text,
+ * cmd_cerc.c; mail data; proxied data). When the data ends the handler replies
+ * or enters the next state (SUBMIT, DELIVER, ...).
  */
 void session_upload_input(struct session *s, sc_buf *in);
 

@@ -9,6 +9,7 @@
 #define SMTPCERT_SMTP_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "status.h"
 #include "addr.h"
 #include "cert.h"
@@ -31,6 +32,7 @@ struct sc_smtp_opts {
 	const char *ca_file;     /**< trust anchors; NULL = system store */
 	int insecure;            /**< skip server certificate verification */
 	const char *tls_name;    /**< name to verify; NULL = the host connected to */
+	int lmtp;                /**< greet with LHLO (RFC 2033 4.1) instead of EHLO */
 };
 
 typedef struct sc_smtp sc_smtp;
@@ -138,6 +140,36 @@ struct sc_cerc_result {
  */
 SC_MUST_CHECK sc_status sc_smtp_cerc(sc_smtp *s, const struct sc_addr *addr, const sc_cert *c,
 				     struct sc_cerc_result *res, char *err, size_t errlen);
+
+/*
+ * Sending mail (smtp_mail.c): the sendmail front end (`smtpcert send`), LMTP
+ * delivery and notices to a proxy backend use these after sc_smtp_connect().
+ */
+
+/**
+ * MAIL FROM:<@p from> (@p from "" = null reverse-path) with ESMTP parameters
+ * @p params ("BODY=8BITMIME SMTPUTF8 SIZE=1234"; NULL = none), reply in @p reply.
+ * @return SC_OK (2xx); SC_ERR_REJECTED (5xx); SC_ERR_TEMP (4xx); I/O errors.
+ */
+SC_MUST_CHECK sc_status sc_smtp_mail(sc_smtp *s, const char *from, const char *params,
+				     sc_reply *reply);
+
+/** RCPT TO:<@p to>; statuses as sc_smtp_mail(). */
+SC_MUST_CHECK sc_status sc_smtp_rcpt(sc_smtp *s, const char *to, const char *params,
+				     sc_reply *reply);
+
+/**
+ * DATA, then @p size octets read from @p fd starting at offset 0 (pread; the
+ * file position is not used), line ends converted to CRLF, dot-stuffed
+ * (RFC 5321 4.5.2), then ".". Streams: memory does not grow with @p size.
+ * Reads @p nreplies replies after the final "." into replies[0..nreplies-1]:
+ * 1 for SMTP, one per accepted recipient for LMTP (RFC 2033 4.2).
+ * @return SC_OK when the data went through (look at each reply's code);
+ *         SC_ERR_REJECTED / SC_ERR_TEMP when DATA itself was refused (reply in
+ *         replies[0]); SC_ERR_IO (reading @p fd); network errors.
+ */
+SC_MUST_CHECK sc_status sc_smtp_data_fd(sc_smtp *s, int fd, uint64_t size, sc_reply **replies,
+					size_t nreplies);
 
 /** Most MX hosts sc_mx_lookup() returns. */
 #define SC_MX_MAX 16
