@@ -187,8 +187,9 @@ static sc_status runtime_load_repos(struct runtime *rt, const struct runtime *ol
 		 * store from the event loop thread (cmd_cerc.c); everything else
 		 * is read-only */
 		rr->writable = i == 0 && rt->submissions == RUNTIME_SUBMIT_AUTO;
-		rc = sc_repo_open(specs[i], rr->writable ? 0 : SC_REPO_RDONLY, &rr->repo, why,
-				  sizeof why);
+		/* a missing local store is created empty (docs/design.md) */
+		rc = sc_repo_open(specs[i], (rr->writable ? 0 : SC_REPO_RDONLY) | SC_REPO_CREATE,
+				  &rr->repo, why, sizeof why);
 		if (rc != SC_OK) {
 			free(rr);
 			if (!why[0])

@@ -93,10 +93,6 @@ sc_status sc_repo_open(const char *spec, unsigned flags, sc_repo **out, char *er
 		set_err(err, errlen, "%s: no path after '%s:'", spec, be->scheme);
 		return SC_ERR_CONFIG;
 	}
-	if ((flags & SC_REPO_RDONLY) && (flags & SC_REPO_CREATE)) {
-		set_err(err, errlen, "%s: cannot create a repository opened read-only", spec);
-		return SC_ERR_ARG;
-	}
 	r = calloc(1, sizeof *r);
 	if (!r || !(r->spec = strdup(spec))) {
 		free(r);

@@ -324,6 +324,18 @@ static sc_status lmdb_open(sc_repo *r, const char *path, unsigned flags, void **
 	st = prepare_dir(s, &fresh, err, errlen);
 	if (st != SC_OK)
 		goto out;
+	/* Read-only with SC_REPO_CREATE (the daemon): a missing store is created
+	 * empty by a short read-write open, so a fresh install starts serving (550
+	 * for everyone) before the admin's first import. */
+	if (fresh && (flags & SC_REPO_RDONLY) && (flags & SC_REPO_CREATE)) {
+		void *w = NULL;
+
+		st = lmdb_open(r, path, SC_REPO_CREATE, &w, err, errlen);
+		if (st != SC_OK)
+			goto out;
+		lmdb_close(w);
+		fresh = 0;
+	}
 	rc = mdb_env_create(&s->env);
 	if (rc == MDB_SUCCESS)
 		rc = mdb_env_set_maxdbs(s->env, 4);

@@ -164,6 +164,16 @@ class AdminTest(unittest.TestCase):
             r = d.admin("remove", "alice@example.test")
             self.assertEqual(r.returncode, 1, "removing a missing address: %r" % r)
 
+    def test_fresh_install_starts_with_empty_repository(self):
+        # no import before the start: the daemon creates the empty store and
+        # answers 550 until the admin's first import, which it then serves
+        with Daemon(certs=()) as d:
+            self.assertEqual(self.cert(d, "alice@example.test").last, NOT_FOUND)
+            d.import_certs(["alice"])
+            got = self.cert(d, "alice@example.test")
+            self.assertEqual(got.code, 250, got)
+            self.assertEqual(got.ders()[0], self.pki.der("alice"))
+
     def test_import_while_running_seen_by_next_cert(self):
         with Daemon(certs=("alice",)) as d:
             with d.client() as c:

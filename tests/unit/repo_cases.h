@@ -445,8 +445,18 @@ static void case_rdonly_and_missing(void **state)
 	assert_non_null(strstr(err, g_path));
 	assert_int_equal(sc_repo_open(g_spec, SC_REPO_RDONLY, &r, err, sizeof err),
 			 SC_ERR_NOT_FOUND);
-	assert_int_equal(sc_repo_open(g_spec, SC_REPO_RDONLY | SC_REPO_CREATE, &r, NULL, 0),
-			 SC_ERR_ARG);
+	/* read-only + create (the daemon on a fresh install): an empty store that
+	 * answers "not found" and refuses writes, and sees a later writer's import */
+	r = open_repo(SC_REPO_RDONLY | SC_REPO_CREATE);
+	assert_int_equal(lookup(r, "alice@example.test", NULL, &g), SC_ERR_NOT_FOUND);
+	assert_int_equal(sc_repo_store(r, &a, c), SC_ERR_PERM);
+	assert_int_equal(count_all(r), 0);
+	w = open_repo(SC_REPO_CREATE);
+	store(w, "alice@example.test", c);
+	sc_repo_close(w);
+	assert_int_equal(lookup(r, "alice@example.test", NULL, &g), SC_OK);
+	sc_repo_close(r);
+	tc_rmtree(g_path);
 
 	w = open_repo(SC_REPO_CREATE);
 	store(w, "alice@example.test", c);
