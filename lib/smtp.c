@@ -1,6 +1,6 @@
 /*
  * smtp.c - blocking SMTP client for the CLI: connect (every address of the host,
- * in turn), banner, EHLO (HELO fallback), STARTTLS (RFC 3207) with server
+ * in turn), banner, EHLO (HELO fallback; LHLO for LMTP), STARTTLS (RFC 3207) with server
  * authentication, commands one at a time, CERT/CERS certificate retrieval. Owns
  * the session (socket, TLS session, bounded input buffer, extension list); the
  * socket-level work is in smtp_io.c. Runs in the CLI's process.
@@ -57,8 +57,11 @@ static sc_status greet(sc_smtp *s, const char *helo)
 	char cmd[SC_DOMAIN_MAX + 8];
 
 	s->next = 0;
-	snprintf(cmd, sizeof cmd, "EHLO %s", helo);
+	/* RFC 2033 4.1: LMTP greets with LHLO, and has no HELO to fall back to. */
+	snprintf(cmd, sizeof cmd, "%s %s", s->lmtp ? "LHLO" : "EHLO", helo);
 	SC_TRY(smtp_do_command(s, cmd, s->reply));
+	if (s->lmtp && sc_reply_code(s->reply) != 250)
+		return rejected(s, "LHLO refused");
 	if (sc_reply_code(s->reply) / 100 == 5) {
 		snprintf(cmd, sizeof cmd, "HELO %s", helo);
 		SC_TRY(smtp_do_command(s, cmd, s->reply));
@@ -109,6 +112,14 @@ static sc_status start_tls(sc_smtp *s, const struct sc_smtp_opts *o, const char 
 	if (st != SC_OK) {
 		smtp_seterr(s, "%s: cannot start TLS", s->host);
 		return st;
+	}
+	if (o->ntlsa && !o->insecure) {
+		/* RFC 7672 2.2: DNSSEC-validated TLSA records authenticate the server. */
+		st = sc_tls_set_dane(s->tls, o->tls_name ? o->tls_name : host, o->tlsa, o->ntlsa);
+		if (st != SC_OK) {
+			smtp_seterr(s, "%s: DANE: %s", s->host, sc_tls_error(s->tls));
+			return st;
+		}
 	}
 	return smtp_tls_handshake(s);
 }
@@ -174,6 +185,7 @@ sc_status sc_smtp_connect(const char *host, const char *port, const struct sc_sm
 	s->errlen = errlen;
 	memcpy(s->host, name, hlen + 1);
 	s->insecure = o->insecure;
+	s->lmtp = o->lmtp;
 	if ((o->ca_file && !(s->ca_file = strdup(o->ca_file))) ||
 	    sc_buf_new(SMTP_INPUT_MAX, &s->in) != SC_OK ||
 	    sc_reply_new(0, 0, &s->reply) != SC_OK) {

@@ -20,6 +20,7 @@ struct sc_smtp {
 	int fd;
 	int timeout_ms;
 	int broken;              /* I/O or protocol failure: no QUIT on close */
+	int lmtp;                /* LHLO instead of EHLO (RFC 2033 4.1) */
 	sc_tls_ctx *tctx;
 	sc_tls *tls;
 	sc_buf *in;
