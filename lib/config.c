@@ -1,8 +1,9 @@
 /*
  * config.c - the smtpcertd.conf reader: Postfix-style syntax, per-key values,
- * defaults, cross-key checks and getters. The key table lives in config_keys.c.
+ * defaults, cross-key checks and getters. The key tables live in config_keys.c.
  * Used by the daemon (start-up, SIGHUP) and the admin CLI; a parsed sc_config is
- * immutable, so a reloaded daemon can swap it whole.
+ * immutable, so a reloaded daemon can swap it whole. The smtpcert client's file
+ * (sc_config_load_client()) goes through the same reader with its own key table.
  *
  * Syntax, as in Postfix main.cf: "key = value"; a line whose first non-blank is
  * '#' is a comment; blank lines are ignored; a line starting with whitespace
@@ -40,7 +41,11 @@ struct cfg_val {
 
 struct sc_config {
 	char *source;
-	struct cfg_val *v; /* cfg_nkeys entries, indexed like cfg_keys */
+	/* The key table the file was read with: smtpcertd.conf's (cfg_keys) or the
+	 * smtpcert client's (cfg_client_keys). */
+	const struct cfg_key *keys;
+	size_t nkeys;
+	struct cfg_val *v; /* nkeys entries, indexed like keys */
 };
 
 struct cfg_parse {
@@ -48,6 +53,15 @@ struct cfg_parse {
 	char *err;
 	size_t errlen;
 };
+
+/* @return the index of key @p name (@p len bytes) in @p c's table, or -1. */
+static int cfg_table_index(const sc_config *c, const char *name, size_t len)
+{
+	for (size_t i = 0; i < c->nkeys; i++)
+		if (strlen(c->keys[i].name) == len && !memcmp(c->keys[i].name, name, len))
+			return (int)i;
+	return -1;
+}
 
 static sc_status cfg_fail(struct cfg_parse *p, unsigned line, const char *key,
 			  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -108,7 +122,7 @@ static sc_status cfg_push(struct cfg_val *v, const char *s, size_t len)
 static sc_status cfg_add_item(struct cfg_parse *p, int k, unsigned line, const char *s,
 			      size_t len)
 {
-	const struct cfg_key *key = &cfg_keys[k];
+	const struct cfg_key *key = &p->c->keys[k];
 	struct cfg_val *v = &p->c->v[k];
 	char item[CFG_LINE_MAX + 1], why[CFG_WHY_MAX];
 	const char *reason;
@@ -152,7 +166,7 @@ static sc_status cfg_set_list(struct cfg_parse *p, int k, unsigned line, const c
 			while (i < len && !is_sep(s[i]))
 				i++;
 			end = i;
-			if (!(cfg_keys[k].flags & CFG_SPLIT_SCHEME))
+			if (!(p->c->keys[k].flags & CFG_SPLIT_SCHEME))
 				break;
 			while (i < len && is_sep(s[i]))
 				i++;
@@ -192,7 +206,7 @@ static int parse_choice(const char *choices, const char *s)
 static sc_status cfg_set_scalar(struct cfg_parse *p, int k, unsigned line, const char *s,
 				size_t len)
 {
-	const struct cfg_key *key = &cfg_keys[k];
+	const struct cfg_key *key = &p->c->keys[k];
 	struct cfg_val *v = &p->c->v[k];
 	char why[CFG_WHY_MAX];
 	const char *reason = NULL;
@@ -262,7 +276,7 @@ static sc_status cfg_logical(struct cfg_parse *p, unsigned line, const char *s, 
 	if (i == len || s[i] != '=')
 		return cfg_fail(p, line, NULL, "%.*s: missing '=' after the key name",
 				(int)(klen > 64 ? 64 : klen), s);
-	k = cfg_key_index(s, klen);
+	k = cfg_table_index(p->c, s, klen);
 	if (k < 0)
 		return cfg_fail(p, line, NULL, "%.*s: unknown configuration key",
 				(int)(klen > 64 ? 64 : klen), s);
@@ -271,7 +285,7 @@ static sc_status cfg_logical(struct cfg_parse *p, unsigned line, const char *s, 
 		i++;
 	while (len > i && is_blank(s[len - 1]))
 		len--;
-	if (cfg_keys[k].type == CFG_LIST) {
+	if (p->c->keys[k].type == CFG_LIST) {
 		SC_TRY(cfg_set_list(p, k, line, s + i, len - i));
 		if (!p->c->v[k].line)
 			p->c->v[k].line = line;
@@ -349,7 +363,7 @@ static sc_status cfg_lines(struct cfg_parse *p, const char *text, size_t len)
 
 static sc_status cfg_default(struct cfg_parse *p, int k, const char *value)
 {
-	if (cfg_keys[k].type == CFG_LIST)
+	if (p->c->keys[k].type == CFG_LIST)
 		return cfg_set_list(p, k, 0, value, strlen(value));
 	return cfg_set_scalar(p, k, 0, value, strlen(value));
 }
@@ -362,14 +376,17 @@ static sc_status cfg_finish(struct cfg_parse *p)
 	const char *const *dom, *const *gw;
 	size_t nd, ng;
 
-	for (size_t k = 0; k < cfg_nkeys; k++) {
-		if ((cfg_keys[k].flags & CFG_REQUIRED) && !c->v[k].str && !c->v[k].n)
-			return cfg_fail(p, c->v[k].line, cfg_keys[k].name,
+	for (size_t k = 0; k < c->nkeys; k++) {
+		if ((c->keys[k].flags & CFG_REQUIRED) && !c->v[k].str && !c->v[k].n)
+			return cfg_fail(p, c->v[k].line, c->keys[k].name,
 					c->v[k].line ? "at least one value is required"
 						     : "required key is missing");
-		if (cfg_keys[k].def && !c->v[k].line)
-			SC_TRY(cfg_default(p, (int)k, cfg_keys[k].def));
+		if (c->keys[k].def && !c->v[k].line)
+			SC_TRY(cfg_default(p, (int)k, c->keys[k].def));
 	}
+	/* The rules below are smtpcertd.conf's; the client file has none. */
+	if (c->keys != cfg_keys)
+		return SC_OK;
 	if (!sc_config_is_set(c, "hostname")) {
 		/* A host name the banner cannot carry (e.g. with '_') must not stop the
 		 * daemon from starting: the administrator can still set one. */
@@ -407,8 +424,9 @@ static sc_status cfg_finish(struct cfg_parse *p)
 	return SC_OK;
 }
 
-sc_status sc_config_parse(const char *text, size_t len, const char *name, sc_config **out,
-			  char *err, size_t errlen)
+static sc_status cfg_parse_table(const char *text, size_t len, const char *name,
+				 const struct cfg_key *keys, size_t nkeys, sc_config **out,
+				 char *err, size_t errlen)
 {
 	struct cfg_parse p = { NULL, err, errlen };
 	sc_status st;
@@ -422,7 +440,9 @@ sc_status sc_config_parse(const char *text, size_t len, const char *name, sc_con
 	if (!p.c)
 		return SC_ERR_NOMEM;
 	p.c->source = strdup(name ? name : "(config)");
-	p.c->v = calloc(cfg_nkeys, sizeof *p.c->v);
+	p.c->keys = keys;
+	p.c->nkeys = nkeys;
+	p.c->v = calloc(nkeys, sizeof *p.c->v);
 	if (!p.c->source || !p.c->v) {
 		sc_config_free(p.c);
 		return SC_ERR_NOMEM;
@@ -441,7 +461,21 @@ sc_status sc_config_parse(const char *text, size_t len, const char *name, sc_con
 	return SC_OK;
 }
 
-sc_status sc_config_load(const char *path, sc_config **out, char *err, size_t errlen)
+sc_status sc_config_parse(const char *text, size_t len, const char *name, sc_config **out,
+			  char *err, size_t errlen)
+{
+	return cfg_parse_table(text, len, name, cfg_keys, cfg_nkeys, out, err, errlen);
+}
+
+sc_status sc_config_parse_client(const char *text, size_t len, const char *name,
+				 sc_config **out, char *err, size_t errlen)
+{
+	return cfg_parse_table(text, len, name, cfg_client_keys, cfg_client_nkeys, out, err,
+			       errlen);
+}
+
+static sc_status cfg_load_table(const char *path, const struct cfg_key *keys, size_t nkeys,
+				sc_config **out, char *err, size_t errlen)
 {
 	struct stat sb;
 	char *text;
@@ -489,16 +523,26 @@ sc_status sc_config_load(const char *path, sc_config **out, char *err, size_t er
 			break;
 	}
 	close(fd);
-	st = sc_config_parse(text, len, path, out, err, errlen);
+	st = cfg_parse_table(text, len, path, keys, nkeys, out, err, errlen);
 	free(text);
 	return st;
+}
+
+sc_status sc_config_load(const char *path, sc_config **out, char *err, size_t errlen)
+{
+	return cfg_load_table(path, cfg_keys, cfg_nkeys, out, err, errlen);
+}
+
+sc_status sc_config_load_client(const char *path, sc_config **out, char *err, size_t errlen)
+{
+	return cfg_load_table(path, cfg_client_keys, cfg_client_nkeys, out, err, errlen);
 }
 
 void sc_config_free(sc_config *c)
 {
 	if (!c)
 		return;
-	for (size_t k = 0; c->v && k < cfg_nkeys; k++) {
+	for (size_t k = 0; c->v && k < c->nkeys; k++) {
 		free(c->v[k].str);
 		for (size_t i = 0; i < c->v[k].n; i++)
 			free(c->v[k].items[i]);
@@ -525,7 +569,7 @@ static const struct cfg_val *cfg_get(const sc_config *c, const char *key, int *k
 
 	if (!c || !key)
 		return NULL;
-	i = cfg_key_index(key, strlen(key));
+	i = cfg_table_index(c, key, strlen(key));
 	if (i < 0)
 		return NULL;
 	if (k)
@@ -580,7 +624,7 @@ size_t sc_config_list(const sc_config *c, const char *key, const char *const **i
 
 	if (items)
 		*items = NULL;
-	if (!v || cfg_keys[k].type != CFG_LIST)
+	if (!v || c->keys[k].type != CFG_LIST)
 		return 0;
 	if (items)
 		*items = (const char *const *)v->items;
@@ -592,7 +636,7 @@ long long sc_config_int(const sc_config *c, const char *key)
 	int k = -1;
 	const struct cfg_val *v = cfg_get(c, key, &k);
 
-	return v && cfg_keys[k].type == CFG_INT ? v->num : 0;
+	return v && c->keys[k].type == CFG_INT ? v->num : 0;
 }
 
 int sc_config_bool(const sc_config *c, const char *key)
@@ -600,7 +644,7 @@ int sc_config_bool(const sc_config *c, const char *key)
 	int k = -1;
 	const struct cfg_val *v = cfg_get(c, key, &k);
 
-	return v && cfg_keys[k].type == CFG_BOOL ? (int)v->num : 0;
+	return v && c->keys[k].type == CFG_BOOL ? (int)v->num : 0;
 }
 
 enum sc_domain_kind sc_config_domain_kind(const sc_config *c, const char *domain)
@@ -621,21 +665,34 @@ enum sc_domain_kind sc_config_domain_kind(const sc_config *c, const char *domain
 	return SC_DOMAIN_FOREIGN;
 }
 
-/* The public key table is derived once from cfg_keys (types as text). */
-static struct sc_config_keyinfo *keyinfo;
+/* The public key tables are derived once from cfg_keys / cfg_client_keys (types as text). */
+static struct sc_config_keyinfo *keyinfo, *client_keyinfo;
 static pthread_once_t keyinfo_once = PTHREAD_ONCE_INIT;
+static pthread_once_t client_keyinfo_once = PTHREAD_ONCE_INIT;
+
+static struct sc_config_keyinfo *keyinfo_from(const struct cfg_key *keys, size_t n)
+{
+	struct sc_config_keyinfo *ki = calloc(n, sizeof *ki);
+
+	if (!ki)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		ki[i].name = keys[i].name;
+		ki[i].type = cfg_type_name(keys[i].type);
+		ki[i].def = keys[i].def_doc ? keys[i].def_doc : keys[i].def;
+		ki[i].help = keys[i].help;
+	}
+	return ki;
+}
 
 static void keyinfo_build(void)
 {
-	keyinfo = calloc(cfg_nkeys, sizeof *keyinfo);
-	if (!keyinfo)
-		return;
-	for (size_t i = 0; i < cfg_nkeys; i++) {
-		keyinfo[i].name = cfg_keys[i].name;
-		keyinfo[i].type = cfg_type_name(cfg_keys[i].type);
-		keyinfo[i].def = cfg_keys[i].def_doc ? cfg_keys[i].def_doc : cfg_keys[i].def;
-		keyinfo[i].help = cfg_keys[i].help;
-	}
+	keyinfo = keyinfo_from(cfg_keys, cfg_nkeys);
+}
+
+static void client_keyinfo_build(void)
+{
+	client_keyinfo = keyinfo_from(cfg_client_keys, cfg_client_nkeys);
 }
 
 size_t sc_config_keys(const struct sc_config_keyinfo **keys)
@@ -644,4 +701,12 @@ size_t sc_config_keys(const struct sc_config_keyinfo **keys)
 	if (keys)
 		*keys = keyinfo;
 	return keyinfo ? cfg_nkeys : 0;
+}
+
+size_t sc_config_client_keys(const struct sc_config_keyinfo **keys)
+{
+	pthread_once(&client_keyinfo_once, client_keyinfo_build);
+	if (keys)
+		*keys = client_keyinfo;
+	return client_keyinfo ? cfg_client_nkeys : 0;
 }

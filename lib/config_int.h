@@ -1,6 +1,6 @@
 /*
- * config_int.h - private to lib/config.c and lib/config_keys.c: the key table of
- * smtpcertd.conf. config_keys.c owns the table (names, types, defaults, value
+ * config_int.h - private to lib/config.c and lib/config_keys.c: the key tables of
+ * smtpcertd.conf and of the smtpcert client's configuration file. config_keys.c owns the table (names, types, defaults, value
  * checks); config.c owns the file syntax and the parsed values. Not installed.
  */
 #ifndef SMTPCERT_CONFIG_INT_H
@@ -44,6 +44,11 @@ struct cfg_key {
 
 extern const struct cfg_key cfg_keys[];
 extern const size_t cfg_nkeys;
+
+/* The smtpcert client's file (~/.config/smtpcert/config, /etc/smtpcert/smtpcert.conf):
+ * same syntax, its own keys. */
+extern const struct cfg_key cfg_client_keys[];
+extern const size_t cfg_client_nkeys;
 
 /* @return the index of key @p name (@p len bytes) or -1. */
 int cfg_key_index(const char *name, size_t len);

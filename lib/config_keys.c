@@ -1,7 +1,8 @@
 /*
  * config_keys.c - the table of smtpcertd.conf keys: name, type, default, value
- * check and one line of help each. Adding a key is one line here (plus its use).
- * Runs wherever a config is parsed: the daemon at start and SIGHUP, the admin CLI.
+ * check and one line of help each, and the smaller table of the smtpcert client's
+ * file. Adding a key is one line here (plus its use). Runs wherever a config is
+ * parsed: the daemon at start and SIGHUP, the admin CLI, the client verbs.
  *
  * The checks run on every value the file gives (each item of a list) and may
  * normalise it in place (domains are lower-cased, a trailing dot dropped), so the
@@ -309,6 +310,95 @@ const struct cfg_key cfg_keys[] = {
 };
 
 const size_t cfg_nkeys = sizeof cfg_keys / sizeof cfg_keys[0];
+
+/* submit: HOST or HOST:PORT ([IPV6]:PORT); the port defaults to submission (587). */
+static const char *check_submit(char *v, char *buf, size_t size)
+{
+	unsigned char tmp[16];
+
+	if (v[0] == '[' || strchr(v, ':'))
+		return check_hostport(v);
+	if (inet_pton(AF_INET, v, tmp) == 1)
+		return NULL;
+	if (sc_domain_check(v, strlen(v), 0) != SC_OK)
+		return "not a host name or address (expected HOST[:PORT])";
+	return NULL;
+}
+
+/* resolver: a numeric address, optionally "@PORT" (libunbound's forwarder syntax). */
+static const char *check_resolver(char *v, char *buf, size_t size)
+{
+	char host[INET6_ADDRSTRLEN + 1];
+	const char *at = strchr(v, '@');
+	size_t hlen = at ? (size_t)(at - v) : strlen(v);
+	unsigned char tmp[16];
+
+	if (hlen == 0 || hlen >= sizeof host)
+		return "expected ADDRESS[@PORT]";
+	memcpy(host, v, hlen);
+	host[hlen] = '\0';
+	if (inet_pton(AF_INET, host, tmp) != 1 && inet_pton(AF_INET6, host, tmp) != 1)
+		return "not a numeric IPv4 or IPv6 address (expected ADDRESS[@PORT])";
+	if (at && !parse_port(at + 1))
+		return "port must be a number from 1 to 65535";
+	return NULL;
+}
+
+/* A key is a file name or an RFC 7512 URI; the URI is checked when the key is used. */
+static const char *check_key_spec(char *v, char *buf, size_t size)
+{
+	if (!strncasecmp(v, "pkcs11:", 7) && !v[7])
+		return "empty pkcs11: URI";
+	return NULL;
+}
+
+/*
+ * The smtpcert client's keys (smtpcert.conf(5)). Read from /etc/smtpcert/smtpcert.conf,
+ * then ~/.config/smtpcert/config; cli/userconf.c merges the two (keygen = no in the
+ * system file wins).
+ */
+const struct cfg_key cfg_client_keys[] = {
+	{ "from", CFG_STR, NULL, NULL, check_address, 0, 0, NULL, 0,
+	  "your address: envelope sender of send, the certificate signing uses" },
+	{ "submit", CFG_STR, NULL, NULL, check_submit, 0, 0, NULL, 0,
+	  "submission server HOST[:PORT] (587 by default); unset = deliver to the MX" },
+	{ "submit_user", CFG_STR, NULL, NULL, NULL, 0, 0, NULL, 0,
+	  "user name for AUTH at the submission server" },
+	{ "submit_password_file", CFG_PATH, NULL, NULL, NULL, 0, 0, NULL, 0,
+	  "file holding the submission password (first line)" },
+	{ "encrypt", CFG_ENUM, "opportunistic", NULL, NULL, 0, 0, "always|opportunistic|never", 0,
+	  "always (never send plaintext), opportunistic (when every recipient has a "
+	  "certificate) or never" },
+	{ "sign", CFG_BOOL, "no", NULL, NULL, 0, 0, NULL, 0, "sign every message sent" },
+	{ "key", CFG_STR, NULL, NULL, check_key_spec, 0, 0, NULL, 0,
+	  "your private key: a PEM file or an RFC 7512 pkcs11: URI" },
+	{ "cert", CFG_PATH, NULL, NULL, NULL, 0, 0, NULL, 0,
+	  "your S/MIME certificate (PEM, chain may follow)" },
+	{ "passphrase_file", CFG_PATH, NULL, NULL, NULL, 0, 0, NULL, 0,
+	  "file holding the key's passphrase (or the token PIN), first line" },
+	{ "ca_file", CFG_PATH, NULL, NULL, NULL, 0, 0, NULL, 0,
+	  "trust anchors for mail servers' TLS certificates (default: system store)" },
+	{ "smime_ca_file", CFG_PATH, NULL, NULL, NULL, 0, 0, NULL, 0,
+	  "trusted S/MIME CAs: a changed certificate that chains to one is accepted" },
+	{ "known_certs", CFG_PATH, NULL, "$XDG_DATA_HOME/smtpcert/known_certs", NULL, 0, 0, NULL,
+	  0, "remembered recipient certificates (trust on first use); none = off" },
+	{ "cache_dir", CFG_PATH, NULL, "$XDG_CACHE_HOME/smtpcert", NULL, 0, 0, NULL, 0,
+	  "cache of fetched certificates; none = off" },
+	{ "cache_ttl", CFG_INT, "3600", NULL, NULL, 1, 30 * 86400, NULL, 0,
+	  "seconds a fetched certificate is used without asking again" },
+	{ "resolver", CFG_STR, NULL, NULL, check_resolver, 0, 0, NULL, 0,
+	  "DNS server ADDRESS[@PORT] for MX/TLSA lookups (default: the system's)" },
+	{ "dnssec_anchor", CFG_PATH, NULL, NULL, NULL, 0, 0, NULL, 0,
+	  "DNSSEC trust anchor file (default: the system's root key)" },
+	{ "keygen", CFG_BOOL, "yes", NULL, NULL, 0, 0, NULL, 0,
+	  "allow smtpcert keygen; no in the system file disables it for every user" },
+	{ "pkcs11_module", CFG_PATH, NULL, "p11-kit-proxy", NULL, 0, 0, NULL, 0,
+	  "PKCS#11 module for pkcs11: keys without module-path" },
+	{ "timeout", CFG_INT, "30", NULL, NULL, 1, 3600, NULL, 0,
+	  "seconds per network step (connect, each reply)" },
+};
+
+const size_t cfg_client_nkeys = sizeof cfg_client_keys / sizeof cfg_client_keys[0];
 
 int cfg_key_index(const char *name, size_t len)
 {

@@ -38,6 +38,20 @@ SC_MUST_CHECK sc_status sc_config_load(const char *path, sc_config **out, char *
 SC_MUST_CHECK sc_status sc_config_parse(const char *text, size_t len, const char *name,
 					sc_config **out, char *err, size_t errlen);
 
+/**
+ * Load the smtpcert client's configuration file (~/.config/smtpcert/config or
+ * /etc/smtpcert/smtpcert.conf, see smtpcert.conf(5)): the same syntax and
+ * messages as sc_config_load(), with the client's keys (from, submit, encrypt,
+ * sign, key, cert, keygen, ...). The getters below work on the result;
+ * sc_config_domain_kind() answers SC_DOMAIN_FOREIGN for it.
+ */
+SC_MUST_CHECK sc_status sc_config_load_client(const char *path, sc_config **out, char *err,
+					      size_t errlen);
+
+/** Same from memory (as sc_config_parse()). */
+SC_MUST_CHECK sc_status sc_config_parse_client(const char *text, size_t len, const char *name,
+					       sc_config **out, char *err, size_t errlen);
+
 void sc_config_free(sc_config *c);
 
 /** Path (or name) the configuration came from. */
@@ -97,6 +111,8 @@ struct sc_config_keyinfo {
 };
 /** @return the number of keys; *@p keys receives the table. */
 size_t sc_config_keys(const struct sc_config_keyinfo **keys);
+/** The client file's key table (as sc_config_keys()). */
+size_t sc_config_client_keys(const struct sc_config_keyinfo **keys);
 
 #ifdef __cplusplus
 }
