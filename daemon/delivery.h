@@ -29,7 +29,9 @@ struct delivery_rcpt {
 	/* results, filled by delivery_run() */
 	int code;                  /**< 250 delivered; 4xx try later; 5xx failed */
 	char enhanced[12];         /**< RFC 3463 status, e.g. "2.0.0" */
-	char text[DELIVERY_TEXT_MAX];
+	char text[DELIVERY_TEXT_MAX]; /**< for the reply: no paths, no internals */
+	char detail[DELIVERY_TEXT_MAX]; /**< for the log only: why (path, errno, the
+					 *  backend's words); "" when delivered */
 	unsigned encrypted : 1;    /**< the stored copy was encrypted here */
 };
 
@@ -52,6 +54,9 @@ struct delivery_cfg {
 	char spec[PATH_MAX];       /**< the `delivery` value */
 	char hostname[256];        /**< our name: LHLO/EHLO */
 	int timeout_ms;            /**< per network step (LMTP/SMTP); 0 = 60000 */
+	char tmp_dir[PATH_MAX];    /**< where encrypted copies for LMTP and notices for
+				    *  SMTP are staged (unlinked files); "" = $TMPDIR
+				    *  or /tmp */
 	unsigned encrypt_at_rest : 1;
 };
 

@@ -1,11 +1,15 @@
 /*
- * maildir.c - local delivery of notices into a Maildir (the `delivery =
+ * maildir.c - local delivery into a Maildir (the `delivery =
  * maildir:/base/%d/%n` key): template expansion with Dovecot's variables, the
  * Maildir created on demand, and the delivery protocol of the Maildir
  * specification (write tmp/<unique>, fsync, link into new/, fsync new/), so a
  * reader never sees a partial message and a crash never loses an acknowledged one.
- * Runs in the daemon (postmaster notices, from worker threads: no shared state
- * but an atomic counter) and in `smtpcert admin` (decision notices to submitters).
+ * The content comes from a buffer (notices), from a file streamed with pread
+ * (received mail, sc_maildir_deliver_fd) or from a caller's writer (an S/MIME
+ * encryption at rest streaming into tmp/).
+ * Runs in the daemon (received mail and postmaster notices, from worker threads:
+ * no shared state but an atomic counter) and in `smtpcert admin` (decision
+ * notices to submitters).
  *
  * The expansions come from addresses a peer chose: a value containing '/' or
  * starting with '.' (which could climb out of the base with "..") is refused, and
@@ -15,6 +19,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,29 +205,100 @@ static void host_part(char *buf, size_t size)
 	buf[o] = '\0';
 }
 
-/* Mail in a Maildir is in the local format: LF line ends, so CRLF becomes LF. */
-static sc_status write_lf(int fd, const char *msg, size_t len)
+static sc_status write_all(int fd, const char *p, size_t len)
 {
-	char buf[4096];
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return SC_ERR_IO;
+		p += n;
+		len -= (size_t)n;
+	}
+	return SC_OK;
+}
+
+/*
+ * Mail in a Maildir is in the local format: LF line ends, so CRLF becomes LF.
+ * Streaming: a CR that ends one chunk is held until the next octet shows
+ * whether it starts a CRLF (@p cr carries it between calls); @p final flushes it.
+ */
+static sc_status write_lf(int fd, const char *msg, size_t len, int *cr, int final)
+{
+	char buf[8192];
 	size_t o = 0;
 
 	for (size_t i = 0; i < len; i++) {
-		if (msg[i] == '\r' && i + 1 < len && msg[i + 1] == '\n')
-			continue;
-		buf[o++] = msg[i];
-		if (o == sizeof buf || i + 1 == len) {
-			for (size_t w = 0; w < o;) {
-				ssize_t n = write(fd, buf + w, o - w);
-
-				if (n < 0 && errno == EINTR)
-					continue;
-				if (n <= 0)
-					return SC_ERR_IO;
-				w += (size_t)n;
-			}
+		if (*cr) {
+			*cr = 0;
+			if (msg[i] != '\n')
+				buf[o++] = '\r';
+		}
+		if (msg[i] == '\r')
+			*cr = 1;
+		else
+			buf[o++] = msg[i];
+		if (o >= sizeof buf - 1) {
+			SC_TRY(write_all(fd, buf, o));
 			o = 0;
 		}
 	}
+	if (final && *cr) {
+		*cr = 0;
+		buf[o++] = '\r';
+	}
+	return write_all(fd, buf, o);
+}
+
+struct buf_src {
+	const char *msg;
+	size_t len;
+};
+
+static sc_status buf_writer(int out, void *arg, char *err, size_t errlen)
+{
+	const struct buf_src *b = arg;
+	int cr = 0;
+
+	if (write_lf(out, b->msg, b->len, &cr, 1) != SC_OK)
+		return fail(err, errlen, SC_ERR_IO, "cannot write: %s", strerror(errno));
+	return SC_OK;
+}
+
+struct fd_src {
+	int fd;
+	uint64_t size;
+};
+
+/* pread from offset 0: the file position is not ours (one fd, many copies). */
+static sc_status fd_writer(int out, void *arg, char *err, size_t errlen)
+{
+	const struct fd_src *f = arg;
+	char buf[65536];
+	uint64_t off = 0;
+	int cr = 0;
+
+	while (off < f->size) {
+		size_t want = f->size - off < sizeof buf ? (size_t)(f->size - off) : sizeof buf;
+		ssize_t n = pread(f->fd, buf, want, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return fail(err, errlen, SC_ERR_IO, "cannot read the message: %s",
+				    strerror(errno));
+		if (n == 0)
+			return fail(err, errlen, SC_ERR_IO,
+				    "the message is shorter than announced (%llu of %llu octets)",
+				    (unsigned long long)off, (unsigned long long)f->size);
+		if (write_lf(out, buf, (size_t)n, &cr, 0) != SC_OK)
+			return fail(err, errlen, SC_ERR_IO, "cannot write: %s", strerror(errno));
+		off += (uint64_t)n;
+	}
+	if (write_lf(out, NULL, 0, &cr, 1) != SC_OK)
+		return fail(err, errlen, SC_ERR_IO, "cannot write: %s", strerror(errno));
 	return SC_OK;
 }
 
@@ -238,8 +314,8 @@ static sc_status fsync_path(const char *path)
 	return rc == 0 ? SC_OK : SC_ERR_IO;
 }
 
-sc_status sc_maildir_deliver(const char *delivery, const struct sc_addr *rcpt,
-			     const char *msg, size_t len, char *err, size_t errlen)
+sc_status sc_maildir_deliver_with(const char *delivery, const struct sc_addr *rcpt,
+				  sc_maildir_writer writer, void *arg, char *err, size_t errlen)
 {
 	static unsigned counter;
 	char base[PATH_MAX], host[600], name[800], tmp[PATH_MAX + 1000], dst[PATH_MAX + 1000],
@@ -249,7 +325,7 @@ sc_status sc_maildir_deliver(const char *delivery, const struct sc_addr *rcpt,
 	sc_status st;
 	int fd = -1;
 
-	SC_ENSURE_ARG(delivery && rcpt && (msg || len == 0));
+	SC_ENSURE_ARG(delivery && rcpt && writer);
 	if (err && errlen)
 		err[0] = '\0';
 	if (strncmp(delivery, "maildir:", 8) || delivery[8] != '/')
@@ -278,8 +354,15 @@ sc_status sc_maildir_deliver(const char *delivery, const struct sc_addr *rcpt,
 		if (ow.set && fchown(fd, ow.uid, ow.gid) != 0) {
 			/* best effort, as for the directories */
 		}
-		st = write_lf(fd, msg, len);
-		if (st == SC_OK && fsync(fd) != 0)
+		st = writer(fd, arg, err, errlen);
+		if (st != SC_OK) {
+			close(fd);
+			unlink(tmp);
+			if (err && errlen && !err[0])
+				fail(err, errlen, st, "%s: %s", tmp, sc_strerror(st));
+			return st;
+		}
+		if (fsync(fd) != 0)
 			st = SC_ERR_IO;
 		if (close(fd) != 0 && st == SC_OK)
 			st = SC_ERR_IO;
@@ -298,9 +381,33 @@ sc_status sc_maildir_deliver(const char *delivery, const struct sc_addr *rcpt,
 			return fail(err, errlen, SC_ERR_IO, "%s: %s", dst, strerror(e));
 		}
 		unlink(tmp);
-		if (fsync_path(newdir) != SC_OK)
-			return fail(err, errlen, SC_ERR_IO, "%s: fsync: %s", newdir, strerror(errno));
+		if (fsync_path(newdir) != SC_OK) {
+			int e = errno;
+
+			/* not known to be durable: not delivered, so nothing stays in new/
+			 * for the retry to duplicate */
+			unlink(dst);
+			return fail(err, errlen, SC_ERR_IO, "%s: fsync: %s", newdir, strerror(e));
+		}
 		return SC_OK;
 	}
 	return fail(err, errlen, SC_ERR_IO, "%s: no unique file name", newdir);
+}
+
+sc_status sc_maildir_deliver(const char *delivery, const struct sc_addr *rcpt,
+			     const char *msg, size_t len, char *err, size_t errlen)
+{
+	struct buf_src b = { msg, len };
+
+	SC_ENSURE_ARG(msg || len == 0);
+	return sc_maildir_deliver_with(delivery, rcpt, buf_writer, &b, err, errlen);
+}
+
+sc_status sc_maildir_deliver_fd(const char *delivery, const struct sc_addr *rcpt, int fd,
+				uint64_t size, char *err, size_t errlen)
+{
+	struct fd_src f = { fd, size };
+
+	SC_ENSURE_ARG(fd >= 0);
+	return sc_maildir_deliver_with(delivery, rcpt, fd_writer, &f, err, errlen);
 }

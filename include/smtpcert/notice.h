@@ -10,6 +10,7 @@
 #define SMTPCERT_NOTICE_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "status.h"
 #include "addr.h"
 #include "queue.h"
@@ -61,6 +62,33 @@ SC_MUST_CHECK sc_status sc_notice_format_decision(const struct sc_submission *s,
  */
 SC_MUST_CHECK sc_status sc_maildir_deliver(const char *delivery, const struct sc_addr *rcpt,
 					   const char *msg, size_t len, char *err, size_t errlen);
+
+/**
+ * sc_maildir_deliver() for a message in a file: @p size octets read from @p fd
+ * with pread() from offset 0 (the file position is neither used nor moved, so
+ * one descriptor serves many recipients), streamed (memory does not grow with
+ * @p size), CRLF stored as LF. Statuses as sc_maildir_deliver(); a file shorter
+ * than @p size is SC_ERR_IO (nothing is delivered).
+ */
+SC_MUST_CHECK sc_status sc_maildir_deliver_fd(const char *delivery, const struct sc_addr *rcpt,
+					      int fd, uint64_t size, char *err, size_t errlen);
+
+/**
+ * Writes a message's content to @p out_fd (the new tmp/ file, positioned at 0),
+ * in the form it is to be stored (LF line ends). @return SC_OK, or a status
+ * (with a message in @p err) that makes the delivery fail.
+ */
+typedef sc_status (*sc_maildir_writer)(int out_fd, void *arg, char *err, size_t errlen);
+
+/**
+ * The general form: as sc_maildir_deliver(), with the content produced by
+ * @p writer (called once per attempt with @p arg), e.g. an S/MIME encryption
+ * streaming into the Maildir. When @p writer fails, its tmp/ file is removed and
+ * its status returned: nothing reaches new/.
+ */
+SC_MUST_CHECK sc_status sc_maildir_deliver_with(const char *delivery, const struct sc_addr *rcpt,
+						sc_maildir_writer writer, void *arg, char *err,
+						size_t errlen);
 
 #ifdef __cplusplus
 }
