@@ -1,17 +1,20 @@
 /*
- * cmd_fetch.c - `smtpcert fetch`: ask a mail server for a recipient's certificate
- * with CERT (or CERS with --chain), check what came back, print it as PEM or JSON.
- * The server is --server HOST[:PORT] or, without it, the MX hosts of the
- * address's domain tried in order (RFC 5321 5.1). STARTTLS with server
- * verification is required unless --insecure. A server in cert_url mode answers
- * with a URL, which the library follows over verified HTTPS. Runs in the user's
- * process.
+ * cmd_fetch.c - `smtpcert fetch`: a recipient's certificate the user can trust,
+ * through sc_lookup_cert(): CERT (or CERS with --chain) from --server HOST[:PORT]
+ * or the MX hosts of the address's domain (DNSSEC-aware; DANE when the MX and
+ * TLSA records validate, else PKIX), the checks (address, validity, usable for
+ * encryption), the known-certificates store (a changed certificate is refused
+ * unless --accept-new or it chains to --smime-ca-file) and the cache. Prints PEM
+ * or JSON; says on stderr how the answer was trusted. Defaults come from the
+ * client configuration (cli/userconf.h). Runs in the user's process.
  *
- * Nothing reaches stdout unless the whole answer passed the checks: the leaf must
- * name the asked address and be valid now, so a script can pipe the output into
- * an encryption step without looking at the exit code first.
+ * Nothing reaches stdout unless the whole answer passed the checks, so a script
+ * can pipe the output into an encryption step without looking at the exit code
+ * first.
  */
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,37 +22,56 @@
 #include <time.h>
 
 #include "cli.h"
+#include "userconf.h"
 
 #define VERB "fetch"
 
 struct fetch_opts {
-	const char *server;
-	const char *ca_file;
-	int chain;
-	int insecure;
+	struct sc_lookup_opts lk;
+	const char *config;
 	int json;
+	int no_cache;
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: smtpcert fetch [--server HOST[:PORT]] [--chain] [--ca-file F] [--insecure]\n"
-		"                      [--json] ADDRESS\n"
+		"                      [--json] [--accept-new] [--no-cache] [--known-certs F]\n"
+		"                      [--smime-ca-file F] [--resolver ADDR[@PORT]]\n"
+		"                      [--dnssec-anchor F] [--mx-port PORT] [--config F] ADDRESS\n"
 		"\n"
-		"Ask a mail server for the certificate of ADDRESS (SMTP CERT) and print it as PEM.\n"
+		"Look up the certificate of ADDRESS (SMTP CERT) over an authenticated channel,\n"
+		"check it, remember it, and print it as PEM.\n"
 		"\n"
 		"  --server HOST[:PORT]  ask this server (default port 25; IPv6 as [::1]:2525)\n"
 		"                        instead of the MX hosts of ADDRESS's domain\n"
 		"  --chain               ask with CERS: the certificate and its chain, leaf first\n"
-		"  --ca-file F           trust anchors for the server's TLS certificate\n"
+		"  --ca-file F           trust anchors for the servers' TLS certificates\n"
 		"                        (default: the system trust store)\n"
-		"  --insecure            do not verify the server; use TLS only if offered\n"
+		"  --insecure            do not authenticate the server; use TLS only if offered\n"
 		"  --json                print one JSON object instead of PEM\n"
+		"  --accept-new          accept (and remember) a certificate that differs from\n"
+		"                        the one remembered for ADDRESS\n"
+		"  --smime-ca-file F     a changed certificate that chains to these S/MIME CAs\n"
+		"                        is accepted without --accept-new\n"
+		"  --known-certs F       remembered certificates (default\n"
+		"                        ~/.local/share/smtpcert/known_certs; 'none': off)\n"
+		"  --no-cache            neither use nor fill the cache (~/.cache/smtpcert)\n"
+		"  --resolver ADDR[@PORT] send DNS queries to this resolver\n"
+		"  --dnssec-anchor F     DNSSEC trust anchor file (default\n"
+		"                        /usr/share/dns/root.key)\n"
+		"  --mx-port PORT        port of the MX hosts (default 25)\n"
+		"  --config F            client configuration file (smtpcert.conf(5))\n"
 		"\n"
-		"exit: 0 found, 1 not found, 2 usage, 3 temporary failure, 4 network/TLS,\n"
-		"      5 protocol error or refused\n"
+		"How the answer was trusted goes to stderr: dane, pkix, tls-only, insecure or\n"
+		"cache; and whether it was new, the same as remembered, or a change accepted.\n"
 		"\n"
-		"example: smtpcert fetch --server mx.example.org:25 bob@example.org > bob.pem\n");
+		"exit: 0 found, 1 not found, 2 usage, 3 temporary failure, 4 network/TLS or\n"
+		"      server not authenticated, 5 protocol error or refused (including a\n"
+		"      changed certificate), 7 local failure\n"
+		"\n"
+		"example: smtpcert fetch bob@example.org > bob.pem\n");
 }
 
 /* ---- JSON output ----------------------------------------------------------------- */
@@ -143,23 +165,27 @@ static char *cert_pem(const sc_cert *c, size_t i)
 
 /* Only the leaf carries subject/issuer/validity accessors; chain entries get the
  * PEM alone. */
-static int print_json(const sc_cert *c, size_t n, const char *address, const char *server,
-		      const char *tls, const char *trust)
+static int print_json(const sc_cert *c, size_t n, const char *address,
+		      const struct sc_lookup_result *r)
 {
 	char buf[1024];
 	uint8_t fp[32];
 	char hex[65];
 
+	sc_cert_fingerprint(c, fp);
+	sc_hex(fp, sizeof fp, hex);
 	printf("{\"address\":");
 	json_str(stdout, address);
 	printf(",\"server\":");
-	json_str(stdout, server);
-	printf(",\"tls\":");
-	if (tls)
-		json_str(stdout, tls);
+	if (r->server[0])
+		json_str(stdout, r->server);
 	else
 		printf("null");
-	printf(",\"trust\":\"%s\",\"certificates\":[", trust);
+	printf(",\"trust\":\"%s\",\"pin\":\"%s\",\"dnssec\":%s,\"fingerprint\":\"%s\"",
+	       sc_trust_name(r->trust), sc_pin_name(r->pin), r->dnssec ? "true" : "false", hex);
+	printf(",\"detail\":");
+	json_str(stdout, r->detail);
+	printf(",\"certificates\":[");
 	for (size_t i = 0; i < n; i++) {
 		char *pem = cert_pem(c, i);
 
@@ -179,8 +205,6 @@ static int print_json(const sc_cert *c, size_t n, const char *address, const cha
 			printf(",\"not_before\":\"%s\"", buf);
 			iso_time(sc_cert_not_after(c), buf, sizeof buf);
 			printf(",\"not_after\":\"%s\"", buf);
-			sc_cert_fingerprint(c, fp);
-			sc_hex(fp, sizeof fp, hex);
 			printf(",\"fingerprint_sha256\":\"%s\"", hex);
 		}
 		printf("}");
@@ -202,22 +226,31 @@ static int print_pem(const sc_cert *c, size_t n)
 	return 0;
 }
 
-/* ---- fetching ---------------------------------------------------------------------- */
+/* ---- looking up ------------------------------------------------------------------- */
 
-/* Exit code for a failure, by where it happened (connect vs. CERT). */
-static int exit_for(sc_status st, int connecting)
+/* Exit code for a failed lookup. */
+static int exit_for(sc_status st)
 {
 	switch (st) {
 	case SC_ERR_NOT_FOUND:
-		return connecting ? CLI_PROTOCOL : CLI_NOT_FOUND;
-	case SC_ERR_UNSUPPORTED:
-		/* connect: TLS required but not offered; fetch: no CERT, or a URL */
-		return connecting ? CLI_NETWORK : CLI_PROTOCOL;
+		return CLI_NOT_FOUND;
 	case SC_ERR_TEMP:
 		return CLI_TEMP;
+	case SC_ERR_ARG:
+		return CLI_USAGE;
+	case SC_ERR_NETWORK:
+	case SC_ERR_TIMEOUT:
+	case SC_ERR_TLS:
+	case SC_ERR_VERIFY:
+		return CLI_NETWORK;
+	case SC_ERR_UNSUPPORTED:     /* no CERT at the server, or not for encryption */
+	case SC_ERR_MISMATCH:        /* not the asked address */
+	case SC_ERR_EXPIRED:
+	case SC_ERR_NOT_YET_VALID:
+	case SC_ERR_CHANGED:         /* refused: differs from the remembered one */
 	case SC_ERR_REJECTED:
 	case SC_ERR_PROTOCOL:
-	case SC_ERR_POLICY: /* e.g. a cert_url answer pointing at plain http:// */
+	case SC_ERR_POLICY:          /* e.g. a cert_url answer pointing at plain http:// */
 		return CLI_PROTOCOL;
 	default:
 		/* Malformed input here came from the server (or its cert_url site). */
@@ -227,61 +260,29 @@ static int exit_for(sc_status st, int connecting)
 	}
 }
 
-/* Failures after which the next MX host may do better (RFC 5321 5.1). */
-static int try_next(sc_status st)
+static const char *pin_text(enum sc_pin p)
 {
-	return st == SC_ERR_NETWORK || st == SC_ERR_TIMEOUT || st == SC_ERR_TEMP;
+	switch (p) {
+	case SC_PIN_NEW: return "first time seen for this address: remembered";
+	case SC_PIN_SAME: return "the certificate remembered for this address";
+	case SC_PIN_CHANGED_CA: return "CHANGED, accepted: it chains to a trusted S/MIME CA";
+	case SC_PIN_ACCEPTED_NEW: return "CHANGED, accepted and remembered (--accept-new)";
+	case SC_PIN_OFF: return "not remembered (no known-certificates store)";
+	}
+	return "?";
 }
 
-/* Ask one server. On success *@p out is the certificate and *@p tls the TLS version. */
-static int fetch_one(const struct fetch_opts *o, const char *host, const char *port,
-		     const struct sc_addr *a, sc_cert **out, char *tls, size_t tlslen,
-		     int *again)
+static int parse_int(const char *s, int min, int max, int *out)
 {
-	struct sc_smtp_opts so = { 0 };
-	char err[512] = "";
-	sc_smtp *s;
-	sc_status st;
-	int code = 0;
+	char *end;
+	long v;
 
-	so.helo = "localhost";
-	so.tls = o->insecure ? SC_SMTP_TLS_IF_OFFERED : SC_SMTP_TLS_REQUIRE;
-	so.ca_file = o->ca_file;
-	so.insecure = o->insecure;
-	st = sc_smtp_connect(host, port, &so, &s, err, sizeof err);
-	if (st != SC_OK) {
-		cli_err(VERB, "%s", err[0] ? err : sc_strerror(st));
-		*again = try_next(st);
-		return exit_for(st, 1);
-	}
-	if (!sc_smtp_is_tls(s))
-		cli_err(VERB, "warning: %s: no TLS: the answer travelled in plaintext", host);
-	snprintf(tls, tlslen, "%s", sc_smtp_tls_version(s) ? sc_smtp_tls_version(s) : "");
-	st = sc_smtp_fetch_cert(s, a, o->chain, out, &code, err, sizeof err);
-	sc_smtp_close(s);
-	if (st != SC_OK) {
-		cli_err(VERB, "%s", err[0] ? err : sc_strerror(st));
-		*again = try_next(st);
-		return exit_for(st, 0);
-	}
-	return CLI_OK;
-}
-
-/* The answer must be about the address asked for, and usable now. */
-static int check_cert(const sc_cert *c, const struct sc_addr *a, const char *address)
-{
-	sc_status st = sc_cert_check_time(c, time(NULL));
-
-	if (!sc_cert_has_email(c, a)) {
-		cli_err(VERB, "the server's certificate is not for %s: refused", address);
-		return CLI_PROTOCOL;
-	}
-	if (st != SC_OK) {
-		cli_err(VERB, "the server's certificate for %s is unusable: %s", address,
-			sc_strerror(st));
-		return CLI_PROTOCOL;
-	}
-	return CLI_OK;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max)
+		return -1;
+	*out = (int)v;
+	return 0;
 }
 
 static int parse_args(int argc, char **argv, struct fetch_opts *o, const char **address)
@@ -292,21 +293,43 @@ static int parse_args(int argc, char **argv, struct fetch_opts *o, const char **
 		{ "ca-file", required_argument, NULL, 'a' },
 		{ "insecure", no_argument, NULL, 'k' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "accept-new", no_argument, NULL, 'N' },
+		{ "no-cache", no_argument, NULL, 'C' },
+		{ "known-certs", required_argument, NULL, 'K' },
+		{ "smime-ca-file", required_argument, NULL, 'S' },
+		{ "resolver", required_argument, NULL, 'r' },
+		{ "dnssec-anchor", required_argument, NULL, 'A' },
+		{ "mx-port", required_argument, NULL, 'p' },
+		{ "config", required_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	int ch;
+	int ch, port;
 
 	memset(o, 0, sizeof *o);
 	optind = 1;
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (ch) {
-		case 's': o->server = optarg; break;
-		case 'c': o->chain = 1; break;
-		case 'a': o->ca_file = optarg; break;
-		case 'k': o->insecure = 1; break;
+		case 's': o->lk.server = optarg; break;
+		case 'c': o->lk.chain = 1; break;
+		case 'a': o->lk.ca_file = optarg; break;
+		case 'k': o->lk.insecure = 1; break;
 		case 'j': o->json = 1; break;
+		case 'N': o->lk.accept_new = 1; break;
+		case 'C': o->no_cache = 1; break;
+		case 'K': o->lk.known_file = strcmp(optarg, "none") ? optarg : ""; break;
+		case 'S': o->lk.smime_ca_file = optarg; break;
+		case 'r': o->lk.resolver = optarg; break;
+		case 'A': o->lk.dnssec_anchor = optarg; break;
+		case 'f': o->config = optarg; break;
+		case 'p':
+			if (parse_int(optarg, 1, 65535, &port) != 0) {
+				cli_err(VERB, "--mx-port '%s': expected a port number", optarg);
+				return CLI_USAGE;
+			}
+			o->lk.mx_port = optarg;
+			break;
 		case 'h': usage(stdout); return -1;
 		default:
 			cli_err(VERB, "unknown or incomplete option '%s' (try --help)",
@@ -323,15 +346,57 @@ static int parse_args(int argc, char **argv, struct fetch_opts *o, const char **
 	return CLI_OK;
 }
 
+/* Options not given on the command line come from the client configuration. */
+static void apply_config(struct fetch_opts *o, const struct userconf *uc)
+{
+	struct sc_lookup_opts *lk = &o->lk;
+
+	if (!lk->ca_file)
+		lk->ca_file = uc->ca_file;
+	if (!lk->smime_ca_file)
+		lk->smime_ca_file = uc->smime_ca_file;
+	if (!lk->known_file)
+		lk->known_file = uc->known_certs;
+	if (!lk->cache_dir)
+		lk->cache_dir = uc->cache_dir;
+	if (!lk->cache_ttl)
+		lk->cache_ttl = uc->cache_ttl;
+	if (!lk->resolver)
+		lk->resolver = uc->resolver;
+	if (!lk->dnssec_anchor)
+		lk->dnssec_anchor = uc->dnssec_anchor;
+	if (!lk->timeout_ms && uc->timeout > 0 && uc->timeout < INT_MAX / 1000)
+		lk->timeout_ms = uc->timeout * 1000;
+	if (o->no_cache)
+		lk->cache_dir = "";
+}
+
+static int output(const struct sc_lookup_result *r, const struct fetch_opts *o,
+		  const char *address)
+{
+	size_t n = o->lk.chain ? sc_cert_count(r->cert) : 1;
+	int rc;
+
+	rc = o->json ? print_json(r->cert, n, address, r) : print_pem(r->cert, n);
+	if (rc != 0) {
+		cli_err(VERB, "cannot encode the certificate");
+		return CLI_FAILURE;
+	}
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		cli_err(VERB, "cannot write to standard output");
+		return CLI_FAILURE;
+	}
+	return CLI_OK;
+}
+
 int cmd_fetch(int argc, char **argv)
 {
-	char hosts[SC_MX_MAX][SC_DOMAIN_MAX + 1], port[8] = "25", err[512] = "";
-	char address[SC_ADDR_KEY_MAX + 8], server[SC_DOMAIN_MAX + 16], tls[32] = "";
+	char address[SC_ADDR_KEY_MAX + 8], err[1024] = "";
+	struct userconf uc;
+	struct sc_lookup_result r;
 	struct fetch_opts o;
 	struct sc_addr a;
 	const char *arg, *why = NULL;
-	sc_cert *c = NULL;
-	size_t nhosts = 0;
 	int rc;
 	sc_status st;
 
@@ -345,53 +410,30 @@ int cmd_fetch(int argc, char **argv)
 		cli_err(VERB, "'%s' is not a mail address: %s", arg, why ? why : sc_strerror(st));
 		return CLI_USAGE;
 	}
+	st = userconf_load(&uc, o.config, err, sizeof err);
+	if (st != SC_OK) {
+		cli_err(VERB, "%s", err[0] ? err : sc_strerror(st));
+		userconf_free(&uc);
+		return CLI_FAILURE;
+	}
+	apply_config(&o, &uc);
 	/* A closed connection must be an error return, not a signal. */
 	signal(SIGPIPE, SIG_IGN);
-	if (o.server) {
-		if (cli_split_server(o.server, hosts[0], sizeof hosts[0], port, sizeof port) != 0) {
-			cli_err(VERB, "--server '%s': expected HOST, HOST:PORT or [IPV6]:PORT",
-				o.server);
-			return CLI_USAGE;
-		}
-		nhosts = 1;
-	} else {
-		st = sc_mx_lookup(a.domain, hosts, SC_MX_MAX, &nhosts, err, sizeof err);
-		if (st != SC_OK) {
-			cli_err(VERB, "%s", err[0] ? err : sc_strerror(st));
-			return st == SC_ERR_NOT_FOUND ? CLI_NOT_FOUND : cli_exit_for(st);
-		}
-	}
-	if (o.insecure)
+	if (o.lk.insecure)
 		cli_err(VERB, "warning: --insecure: server not authenticated");
-	rc = CLI_NETWORK;
-	for (size_t i = 0; i < nhosts; i++) {
-		int again = 0;
-
-		snprintf(server, sizeof server, strchr(hosts[i], ':') ? "[%s]:%s" : "%s:%s",
-			 hosts[i], port);
-		rc = fetch_one(&o, hosts[i], port, &a, &c, tls, sizeof tls, &again);
-		if (rc == CLI_OK || !again)
-			break;
+	st = sc_lookup_cert(&a, &o.lk, &r, err, sizeof err);
+	if (st != SC_OK) {
+		cli_err(VERB, "%s: %s", address, err[0] ? err : sc_strerror(st));
+		userconf_free(&uc);
+		return exit_for(st);
 	}
-	if (rc != CLI_OK)
-		return rc;
-	rc = check_cert(c, &a, address);
-	if (rc == CLI_OK) {
-		size_t n = o.chain ? sc_cert_count(c) : 1;
-
-		if (o.json)
-			rc = print_json(c, n, address, server, tls[0] ? tls : NULL,
-					o.insecure ? "insecure" : o.ca_file ? "ca-file" : "system");
-		else
-			rc = print_pem(c, n);
-		if (rc != 0) {
-			cli_err(VERB, "cannot encode the certificate");
-			rc = CLI_FAILURE;
-		} else if (fflush(stdout) != 0 || ferror(stdout)) {
-			cli_err(VERB, "cannot write to standard output");
-			rc = CLI_FAILURE;
-		}
-	}
-	sc_cert_free(c);
+	if (r.trust == SC_TRUST_INSECURE)
+		cli_err(VERB, "warning: %s: no TLS: the answer travelled in plaintext",
+			r.server[0] ? r.server : "server");
+	cli_err(VERB, "%s: trust %s: %s", address, sc_trust_name(r.trust), r.detail);
+	cli_err(VERB, "%s: pin %s: %s", address, sc_pin_name(r.pin), pin_text(r.pin));
+	rc = output(&r, &o, address);
+	sc_cert_free(r.cert);
+	userconf_free(&uc);
 	return rc;
 }

@@ -188,6 +188,14 @@ sc_status sc_tls_client_ctx_new(const char *ca_file, int insecure, sc_tls_ctx **
 			sc_tls_ctx_unref(c);
 			return SC_ERR_CONFIG;
 		}
+		/* Lets a session authenticate by TLSA records (sc_tls_set_dane());
+		 * sessions that do not ask for it verify as before. */
+		if (SSL_CTX_dane_enable(c->ssl) <= 0) {
+			ssl_errstr(why, sizeof why, "DANE unavailable");
+			set_err(err, errlen, "TLS: %s", why);
+			sc_tls_ctx_unref(c);
+			return SC_ERR_CRYPTO;
+		}
 	}
 	*out = c;
 	return SC_OK;
@@ -418,4 +426,69 @@ const char *sc_tls_error(const sc_tls *t)
 	if (!t)
 		return "no TLS session";
 	return t->err[0] ? t->err : "no error";
+}
+
+/* ---- DANE (RFC 7672) ---------------------------------------------------------- */
+
+sc_status sc_tls_set_dane(sc_tls *t, const char *base_domain, const struct sc_tlsa *rr,
+			  size_t n)
+{
+	size_t usable = 0;
+
+	SC_ENSURE_ARG(t);
+	SC_ENSURE_ARG(base_domain && *base_domain);
+	SC_ENSURE(rr || !n, SC_ERR_ARG);
+	SC_ENSURE(!t->ctx->server && !t->ctx->insecure, SC_ERR_ARG);
+	ERR_clear_error();
+	if (SSL_dane_enable(t->ssl, base_domain) <= 0)
+		goto fail;
+	/* RFC 7672 3.2.1: with DANE-EE(3) the key is the server's identity, names in
+	 * its certificate are not checked. */
+	SSL_dane_set_flags(t->ssl, DANE_FLAG_NO_DANE_EE_NAMECHECKS);
+	for (size_t i = 0; i < n; i++) {
+		int r;
+
+		/* RFC 7672 3.1.3: PKIX-TA(0) and PKIX-EE(1) are unusable for SMTP. */
+		if (rr[i].usage != 2 && rr[i].usage != 3)
+			continue;
+		r = SSL_dane_tlsa_add(t->ssl, rr[i].usage, rr[i].selector, rr[i].mtype,
+				      rr[i].data, rr[i].len);
+		if (r < 0)
+			goto fail;
+		/* 0: a record OpenSSL cannot use (unknown selector or digest):
+		 * RFC 6698 4.1 says skip it. */
+		if (r > 0)
+			usable++;
+	}
+	ERR_clear_error();
+	if (!usable) {
+		snprintf(t->err, sizeof t->err, "no usable TLSA record");
+		return SC_ERR_UNSUPPORTED;
+	}
+	return SC_OK;
+fail:
+	ssl_errstr(t->err, sizeof t->err, "cannot set up DANE");
+	return SC_ERR_TLS;
+}
+
+int sc_tls_dane_match(const sc_tls *t, char *buf, size_t size)
+{
+	static const char *const usages[] = { "PKIX-TA", "PKIX-EE", "DANE-TA", "DANE-EE" };
+	static const char *const selectors[] = { "Cert", "SPKI" };
+	static const char *const mtypes[] = { "Full", "SHA2-256", "SHA2-512" };
+	uint8_t usage, selector, mtype;
+	const unsigned char *data;
+	size_t dlen;
+
+	if (buf && size)
+		buf[0] = '\0';
+	if (!t || !SSL_is_init_finished(t->ssl) || SSL_get_verify_result(t->ssl) != X509_V_OK ||
+	    SSL_get0_dane_authority(t->ssl, NULL, NULL) < 0 ||
+	    SSL_get0_dane_tlsa(t->ssl, &usage, &selector, &mtype, &data, &dlen) < 0)
+		return 0;
+	if (buf && size)
+		snprintf(buf, size, "%s(%u) %s(%u) %s(%u)", usage < 4 ? usages[usage] : "?",
+			 usage, selector < 2 ? selectors[selector] : "?", selector,
+			 mtype < 3 ? mtypes[mtype] : "?", mtype);
+	return 1;
 }

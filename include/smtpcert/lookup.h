@@ -58,6 +58,8 @@ struct sc_lookup_opts {
 	const char *dnssec_anchor;/**< DNSSEC trust anchor file; NULL = the system's root key */
 	int timeout_ms;           /**< per step; 0 = 30000 */
 	const char *helo;
+	const char *mx_port;      /**< port of the MX hosts (and of their TLSA names,
+				   *  _PORT._tcp.HOST); NULL = "25" */
 };
 
 struct sc_lookup_result {

@@ -33,6 +33,11 @@ struct sc_smtp_opts {
 	int insecure;            /**< skip server certificate verification */
 	const char *tls_name;    /**< name to verify; NULL = the host connected to */
 	int lmtp;                /**< greet with LHLO (RFC 2033 4.1) instead of EHLO */
+	/** DANE (RFC 7672): when @p ntlsa > 0, STARTTLS is required and the server
+	 *  is authenticated by these DNSSEC-validated TLSA records (see
+	 *  sc_tls_set_dane(); tls_name is the TLSA base domain) instead of PKIX. */
+	const struct sc_tlsa *tlsa;
+	size_t ntlsa;
 };
 
 typedef struct sc_smtp sc_smtp;
@@ -58,6 +63,9 @@ int sc_smtp_has_ext(const sc_smtp *s, const char *keyword);
 int sc_smtp_is_tls(const sc_smtp *s);
 /** "TLSv1.3" etc., or NULL without TLS. */
 const char *sc_smtp_tls_version(const sc_smtp *s);
+/** Which TLSA record authenticated the server (see sc_tls_dane_match()).
+ *  @return non-zero when DANE did. */
+int sc_smtp_dane_match(const sc_smtp *s, char *buf, size_t size);
 
 /**
  * Send one command line (CRLF added) and read the complete reply into @p reply

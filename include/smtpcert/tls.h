@@ -12,6 +12,7 @@
 #define SMTPCERT_TLS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "status.h"
 
 #ifdef __cplusplus
@@ -77,6 +78,34 @@ const char *sc_tls_cipher(const sc_tls *t);
 
 /** Last error as text (verification failure reason, OpenSSL error), never NULL. */
 const char *sc_tls_error(const sc_tls *t);
+
+/** A TLSA record (RFC 6698 2.1) for DANE authentication of a server (RFC 7672). */
+struct sc_tlsa {
+	uint8_t usage;       /**< 2 DANE-TA, 3 DANE-EE; PKIX-TA(0)/PKIX-EE(1) are
+			      *  unusable for SMTP (RFC 7672 3.1.3) and ignored */
+	uint8_t selector;    /**< 0 full certificate, 1 SubjectPublicKeyInfo */
+	uint8_t mtype;       /**< 0 exact, 1 SHA2-256, 2 SHA2-512 */
+	const uint8_t *data; /**< association data, @p len octets (not owned) */
+	size_t len;
+};
+
+/**
+ * Client, before the handshake: authenticate the server by the TLSA records
+ * @p rr (DNSSEC-validated by the caller) instead of PKIX. @p base_domain is the
+ * TLSA base domain (RFC 7672 3.2.2: the MX host name), the reference identifier
+ * for DANE-TA(2); DANE-EE(3) matches skip name checks (RFC 7672 3.2.1).
+ * @return SC_OK; SC_ERR_UNSUPPORTED (no usable record: the caller decides);
+ *         SC_ERR_ARG; SC_ERR_TLS.
+ */
+SC_MUST_CHECK sc_status sc_tls_set_dane(sc_tls *t, const char *base_domain,
+					const struct sc_tlsa *rr, size_t n);
+
+/**
+ * After the handshake: the TLSA record that authenticated the server, as text
+ * such as "DANE-EE(3) SPKI(1) SHA2-256(1)" into @p buf.
+ * @return non-zero when DANE authenticated the server, 0 otherwise.
+ */
+int sc_tls_dane_match(const sc_tls *t, char *buf, size_t size);
 
 #ifdef __cplusplus
 }

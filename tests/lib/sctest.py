@@ -43,6 +43,20 @@ HOSTNAME = "test.example"
 CRLF = b"\r\n"
 
 
+def _isolate_user_state():
+    """The CLI remembers fetched certificates (known_certs) and caches them under
+    the XDG data/cache directories: give every test process its own, so tests
+    never read or write the developer's and never see each other's."""
+    base = tempfile.mkdtemp(prefix="sc-xdg-")
+    if not KEEP:
+        atexit.register(shutil.rmtree, base, True)
+    for var in ("XDG_DATA_HOME", "XDG_CACHE_HOME"):
+        os.environ[var] = os.path.join(base, var.lower())
+
+
+_isolate_user_state()
+
+
 def binary(name):
     """Absolute path of a built program; AssertionError when it is missing."""
     path = os.path.join(BIN_DIR, name)
