@@ -11,6 +11,7 @@
 #include "reply.h"
 #include "runtime.h"
 #include "session.h"
+#include "transaction.h"
 
 /* The EHLO/HELO argument is echoed in the greeting: keep it printable ASCII and
  * short so that a client cannot inject reply lines or overflow the line. */
@@ -29,7 +30,7 @@ static void cmd_printable(const char *in, size_t len, char *out, size_t size)
 /* RFC 5321 4.1.4: HELO/EHLO reset the session as RSET does. */
 static void cmd_greeted(struct session *s)
 {
-	s->tx = NULL; /* no transaction exists yet */
+	transaction_reset(s);
 	if (s->state != SESSION_READY)
 		session_enter(s, SESSION_READY);
 }
@@ -40,6 +41,9 @@ void cmd_helo(struct session *s, struct request *rq)
 
 	cmd_printable(rq->arg, rq->arglen, who, sizeof who);
 	cmd_greeted(s);
+	/* for the Received field (received.c) */
+	snprintf(s->helo, sizeof s->helo, "%s", who);
+	s->ehlo = 0;
 	/* RFC 5321 4.1.1.1: "250 domain"; no enhanced code on greetings (RFC 2034). */
 	reply(s, "250 %s greets %s", s->rt->hostname, who);
 }
@@ -51,6 +55,8 @@ void cmd_ehlo(struct session *s, struct request *rq)
 
 	cmd_printable(rq->arg, rq->arglen, who, sizeof who);
 	cmd_greeted(s);
+	snprintf(s->helo, sizeof s->helo, "%s", who);
+	s->ehlo = 1;
 	/* docs/design.md: the order of the EHLO keywords */
 	reply(s, "250-%s greets %s", rt->hostname, who);
 	reply(s, "250-PIPELINING");                  /* RFC 2920 */
@@ -58,6 +64,10 @@ void cmd_ehlo(struct session *s, struct request *rq)
 	reply(s, "250-8BITMIME");                    /* RFC 6152 */
 	reply(s, "250-ENHANCEDSTATUSCODES");         /* RFC 2034 */
 	reply(s, "250-SMTPUTF8");                    /* RFC 6531 */
+	/* RFC 3030 (BDAT, bdat.c), without BINARYMIME: only where mail is
+	 * received here. (Proxy mode merges the backend's keywords: proxy.c.) */
+	if (rt->delivery == RUNTIME_DELIVERY_MAILDIR || rt->delivery == RUNTIME_DELIVERY_LMTP)
+		reply(s, "250-CHUNKING");
 	if (rt->tls && !s->tls_active)
 		reply(s, "250-STARTTLS");            /* RFC 3207 */
 	if (rt->auth && s->tls_active)
@@ -78,7 +88,7 @@ void cmd_noop(struct session *s, struct request *rq)
 void cmd_rset(struct session *s, struct request *rq)
 {
 	/* RFC 5321 4.1.1.5: abort the transaction; the greeting state is kept. */
-	s->tx = NULL;
+	transaction_reset(s);
 	reply(s, "250 2.0.0 OK");
 }
 

@@ -14,6 +14,7 @@
 #include "reply.h"
 #include "runtime.h"
 #include "session.h"
+#include "transaction.h"
 
 /* RFC 5321 4.1.1 (HELO/EHLO/RSET/NOOP/QUIT/HELP), RFC 3207 (STARTTLS), the
  * certificate service proposal (CERT/CERS/CERC). MAIL/RCPT/DATA exist so that a
@@ -35,11 +36,18 @@ static const struct command command_table[] = {
 	  "CERS <address>" },
 	{ "CERC", cmd_cerc, CMD_NEEDS_GREETING | CMD_TAKES_ARG | CMD_LOGS_ADDR,
 	  "CERC <address>" },
-	{ "MAIL", cmd_not_implemented, 0, "MAIL FROM:<address>" },
-	{ "RCPT", cmd_not_implemented, 0, "RCPT TO:<address>" },
+	/* RFC 5321 4.1.1.2 / 4.1.1.3 (mail reception, cmd_mail.c; 502 without
+	 * `delivery`): after the greeting (4.1.4) */
+	{ "MAIL", cmd_mail, CMD_NEEDS_GREETING | CMD_TAKES_ARG | CMD_LOGS_ADDR,
+	  "MAIL FROM:<address> [parameters]" },
+	{ "RCPT", cmd_rcpt, CMD_NEEDS_GREETING | CMD_TAKES_ARG | CMD_LOGS_ADDR,
+	  "RCPT TO:<address>" },
 	/* RFC 5321 4.1.1.4: no argument; after a CERC 250 it starts the upload,
-	 * otherwise 502 until mail reception exists */
-	{ "DATA", cmd_data, CMD_NO_ARG | CMD_IN_CERC, "DATA" },
+	 * otherwise the mail data (mail_data.c) */
+	{ "DATA", cmd_data_route, CMD_NO_ARG | CMD_IN_CERC, "DATA" },
+	/* RFC 3030 2: the chunk follows the command whatever the reply, so bdat.c
+	 * checks greeting and CERC itself and skips the chunk when refusing */
+	{ "BDAT", cmd_bdat, CMD_TAKES_ARG | CMD_IN_CERC, "BDAT <size> [LAST]" },
 };
 
 sc_status command_split(const char *line, size_t len, struct command_line *out)
@@ -109,6 +117,14 @@ static int command_check(struct session *s, struct request *rq)
 	if (c->flags & CMD_ENDS_CERC)
 		cerc_reset(s);
 	return 1;
+}
+
+void cmd_data_route(struct session *s, struct request *rq)
+{
+	if (s->cerc)
+		cmd_data(s, rq);
+	else
+		mail_data_cmd(s);
 }
 
 void command_dispatch(struct session *s, const char *line, size_t len)

@@ -103,5 +103,11 @@ void cerc_reset(struct session *s);
 void cerc_free(struct session *s);
 /** SESSION_UPLOAD input (session_upload_input()). */
 void cerc_upload_input(struct session *s, sc_buf *in);
+/* handlers: mail reception (cmd_mail.c, mail_data.c, bdat.c; transaction.h) */
+void cmd_mail(struct session *s, struct request *rq);
+void cmd_rcpt(struct session *s, struct request *rq);
+void cmd_bdat(struct session *s, struct request *rq);
+/** DATA: the CERC upload when a CERC is pending (cmd_data), else mail. */
+void cmd_data_route(struct session *s, struct request *rq);
 
 #endif

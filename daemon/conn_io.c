@@ -10,6 +10,7 @@
  * command is processed and the socket is not read, so neither buffer grows.
  */
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "conn.h"
@@ -188,6 +189,9 @@ static int conn_handshake(struct conn *c)
 	c->handshaking = 0;
 	log_msg(LOG_INFO, "client=%s session=%s tls protocol=%s cipher=%s", c->s.peer, c->s.id,
 		sc_tls_version(c->tr.tls), sc_tls_cipher(c->tr.tls));
+	/* for the Received field of mail (received.c) */
+	snprintf(c->s.tls_version, sizeof c->s.tls_version, "%s", sc_tls_version(c->tr.tls));
+	snprintf(c->s.tls_cipher, sizeof c->s.tls_cipher, "%s", sc_tls_cipher(c->tr.tls));
 	session_tls_done(&c->s);
 	conn_arm_timer(c);
 	return 1;

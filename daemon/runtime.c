@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "rcpt_local.h"
 #include "runtime.h"
 
 static struct runtime *current;
@@ -66,6 +67,7 @@ void runtime_unref(struct runtime *rt)
 		sc_crlset_free(rt->crls);
 	if (rt->tls)
 		sc_tls_ctx_unref(rt->tls);
+	rcpt_local_free(rt->local_rcpts);
 	if (rt->cfg)
 		sc_config_free(rt->cfg);
 	free(rt);
@@ -288,6 +290,33 @@ static sc_status runtime_load_delivery(struct runtime *rt, char *err, size_t err
 	return SC_OK;
 }
 
+/* Mail reception (cmd_mail.c): the `recipients` file and the users of a
+ * passwd: auth file, as one set of local recipients (rcpt_local.h). Only when
+ * mail is received here: in proxy mode the backend decides. */
+static sc_status runtime_load_rcpts(struct runtime *rt, char *err, size_t errlen)
+{
+	const char *rcpts = sc_config_str(rt->cfg, "recipients");
+	const char *auth = sc_config_str(rt->cfg, "auth");
+	const char *passwd = auth && !strncmp(auth, "passwd:", 7) ? auth + 7 : NULL;
+	char buf[64], why[600] = "";
+	int fd;
+	sc_status rc;
+
+	if (rt->delivery != RUNTIME_DELIVERY_MAILDIR && rt->delivery != RUNTIME_DELIVERY_LMTP)
+		return SC_OK;
+	if (rcpts && !*rcpts)
+		rcpts = NULL;
+	/* the passwd: file is read directly, as the auth source reads it */
+	rc = rcpt_local_load(rt->cfg, rcpts ? runtime_file(rcpts, buf, sizeof buf, &fd) : NULL,
+			     rcpts, passwd, passwd, &rt->local_rcpts, why, sizeof why);
+	if (rcpts)
+		runtime_file_done(fd);
+	if (rc != SC_OK)
+		sc_config_errorf(rt->cfg, rcpts && strstr(why, rcpts) == why ? "recipients" : "auth",
+				 err, errlen, "%s", why[0] ? why : sc_strerror(rc));
+	return rc;
+}
+
 /* CERC: the review queue, the postmaster address and the upload limit. */
 static sc_status runtime_load_submissions(struct runtime *rt, char *err, size_t errlen)
 {
@@ -371,6 +400,8 @@ sc_status runtime_load(const char *path, const struct runtime *old, struct runti
 		rc = runtime_load_submissions(rt, err, errlen);
 	if (rc == SC_OK)
 		rc = runtime_load_delivery(rt, err, errlen);
+	if (rc == SC_OK)
+		rc = runtime_load_rcpts(rt, err, errlen);
 	if (rc != SC_OK) {
 		if (!err[0])
 			snprintf(err, errlen, "%s: %s", path, sc_strerror(rc));

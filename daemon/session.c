@@ -22,6 +22,7 @@
 #include "reply.h"
 #include "runtime.h"
 #include "session.h"
+#include "transaction.h"
 
 const char *session_state_name(enum session_state st)
 {
@@ -63,6 +64,7 @@ void session_fini(struct session *s)
 {
 	cmd_auth_free(s);
 	cerc_free(s);
+	transaction_free(s); /* a delivery in flight completes without us */
 	if (s->out)
 		sc_buf_free(s->out);
 	s->out = NULL;
@@ -181,5 +183,7 @@ void session_tls_done(struct session *s)
 	s->tls_active = 1;
 	s->discard_input = 0;
 	s->auth_user[0] = '\0';
+	s->helo[0] = '\0';
+	transaction_reset(s);
 	session_enter(s, SESSION_CONNECTED);
 }

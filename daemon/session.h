@@ -78,6 +78,16 @@ struct session {
 	char last_status[12];
 	char id[24];               /**< session=ID in every log line */
 	char peer[64];             /**< client=ADDR:PORT */
+	/* mail reception (cmd_mail.c, received.c, bdat.c): what the Received
+	 * field (RFC 5321 4.4) says about the client, kept across RSET */
+	char helo[128];            /**< HELO/EHLO argument, printable ASCII ("" = none) */
+	char tls_version[16];      /**< "TLSv1.3" once TLS is up (set by conn_io.c) */
+	char tls_cipher[64];       /**< "TLS_AES_256_GCM_SHA384" */
+	unsigned ehlo : 1;         /**< greeted with EHLO (not HELO) */
+	unsigned long messages;    /**< messages begun in this session (ids) */
+	/** octets of a refused BDAT chunk still to read and drop (RFC 3030 3:
+	 *  the chunk follows its command whatever the reply) */
+	uint64_t bdat_discard;
 };
 
 /** Set up @p s (zeroed by the caller) with a reference to @p rt. */

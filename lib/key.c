@@ -137,6 +137,28 @@ const char *sc_key_describe(const sc_key *k)
 	return k ? k->desc : "none";
 }
 
+/* Sign a fixed challenge with @p priv and verify it with @p pub. */
+static int key_sign_check(EVP_PKEY *priv, EVP_PKEY *pub)
+{
+	static const unsigned char challenge[] = "smtpcert key/certificate match";
+	unsigned char sig[1024];
+	size_t siglen = sizeof sig;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	int ok = 0;
+
+	if (!md)
+		return 0;
+	if (EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, priv) == 1 &&
+	    EVP_DigestSign(md, sig, &siglen, challenge, sizeof challenge) == 1) {
+		EVP_MD_CTX_free(md);
+		md = EVP_MD_CTX_new();
+		ok = md && EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pub) == 1 &&
+		     EVP_DigestVerify(md, sig, siglen, challenge, sizeof challenge) == 1;
+	}
+	EVP_MD_CTX_free(md);
+	return ok;
+}
+
 int sc_key_matches(const sc_key *k, const sc_cert *c)
 {
 	const unsigned char *der;
@@ -151,6 +173,10 @@ int sc_key_matches(const sc_key *k, const sc_cert *c)
 	if (!x)
 		return 0;
 	ok = EVP_PKEY_eq(X509_get0_pubkey(x), k->pk) == 1;
+	/* A token's private key object may lack the public half (an EC key without
+	 * CKA_EC_POINT and no public key object beside it): prove possession instead. */
+	if (!ok && k->p11 && X509_get0_pubkey(x))
+		ok = key_sign_check(k->pk, X509_get0_pubkey(x));
 	X509_free(x);
 	ERR_clear_error();
 	return ok;
