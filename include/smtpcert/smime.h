@@ -90,6 +90,10 @@ struct sc_smime_signer {
 	char email[SC_ADDR_KEY_MAX];   /**< first email of the signer certificate ("" none) */
 	char digest[32];               /**< "sha256" ... */
 	int chain_verified;            /**< non-zero: the signer chains to a trust anchor */
+	/** RFC 8550 3: 1 when an address of the From (or Sender) field is one of
+	 *  the signer certificate's; 0 when none is (the caller warns); -1 when
+	 *  there is nothing to compare (bare CMS input, no From field). */
+	int from_match;
 };
 
 /**
@@ -97,7 +101,10 @@ struct sc_smime_signer {
  * @p in_fd. The signature must be valid; the signer certificate is checked
  * against @p ca_file (NULL = system store) unless @p no_chain, in which case
  * only the signature is checked and signer->chain_verified says 0. The signed
- * entity is written to @p out_fd (-1: not written).
+ * entity is written to @p out_fd (-1: not written), only after it verified,
+ * preceded by the outer header's fields other than Content-* (as
+ * sc_smime_decrypt() does), so that the output is the message as it was before
+ * signing; for a bare CMS input, the content alone.
  * @return SC_OK; SC_ERR_VERIFY (bad signature, or signer not trusted: the
  *         message says which); SC_ERR_UNSUPPORTED (not signed, or an algorithm
  *         OpenSSL lacks, e.g. Ed25519); SC_ERR_SYNTAX; SC_ERR_IO.
@@ -105,6 +112,19 @@ struct sc_smime_signer {
 SC_MUST_CHECK sc_status sc_smime_verify(int in_fd, int out_fd, const char *ca_file, int no_chain,
 					struct sc_smime_signer *signer, char *err,
 					size_t errlen);
+
+/**
+ * Verify a bare CMS SignedData (DER, or PEM "CMS"/"PKCS7") from @p sig_fd whose
+ * content is detached and read from @p content_fd exactly as it is (no line-end
+ * canonicalisation), as `openssl cms -verify -binary -content F` does. Checks
+ * and results as sc_smime_verify(); the content is written to @p out_fd (-1:
+ * not written). sc_smime_verify() itself also takes a bare CMS SignedData with
+ * encapsulated content, DER or PEM, besides the two S/MIME forms.
+ */
+SC_MUST_CHECK sc_status sc_smime_verify_detached(int sig_fd, int content_fd, int out_fd,
+						 const char *ca_file, int no_chain,
+						 struct sc_smime_signer *signer, char *err,
+						 size_t errlen);
 
 #ifdef __cplusplus
 }
