@@ -7,9 +7,18 @@
  * component refused 550 5.1.3 with nothing stored, a spool shorter than
  * announced (read failure) leaves nothing in new/ or tmp/, unusable specs,
  * delivery_send_buffer() into a Maildir, argument errors.
+ *
+ * LMTP (RFC 2033) against a scripted server thread (tests/lib/testsrv.c): the
+ * per-recipient replies after DATA relayed (250/550/452), MAIL and DATA
+ * refused, the server down (451 4.4.1 for all), silent (banner, after the
+ * data: timeout, 451 for all), hanging up mid-transaction, SMTPUTF8 not offered;
+ * delivery_send_buffer() to a proxy: backend over SMTP (one reply).
  */
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,12 +26,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
 #include <smtpcert/smtpcert.h>
 #include "testcert.h"
+#include "testsrv.h"
 #include "delivery.h"
 
 static char g_tmp[512];
@@ -300,6 +312,375 @@ static void test_send_buffer_maildir(void **state)
 	assert_non_null(strstr(err, "path component"));
 }
 
+
+/* ---- scripted LMTP/SMTP server ------------------------------------------------------ */
+
+/*
+ * Script steps: "S text" sends (lines split at '\n'), "C line" expects exactly
+ * that line from the client, "DATA" reads the data up to "." (unstuffed, into
+ * upload), "SLEEP" waits 2 s without reading, "CLOSE" hangs up.
+ */
+struct server {
+	int lfd, fd;
+	char port[8];
+	const char *const *script;
+	pthread_t th;
+	char failed[256];
+	char upload[8192];
+	size_t upload_len;
+};
+
+static void *srv_main(void *arg)
+{
+	struct server *sv = arg;
+	struct timeval tv = { 5, 0 };
+	char line[1024];
+
+	sv->fd = accept(sv->lfd, NULL, NULL);
+	if (sv->fd < 0)
+		return NULL;
+	setsockopt(sv->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	for (const char *const *st = sv->script; *st; st++) {
+		const char *s = *st;
+
+		if (!strncmp(s, "S ", 2)) {
+			ts_lines(sv->fd, NULL, s + 2);
+		} else if (!strncmp(s, "C ", 2)) {
+			if (ts_line(sv->fd, NULL, line, sizeof line) != 0) {
+				snprintf(sv->failed, sizeof sv->failed, "EOF, expected \"%.200s\"",
+					 s + 2);
+				break;
+			}
+			if (strcmp(line, s + 2)) {
+				snprintf(sv->failed, sizeof sv->failed,
+					 "got \"%.100s\", expected \"%.100s\"", line, s + 2);
+				break;
+			}
+		} else if (!strcmp(s, "DATA")) {
+			for (;;) {
+				const char *p = line;
+				size_t len;
+
+				if (ts_line(sv->fd, NULL, line, sizeof line) != 0) {
+					snprintf(sv->failed, sizeof sv->failed, "data not ended");
+					goto out;
+				}
+				if (!strcmp(line, "."))
+					break;
+				if (line[0] == '.')
+					p++;
+				len = strlen(p);
+				if (sv->upload_len + len + 2 < sizeof sv->upload) {
+					memcpy(sv->upload + sv->upload_len, p, len);
+					sv->upload_len += len;
+					sv->upload[sv->upload_len++] = '\n';
+					sv->upload[sv->upload_len] = '\0';
+				}
+			}
+		} else if (!strcmp(s, "SLEEP")) {
+			sleep(2);
+		} else if (!strcmp(s, "CLOSE")) {
+			goto out;
+		}
+	}
+	/* after the script: QUIT (or the client's hang-up) */
+	if (!sv->failed[0] && ts_line(sv->fd, NULL, line, sizeof line) == 0) {
+		if (!strcmp(line, "QUIT"))
+			ts_lines(sv->fd, NULL, "221 2.0.0 bye");
+		else
+			snprintf(sv->failed, sizeof sv->failed, "unexpected \"%.200s\"", line);
+	}
+out:
+	close(sv->fd);
+	return NULL;
+}
+
+static void srv_start(struct server *sv, const char *const *script)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t sl = sizeof sin;
+
+	memset(sv, 0, sizeof *sv);
+	sv->script = script;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sv->lfd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(sv->lfd >= 0);
+	assert_int_equal(bind(sv->lfd, (struct sockaddr *)&sin, sizeof sin), 0);
+	assert_int_equal(listen(sv->lfd, 1), 0);
+	assert_int_equal(getsockname(sv->lfd, (struct sockaddr *)&sin, &sl), 0);
+	snprintf(sv->port, sizeof sv->port, "%u", ntohs(sin.sin_port));
+	assert_int_equal(pthread_create(&sv->th, NULL, srv_main, sv), 0);
+}
+
+static void srv_stop(struct server *sv)
+{
+	pthread_join(sv->th, NULL);
+	close(sv->lfd);
+	if (sv->failed[0])
+		fail_msg("server script: %s", sv->failed);
+}
+
+static void cfg_lmtp(struct delivery_cfg *cfg, const char *port)
+{
+	memset(cfg, 0, sizeof *cfg);
+	snprintf(cfg->spec, sizeof cfg->spec, "lmtp:127.0.0.1:%s", port);
+	snprintf(cfg->hostname, sizeof cfg->hostname, "mx.example.test");
+	snprintf(cfg->tmp_dir, sizeof cfg->tmp_dir, "%s", g_tmp);
+	cfg->timeout_ms = 5000;
+}
+
+#define LMTP_HELLO "S 220 store.test LMTP ready", "C LHLO mx.example.test", \
+		   "S 250-store.test\n250-PIPELINING\n250-ENHANCEDSTATUSCODES\n250-8BITMIME\n" \
+		   "250-SMTPUTF8\n250 SIZE"
+
+static const char g_msg[] = "Received: from c by mx; Sat, 28 Nov 2026 21:00:00 +0000\r\n"
+			    "Subject: hi\r\n\r\n.dot line\r\nend\r\n";
+
+static void test_lmtp_per_recipient(void **state)
+{
+	static const char *const script[] = {
+		LMTP_HELLO,
+		"C MAIL FROM:<sender@remote.test> BODY=8BITMIME SIZE=88", "S 250 2.1.0 OK",
+		"C RCPT TO:<a@example.test>", "S 250 2.1.5 OK",
+		"C RCPT TO:<nobody@example.test>", "S 550 5.1.1 <nobody@example.test> User doesn't exist",
+		"C RCPT TO:<full@example.test>", "S 250 2.1.5 OK",
+		"C DATA", "S 354 go ahead", "DATA",
+		"S 250 2.0.0 <a@example.test> Saved",
+		"S 452 4.2.2 <full@example.test> Quota exceeded\x01",
+		NULL
+	};
+	struct delivery_rcpt r[3] = { { .addr = addr("a@example.test") },
+				      { .addr = addr("nobody@example.test") },
+				      { .addr = addr("full@example.test") } };
+	struct delivery_msg m = { .rcpt = r, .nrcpt = 3, .size = sizeof g_msg - 1,
+				  .from = "sender@remote.test", .body_8bit = 1 };
+	struct delivery_cfg cfg;
+	struct server sv;
+
+	(void)state;
+	srv_start(&sv, script);
+	cfg_lmtp(&cfg, sv.port);
+	m.fd = spool(g_msg, sizeof g_msg - 1);
+	assert_int_equal(delivery_run(&cfg, &m), SC_OK);
+	srv_stop(&sv);
+	assert_int_equal(r[0].code, 250);
+	assert_string_equal(r[0].enhanced, "2.0.0");
+	assert_int_equal(r[1].code, 550);
+	assert_string_equal(r[1].enhanced, "5.1.1");
+	assert_non_null(strstr(r[1].text, "User doesn't exist"));
+	assert_int_equal(r[2].code, 452);
+	assert_string_equal(r[2].enhanced, "4.2.2");
+	/* a control character from the server never reaches our reply */
+	assert_non_null(strstr(r[2].text, "Quota exceeded?"));
+	assert_non_null(strstr(r[2].detail, "452"));
+	/* dot-stuffed on the wire, unstuffed by the server: the message as spooled */
+	assert_string_equal(sv.upload, "Received: from c by mx; Sat, 28 Nov 2026 21:00:00 +0000\n"
+					"Subject: hi\n\n.dot line\nend\n");
+	close(m.fd);
+}
+
+static void test_lmtp_mail_and_data_refused(void **state)
+{
+	static const char *const mail_refused[] = {
+		LMTP_HELLO,
+		"C MAIL FROM:<> SIZE=88", "S 451 4.3.0 try later",
+		"C QUIT", "S 221 bye", NULL
+	};
+	static const char *const data_refused[] = {
+		LMTP_HELLO,
+		"C MAIL FROM:<> SIZE=88", "S 250 OK",
+		"C RCPT TO:<a@example.test>", "S 250 OK",
+		"C DATA", "S 554 5.6.0 no thanks", NULL
+	};
+	static const char *const all_rcpt_refused[] = {
+		LMTP_HELLO,
+		"C MAIL FROM:<> SIZE=88", "S 250 OK",
+		"C RCPT TO:<a@example.test>", "S 550 5.1.1 unknown",
+		"C RSET", "S 250 OK", NULL
+	};
+	struct delivery_rcpt r = { .addr = addr("a@example.test") };
+	struct delivery_msg m = { .rcpt = &r, .nrcpt = 1, .size = sizeof g_msg - 1 };
+	struct delivery_cfg cfg;
+	struct server sv;
+
+	(void)state;
+	m.fd = spool(g_msg, sizeof g_msg - 1);
+	srv_start(&sv, mail_refused);
+	cfg_lmtp(&cfg, sv.port);
+	assert_int_equal(delivery_run(&cfg, &m), SC_OK);
+	srv_stop(&sv);
+	assert_int_equal(r.code, 451);
+	assert_string_equal(r.enhanced, "4.3.0");
+	assert_string_equal(r.text, "try later");
+
+	srv_start(&sv, data_refused);
+	cfg_lmtp(&cfg, sv.port);
+	assert_int_equal(delivery_run(&cfg, &m), SC_OK);
+	srv_stop(&sv);
+	assert_int_equal(r.code, 554);
+	assert_string_equal(r.enhanced, "5.6.0");
+
+	srv_start(&sv, all_rcpt_refused);
+	cfg_lmtp(&cfg, sv.port);
+	assert_int_equal(delivery_run(&cfg, &m), SC_OK);
+	srv_stop(&sv);
+	assert_int_equal(r.code, 550);
+	close(m.fd);
+}
+
+/* Nothing listens: 451 4.4.1 for everyone, never a lost message. */
+static void test_lmtp_server_down(void **state)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t sl = sizeof sin;
+	struct delivery_rcpt r[2] = { { .addr = addr("a@example.test") },
+				      { .addr = addr("b@example.test") } };
+	struct delivery_msg m = { .rcpt = r, .nrcpt = 2, .size = sizeof g_msg - 1 };
+	struct delivery_cfg cfg;
+	char port[8], err[256];
+	int fd;
+
+	(void)state;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof sin), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &sl), 0);
+	snprintf(port, sizeof port, "%u", ntohs(sin.sin_port));
+	close(fd);
+	cfg_lmtp(&cfg, port);
+	m.fd = spool(g_msg, sizeof g_msg - 1);
+	assert_int_equal(delivery_run(&cfg, &m), SC_OK);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(r[i].code, 451);
+		assert_string_equal(r[i].enhanced, "4.4.1");
+		assert_non_null(strstr(r[i].detail, cfg.spec));
+	}
+	assert_int_equal(delivery_send_buffer(&cfg, "", &r[0].addr, g_msg, sizeof g_msg - 1, err,
+					      sizeof err),
+			 SC_ERR_TEMP);
+	assert_non_null(strstr(err, "451"));
+	/* a spec without a port cannot work at all */
+	snprintf(cfg.spec, sizeof cfg.spec, "lmtp:127.0.0.1");
+	assert_int_equal(delivery_run(&cfg, &m), SC_ERR_CONFIG);
+	assert_string_equal(r[0].enhanced, "4.3.5");
+	close(m.fd);
+}
+
+/* A server that says nothing, or nothing after the data: the timeout ends it. */
+static void test_lmtp_timeouts(void **state)
+{
+	static const char *const silent[] = { "SLEEP", NULL };
+	static const char *const silent_after_data[] = {
+		LMTP_HELLO,
+		"C MAIL FROM:<> SIZE=88", "S 250 OK",
+		"C RCPT TO:<a@example.test>", "S 250 OK",
+		"C RCPT TO:<b@example.test>", "S 250 OK",
+		"C DATA", "S 354 go", "DATA", "S 250 2.0.0 a saved", "SLEEP", NULL
+	};
+	static const char *const hangup[] = {
+		LMTP_HELLO,
+		"C MAIL FROM:<> SIZE=88", "S 250 OK",
+		"C RCPT TO:<a@example.test>", "S 250 OK", "CLOSE", NULL
+	};
+	struct delivery_rcpt r[2] = { { .addr = addr("a@example.test") },
+				      { .addr = addr("b@example.test") } };
+	struct delivery_msg m = { .rcpt = r, .nrcpt = 1, .size = sizeof g_msg - 1 };
+	struct delivery_cfg cfg;
+	struct server sv;
+
+	(void)state;
+	m.fd = spool(g_msg, sizeof g_msg - 1);
+	srv_start(&sv, silent);
+	cfg_lmtp(&cfg, sv.port);
+	cfg.timeout_ms = 300;
+	assert_int_equal(delivery_run(&cfg, &m), SC_OK);
+	assert_int_equal(r[0].code, 451);
+	assert_string_equal(r[0].enhanced, "4.4.1");
+	srv_stop(&sv);
+
+	/* the first recipient's reply came, the second's never did */
+	m.nrcpt = 2;
+	srv_start(&sv, silent_after_data);
+	cfg_lmtp(&cfg, sv.port);
+	cfg.timeout_ms = 300;
+	assert_int_equal(delivery_run(&cfg, &m), SC_OK);
+	srv_stop(&sv);
+	assert_int_equal(r[0].code, 250);
+	assert_int_equal(r[1].code, 451);
+	assert_string_equal(r[1].enhanced, "4.4.2");
+
+	srv_start(&sv, hangup);
+	cfg_lmtp(&cfg, sv.port);
+	assert_int_equal(delivery_run(&cfg, &m), SC_OK);
+	srv_stop(&sv);
+	assert_int_equal(r[0].code, 451);
+	assert_int_equal(r[1].code, 451);
+	close(m.fd);
+}
+
+static void test_lmtp_smtputf8_not_offered(void **state)
+{
+	static const char *const script[] = {
+		"S 220 store.test LMTP", "C LHLO mx.example.test", "S 250 store.test", NULL
+	};
+	struct delivery_rcpt r = { .addr = addr("a@example.test") };
+	struct delivery_msg m = { .rcpt = &r, .nrcpt = 1, .size = sizeof g_msg - 1,
+				  .smtputf8 = 1 };
+	struct delivery_cfg cfg;
+	struct server sv;
+
+	(void)state;
+	m.fd = spool(g_msg, sizeof g_msg - 1);
+	srv_start(&sv, script);
+	cfg_lmtp(&cfg, sv.port);
+	assert_int_equal(delivery_run(&cfg, &m), SC_OK);
+	srv_stop(&sv);
+	assert_int_equal(r.code, 554);
+	assert_string_equal(r.enhanced, "5.6.7");
+	close(m.fd);
+}
+
+/* The daemon's own notice to a proxy: backend: SMTP, null sender, one reply. */
+static void test_send_buffer_proxy(void **state)
+{
+	static const char notice[] = "Subject: notice\r\n\r\nA submission\r\n";
+	static const char *const ok[] = {
+		"S 220 mta.test ESMTP", "C EHLO mx.example.test",
+		"S 250-mta.test\n250-8BITMIME\n250 SIZE 1000000",
+		"C MAIL FROM:<> BODY=8BITMIME SIZE=33", "S 250 2.1.0 OK",
+		"C RCPT TO:<postmaster@example.test>", "S 250 2.1.5 OK",
+		"C DATA", "S 354 go", "DATA", "S 250 2.0.0 queued as X", NULL
+	};
+	static const char *const refused[] = {
+		"S 220 mta.test ESMTP", "C EHLO mx.example.test", "S 250 mta.test",
+		"C MAIL FROM:<>", "S 250 OK",
+		"C RCPT TO:<postmaster@example.test>", "S 550 5.1.1 no such user",
+		"C RSET", "S 250 OK", NULL
+	};
+	struct sc_addr pm = addr("postmaster@example.test");
+	struct delivery_cfg cfg;
+	struct server sv;
+	char err[256];
+
+	(void)state;
+	srv_start(&sv, ok);
+	cfg_lmtp(&cfg, sv.port);
+	snprintf(cfg.spec, sizeof cfg.spec, "proxy:127.0.0.1:%s", sv.port);
+	assert_int_equal(delivery_send_buffer(&cfg, "", &pm, notice, sizeof notice - 1, err,
+					      sizeof err),
+			 SC_OK);
+	srv_stop(&sv);
+	assert_string_equal(sv.upload, "Subject: notice\n\nA submission\n");
+
+	srv_start(&sv, refused);
+	snprintf(cfg.spec, sizeof cfg.spec, "proxy:[127.0.0.1]:%s", sv.port);
+	assert_int_equal(delivery_send_buffer(&cfg, "", &pm, notice, sizeof notice - 1, err,
+					      sizeof err),
+			 SC_ERR_REJECTED);
+	srv_stop(&sv);
+	assert_non_null(strstr(err, "no such user"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -311,7 +692,17 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_maildir_io_error, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_bad_spec_and_args, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_send_buffer_maildir, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_lmtp_per_recipient, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_lmtp_mail_and_data_refused, fx_setup,
+						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_lmtp_server_down, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_lmtp_timeouts, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_lmtp_smtputf8_not_offered, fx_setup,
+						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_send_buffer_proxy, fx_setup, fx_teardown),
 	};
+
+	signal(SIGPIPE, SIG_IGN);
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
