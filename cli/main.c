@@ -17,6 +17,8 @@ static const struct verb verbs[] = {
 	{ "fetch", cmd_fetch, "fetch a recipient's certificate from a mail server (CERT/CERS)" },
 	{ "check", cmd_check, "would the server accept this certificate for an address? (offline)" },
 	{ "submit", cmd_submit, "submit your certificate to your mail server (CERC, after AUTH)" },
+	{ "sign", cmd_sign, "S/MIME-sign a message (multipart/signed, or --opaque)" },
+	{ "verify", cmd_verify, "check an S/MIME signature and the signer's chain" },
 	{ "admin", cmd_admin, "administer the certificate repository (import, list, remove)" },
 };
 
