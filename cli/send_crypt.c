@@ -1,0 +1,184 @@
+/*
+ * send_crypt.c - `smtpcert send`: decide whether the message goes encrypted,
+ * and make it so. Looks up every recipient's certificate with sc_lookup_cert()
+ * (MX or --server, TLS-authenticated channel, TOFU pin, cache), then applies
+ * the --encrypt mode:
+ *   always         every recipient needs a usable certificate; otherwise
+ *                  nothing is sent and each recipient without one is named;
+ *   opportunistic  encrypt when every recipient has one, else send plaintext
+ *                  and say so on stderr;
+ *   never          no lookup, the message goes as it is.
+ * In every mode a certificate that changed from the remembered one (or is not
+ * for the address) stops the send: falling back to plaintext there is the
+ * downgrade an attacker would want. Signing (--sign) comes first, then
+ * encryption to the recipients plus the sender's own certificate, so the sent
+ * copy stays readable (send_smime.c). Runs in the user's process.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "send.h"
+
+/* Outcome of the lookups. */
+struct lookups {
+	size_t missing;       /* recipients without a usable certificate */
+	int fatal;            /* exit code of a failure that stops even opportunistic */
+};
+
+/* The exit code under --encrypt always for a recipient without certificate. */
+static int missing_exit(sc_status st)
+{
+	/* 550 5.1.1 / no mail server for the domain: sendmail's "no such user" */
+	if (st == SC_ERR_NOT_FOUND)
+		return EX_NOUSER;
+	if (sc_status_category(st) == SC_CAT_TEMP)
+		return EX_TEMPFAIL;
+	return EX_UNAVAILABLE;
+}
+
+static void lookup_opts(const struct send_ctx *c, struct sc_lookup_opts *lo, char *helo,
+			size_t hsize)
+{
+	memset(lo, 0, sizeof *lo);
+	send_hostname(helo, hsize);
+	lo->server = c->o.server;
+	lo->ca_file = c->o.ca_file ? c->o.ca_file : c->uc.ca_file;
+	lo->smime_ca_file = c->uc.smime_ca_file;
+	lo->insecure = c->o.insecure;
+	lo->accept_new = c->o.accept_new;
+	lo->known_file = c->uc.known_certs;
+	lo->cache_dir = c->uc.cache_dir;
+	lo->cache_ttl = c->uc.cache_ttl;
+	lo->resolver = c->uc.resolver;
+	lo->dnssec_anchor = c->uc.dnssec_anchor;
+	lo->timeout_ms = c->uc.timeout > 0 ? c->uc.timeout * 1000 : 0;
+	lo->helo = helo;
+	lo->mx_port = c->o.mx_port;
+}
+
+static void lookup_all(struct send_ctx *c, int always, struct lookups *l)
+{
+	char helo[SC_DOMAIN_MAX + 1];
+	struct sc_lookup_opts lo;
+
+	lookup_opts(c, &lo, helo, sizeof helo);
+	if (c->o.insecure)
+		cli_err(SEND_VERB, "warning: --insecure: certificate servers are not "
+			"authenticated; a forged certificate would not be noticed");
+	for (size_t i = 0; i < c->nrcpt; i++) {
+		struct send_rcpt *r = &c->rcpt[i];
+		struct sc_lookup_result res;
+		char err[400] = "";
+		sc_status st;
+
+		memset(&res, 0, sizeof res);
+		st = sc_lookup_cert(&r->addr, &lo, &res, err, sizeof err);
+		if (st == SC_OK) {
+			r->cert = res.cert;
+			if (c->o.verbose)
+				fprintf(stderr, "smtpcert: send: %s: certificate (%s, %s)%s%s\n",
+					r->text, sc_trust_name(res.trust), sc_pin_name(res.pin),
+					res.detail[0] ? ": " : "", res.detail);
+			continue;
+		}
+		if (st == SC_ERR_CHANGED || st == SC_ERR_MISMATCH) {
+			/* evidence of tampering: never fall back to plaintext */
+			r->rc = EX_UNAVAILABLE;
+			snprintf(r->why, sizeof r->why, "%s; nothing was sent (check it, then "
+				 "--accept-new, or --encrypt never)", err[0] ? err : sc_strerror(st));
+			if (!l->fatal)
+				l->fatal = EX_UNAVAILABLE;
+			continue;
+		}
+		l->missing++;
+		snprintf(r->why, sizeof r->why, "no usable certificate: %s",
+			 err[0] ? err : sc_strerror(st));
+		if (always) {
+			r->rc = missing_exit(st);
+			/* stays readable as "no certificate ..., nothing was sent" */
+			snprintf(r->why + strlen(r->why), sizeof r->why - strlen(r->why),
+				 " (--encrypt always: nothing was sent)");
+		}
+	}
+}
+
+/* Encrypt to every recipient plus the sender's own certificate. */
+static int encrypt_all(struct send_ctx *c)
+{
+	const char *own_file = c->o.cert ? c->o.cert : c->uc.cert;
+	const sc_cert **certs = calloc(c->nrcpt + 1, sizeof *certs);
+	sc_cert *own = NULL;
+	size_t n = 0;
+	int rc;
+
+	if (!certs) {
+		cli_err(SEND_VERB, "out of memory");
+		return EX_OSERR;
+	}
+	for (size_t i = 0; i < c->nrcpt; i++)
+		certs[n++] = c->rcpt[i].cert;
+	if (own_file) {
+		sc_status st = sc_cert_load_file(own_file, &own);
+
+		if (st != SC_OK) {
+			cli_err(SEND_VERB, "your certificate %s: %s", own_file, sc_strerror(st));
+			free(certs);
+			return EX_CONFIG;
+		}
+		certs[n++] = own;
+	} else {
+		cli_err(SEND_VERB, "note: no `cert` in the config: you will not be able to "
+			"read your own copy of this encrypted message");
+	}
+	rc = send_encrypt(c, certs, n);
+	sc_cert_free(own);
+	free(certs);
+	if (rc == EX_OK)
+		c->encrypted = 1;
+	return rc;
+}
+
+int send_protect(struct send_ctx *c)
+{
+	enum userconf_encrypt mode = c->o.encrypt_set ? c->o.encrypt : c->uc.encrypt;
+	int sign = c->o.sign >= 0 ? c->o.sign : c->uc.sign;
+	struct lookups l = { 0, 0 };
+	int rc;
+
+	if (mode != UC_ENCRYPT_NEVER) {
+		lookup_all(c, mode == UC_ENCRYPT_ALWAYS, &l);
+		if (l.fatal)
+			return l.fatal;
+		if (l.missing && mode == UC_ENCRYPT_ALWAYS) {
+			for (size_t i = 0; i < c->nrcpt; i++)
+				if (c->rcpt[i].rc == SEND_PENDING)
+					snprintf(c->rcpt[i].why, sizeof c->rcpt[i].why,
+						 "not sent: another recipient has no certificate "
+						 "(--encrypt always)");
+			for (size_t i = 0; i < c->nrcpt; i++)
+				if (c->rcpt[i].rc != SEND_PENDING)
+					return c->rcpt[i].rc;
+			return EX_UNAVAILABLE;
+		}
+		if (l.missing) {
+			/* opportunistic: say plainly that this one goes unencrypted */
+			for (size_t i = 0; i < c->nrcpt; i++)
+				if (!c->rcpt[i].cert)
+					cli_err(SEND_VERB, "%s: %s", c->rcpt[i].text, c->rcpt[i].why);
+			cli_err(SEND_VERB, "sending in plaintext (--encrypt opportunistic): not "
+				"every recipient has a certificate");
+			for (size_t i = 0; i < c->nrcpt; i++)
+				c->rcpt[i].why[0] = '\0';
+		}
+	}
+	if (sign) {
+		rc = send_sign(c);
+		if (rc != EX_OK)
+			return rc;
+		c->signed_ = 1;
+	}
+	if (mode != UC_ENCRYPT_NEVER && !l.missing)
+		return encrypt_all(c);
+	return EX_OK;
+}

@@ -1,0 +1,262 @@
+"""`smtpcert send`: the sendmail-compatible sender, end to end.
+
+A recording submission server (tests/lib/mailsink.py: STARTTLS with the ssl
+module, AUTH PLAIN) receives what `smtpcert send` submits; recipients'
+certificates come from our own daemon (sctest.Daemon with alice's and bob's
+certificates imported). What arrives is checked with independent tools:
+`openssl cms -decrypt` with the recipient's key (and the sender's, for the
+sent copy), `openssl cms -verify` against the test CA.
+"""
+import os
+import subprocess
+import sys
+import unittest
+
+import sctest
+from mailsink import MailSink
+
+MSG = (b"From: Alice <alice@example.test>\n"
+       b"To: Bob <bob@example.test>\n"
+       b"Subject: the plan\n"
+       b"\n"
+       b"Meet at noon.\n"
+       b".hidden line starting with a dot\n")
+
+
+class SendBase(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.pki = sctest.pki()
+        cls.smtpcert = sctest.binary("smtpcert")
+        cls.daemon = sctest.Daemon(certs=("alice", "bob"))
+        cls.tmp = sctest.mkdtemp("sc-send-")
+        cls.pwfile = os.path.join(cls.tmp, "password")
+        with open(cls.pwfile, "w") as f:
+            f.write("s3cret\n")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.daemon.stop()
+        cls.daemon.cleanup()
+
+    def setUp(self):
+        self.sink = MailSink(tls=(self.pki.path("server.chain.pem"), self.pki.path("server.key")),
+                             users={"alice@example.test": "s3cret"}, require_auth=True)
+        self.addCleanup(self.sink.stop)
+        self.conf = self.write_config()
+
+    def write_config(self, **extra):
+        p = self.pki
+        keys = {
+            "from": "alice@example.test",
+            "submit": "127.0.0.1:%d" % self.sink.port,
+            "submit_user": "alice@example.test",
+            "submit_password_file": self.pwfile,
+            "ca_file": p.path("ca.pem"),
+            "cert": p.path("alice"),
+            "key": p.path("alice.key"),
+            "known_certs": os.path.join(self.tmp, "known_%s" % self.id().split(".")[-1]),
+            "cache_dir": "none",
+            "timeout": "10",
+        }
+        keys.update(extra)
+        path = os.path.join(self.tmp, "config_%s" % self.id().split(".")[-1])
+        with open(path, "w") as f:
+            for k, v in keys.items():
+                if v is not None:
+                    f.write("%s = %s\n" % (k, v))
+        return path
+
+    def send(self, args, message=MSG, lookup=True, config=None):
+        cmd = [self.smtpcert, "send", "--config", config or self.conf]
+        if lookup:
+            cmd += ["--server", "127.0.0.1:%d" % self.daemon.port]
+        cmd += list(args)
+        r = subprocess.run(cmd, input=message, capture_output=True, timeout=60)
+        r.err = r.stderr.decode("utf-8", "replace")
+        return r
+
+    def assertSent(self, r):
+        self.assertEqual(r.returncode, 0, "smtpcert send failed: %s" % r.err)
+
+    def openssl(self, args, data):
+        r = subprocess.run(["openssl"] + args, input=data, capture_output=True, timeout=60)
+        if r.returncode != 0:
+            raise AssertionError("openssl %s failed: %s" % (" ".join(args), r.stderr.decode()))
+        return r.stdout
+
+    def decrypt(self, data, who):
+        return self.openssl(["cms", "-decrypt", "-recip", self.pki.path(who),
+                             "-inkey", self.pki.path(who + ".key")], data)
+
+
+class PlaintextTest(SendBase):
+    """--encrypt never: what sendmail users rely on."""
+
+    def test_submits_with_tls_and_auth(self):
+        r = self.send(["--encrypt", "never", "bob@example.test"])
+        self.assertSent(r)
+        m = self.sink.wait_message()
+        self.assertEqual(m.mail_from, "alice@example.test")
+        self.assertEqual(m.rcpts, ["bob@example.test"])
+        self.assertTrue(m.tls)
+        self.assertEqual(m.user, "alice@example.test")
+        self.assertIn("Subject: the plan\r\n", m.text)
+        # the body's line starting with a dot arrives intact (dot-stuffing undone)
+        self.assertIn("\r\n.hidden line starting with a dot\r\n", m.text)
+        # Date and Message-ID were added; From was kept, not duplicated
+        hdr = m.header()
+        self.assertRegex(hdr, r"\r\nDate: \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d [+-]\d{4}\r\n")
+        self.assertRegex(hdr, r"\r\nMessage-ID: <[0-9a-f]{32}@example\.test>\r\n")
+        self.assertEqual(hdr.count("From:"), 1)
+
+    def test_t_takes_recipients_and_removes_bcc(self):
+        msg = (b"To: bob@example.test\nCc: Carol <carol@example.test>\n"
+               b"Bcc: dave@example.test,\n  erin@example.test\nSubject: t\n\nbody\n")
+        r = self.send(["-t", "-i", "--encrypt", "never"], msg)
+        self.assertSent(r)
+        m = self.sink.wait_message()
+        self.assertEqual(sorted(m.rcpts), ["bob@example.test", "carol@example.test",
+                                           "dave@example.test", "erin@example.test"])
+        self.assertNotIn("Bcc", m.text)
+        self.assertNotIn("dave@", m.text)
+        self.assertNotIn("erin@", m.text)
+        # From added from the config
+        self.assertIn("\r\nFrom: alice@example.test\r\n", m.header())
+
+    def test_sendmail_options_are_accepted(self):
+        # what mutt (-oem -oi --), cron (-FCronDaemon -i -B8BITMIME -oem) and
+        # git send-email (-i -f) pass
+        msg = b"Subject: cron\n\nline one\n.\nline after a lone dot\n"
+        r = self.send(["-FCronDaemon", "-i", "-B8BITMIME", "-oem", "-odi", "-f",
+                       "alice@example.test", "-U", "--encrypt=never", "--",
+                       "bob@example.test"], msg)
+        self.assertSent(r)
+        m = self.sink.wait_message()
+        self.assertIn("\r\n.\r\nline after a lone dot\r\n", m.text)
+        self.assertIn('From: "CronDaemon" <alice@example.test>', m.header())
+
+    def test_lone_dot_ends_input_without_i(self):
+        msg = b"Subject: dot\n\nbefore\n.\nafter\n"
+        r = self.send(["--encrypt", "never", "bob@example.test"], msg)
+        self.assertSent(r)
+        m = self.sink.wait_message()
+        self.assertIn("before\r\n", m.text)
+        self.assertNotIn("after", m.text)
+
+    def test_bare_user_is_qualified(self):
+        r = self.send(["--encrypt", "never", "bob"], b"Subject: x\n\nhi\n")
+        self.assertSent(r)
+        self.assertEqual(self.sink.wait_message().rcpts, ["bob@example.test"])
+
+    def test_headerless_input(self):
+        r = self.send(["--encrypt", "never", "bob@example.test"], b"just a body\n")
+        self.assertSent(r)
+        m = self.sink.wait_message()
+        self.assertIn("\r\nFrom: alice@example.test\r\n", "\r\n" + m.header())
+        self.assertTrue(m.text.endswith("\r\n\r\njust a body\r\n"), m.text)
+
+    def test_eight_bit_body(self):
+        msg = "Subject: 8bit\nContent-Type: text/plain; charset=utf-8\n\nGrüße\n".encode()
+        r = self.send(["--encrypt", "never", "bob@example.test"], msg)
+        self.assertSent(r)
+        m = self.sink.wait_message()
+        self.assertIn("BODY=8BITMIME", m.params)
+        self.assertIn("Grüße", m.text)
+
+
+class FailureTest(SendBase):
+    """Exit codes sendmail users expect, and errors that name the recipient."""
+
+    def test_usage(self):
+        r = self.send([], lookup=False)
+        self.assertEqual(r.returncode, 64, r.err)
+        self.assertIn("no recipients", r.err)
+        r = self.send(["--bogus", "bob@example.test"], lookup=False)
+        self.assertEqual(r.returncode, 64, r.err)
+        r = self.send(["-bs"], lookup=False)
+        self.assertEqual(r.returncode, 64, r.err)
+        r = self.send(["--encrypt", "sometimes", "bob@example.test"], lookup=False)
+        self.assertEqual(r.returncode, 64, r.err)
+        self.assertEqual(self.sink.commands, [])
+
+    def test_unknown_user_refused(self):
+        self.sink.rcpt_replies["nobody@example.test"] = "550 5.1.1 No such user"
+        r = self.send(["--encrypt", "never", "bob@example.test", "nobody@example.test"])
+        self.assertEqual(r.returncode, 67, r.err)
+        self.assertIn("nobody@example.test: refused by 127.0.0.1: 550 5.1.1 No such user",
+                      r.err)
+        # all or nothing: bob did not get it either, and is named
+        self.assertIn("bob@example.test: not sent", r.err)
+        self.assertEqual(self.sink.messages, [])
+        self.assertNotIn("DATA", self.sink.commands)
+
+    def test_temporary_failure(self):
+        self.sink.rcpt_replies["bob@example.test"] = "451 4.3.0 Try again later"
+        r = self.send(["--encrypt", "never", "bob@example.test"])
+        self.assertEqual(r.returncode, 75, r.err)
+        self.assertIn("bob@example.test", r.err)
+
+    def test_message_refused_after_data(self):
+        self.sink.data_reply = "554 5.7.1 Spam"
+        r = self.send(["--encrypt", "never", "bob@example.test"])
+        self.assertEqual(r.returncode, 69, r.err)
+        self.assertIn("554 5.7.1 Spam", r.err)
+
+    def test_wrong_password(self):
+        with open(os.path.join(self.tmp, "wrongpw"), "w") as f:
+            f.write("nope\n")
+        conf = self.write_config(submit_password_file=os.path.join(self.tmp, "wrongpw"))
+        r = self.send(["--encrypt", "never", "bob@example.test"], config=conf)
+        self.assertEqual(r.returncode, 77, r.err)
+        self.assertIn("authentication", r.err)
+        self.assertEqual(self.sink.messages, [])
+
+    def test_server_down(self):
+        conf = self.write_config(submit="127.0.0.1:%d" % sctest.free_port())
+        r = self.send(["--encrypt", "never", "bob@example.test"], config=conf)
+        self.assertEqual(r.returncode, 75, r.err)
+
+    def test_bad_header(self):
+        msg = b"Subject: " + b"x" * 2000 + b"\n\nbody\n"
+        r = self.send(["--encrypt", "never", "bob@example.test"], msg)
+        self.assertEqual(r.returncode, 65, r.err)
+        self.assertEqual(self.sink.commands, [])
+
+    def test_too_large(self):
+        r = self.send(["--encrypt", "never", "--max-size", "100", "bob@example.test"],
+                      b"Subject: x\n\n" + b"y" * 200 + b"\n")
+        self.assertEqual(r.returncode, 65, r.err)
+        self.assertEqual(self.sink.commands, [])
+
+    def test_untrusted_submission_server(self):
+        conf = self.write_config(ca_file=self.pki.path("other-ca.pem"))
+        r = self.send(["--encrypt", "never", "bob@example.test"], config=conf)
+        self.assertEqual(r.returncode, 69, r.err)
+        # no password went to a server we could not authenticate
+        self.assertFalse(any(c.startswith("AUTH") for c in self.sink.commands))
+
+
+class EncryptTest(SendBase):
+    """S/MIME: certificates fetched from our daemon, checked with openssl cms."""
+
+    def test_always_refuses_recipient_without_certificate(self):
+        r = self.send(["--encrypt", "always", "bob@example.test", "nobody@example.test"])
+        self.assertEqual(r.returncode, 67, r.err)
+        self.assertIn("nobody@example.test", r.err)
+        self.assertIn("nothing was sent", r.err)
+        self.assertEqual(self.sink.connections, 0)
+        self.assertEqual(self.sink.messages, [])
+
+    def test_opportunistic_falls_back_to_plaintext(self):
+        r = self.send(["--encrypt", "opportunistic", "bob@example.test",
+                       "nobody@example.test"])
+        self.assertSent(r)
+        self.assertIn("plaintext", r.err)
+        self.assertIn("nobody@example.test", r.err)
+        m = self.sink.wait_message()
+        self.assertIn(b"Meet at noon.", m.data)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
