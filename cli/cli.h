@@ -27,6 +27,7 @@ int cmd_check(int argc, char **argv);
 int cmd_submit(int argc, char **argv);
 int cmd_sign(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+int cmd_send(int argc, char **argv);
 
 /* Split --server "HOST", "HOST:PORT", "[V6]", "[V6]:PORT" (a bare IPv6 address has no
  * port); the port defaults to 25. @return 0, or -1 when malformed or too long. */

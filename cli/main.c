@@ -19,6 +19,7 @@ static const struct verb verbs[] = {
 	{ "submit", cmd_submit, "submit your certificate to your mail server (CERC, after AUTH)" },
 	{ "sign", cmd_sign, "S/MIME-sign a message (multipart/signed, or --opaque)" },
 	{ "verify", cmd_verify, "check an S/MIME signature and the signer's chain" },
+	{ "send", cmd_send, "send mail, S/MIME-encrypted to the recipients (sendmail-compatible)" },
 	{ "admin", cmd_admin, "administer the certificate repository (import, list, remove)" },
 };
 
