@@ -11,6 +11,7 @@
 #include "cmd_auth.h"
 #include "commands.h"
 #include "log.h"
+#include "proxy.h"
 #include "reply.h"
 #include "runtime.h"
 #include "session.h"
@@ -149,7 +150,13 @@ void command_dispatch(struct session *s, const char *line, size_t len)
 		rq.cmd = command_lookup(cl.verb, cl.verb_len);
 		rq.arg = cl.arg;
 		rq.arglen = cl.arg_len;
-		if (!rq.cmd)
+		if (proxy_takes(s, rq.cmd, cl.verb, cl.verb_len)) {
+			/* proxy mode: relayed to the backend (proxy.c), which logs
+			 * the request when the backend has answered */
+			if ((!rq.cmd || command_check(s, &rq)) &&
+			    proxy_command(s, &rq, cl.verb, cl.verb_len, line, len))
+				return;
+		} else if (!rq.cmd)
 			reply(s, "500 5.5.1 Command unrecognized");
 		else if (command_check(s, &rq))
 			rq.cmd->fn(s, &rq);

@@ -221,6 +221,7 @@ void conn_accept(int fd, const struct sockaddr *sa, socklen_t salen)
 	}
 	snprintf(id, sizeof id, "%08lx%06llx", conn_epoch, ++conn_serial);
 	session_init(&c->s, rt, peer, id);
+	c->s.fd = fd;
 	c->next = conn_live;
 	if (conn_live)
 		conn_live->prev = c;

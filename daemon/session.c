@@ -19,6 +19,7 @@
 #include "cmd_auth.h"
 #include "commands.h"
 #include "log.h"
+#include "proxy.h"
 #include "reply.h"
 #include "runtime.h"
 #include "session.h"
@@ -53,6 +54,7 @@ void session_enter(struct session *s, enum session_state next)
 void session_init(struct session *s, struct runtime *rt, const char *peer, const char *id)
 {
 	s->state = SESSION_CONNECTED;
+	s->fd = -1;
 	s->rt = rt;
 	runtime_ref(rt);
 	snprintf(s->peer, sizeof s->peer, "%s", peer);
@@ -64,6 +66,7 @@ void session_fini(struct session *s)
 {
 	cmd_auth_free(s);
 	cerc_free(s);
+	proxy_free(s);
 	transaction_free(s); /* a delivery in flight completes without us */
 	if (s->out)
 		sc_buf_free(s->out);

@@ -78,6 +78,9 @@ struct session {
 	char last_status[12];
 	char id[24];               /**< session=ID in every log line */
 	char peer[64];             /**< client=ADDR:PORT */
+	/** the client socket, for its addresses (proxy.c: XCLIENT, PROXY v2);
+	 *  -1 when there is none (tests) */
+	int fd;
 	/* mail reception (cmd_mail.c, received.c, bdat.c): what the Received
 	 * field (RFC 5321 4.4) says about the client, kept across RSET */
 	char helo[128];            /**< HELO/EHLO argument, printable ASCII ("" = none) */
