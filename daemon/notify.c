@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "delivery.h"
 #include "log.h"
 #include "notify.h"
 #include "runtime.h"
@@ -141,6 +142,35 @@ static sc_status notify_read(const char *path, char **msg, size_t *len)
 	return SC_OK;
 }
 
+/*
+ * Hand one notice to the delivery (the issue: the postmaster notices go through
+ * the mail delivery): into the postmaster's Maildir, to the LMTP server, or to
+ * the backend MTA of a proxy: deployment. Null reverse-path (RFC 5321 4.5.5:
+ * an automatic message must not provoke bounces). The delivery settings are
+ * copied from @p t: large, so on the heap rather than a worker's stack.
+ */
+static sc_status notify_send(const struct notify_target *t, const char *msg, size_t len,
+			     char *err, size_t errlen)
+{
+	struct delivery_cfg *cfg = calloc(1, sizeof *cfg);
+	sc_status rc;
+
+	if (!cfg)
+		return SC_ERR_NOMEM;
+	snprintf(cfg->spec, sizeof cfg->spec, "%s", t->delivery);
+	if (t->hostname[0])
+		snprintf(cfg->hostname, sizeof cfg->hostname, "%s", t->hostname);
+	else if (gethostname(cfg->hostname, sizeof cfg->hostname - 1) != 0)
+		snprintf(cfg->hostname, sizeof cfg->hostname, "localhost");
+	cfg->timeout_ms = t->timeout_ms;
+	snprintf(cfg->tmp_dir, sizeof cfg->tmp_dir, "%s", t->state_dir);
+	rc = delivery_send_buffer(cfg, "", &t->postmaster, msg, len, err, errlen);
+	free(cfg);
+	/* a permanent refusal too stays spooled and logged: a notice the
+	 * postmaster never sees must not vanish silently */
+	return rc == SC_ERR_REJECTED ? SC_ERR_IO : rc;
+}
+
 /* Deliver one spooled notice; the caller holds notify_lock. */
 static sc_status notify_deliver_locked(const struct notify_target *t, const char *id, char *err,
 				       size_t errlen)
@@ -162,7 +192,7 @@ static sc_status notify_deliver_locked(const struct notify_target *t, const char
 		snprintf(err, errlen, "no `delivery` configured: the notice stays in %s", dir);
 		return SC_ERR_CONFIG;
 	}
-	rc = sc_maildir_deliver(t->delivery, &t->postmaster, msg, len, err, errlen);
+	rc = notify_send(t, msg, len, err, errlen);
 	free(msg);
 	if (rc != SC_OK)
 		return rc;
@@ -229,9 +259,8 @@ sc_status notify_flush(const struct notify_target *t, unsigned *delivered, unsig
 	return first;
 }
 
-void notify_target_current(struct notify_target *t)
+void notify_target_fill(struct notify_target *t, const struct runtime *rt)
 {
-	const struct runtime *rt = runtime_current();
 	const char *sd, *dl;
 
 	memset(t, 0, sizeof *t);
@@ -242,6 +271,14 @@ void notify_target_current(struct notify_target *t)
 	snprintf(t->state_dir, sizeof t->state_dir, "%s", sd ? sd : "");
 	snprintf(t->delivery, sizeof t->delivery, "%s", dl ? dl : "");
 	t->postmaster = rt->postmaster;
+	snprintf(t->hostname, sizeof t->hostname, "%s", rt->hostname ? rt->hostname : "");
+	t->timeout_ms = rt->delivery_timeout > 0 && rt->delivery_timeout <= 3600 ?
+				(int)rt->delivery_timeout * 1000 : 0;
+}
+
+void notify_target_current(struct notify_target *t)
+{
+	notify_target_fill(t, runtime_current());
 }
 
 /* A retry pass, owned by the pass from submission to done. */

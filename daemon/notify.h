@@ -4,7 +4,8 @@
  * The proposal says the server MUST notify the postmaster of each submission.
  * A notice (an RFC 5322 message made by sc_notice_format) is first written
  * durably to STATE/notices/<submission-id> by the submission's worker job,
- * then delivered through the `delivery` key (maildir: only, for now) to the
+ * then delivered through the `delivery` key (delivery_send_buffer(): a
+ * Maildir, the LMTP server, or the backend MTA of a proxy: deployment) to the
  * `postmaster` address, and removed once delivered. Whatever could not be
  * delivered stays in STATE/notices/ and is retried by a libevent timer every
  * NOTIFY_RETRY_SECONDS and once at start-up (leftovers of a crash); failures
@@ -34,6 +35,9 @@ struct notify_target {
 	char state_dir[1024];
 	char delivery[1024];   /**< "" when `delivery` is not set */
 	struct sc_addr postmaster;
+	char hostname[256];    /**< LHLO/EHLO name for lmtp:/proxy: ("" = the
+				*  system's host name) */
+	int timeout_ms;        /**< per network step (0 = the delivery default) */
 };
 
 /**
@@ -63,6 +67,10 @@ SC_MUST_CHECK sc_status notify_flush(const struct notify_target *t, unsigned *de
 
 /** Fill @p t from the running configuration (runtime_current()). */
 void notify_target_current(struct notify_target *t);
+
+struct runtime;
+/** Fill @p t from @p rt (any thread holding a reference to @p rt). */
+void notify_target_fill(struct notify_target *t, const struct runtime *rt);
 
 /**
  * Start the retry timer on @p base and run one pass at once (start-up
