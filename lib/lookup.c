@@ -75,6 +75,13 @@ sc_status lookup_ask(const struct sc_addr *a, const struct sc_lookup_opts *o, co
 		so.ntlsa = ntlsa;
 	}
 	st = sc_smtp_connect(addr, port, &so, &s, err, errlen);
+	if (st != SC_OK && err && errlen && strcmp(addr, tls_name)) {
+		char orig[512];
+
+		/* The message names the address connected to; say which host. */
+		snprintf(orig, sizeof orig, "%s", err);
+		lookup_seterr(err, errlen, "MX host %s (port %s): %s", tls_name, port, orig);
+	}
 	/* Here "unsupported" means STARTTLS was required and not offered: the
 	 * channel cannot be authenticated. */
 	if (st == SC_ERR_UNSUPPORTED)
