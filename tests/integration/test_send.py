@@ -53,7 +53,7 @@ class SendBase(unittest.TestCase):
             "submit_user": "alice@example.test",
             "submit_password_file": self.pwfile,
             "ca_file": p.path("ca.pem"),
-            "cert": p.path("alice"),
+            "cert": p.chain("alice"),   # leaf + intermediate + root, sent with signatures
             "key": p.path("alice.key"),
             "known_certs": os.path.join(self.tmp, "known_%s" % self.id().split(".")[-1]),
             "cache_dir": "none",
@@ -256,6 +256,14 @@ class EncryptTest(SendBase):
         self.assertIn("nobody@example.test", r.err)
         m = self.sink.wait_message()
         self.assertIn(b"Meet at noon.", m.data)
+
+    def test_sign_only(self):
+        r = self.send(["--encrypt", "never", "--sign", "bob@example.test"])
+        self.assertSent(r)
+        m = self.sink.wait_message()
+        self.assertIn("multipart/signed", m.header())
+        out = self.openssl(["cms", "-verify", "-CAfile", self.pki.path("ca.pem")], m.data)
+        self.assertIn(b"Meet at noon.", out)
 
 
 if __name__ == "__main__":
