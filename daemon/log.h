@@ -1,6 +1,7 @@
 /*
- * log.h - smtpcertd logging: stderr with timestamps in the foreground, syslog
- * (LOG_MAIL) otherwise. Runs in the daemon process only.
+ * log.h - smtpcertd logging: stderr with timestamps in the foreground (batched
+ * per event-loop round, see log.c), syslog (LOG_MAIL) otherwise. Runs in the
+ * daemon process only.
  *
  * Anything that came from a client goes through log_escape() first so that a
  * log line can never be forged or broken by the peer.
@@ -22,6 +23,21 @@ enum log_sink {
  * @param debug emit LOG_DEBUG lines too
  */
 void log_init(int sink, int debug);
+
+struct event_base;
+
+/**
+ * From now on, stderr lines logged on the calling thread (the event loop's) are
+ * batched and written when @p base's current round of callbacks ends.
+ * @return 0; -1 when no event could be made (lines are then written at once).
+ */
+int log_attach(struct event_base *base);
+
+/** Write what is batched and stop batching (before the event base goes away). */
+void log_detach(void);
+
+/** Write what is batched now (also runs at exit and before fork()). */
+void log_flush(void);
 
 /** @return non-zero when debug lines are emitted (skip building them otherwise). */
 int log_debug_enabled(void);

@@ -172,6 +172,8 @@ static int main_run(long nofile)
 	main_base = event_base_new();
 	if (!main_base)
 		return main_fail("cannot create the event loop", "");
+	if (log_attach(main_base) != 0)
+		log_msg(LOG_WARNING, "log lines are not batched: out of memory");
 	if (conn_module_init(main_base) != SC_OK || listener_start(main_base) != SC_OK)
 		return main_fail("cannot start", "out of memory");
 	/* blocking work (AUTH verification, durable queue writes) runs here */
@@ -202,6 +204,7 @@ static int main_run(long nofile)
 		event_free(sigs[i]);
 	if (main_drain_ev)
 		event_free(main_drain_ev);
+	log_detach();
 	event_base_free(main_base);
 	runtime_set_current(NULL);
 	log_msg(LOG_INFO, "stopped");

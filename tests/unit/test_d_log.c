@@ -9,8 +9,11 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <event2/event.h>
 
 #include "log.h"
 
@@ -93,6 +96,93 @@ static void test_log_debug_switch(void **state)
 	assert_non_null(strstr(out, "Z smtpcertd[")); /* UTC timestamp */
 }
 
+static void *other_thread(void *arg)
+{
+	log_msg(LOG_INFO, "from a worker");
+	return NULL;
+}
+
+/* Read what is in the pipe now (non-blocking). */
+static size_t drain(int fd, char *out, size_t size)
+{
+	ssize_t n = read(fd, out, size - 1);
+
+	out[n > 0 ? n : 0] = '\0';
+	return n > 0 ? (size_t)n : 0;
+}
+
+/* Lines logged on the loop thread wait for the end of the loop round and go out
+ * in one write; a line from another thread goes out at once, after them. */
+static void test_log_batch(void **state)
+{
+	struct event_base *base = event_base_new();
+	int fds[2], saved;
+	char out[8192];
+	pthread_t t;
+	size_t n;
+
+	assert_non_null(base);
+	assert_int_equal(pipe(fds), 0);
+	/* the reader polls; the writer (the logger) blocks as stderr would, and
+	 * the pipe holds all 2000 lines below (~130 KB) */
+	assert_int_equal(fcntl(fds[0], F_SETFL, O_NONBLOCK), 0);
+	assert_true(fcntl(fds[1], F_SETPIPE_SZ, 1 << 20) >= (1 << 18));
+	saved = dup(2);
+	dup2(fds[1], 2);
+	log_init(LOG_SINK_STDERR, 0);
+	assert_int_equal(log_attach(base), 0);
+	log_msg(LOG_INFO, "one");
+	log_msg(LOG_INFO, "two");
+	assert_int_equal(drain(fds[0], out, sizeof out), 0); /* still batched */
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	n = drain(fds[0], out, sizeof out);
+	assert_true(n > 0);
+	assert_non_null(strstr(out, "]: one\n"));
+	assert_true(strstr(out, "]: one\n") < strstr(out, "]: two\n"));
+
+	log_msg(LOG_INFO, "three");
+	assert_int_equal(pthread_create(&t, NULL, other_thread, NULL), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	/* the worker's line flushed "three" first, without the loop running */
+	n = drain(fds[0], out, sizeof out);
+	assert_non_null(strstr(out, "]: three\n"));
+	assert_non_null(strstr(out, "]: from a worker\n"));
+	assert_true(strstr(out, "three") < strstr(out, "from a worker"));
+
+	/* more than the batch holds in one round: written in pieces, none lost */
+	for (int i = 0; i < 2000; i++)
+		log_msg(LOG_INFO, "line %04d", i);
+	{
+		static char all[1 << 20];
+		size_t used = 0;
+		char *p;
+
+		for (int round = 0; round < 10; round++) {
+			event_base_loop(base, EVLOOP_NONBLOCK);
+			while ((n = drain(fds[0], all + used, sizeof all - used)) > 0)
+				used += n;
+		}
+		n = 0;
+		for (p = all; (p = strstr(p, "]: line ")) != NULL; p++)
+			n++;
+		assert_int_equal(n, 2000);
+		assert_non_null(strstr(all, "]: line 1999\n"));
+	}
+
+	/* detach writes what is left and stops batching */
+	log_msg(LOG_INFO, "last");
+	log_detach();
+	n = drain(fds[0], out, sizeof out);
+	assert_non_null(strstr(out, "]: last\n"));
+	log_msg(LOG_INFO, "direct");
+	assert_non_null(strstr((drain(fds[0], out, sizeof out), out), "]: direct\n"));
+	dup2(saved, 2);
+	close(saved);
+	close(fds[0]);
+	close(fds[1]);
+	event_base_free(base);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -100,6 +190,7 @@ int main(void)
 		cmocka_unit_test(test_escape_specials),
 		cmocka_unit_test(test_escape_truncates),
 		cmocka_unit_test(test_log_debug_switch),
+		cmocka_unit_test(test_log_batch),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

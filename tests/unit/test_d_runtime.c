@@ -91,9 +91,10 @@ static void test_load_errors(void **state)
 		 fix.dir);
 	load_fails(body, SC_ERR_IO, "bad.conf:3: tls_cert_file: ");
 	load_fails(body, SC_ERR_IO, "none.pem");
-	snprintf(body, sizeof body, "domains = example.test\nrepository = dir:%s/no-such-dir\n",
-		 fix.dir);
-	load_fails(body, SC_ERR_NOT_FOUND, "bad.conf:2: repository: dir:");
+	/* a store that cannot be created (its parent is a file) */
+	snprintf(body, sizeof body,
+		 "domains = example.test\nrepository = dir:%s/smtpcertd.conf/sub\n", fix.dir);
+	load_fails(body, SC_ERR_IO, "bad.conf:2: repository: dir:");
 	snprintf(body, sizeof body, "domains = example.test\nrepository = dir:%s/repo\n"
 		 "crl_file = %s/smtpcertd.conf\n", fix.dir, fix.dir);
 	load_fails(body, SC_ERR_SYNTAX, "bad.conf:3: crl_file: ");
