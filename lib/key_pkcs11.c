@@ -274,12 +274,3 @@ sc_status key_p11_load(const char *uri, const struct sc_key_opts *o, EVP_PKEY **
 	free(u);
 	return st;
 }
-
-sc_status key_p11_generate(const char *uri, const struct sc_key_opts *o,
-			   enum sc_keygen_type type, EVP_PKEY **pk, struct key_p11 **p11,
-			   char *err, size_t errlen)
-{
-	if (err && errlen)
-		snprintf(err, errlen, "%s: PKCS#11 key generation is not supported yet", uri);
-	return SC_ERR_UNSUPPORTED;
-}

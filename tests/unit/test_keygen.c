@@ -5,7 +5,8 @@
  * SMIMECapabilities content, subjectKeyIdentifier, basicConstraints, validity,
  * self-signature), the key file (mode 0600, PKCS#8 encrypted with scrypt, wrong
  * passphrase -> SC_ERR_AUTH, unencrypted only for a NULL passphrase), never
- * overwriting (nothing half-written), and argument errors.
+ * overwriting (nothing half-written), argument errors, and keys generated on a
+ * private SoftHSM2 token (P-256 and RSA-3072; existing label, wrong/missing PIN).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -413,6 +414,85 @@ static void test_args(void **state)
 	assert_false(exists(path_of("e.crt")));
 }
 
+/* ---- on a SoftHSM2 token ---------------------------------------------------------- */
+
+#define SOFTHSM_MODULE "/usr/lib/softhsm/libsofthsm2.so"
+
+static void hsm_init(void)
+{
+	char conf[700], cmd[1024];
+	FILE *f;
+
+	if (access(SOFTHSM_MODULE, R_OK) != 0 || system("command -v softhsm2-util >/dev/null"))
+		fail_msg("SoftHSM2 missing: install softhsm2 (scripts/install-deps)");
+	snprintf(conf, sizeof conf, "%s/softhsm2.conf", dir);
+	assert_int_equal(mkdir(path_of("tokens"), 0700), 0);
+	f = fopen(conf, "w");
+	assert_non_null(f);
+	fprintf(f, "directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n",
+		path_of("tokens"));
+	fclose(f);
+	setenv("SOFTHSM2_CONF", conf, 1);
+	snprintf(cmd, sizeof cmd, "softhsm2-util --init-token --free --label gen --pin 1234 "
+		 "--so-pin 12345678 >/dev/null");
+	assert_int_equal(system(cmd), 0);
+}
+
+static void test_pkcs11(void **state)
+{
+	struct sc_addr a = addr("frank@example.test");
+	struct sc_key_opts ko = { .pin = "1234", .pkcs11_module = SOFTHSM_MODULE };
+	struct sc_keygen_opts o = { .email = &a, .type = SC_KEYGEN_P256,
+				    .pkcs11_uri = "pkcs11:token=gen;object=mail;id=%05",
+				    .pkcs11 = &ko, .out_cert = path_of("t.crt"),
+				    .out_csr = path_of("t.csr") };
+	sc_cert *c = NULL;
+	sc_key *k = NULL;
+
+	hsm_init();
+	assert_int_equal(sc_keygen(&o, err, sizeof err), SC_OK);
+	check_cert(path_of("t.crt"), "frank@example.test", 0, 0, 365);
+	/* The certificate is for the key on the token, found by label or by id. */
+	assert_int_equal(sc_cert_load_file(path_of("t.crt"), &c), SC_OK);
+	assert_int_equal(sc_key_load("pkcs11:token=gen;object=mail", &ko, &k, err, sizeof err),
+			 SC_OK);
+	assert_string_equal(sc_key_describe(k), "EC-P-256");
+	assert_true(sc_key_matches(k, c));
+	sc_key_free(k);
+	assert_int_equal(sc_key_load("pkcs11:token=gen;id=%05", &ko, &k, err, sizeof err), SC_OK);
+	assert_true(sc_key_matches(k, c));
+	sc_key_free(k);
+	sc_cert_free(c);
+
+	/* Never a second key under the same label or id. */
+	o.out_cert = path_of("t2.crt");
+	o.out_csr = NULL;
+	assert_int_equal(sc_keygen(&o, err, sizeof err), SC_ERR_EXISTS);
+	assert_false(exists(path_of("t2.crt")));
+	/* Wrong PIN, no PIN, no such token. */
+	o.pkcs11_uri = "pkcs11:token=gen;object=other";
+	ko.pin = "9999";
+	assert_int_equal(sc_keygen(&o, err, sizeof err), SC_ERR_AUTH);
+	assert_non_null(strstr(err, "wrong PIN"));
+	ko.pin = NULL;
+	assert_int_equal(sc_keygen(&o, err, sizeof err), SC_ERR_AUTH);
+	ko.pin = "1234";
+	o.pkcs11_uri = "pkcs11:token=nosuch";
+	assert_int_equal(sc_keygen(&o, err, sizeof err), SC_ERR_NOT_FOUND);
+	assert_false(exists(path_of("t2.crt")));
+
+	/* RSA-3072 on the token, default label; the request only. */
+	o.type = SC_KEYGEN_RSA3072;
+	o.pkcs11_uri = "pkcs11:token=gen";
+	o.out_cert = NULL;
+	o.out_csr = path_of("t3.csr");
+	assert_int_equal(sc_keygen(&o, err, sizeof err), SC_OK);
+	assert_int_equal(sc_key_load("pkcs11:token=gen;object=smtpcert", &ko, &k, err, sizeof err),
+			 SC_OK);
+	assert_string_equal(sc_key_describe(k), "RSA-3072");
+	sc_key_free(k);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -422,6 +502,7 @@ int main(void)
 		cmocka_unit_test(test_csr_only_unencrypted),
 		cmocka_unit_test(test_never_overwrite),
 		cmocka_unit_test(test_args),
+		cmocka_unit_test(test_pkcs11),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
