@@ -5,8 +5,7 @@
  * temporary file each; the library streams, so memory does not grow with the
  * message. The key's passphrase (or a token's PIN) comes from
  * `passphrase_file`, is handed to sc_key_load() and wiped. Runs in the user's
- * process. (Encryption lives in send_smime_stub.c until sc_smime_encrypt() is in
- * the library.)
+ * process.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -130,4 +129,24 @@ int send_sign(struct send_ctx *c)
 	sc_key_free(key);
 	sc_cert_free(cert);
 	return rc;
+}
+
+int send_encrypt(struct send_ctx *c, const sc_cert *const *certs, size_t n)
+{
+	unsigned flags = c->o.hide_subject ? SC_SMIME_HIDE_SUBJECT : 0;
+	char err[512] = "";
+	sc_status st;
+	int rc, out = -1;
+
+	rc = start(c, &out);
+	if (rc != EX_OK)
+		return rc;
+	st = sc_smime_encrypt(c->fd, out, certs, n, flags, err, sizeof err);
+	if (st != SC_OK) {
+		cli_err(SEND_VERB, "encryption failed, nothing was sent: %s",
+			err[0] ? err : sc_strerror(st));
+		close(out);
+		return smime_exit(st);
+	}
+	return finish(c, out);
 }

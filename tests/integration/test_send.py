@@ -265,6 +265,37 @@ class EncryptTest(SendBase):
         out = self.openssl(["cms", "-verify", "-CAfile", self.pki.path("ca.pem")], m.data)
         self.assertIn(b"Meet at noon.", out)
 
+    def test_always_encrypts_to_recipient_and_sender(self):
+        r = self.send(["--encrypt", "always", "bob@example.test"])
+        self.assertSent(r)
+        m = self.sink.wait_message()
+        hdr = m.header()
+        self.assertIn("application/pkcs7-mime", hdr)
+        for field in ("From: Alice <alice@example.test>", "To: Bob <bob@example.test>",
+                      "Date: ", "Message-ID: "):
+            self.assertIn(field, hdr)
+        self.assertNotIn(b"Meet at noon", m.data)
+        for who in ("bob", "alice"):
+            plain = self.decrypt(m.data, who)
+            self.assertIn(b"Meet at noon.", plain)
+            self.assertIn(b".hidden line starting with a dot", plain)
+
+    def test_opportunistic_encrypts_when_all_have_certificates(self):
+        r = self.send(["-t"])   # default mode from the config: opportunistic
+        self.assertSent(r)
+        m = self.sink.wait_message()
+        self.assertNotIn(b"Meet at noon", m.data)
+        self.assertIn(b"Meet at noon.", self.decrypt(m.data, "bob"))
+
+    def test_sign_then_encrypt(self):
+        r = self.send(["--encrypt", "always", "--sign", "bob@example.test"])
+        self.assertSent(r)
+        m = self.sink.wait_message()
+        inner = self.decrypt(m.data, "bob")
+        self.assertIn(b"multipart/signed", inner)
+        out = self.openssl(["cms", "-verify", "-CAfile", self.pki.path("ca.pem")], inner)
+        self.assertIn(b"Meet at noon.", out)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
