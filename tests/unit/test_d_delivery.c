@@ -13,6 +13,15 @@
  * refused, the server down (451 4.4.1 for all), silent (banner, after the
  * data: timeout, 451 for all), hanging up mid-transaction, SMTPUTF8 not offered;
  * delivery_send_buffer() to a proxy: backend over SMTP (one reply).
+ *
+ * Encryption at rest: a recipient with a certificate gets its own copy as
+ * S/MIME enveloped-data that OpenSSL's CMS (independently of lib/smime*.c)
+ * decrypts with the recipient's key, routing fields outside and the body not;
+ * RSA and ECDH recipients; recipients without a certificate and encrypt_at_rest
+ * = no get the plaintext; an already encrypted message is stored as it came; an
+ * Ed25519 certificate (cannot be encrypted to) stores the plaintext and says so;
+ * a header block that cannot be split refuses the message for everyone; over
+ * LMTP the encrypted recipient gets a transaction of its own.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -31,6 +40,9 @@
 #include <sys/time.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <openssl/bio.h>
+#include <openssl/cms.h>
+#include <openssl/x509.h>
 
 #include <smtpcert/smtpcert.h>
 #include "testcert.h"
@@ -317,8 +329,9 @@ static void test_send_buffer_maildir(void **state)
 
 /*
  * Script steps: "S text" sends (lines split at '\n'), "C line" expects exactly
- * that line from the client, "DATA" reads the data up to "." (unstuffed, into
- * upload), "SLEEP" waits 2 s without reading, "CLOSE" hangs up.
+ * that line from the client, "P prefix" a line starting so, "DATA" reads the
+ * data up to "." (unstuffed, into upload), "SLEEP" waits 2 s without reading,
+ * "CLOSE" hangs up.
  */
 struct server {
 	int lfd, fd;
@@ -326,7 +339,7 @@ struct server {
 	const char *const *script;
 	pthread_t th;
 	char failed[256];
-	char upload[8192];
+	char upload[32768];
 	size_t upload_len;
 };
 
@@ -354,6 +367,13 @@ static void *srv_main(void *arg)
 			if (strcmp(line, s + 2)) {
 				snprintf(sv->failed, sizeof sv->failed,
 					 "got \"%.100s\", expected \"%.100s\"", line, s + 2);
+				break;
+			}
+		} else if (!strncmp(s, "P ", 2)) {
+			if (ts_line(sv->fd, NULL, line, sizeof line) != 0 ||
+			    strncmp(line, s + 2, strlen(s + 2))) {
+				snprintf(sv->failed, sizeof sv->failed, "expected \"%.200s...\"",
+					 s + 2);
 				break;
 			}
 		} else if (!strcmp(s, "DATA")) {
@@ -681,6 +701,315 @@ static void test_send_buffer_proxy(void **state)
 	assert_non_null(strstr(err, "no such user"));
 }
 
+/* ---- encryption at rest -------------------------------------------------------------- */
+
+struct person {
+	tc_key *key;
+	X509 *x;
+	sc_cert *cert;
+};
+
+static void person(struct person *p, const char *email, enum tc_keytype type)
+{
+	tc_key *cak = tc_key_shared(TC_P256);
+	X509 *ca = tc_cert_new(&(struct tc_cert_opts){ .cn = "Delivery CA", .is_ca = 1,
+				.key_usage = TC_KU_KEY_CERT_SIGN | TC_KU_CRL_SIGN },
+			       cak, NULL, NULL);
+	uint8_t *der;
+	size_t len;
+
+	p->key = tc_key_shared(type);
+	p->x = tc_cert_new(&(struct tc_cert_opts){ .cn = email, .emails = { email },
+			    .eku = TC_EKU_EMAIL_PROTECTION },
+			   p->key, ca, cak);
+	tc_cert_der(p->x, &der, &len);
+	assert_int_equal(sc_cert_parse(der, len, &p->cert), SC_OK);
+	free(der);
+	X509_free(ca);
+}
+
+static void person_free(struct person *p)
+{
+	X509_free(p->x);
+	sc_cert_free(p->cert);
+}
+
+/* Decrypt a stored message with OpenSSL's CMS directly; the plaintext entity
+ * (malloc'ed, NUL-terminated) or NULL. */
+static char *cms_decrypt(const char *msg, size_t len, struct person *p)
+{
+	BIO *in = BIO_new_mem_buf(msg, (int)len), *out = BIO_new(BIO_s_mem());
+	CMS_ContentInfo *cms = SMIME_read_CMS(in, NULL);
+	char *res = NULL, *data;
+	long n;
+
+	if (cms && CMS_decrypt(cms, tc_key_pkey(p->key), p->x, NULL, out, 0) == 1) {
+		n = BIO_get_mem_data(out, &data);
+		res = malloc((size_t)n + 1);
+		assert_non_null(res);
+		memcpy(res, data, (size_t)n);
+		res[n] = '\0';
+	}
+	CMS_ContentInfo_free(cms);
+	BIO_free(in);
+	BIO_free(out);
+	return res;
+}
+
+/* The outer header of a stored message (up to the empty line), NUL-terminated
+ * in a static buffer. */
+static const char *outer(const char *msg)
+{
+	static char buf[4096];
+	const char *end = strstr(msg, "\n\n");
+	size_t n = end ? (size_t)(end - msg) + 1 : strlen(msg);
+
+	assert_true(n < sizeof buf);
+	memcpy(buf, msg, n);
+	buf[n] = '\0';
+	return buf;
+}
+
+static const char g_plain[] = "Received: from c by mx; Sat, 28 Nov 2026 21:00:00 +0000\r\n"
+			      "From: <carol@remote.test>\r\nTo: <alice@example.test>\r\n"
+			      "Subject: lunch\r\nMessage-ID: <1@remote.test>\r\n"
+			      "Content-Type: text/plain; charset=us-ascii\r\n"
+			      "X-Secret-Header: inside\r\n\r\n"
+			      "the secret body\r\n.dot\r\n";
+
+static void test_encrypt_at_rest_maildir(void **state)
+{
+	struct person alice, erin;
+	struct delivery_rcpt r[3] = { { .addr = addr("alice@example.test") },
+				      { .addr = addr("bob@example.test") },
+				      { .addr = addr("erin@example.test") } };
+	struct delivery_msg m = { .rcpt = r, .nrcpt = 3, .size = sizeof g_plain - 1 };
+	struct delivery_cfg cfg;
+	char *a, *b, *e, *pa, *pe;
+	const char *h;
+	size_t la, lb, le;
+
+	(void)state;
+	person(&alice, "alice@example.test", TC_RSA2048);
+	person(&erin, "erin@example.test", TC_P256);
+	r[0].cert = alice.cert;
+	r[2].cert = erin.cert;
+	cfg_maildir(&cfg);
+	cfg.encrypt_at_rest = 1;
+	m.fd = spool(g_plain, sizeof g_plain - 1);
+	assert_int_equal(delivery_run(&cfg, &m), SC_OK);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(r[i].code, 250);
+	assert_true(r[0].encrypted);
+	assert_false(r[1].encrypted);
+	assert_true(r[2].encrypted);
+	a = stored("mail/example.test/alice/new", &la);
+	b = stored("mail/example.test/bob/new", &lb);
+	e = stored("mail/example.test/erin/new", &le);
+	assert_int_equal(count("mail/example.test/alice/tmp", NULL, 0), 0);
+	/* routing fields outside, readable by the mail store; the rest is not */
+	h = outer(a);
+	assert_non_null(strstr(h, "Received: from c by mx;"));
+	assert_non_null(strstr(h, "Subject: lunch\n"));
+	assert_non_null(strstr(h, "Message-ID: <1@remote.test>"));
+	assert_non_null(strstr(h, "application/pkcs7-mime"));
+	assert_null(strstr(h, "X-Secret-Header"));
+	assert_null(strstr(a, "secret body"));
+	assert_null(strchr(a, '\r')); /* Maildir's local format */
+	/* each copy decrypts with its own recipient's key only */
+	pa = cms_decrypt(a, la, &alice);
+	assert_non_null(pa);
+	assert_non_null(strstr(pa, "X-Secret-Header: inside"));
+	assert_non_null(strstr(pa, "the secret body\r\n.dot\r\n"));
+	assert_null(cms_decrypt(a, la, &erin));
+	pe = cms_decrypt(e, le, &erin);
+	assert_non_null(pe);
+	assert_non_null(strstr(pe, "the secret body"));
+	/* no certificate: stored as received */
+	assert_non_null(strstr(b, "the secret body\n.dot\n"));
+	free(pa);
+	free(pe);
+	free(a);
+	free(b);
+	free(e);
+	close(m.fd);
+	person_free(&alice);
+	person_free(&erin);
+}
+
+static void test_encrypt_at_rest_off_and_already_encrypted(void **state)
+{
+	static const char enc[] = "Received: from c by mx; Sat, 28 Nov 2026 21:00:00 +0000\r\n"
+				  "Subject: sealed\r\nMIME-Version: 1.0\r\n"
+				  "Content-Type: application/pkcs7-mime; smime-type=enveloped-data;"
+				  " name=smime.p7m\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+				  "MIAGCSqGSIb3DQEHA6CAMIACAQAxggE=\r\n";
+	struct person alice;
+	struct delivery_rcpt r = { .addr = addr("alice@example.test") };
+	struct delivery_msg m = { .rcpt = &r, .nrcpt = 1, .size = sizeof enc - 1 };
+	struct delivery_cfg cfg;
+	char *a, lf[sizeof enc];
+	size_t la, o = 0;
+
+	(void)state;
+	person(&alice, "alice@example.test", TC_RSA2048);
+	r.cert = alice.cert;
+	cfg_maildir(&cfg);
+	cfg.encrypt_at_rest = 1;
+	m.fd = spool(enc, sizeof enc - 1);
+	assert_int_equal(delivery_run(&cfg, &m), SC_OK);
+	assert_int_equal(r.code, 250);
+	assert_false(r.encrypted);
+	/* as it came (in the Maildir's LF form), not encrypted twice */
+	for (size_t i = 0; i < sizeof enc - 1; i++)
+		if (enc[i] != '\r')
+			lf[o++] = enc[i];
+	lf[o] = '\0';
+	a = stored("mail/example.test/alice/new", &la);
+	assert_int_equal(la, o);
+	assert_string_equal(a, lf);
+	free(a);
+	close(m.fd);
+
+	/* encrypt_at_rest = no: a certificate changes nothing */
+	cfg.encrypt_at_rest = 0;
+	snprintf(cfg.spec, sizeof cfg.spec, "maildir:%s/off/%%n", g_tmp);
+	m.fd = spool(g_plain, sizeof g_plain - 1);
+	m.size = sizeof g_plain - 1;
+	assert_int_equal(delivery_run(&cfg, &m), SC_OK);
+	assert_int_equal(r.code, 250);
+	assert_false(r.encrypted);
+	a = stored("off/alice/new", &la);
+	assert_non_null(strstr(a, "the secret body"));
+	free(a);
+	close(m.fd);
+	person_free(&alice);
+}
+
+/* An Ed25519 certificate cannot be encrypted to: stored as received, logged. */
+static void test_encrypt_unsupported_key(void **state)
+{
+	struct person ed;
+	struct delivery_rcpt r = { .addr = addr("ed@example.test") };
+	struct delivery_msg m = { .rcpt = &r, .nrcpt = 1, .size = sizeof g_plain - 1 };
+	struct delivery_cfg cfg;
+	char *a;
+	size_t la;
+
+	(void)state;
+	person(&ed, "ed@example.test", TC_ED25519);
+	r.cert = ed.cert;
+	cfg_maildir(&cfg);
+	cfg.encrypt_at_rest = 1;
+	m.fd = spool(g_plain, sizeof g_plain - 1);
+	assert_int_equal(delivery_run(&cfg, &m), SC_OK);
+	assert_int_equal(r.code, 250);
+	assert_false(r.encrypted);
+	assert_non_null(strstr(r.detail, "stored unencrypted"));
+	a = stored("mail/example.test/ed/new", &la);
+	assert_non_null(strstr(a, "the secret body"));
+	assert_int_equal(count("mail/example.test/ed/tmp", NULL, 0), 0);
+	free(a);
+	close(m.fd);
+	person_free(&ed);
+}
+
+/* A header block that cannot be split (a 1200-octet field line; a NUL): the
+ * promise cannot be kept, so nobody gets the message and nothing is stored. */
+static void test_encrypt_unparsable_header(void **state)
+{
+	struct person alice;
+	struct delivery_rcpt r[2] = { { .addr = addr("alice@example.test") },
+				      { .addr = addr("bob@example.test") } };
+	struct delivery_msg m = { .rcpt = r, .nrcpt = 2 };
+	struct delivery_cfg cfg;
+	char msg[1400];
+	size_t n;
+
+	(void)state;
+	person(&alice, "alice@example.test", TC_RSA2048);
+	r[0].cert = alice.cert;
+	cfg_maildir(&cfg);
+	cfg.encrypt_at_rest = 1;
+	n = (size_t)snprintf(msg, sizeof msg, "X-Long: ");
+	memset(msg + n, 'a', 1200);
+	n += 1200;
+	n += (size_t)snprintf(msg + n, sizeof msg - n, "\r\n\r\nbody\r\n");
+	m.size = n;
+	m.fd = spool(msg, n);
+	assert_int_equal(delivery_run(&cfg, &m), SC_OK);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(r[i].code, 554);
+		assert_string_equal(r[i].enhanced, "5.6.0");
+	}
+	assert_int_equal(count("mail", NULL, 0), -1);
+	close(m.fd);
+
+	memcpy(msg, "Subject: a\0b\r\n\r\nbody\r\n", 22);
+	m.size = 22;
+	m.fd = spool(msg, 22);
+	assert_int_equal(delivery_run(&cfg, &m), SC_OK);
+	assert_int_equal(r[1].code, 554);
+	close(m.fd);
+	/* without a certificate nothing is parsed: stored as received */
+	r[0].cert = NULL;
+	m.fd = spool(msg, 22);
+	assert_int_equal(delivery_run(&cfg, &m), SC_OK);
+	assert_int_equal(r[0].code, 250);
+	close(m.fd);
+	person_free(&alice);
+}
+
+/* LMTP: the encrypted copy goes in a transaction of its own, first. */
+static void test_encrypt_at_rest_lmtp(void **state)
+{
+	static const char *const script[] = {
+		LMTP_HELLO,
+		"P MAIL FROM:<> SIZE=", "S 250 OK",
+		"C RCPT TO:<alice@example.test>", "S 250 OK",
+		"C DATA", "S 354 go", "DATA", "S 250 2.0.0 alice saved",
+		"C MAIL FROM:<> SIZE=249", "S 250 OK",
+		"C RCPT TO:<bob@example.test>", "S 250 OK",
+		"C DATA", "S 354 go", "DATA", "S 250 2.0.0 bob saved", NULL
+	};
+	struct person alice;
+	struct delivery_rcpt r[2] = { { .addr = addr("alice@example.test") },
+				      { .addr = addr("bob@example.test") } };
+	struct delivery_msg m = { .rcpt = r, .nrcpt = 2, .size = sizeof g_plain - 1 };
+	struct delivery_cfg cfg;
+	struct server sv;
+	char *end, *pa;
+
+	(void)state;
+	person(&alice, "alice@example.test", TC_RSA2048);
+	r[0].cert = alice.cert;
+	srv_start(&sv, script);
+	cfg_lmtp(&cfg, sv.port);
+	cfg.encrypt_at_rest = 1;
+	m.fd = spool(g_plain, sizeof g_plain - 1);
+	assert_int_equal(delivery_run(&cfg, &m), SC_OK);
+	srv_stop(&sv);
+	assert_int_equal(r[0].code, 250);
+	assert_true(r[0].encrypted);
+	assert_int_equal(r[1].code, 250);
+	assert_false(r[1].encrypted);
+	/* upload = alice's encrypted copy, then bob's plaintext one */
+	end = strstr(sv.upload, "Received: from c by mx; Sat, 28 Nov 2026 21:00:00 +0000\n"
+				"From: <carol@remote.test>\nTo: <alice@example.test>\n"
+				"Subject: lunch\nMessage-ID: <1@remote.test>\n"
+				"Content-Type: text/plain");
+	assert_non_null(end);
+	assert_true(end > sv.upload);
+	*end = '\0';
+	assert_non_null(strstr(sv.upload, "application/pkcs7-mime"));
+	pa = cms_decrypt(sv.upload, strlen(sv.upload), &alice);
+	assert_non_null(pa);
+	assert_non_null(strstr(pa, "the secret body"));
+	free(pa);
+	close(m.fd);
+	person_free(&alice);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -700,6 +1029,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lmtp_smtputf8_not_offered, fx_setup,
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_send_buffer_proxy, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_encrypt_at_rest_maildir, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_encrypt_at_rest_off_and_already_encrypted,
+						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_encrypt_unsupported_key, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_encrypt_unparsable_header, fx_setup,
+						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_encrypt_at_rest_lmtp, fx_setup, fx_teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
