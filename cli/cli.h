@@ -25,6 +25,7 @@ int cmd_fetch(int argc, char **argv);
 int cmd_admin(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_submit(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
 int cmd_sign(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_send(int argc, char **argv);

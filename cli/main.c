@@ -20,6 +20,7 @@ static const struct verb verbs[] = {
 	{ "sign", cmd_sign, "S/MIME-sign a message (multipart/signed, or --opaque)" },
 	{ "verify", cmd_verify, "check an S/MIME signature and the signer's chain" },
 	{ "send", cmd_send, "send mail, S/MIME-encrypted to the recipients (sendmail-compatible)" },
+	{ "keygen", cmd_keygen, "make your S/MIME key and certificate (or request)" },
 	{ "admin", cmd_admin, "administer the certificate repository (import, list, remove)" },
 };
 
