@@ -84,15 +84,39 @@ static sc_status lmtp_open(struct lmtp *l, char *err, size_t errlen)
 	return sc_smtp_connect(host, port, &o, &l->s, err, errlen);
 }
 
-/* ESMTP parameters of MAIL (RFC 6152, RFC 6531, RFC 1870) the server offers. */
-static sc_status lmtp_params(struct lmtp *l, int body8, int utf8, uint64_t size, char *buf,
-			     size_t bsize)
+/* @return non-zero when the envelope of this transaction is all ASCII. */
+static int lmtp_ascii_envelope(const struct lmtp *l, const struct delivery_msg *m,
+			       const size_t *idx, size_t n)
 {
+	for (const char *p = l->from; *p; p++)
+		if ((unsigned char)*p >= 0x80)
+			return 0;
+	for (size_t i = 0; i < n; i++)
+		if (m->rcpt[idx[i]].addr.flags & SC_ADDR_IS_UTF8)
+			return 0;
+	return 1;
+}
+
+/*
+ * ESMTP parameters of MAIL (RFC 6152, RFC 6531, RFC 1870) the server offers.
+ * A store without SMTPUTF8 (Dovecot 2.3's LMTP) is the last hop, not a relay:
+ * it files UTF-8 header fields as 8-bit data, so a message whose envelope is
+ * ASCII goes without the parameter (as 8BITMIME); a non-ASCII address cannot be
+ * expressed at all (RFC 6531 3.2): SC_ERR_UNSUPPORTED.
+ */
+static sc_status lmtp_params(struct lmtp *l, const struct delivery_msg *m, const size_t *idx,
+			     size_t n, int body8, uint64_t size, char *buf, size_t bsize)
+{
+	int utf8 = m->smtputf8;
 	size_t o = 0;
 
 	buf[0] = '\0';
-	if (utf8 && !sc_smtp_has_ext(l->s, "SMTPUTF8"))
-		return SC_ERR_UNSUPPORTED;
+	if (utf8 && !sc_smtp_has_ext(l->s, "SMTPUTF8")) {
+		if (!lmtp_ascii_envelope(l, m, idx, n))
+			return SC_ERR_UNSUPPORTED;
+		utf8 = 0;
+		body8 = 1;
+	}
 	if (body8 && sc_smtp_has_ext(l->s, "8BITMIME"))
 		o += (size_t)snprintf(buf + o, bsize - o, "BODY=8BITMIME ");
 	if (utf8)
@@ -133,12 +157,11 @@ static sc_status lmtp_tx(struct lmtp *l, struct delivery_msg *m, const size_t *i
 	size_t *acc = NULL, k = 0, nrep;
 	sc_status st;
 
-	st = lmtp_params(l, body8, m->smtputf8, size, params, sizeof params);
+	st = lmtp_params(l, m, idx, n, body8, size, params, sizeof params);
 	if (st != SC_OK) {
-		/* RFC 6531 3.4: without SMTPUTF8 on the next hop the message cannot go */
 		for (size_t i = 0; i < n; i++)
-			delivery_set(&m->rcpt[idx[i]], 554, "5.6.7",
-				     "Mail store does not support SMTPUTF8",
+			delivery_set(&m->rcpt[idx[i]], 553, "5.6.7",
+				     "Non-ASCII addresses not supported by the mail store",
 				     "the backend does not offer SMTPUTF8");
 		return SC_OK;
 	}
