@@ -175,8 +175,7 @@ static int user_path(const char *var, const char *fallback, const char *leaf, ch
 	return n > 0 && (size_t)n < size ? 0 : -1;
 }
 
-/* The question a cached answer is the answer to (see lookup_cache.c). */
-static void question(const char *key, const struct sc_lookup_opts *o, char *out, size_t size)
+void lookup_question(const char *key, const struct sc_lookup_opts *o, char *out, size_t size)
 {
 	snprintf(out, size, "v1\naddress=%s\nserver=%s\nca=%s\nchain=%d\nport=%s\n", key,
 		 o->server ? o->server : "(mx)", o->ca_file ? o->ca_file : "(system)",
@@ -286,7 +285,7 @@ sc_status sc_lookup_cert(const struct sc_addr *addr, const struct sc_lookup_opts
 		snprintf(ls->cache, sizeof ls->cache, "%s", o->cache_dir);
 	else if (user_path("XDG_CACHE_HOME", ".cache", "", ls->cache, sizeof ls->cache) != 0)
 		ls->cache[0] = '\0';
-	question(ls->key, o, ls->question, sizeof ls->question);
+	lookup_question(ls->key, o, ls->question, sizeof ls->question);
 	if (ls->cache[0] && !o->insecure && from_cache(addr, o, ls, res, &st, err, errlen))
 		goto out;
 

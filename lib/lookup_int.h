@@ -48,6 +48,10 @@ struct lookup_cache_meta {
 	char server[SC_DOMAIN_MAX + 8];
 };
 
+/* The question a cached answer answers: address key, server (or MX and port),
+ * trust anchors, chain flag. */
+void lookup_question(const char *key, const struct sc_lookup_opts *o, char *out, size_t size);
+
 /* Cache file name (without directory) for @p question: hex SHA-256 + ".pem". */
 void lookup_cache_name(const char *question, char out[70]);
 
