@@ -28,6 +28,8 @@ int cmd_submit(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_sign(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+int cmd_encrypt(int argc, char **argv);
+int cmd_decrypt(int argc, char **argv);
 int cmd_send(int argc, char **argv);
 
 /* Split --server "HOST", "HOST:PORT", "[V6]", "[V6]:PORT" (a bare IPv6 address has no

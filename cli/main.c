@@ -19,6 +19,8 @@ static const struct verb verbs[] = {
 	{ "submit", cmd_submit, "submit your certificate to your mail server (CERC, after AUTH)" },
 	{ "sign", cmd_sign, "S/MIME-sign a message (multipart/signed, or --opaque)" },
 	{ "verify", cmd_verify, "check an S/MIME signature and the signer's chain" },
+	{ "encrypt", cmd_encrypt, "S/MIME-encrypt a message to its recipients' certificates" },
+	{ "decrypt", cmd_decrypt, "decrypt an S/MIME message with your key" },
 	{ "send", cmd_send, "send mail, S/MIME-encrypted to the recipients (sendmail-compatible)" },
 	{ "keygen", cmd_keygen, "make your S/MIME key and certificate (or request)" },
 	{ "admin", cmd_admin, "administer the certificate repository (import, list, remove)" },

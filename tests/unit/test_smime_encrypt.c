@@ -472,9 +472,10 @@ static void test_encrypt_errors(void **state)
 	const struct party *to[] = { &alice };
 	const sc_cert *certs[] = { alice.cert };
 	tc_key *ed = tc_key_new(TC_ED25519);
+	X509 *ca = tc_cert_new(&(struct tc_cert_opts){ .cn = "CA", .is_ca = 1 }, alice.k, NULL,
+			       NULL);
 	X509 *x = tc_cert_new(&(struct tc_cert_opts){ .cn = "ed", .emails = { "e@example.test" } },
-			      ed, tc_cert_new(&(struct tc_cert_opts){ .cn = "CA", .is_ca = 1 },
-					      alice.k, NULL, NULL), alice.k);
+			      ed, ca, alice.k);
 	sc_cert *edc;
 	char errbuf[256], *pem, *enc;
 	size_t len;
@@ -512,6 +513,7 @@ static void test_encrypt_errors(void **state)
 	assert_null(smime_key_unsupported(tc_key_pkey(bob.k), 0));
 	sc_cert_free(edc);
 	X509_free(x);
+	X509_free(ca);
 	tc_key_free(ed);
 }
 
