@@ -459,8 +459,7 @@ int cmd_keygen(int argc, char **argv)
 	o.out_csr = a.out_csr;
 	rc = parse_numbers(&a, &o);
 	/* The configured module serves URIs that do not name their own. */
-	if (a.pkcs11 && !strstr(a.pkcs11, "module-path="))
-		ko.pkcs11_module = uc.pkcs11_module;
+	ko.pkcs11_module = uc.pkcs11_module;
 	if (rc == CLI_OK)
 		rc = run(&a, &o, &ko, secret, sizeof secret);
 	explicit_bzero(secret, sizeof secret);

@@ -94,7 +94,7 @@ SC_MUST_CHECK sc_status key_p11_uri_parse(const char *uri, struct key_p11_uri *u
 /** @p uri without its query (which may hold a PIN), for messages. */
 void key_p11_uri_display(const char *uri, char *buf, size_t size);
 
-/** The module to load: the caller's, the URI's module-path, $SMTPCERT_PKCS11_MODULE,
+/** The module to load: the URI's module-path, the caller's, $SMTPCERT_PKCS11_MODULE,
  *  else p11-kit's proxy. */
 const char *key_p11_module(const struct key_p11_uri *u, const struct sc_key_opts *o);
 

@@ -247,10 +247,12 @@ const char *key_p11_module(const struct key_p11_uri *u, const struct sc_key_opts
 {
 	const char *env = getenv("SMTPCERT_PKCS11_MODULE");
 
-	if (o && o->pkcs11_module && o->pkcs11_module[0])
-		return o->pkcs11_module;
+	/* The URI's own module-path is the most specific; the caller's (an option or
+	 * the configuration) serves URIs that do not name one. */
 	if (u && u->has_module_path && u->module_path[0])
 		return u->module_path;
+	if (o && o->pkcs11_module && o->pkcs11_module[0])
+		return o->pkcs11_module;
 	if (env && env[0])
 		return env;
 	/* p11-kit's proxy reaches every module the system registered. */

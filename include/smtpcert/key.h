@@ -27,8 +27,8 @@ struct sc_key_opts {
 	const char *passphrase;
 	/** PIN for a token; NULL = the URI's pin-value / pin-source, else SC_ERR_AUTH */
 	const char *pin;
-	/** PKCS#11 module; NULL = the URI's module-path, else $SMTPCERT_PKCS11_MODULE,
-	 *  else p11-kit-proxy */
+	/** PKCS#11 module for a URI without module-path (a URI's module-path wins);
+	 *  NULL = $SMTPCERT_PKCS11_MODULE, else p11-kit-proxy */
 	const char *pkcs11_module;
 };
 

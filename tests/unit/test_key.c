@@ -426,13 +426,15 @@ static void test_uri_pin(void **state)
 	assert_int_equal(key_p11_pin(&u, NULL, pin, sizeof pin, &have, err, sizeof err), SC_OK);
 	assert_false(have);
 
-	/* Module: the caller's, the URI's, the environment's, p11-kit's proxy. */
+	/* Module: the URI's, the caller's, the environment's, p11-kit's proxy. */
 	assert_string_equal(key_p11_module(&u, NULL), getenv("SMTPCERT_PKCS11_MODULE") ?
 			    getenv("SMTPCERT_PKCS11_MODULE") : "p11-kit-proxy.so");
 	assert_int_equal(key_p11_uri_parse("pkcs11:?module-path=/m.so", &u, err, sizeof err),
 			 SC_OK);
 	assert_string_equal(key_p11_module(&u, NULL), "/m.so");
 	o.pkcs11_module = "/o.so";
+	assert_string_equal(key_p11_module(&u, &o), "/m.so");
+	assert_int_equal(key_p11_uri_parse("pkcs11:token=x", &u, err, sizeof err), SC_OK);
 	assert_string_equal(key_p11_module(&u, &o), "/o.so");
 }
 
