@@ -365,34 +365,40 @@ class GpgsmAndNesting(Base):
         self.assertEqual(self.verify(out).returncode, 6)
 
     def decrypt(self, msg):
-        """smtpcert decrypt when the verb exists (helper smimeenc), else openssl."""
-        r = self.smtpcert("decrypt", "--help")
-        if r.returncode == 0:
-            r = self.smtpcert("decrypt", "--key", self.pki.path("alice.key"), "--cert",
-                              self.pki.path("alice"), data=msg)
-        else:
-            r = run(["openssl", "cms", "-decrypt", "-recip", self.pki.path("alice"),
-                     "-inkey", self.pki.path("alice.key")], msg)
+        """`smtpcert decrypt` (helper smimeenc's verb) as alice."""
+        r = self.smtpcert("decrypt", "--key", self.pki.path("alice.key"), "--cert",
+                          self.pki.path("alice"), data=msg)
         self.assertEqual(r.returncode, 0, r.stderr)
         return r.stdout
 
     def test_sign_then_encrypt(self):
         signed = self.sign()
-        r = self.smtpcert("encrypt", "--help")
-        if r.returncode == 0:
-            r = self.smtpcert("encrypt", "--to", "alice@example.test", "--cert",
-                              self.pki.path("alice"), data=signed)
-        else:
-            r = run(["openssl", "smime", "-encrypt", "-aes256", self.pki.path("alice")],
-                    signed)
+        ours = self.smtpcert("encrypt", "--to", "alice@example.test", "--cert",
+                             self.pki.path("alice"), data=signed)
+        self.assertEqual(ours.returncode, 0, ours.stderr)
+        theirs = run(["openssl", "smime", "-encrypt", "-aes256", self.pki.path("alice")],
+                     signed)
+        self.assertEqual(theirs.returncode, 0, theirs.stderr)
+        for enc in (ours.stdout, theirs.stdout):
+            self.assertIn(b"enveloped-data", enc)
+            self.assertNotIn(b"Hello Bob", enc)
+            plain = self.decrypt(enc)
+            self.assertIn(b"multipart/signed", plain)
+            v = self.verify(plain)
+            self.assertEqual(v.returncode, 0, v.stderr)
+            self.assertIn(b"signature valid, signed by alice@example.test", v.stderr)
+            self.assertIn(b"\r\n\r\nHello Bob,\r\n", v.stdout)
+            self.assertIn(b"Subject: interop test\r\n", v.stdout)
+        # OpenSSL alone unwraps our nesting too
+        r = run(["openssl", "cms", "-decrypt", "-recip", self.pki.path("alice"), "-inkey",
+                 self.pki.path("alice.key")], ours.stdout)
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertIn(b"enveloped-data", r.stdout)
-        self.assertNotIn(b"Hello Bob", r.stdout)
-        plain = self.decrypt(r.stdout)
-        v = self.verify(plain)
-        self.assertEqual(v.returncode, 0, v.stderr)
-        self.assertIn(b"signature valid, signed by alice@example.test", v.stderr)
-        self.assertIn(b"\r\n\r\nHello Bob,\r\n", v.stdout)
+        r = self.openssl_verify(r.stdout)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(b"Hello Bob,", r.stdout)
+        # a signature broken inside the encryption is still found
+        bad = self.decrypt(ours.stdout).replace(b"Hello Bob", b"Hello Eve")
+        self.assertEqual(self.verify(bad).returncode, 6)
 
 
 class SoftHSM(Base):
