@@ -123,6 +123,28 @@ static void give(const struct owner *ow, const char *path)
 	}
 }
 
+/* fsync the directory holding @p path (a just-created entry). @return 0 or -1. */
+static int sync_parent(char *path)
+{
+	char *slash = strrchr(path, '/');
+	int fd, rc;
+
+	if (!slash)
+		return 0;
+	if (slash == path) {
+		fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	} else {
+		*slash = '\0';
+		fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		*slash = '/';
+	}
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
 /*
  * mkdir -p with mode 0700. Created directories get the owner of the deepest
  * directory that already existed when running as root (the mail store's owner, not
@@ -154,6 +176,13 @@ static int mkdirs(char *path, struct owner *ow)
 			if (geteuid() == 0 && ow->uid != 0)
 				ow->set = 1;
 			give(ow, path);
+			/* the new name must survive a power loss too, or a message
+			 * acknowledged in it would vanish with the directory */
+			if (sync_parent(path) != 0) {
+				if (slash)
+					*slash = '/';
+				return -1;
+			}
 		} else if (errno != EEXIST) {
 			if (slash)
 				*slash = '/';
