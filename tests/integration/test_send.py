@@ -9,7 +9,7 @@ sent copy), `openssl cms -verify` against the test CA.
 """
 import os
 import subprocess
-import sys
+import time
 import unittest
 
 import sctest
@@ -295,6 +295,68 @@ class EncryptTest(SendBase):
         self.assertIn(b"multipart/signed", inner)
         out = self.openssl(["cms", "-verify", "-CAfile", self.pki.path("ca.pem")], inner)
         self.assertIn(b"Meet at noon.", out)
+
+
+class EndToEndTest(unittest.TestCase):
+    """The issue's scenario: Alice's `smtpcert send` fetches Bob's certificate
+    from smtpcertd, encrypts, and submits to the same smtpcertd (mail reception,
+    `delivery = maildir:`); the message lands encrypted in Bob's Maildir and
+    `smtpcert decrypt` with Bob's key recovers the plaintext."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pki = sctest.pki()
+        cls.smtpcert = sctest.binary("smtpcert")
+        cls.d = sctest.Daemon(certs=("alice", "bob"), start=False)
+        cls.mail = os.path.join(cls.d.tmp, "mail")
+        rcpts = os.path.join(cls.d.tmp, "recipients")
+        with open(rcpts, "w") as f:
+            f.write("alice@example.test\nbob@example.test\n")
+        cls.d.overrides.update({"delivery": "maildir:%s/%%d/%%n" % cls.mail,
+                                "recipients": rcpts})
+        cls.d.write_config()
+        cls.d.start()
+        cls.tmp = sctest.mkdtemp("sc-send-e2e-")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.stop()
+        cls.d.cleanup()
+
+    def test_encrypted_into_maildir(self):
+        conf = os.path.join(self.tmp, "config")
+        with open(conf, "w") as f:
+            f.write("from = alice@example.test\n"
+                    "submit = 127.0.0.1:%d\n"
+                    "ca_file = %s\n"
+                    "cert = %s\n"
+                    "known_certs = %s\n"
+                    "cache_dir = none\n"
+                    % (self.d.port, self.pki.path("ca.pem"), self.pki.chain("alice"),
+                       os.path.join(self.tmp, "known")))
+        r = subprocess.run([self.smtpcert, "send", "--config", conf, "--encrypt", "always",
+                            "--server", "127.0.0.1:%d" % self.d.port, "-v", "-t"],
+                           input=MSG, capture_output=True, timeout=60)
+        err = r.stderr.decode("utf-8", "replace")
+        self.assertEqual(r.returncode, 0, err)
+        new = os.path.join(self.mail, "example.test", "bob", "new")
+        deadline = time.time() + 10
+        while time.time() < deadline and not (os.path.isdir(new) and os.listdir(new)):
+            time.sleep(0.1)
+        files = os.listdir(new)
+        self.assertEqual(len(files), 1, files)
+        with open(os.path.join(new, files[0]), "rb") as f:
+            stored = f.read()
+        self.assertIn(b"application/pkcs7-mime", stored)
+        self.assertNotIn(b"Meet at noon", stored)
+        self.assertIn(b"To: Bob <bob@example.test>", stored)
+        r = subprocess.run([self.smtpcert, "decrypt", "--key", self.pki.path("bob.key"),
+                            "--cert", self.pki.path("bob")], input=stored,
+                           capture_output=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr.decode("utf-8", "replace"))
+        self.assertIn(b"Meet at noon.", r.stdout)
+        self.assertIn(b".hidden line starting with a dot", r.stdout)
+        self.assertIn(b"Subject: the plan", r.stdout)
 
 
 if __name__ == "__main__":
