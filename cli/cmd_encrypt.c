@@ -203,7 +203,6 @@ struct enc_set {
 	struct sc_addr addr[ENC_RCPT_MAX];
 	size_t naddr;
 	sc_cert *files[ENC_CERT_MAX];      /* --cert, in command-line order */
-	int file_used[ENC_CERT_MAX];
 	sc_cert *looked_up[ENC_RCPT_MAX];
 	const sc_cert *use[ENC_RCPT_MAX + 1];
 	size_t nuse;
@@ -283,7 +282,6 @@ static int cert_for(const struct enc_args *a, struct enc_set *s, size_t i)
 			cli_err(VERB, "%s: %s: %s", text, a->certs[j], err[0] ? err : sc_strerror(st));
 			return CLI_DATA;
 		}
-		s->file_used[j] = 1;
 		s->use[s->nuse++] = s->files[j];
 		return CLI_OK;
 	}
@@ -346,14 +344,20 @@ static int gather(const struct enc_args *a, const struct userconf *uc, struct en
 		rc = load_cert_files(a, s);
 	if (rc == CLI_OK && a->lk.insecure)
 		cli_err(VERB, "warning: --insecure: certificate servers are not authenticated");
-	for (size_t i = 0; rc == CLI_OK && i < s->naddr; i++)
-		rc = cert_for(a, s, i);
+	/* A --cert for nobody is a mistake to report before any lookup. */
 	for (size_t j = 0; rc == CLI_OK && j < a->ncerts; j++) {
-		if (!s->file_used[j]) {
+		size_t i;
+
+		for (i = 0; i < s->naddr; i++)
+			if (sc_cert_has_email(s->files[j], &s->addr[i]))
+				break;
+		if (i == s->naddr) {
 			cli_err(VERB, "%s: for none of the --to addresses", a->certs[j]);
 			rc = CLI_USAGE;
 		}
 	}
+	for (size_t i = 0; rc == CLI_OK && i < s->naddr; i++)
+		rc = cert_for(a, s, i);
 	if (rc == CLI_OK)
 		rc = add_self(a, uc, s);
 	return rc;
