@@ -324,9 +324,12 @@ static int run(struct send_ctx *c)
 		cli_err(SEND_VERB, "no recipients in the message's To, Cc or Bcc");
 		return EX_USAGE;
 	}
+	send_mark_hidden(c);
 	rc = send_protect(c);
 	if (rc == EX_OK)
 		rc = send_deliver(c);
+	if (rc == EX_OK)
+		rc = send_hidden_copies(c);
 	if (rc != EX_OK) {
 		(void)report(c);
 		return rc;
@@ -341,6 +344,7 @@ int cmd_send(int argc, char **argv)
 
 	memset(&c, 0, sizeof c);
 	c.fd = -1;
+	c.plain_fd = -1;
 	rc = parse_args(argc, argv, &c.o);
 	if (rc < 0) {
 		free(c.o.args);
@@ -356,6 +360,10 @@ int cmd_send(int argc, char **argv)
 	free(c.o.args);
 	if (c.fd >= 0)
 		close(c.fd);
+	if (c.plain_fd >= 0)
+		close(c.plain_fd);
+	sc_cert_free(c.own);
+	free(c.visible);
 	userconf_free(&c.uc);
 	return rc;
 }

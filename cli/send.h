@@ -35,6 +35,8 @@ struct send_rcpt {
 	int rc;                          /* SEND_PENDING, EX_OK (sent) or the failure's
 					  * exit code (EX_TEMPFAIL, EX_NOUSER, ...) */
 	char why[512];                   /* the reason, for the message naming it */
+	int hidden;                      /* not in To or Cc (Bcc, or only on the command
+					  * line): gets an encrypted copy of its own */
 };
 
 struct send_opts {
@@ -75,6 +77,12 @@ struct send_ctx {
 	size_t nrcpt;
 	int encrypted;
 	int signed_;
+	struct sc_addr *visible;             /* the addresses in To and Cc */
+	size_t nvisible;
+	int plain_fd;                        /* signed but not encrypted, for the copies
+					      * of hidden recipients; -1 when unused */
+	uint64_t plain_size;
+	sc_cert *own;                        /* the sender's certificate, or NULL */
 };
 
 /* A new anonymous temporary file (unlinked, mode 0600). @return fd or -1. */
@@ -87,6 +95,9 @@ int send_read_input(const struct send_opts *o, int *fd, uint64_t *size);
 /* Add recipient @p arg (an address, "Name <addr>", a comma list, or a bare user
  * name, qualified with c->domain). @return EX_OK or EX_USAGE / EX_DATAERR. */
 int send_add_rcpt_arg(struct send_ctx *c, const char *arg);
+
+/* Set each recipient's hidden flag: not in the header's To or Cc. */
+void send_mark_hidden(struct send_ctx *c);
 
 /* Parse the header of c->fd; with -t take recipients from it; write a new
  * message without Bcc and with Date, Message-ID and From when missing. Replaces
@@ -102,10 +113,23 @@ int send_protect(struct send_ctx *c);
  * Each replaces c->fd. @return EX_OK or an exit code (message written). */
 int send_sign(struct send_ctx *c);
 int send_encrypt(struct send_ctx *c, const sc_cert *const *certs, size_t n);
+/* The same from @p in into a new temporary file *@p out of *@p size octets;
+ * c->fd is left alone. */
+int send_encrypt_fd(struct send_ctx *c, int in, const sc_cert *const *certs, size_t n,
+		    int *out, uint64_t *size);
 
 /* Submit c->fd to the submission server or the recipients' MX hosts; records
  * each recipient's state. @return EX_OK or the exit code of the worst failure. */
 int send_deliver(struct send_ctx *c);
+
+/* Submit the copy in @p fd (@p size octets) to the recipients @p idx[0..n). */
+void send_deliver_copy(struct send_ctx *c, int fd, uint64_t size, const size_t *idx,
+		       size_t n);
+
+/* After send_deliver(): the encrypted copies of the hidden recipients, each
+ * encrypted to that recipient (and the sender) only, so that no copy names a
+ * Bcc recipient, not even in its RecipientInfos. @return EX_OK or an exit code. */
+int send_hidden_copies(struct send_ctx *c);
 
 /* The local host's name for EHLO and Message-ID ("localhost" when unknown). */
 void send_hostname(char *buf, size_t size);

@@ -12,11 +12,14 @@
  * for the address) stops the send: falling back to plaintext there is the
  * downgrade an attacker would want. Signing (--sign) comes first, then
  * encryption to the recipients plus the sender's own certificate, so the sent
- * copy stays readable (send_smime.c). Runs in the user's process.
+ * copy stays readable (send_smime.c); recipients the header does not show get
+ * copies of their own. Runs in the user's process.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "send.h"
 
@@ -103,40 +106,94 @@ static void lookup_all(struct send_ctx *c, int always, struct lookups *l)
 	}
 }
 
-/* Encrypt to every recipient plus the sender's own certificate. */
+/* Encrypt to every recipient the header shows plus the sender's own
+ * certificate. A hidden recipient (Bcc, or only on the command line) gets a
+ * copy of its own later (send_hidden_copies()): a RecipientInfo names its
+ * certificate's issuer and serial number, which would tell the others who got
+ * the message (RFC 5322 3.6.3: Bcc recipients are not disclosed). */
 static int encrypt_all(struct send_ctx *c)
 {
 	const char *own_file = c->o.cert ? c->o.cert : c->uc.cert;
-	const sc_cert **certs = calloc(c->nrcpt + 1, sizeof *certs);
-	sc_cert *own = NULL;
-	size_t n = 0;
-	int rc;
+	const sc_cert **certs;
+	size_t n = 0, hidden = 0;
+	int rc = EX_OK;
 
-	if (!certs) {
-		cli_err(SEND_VERB, "out of memory");
-		return EX_OSERR;
-	}
-	for (size_t i = 0; i < c->nrcpt; i++)
-		certs[n++] = c->rcpt[i].cert;
 	if (own_file) {
-		sc_status st = sc_cert_load_file(own_file, &own);
+		sc_status st = sc_cert_load_file(own_file, &c->own);
 
 		if (st != SC_OK) {
 			cli_err(SEND_VERB, "your certificate %s: %s", own_file, sc_strerror(st));
-			free(certs);
 			return EX_CONFIG;
 		}
-		certs[n++] = own;
 	} else {
 		cli_err(SEND_VERB, "note: no `cert` in the config: you will not be able to "
 			"read your own copy of this encrypted message");
 	}
-	rc = send_encrypt(c, certs, n);
-	sc_cert_free(own);
+	certs = calloc(c->nrcpt + 1, sizeof *certs);
+	if (!certs) {
+		cli_err(SEND_VERB, "out of memory");
+		return EX_OSERR;
+	}
+	for (size_t i = 0; i < c->nrcpt; i++) {
+		if (c->rcpt[i].hidden)
+			hidden++;
+		else
+			certs[n++] = c->rcpt[i].cert;
+	}
+	if (hidden) {
+		/* keep the unencrypted (signed) message for their copies */
+		c->plain_fd = dup(c->fd);
+		c->plain_size = c->size;
+		if (c->plain_fd < 0) {
+			cli_err(SEND_VERB, "dup: %s", strerror(errno));
+			rc = EX_OSERR;
+		}
+	}
+	if (rc == EX_OK && n) {
+		if (c->own)
+			certs[n++] = c->own;
+		rc = send_encrypt(c, certs, n);
+	}
 	free(certs);
 	if (rc == EX_OK)
 		c->encrypted = 1;
 	return rc;
+}
+
+int send_hidden_copies(struct send_ctx *c)
+{
+	int main_ok = 1;
+
+	if (!c->encrypted || c->plain_fd < 0)
+		return EX_OK;
+	/* All or nothing, as far as it goes: when a shown recipient was refused
+	 * nothing went out, so the hidden ones get nothing either. */
+	for (size_t i = 0; i < c->nrcpt; i++)
+		if (!c->rcpt[i].hidden && c->rcpt[i].rc != EX_OK)
+			main_ok = 0;
+	for (size_t i = 0; i < c->nrcpt; i++) {
+		struct send_rcpt *r = &c->rcpt[i];
+		const sc_cert *certs[2] = { r->cert, c->own };
+		uint64_t size;
+		int rc, fd;
+
+		if (!r->hidden || r->rc != SEND_PENDING)
+			continue;
+		if (!main_ok) {
+			snprintf(r->why, sizeof r->why, "not sent, because another recipient was "
+				 "refused");
+			continue;
+		}
+		rc = send_encrypt_fd(c, c->plain_fd, certs, c->own ? 2 : 1, &fd, &size);
+		if (rc != EX_OK) {
+			r->rc = rc;
+			snprintf(r->why, sizeof r->why, "its copy could not be encrypted");
+			continue;
+		}
+		send_deliver_copy(c, fd, size, &i, 1);
+		close(fd);
+	}
+	return EX_OK;
 }
 
 int send_protect(struct send_ctx *c)

@@ -61,9 +61,10 @@ static int rcpt_add(struct send_ctx *c, const struct sc_addr *a)
 	return EX_OK;
 }
 
-/* The mailboxes of an address list into the recipients. */
+/* The mailboxes of an address list into the recipients, or with @p visible
+ * into the list of addresses the header shows (To, Cc). */
 static int add_list(struct send_ctx *c, const char *value, size_t len, const char *what,
-		    int usage_rc)
+		    int usage_rc, int visible)
 {
 	struct sc_addr *tmp = calloc(SEND_RCPT_MAX, sizeof *tmp);
 	size_t n = 0;
@@ -75,6 +76,17 @@ static int add_list(struct send_ctx *c, const char *value, size_t len, const cha
 		return EX_OSERR;
 	}
 	st = sc_mime_addresses(value, len, tmp, SEND_RCPT_MAX, &n);
+	if (visible) {
+		/* an unparsable list shows nobody for sure: its recipients count as
+		 * hidden, which only costs them a copy of their own */
+		for (size_t i = 0; st == SC_OK && i < n && c->nvisible < SEND_RCPT_MAX; i++) {
+			if (!c->visible && !(c->visible = calloc(SEND_RCPT_MAX, sizeof *c->visible)))
+				break;
+			c->visible[c->nvisible++] = tmp[i];
+		}
+		free(tmp);
+		return EX_OK;
+	}
 	if (st != SC_OK) {
 		cli_err(SEND_VERB, "%s '%.*s': %s", what, (int)(len > 200 ? 200 : len), value,
 			st == SC_ERR_TOO_MANY ? "too many addresses" : "not a valid address list");
@@ -104,13 +116,27 @@ int send_add_rcpt_arg(struct send_ctx *c, const char *arg)
 		}
 		arg = q;
 	}
-	return add_list(c, arg, strlen(arg), "recipient", EX_USAGE);
+	return add_list(c, arg, strlen(arg), "recipient", EX_USAGE, 0);
+}
+
+void send_mark_hidden(struct send_ctx *c)
+{
+	for (size_t i = 0; i < c->nrcpt; i++) {
+		struct send_rcpt *r = &c->rcpt[i];
+
+		r->hidden = 1;
+		for (size_t j = 0; j < c->nvisible && r->hidden; j++)
+			if (sc_addr_equal(&r->addr, &c->visible[j]))
+				r->hidden = 0;
+	}
 }
 
 /* ---- header fields ----------------------------------------------------------------- */
 
-/* The addresses of every @p name field (To, Cc, Bcc) into the recipients. */
-static int extract_field(struct send_ctx *c, const sc_mime_header *h, const char *name)
+/* The addresses of every @p name field (To, Cc, Bcc) into the recipients, or
+ * into the visible list. */
+static int extract_field(struct send_ctx *c, const sc_mime_header *h, const char *name,
+			 int visible)
 {
 	const struct sc_mime_field *f;
 	int rc = EX_OK;
@@ -126,7 +152,7 @@ static int extract_field(struct send_ctx *c, const sc_mime_header *h, const char
 			free(v);
 			return EX_DATAERR;
 		}
-		rc = add_list(c, v, strlen(v), name, EX_DATAERR);
+		rc = add_list(c, v, strlen(v), name, EX_DATAERR, visible);
 		free(v);
 	}
 	return rc;
@@ -416,8 +442,14 @@ int send_prepare(struct send_ctx *c)
 		static const char *const fields[] = { "To", "Cc", "Bcc" };
 
 		for (size_t i = 0; i < 3 && rc == EX_OK; i++)
-			rc = h ? extract_field(c, h, fields[i]) : EX_OK;
+			rc = h ? extract_field(c, h, fields[i], 0) : EX_OK;
 	}
+	/* Who the header shows: the others must not be named in the copy these
+	 * get, not even as an encryption recipient (send_crypt.c). */
+	if (rc == EX_OK && h)
+		rc = extract_field(c, h, "To", 1);
+	if (rc == EX_OK && h)
+		rc = extract_field(c, h, "Cc", 1);
 	if (rc == EX_OK)
 		rc = write_message(c, h, skip + consumed);
 	sc_mime_header_free(h);

@@ -131,22 +131,46 @@ int send_sign(struct send_ctx *c)
 	return rc;
 }
 
-int send_encrypt(struct send_ctx *c, const sc_cert *const *certs, size_t n)
+int send_encrypt_fd(struct send_ctx *c, int in, const sc_cert *const *certs, size_t n,
+		    int *outp, uint64_t *size)
 {
 	unsigned flags = c->o.hide_subject ? SC_SMIME_HIDE_SUBJECT : 0;
 	char err[512] = "";
 	sc_status st;
-	int rc, out = -1;
+	off_t end;
+	int out;
 
-	rc = start(c, &out);
-	if (rc != EX_OK)
-		return rc;
-	st = sc_smime_encrypt(c->fd, out, certs, n, flags, err, sizeof err);
+	if (lseek(in, 0, SEEK_SET) != 0 || (out = send_tmpfile()) < 0) {
+		cli_err(SEND_VERB, "temporary file: %s", strerror(errno));
+		return EX_CANTCREAT;
+	}
+	st = sc_smime_encrypt(in, out, certs, n, flags, err, sizeof err);
 	if (st != SC_OK) {
 		cli_err(SEND_VERB, "encryption failed, nothing was sent: %s",
 			err[0] ? err : sc_strerror(st));
 		close(out);
 		return smime_exit(st);
 	}
-	return finish(c, out);
+	end = lseek(out, 0, SEEK_END);
+	if (end < 0) {
+		close(out);
+		return EX_IOERR;
+	}
+	*outp = out;
+	*size = (uint64_t)end;
+	return EX_OK;
+}
+
+int send_encrypt(struct send_ctx *c, const sc_cert *const *certs, size_t n)
+{
+	uint64_t size;
+	int rc, out;
+
+	rc = send_encrypt_fd(c, c->fd, certs, n, &out, &size);
+	if (rc != EX_OK)
+		return rc;
+	close(c->fd);
+	c->fd = out;
+	c->size = size;
+	return EX_OK;
 }

@@ -26,10 +26,12 @@
 /* RFC 4616 2: at most 255 octets, plus line end and NUL. */
 #define SEND_PASSWORD_MAX 258
 
-/* Indexes of the recipients in one transaction. */
+/* Indexes of the recipients in one transaction, and the copy they get. */
 struct batch {
 	size_t *idx;
 	size_t n;
+	int fd;
+	uint64_t size;
 };
 
 static void set_all(struct send_ctx *c, const struct batch *b, int rc, const char *fmt, ...)
@@ -118,7 +120,7 @@ static int mail_params(struct send_ctx *c, sc_smtp *s, const struct batch *b, in
 		return -1;
 	/* RFC 1870: the server may refuse early instead of after the upload. */
 	if (sc_smtp_has_ext(s, "SIZE"))
-		n += (size_t)snprintf(out + n, size - n, "SIZE=%llu", (unsigned long long)c->size);
+		n += (size_t)snprintf(out + n, size - n, "SIZE=%llu", (unsigned long long)b->size);
 	/* RFC 6152: declare 8-bit content where the server says it takes it. */
 	if (eightbit && sc_smtp_has_ext(s, "8BITMIME") && n < size)
 		n += (size_t)snprintf(out + n, size - n, "%sBODY=8BITMIME", n ? " " : "");
@@ -134,7 +136,7 @@ static void transact(struct send_ctx *c, sc_smtp *s, const char *host, const str
 {
 	char params[128], text[400];
 	sc_reply *r = NULL;
-	int refused = 0, eightbit = scan_8bit(c->fd, c->size);
+	int refused = 0, eightbit = scan_8bit(b->fd, b->size);
 	sc_status st;
 
 	*retry = 0;
@@ -190,7 +192,7 @@ static void transact(struct send_ctx *c, sc_smtp *s, const char *host, const str
 		}
 		goto out;
 	}
-	st = sc_smtp_data_fd(s, c->fd, c->size, &r, 1);
+	st = sc_smtp_data_fd(s, b->fd, b->size, &r, 1);
 	if (st == SC_OK && sc_reply_code(r) / 100 == 2) {
 		set_all(c, b, EX_OK, "sent via %s%s", host, sc_smtp_is_tls(s) ? " (TLS)" : "");
 	} else if (st == SC_OK || st == SC_ERR_TEMP || st == SC_ERR_REJECTED ||
@@ -344,48 +346,64 @@ static void deliver_domain(struct send_ctx *c, const char *domain, const struct 
 	}
 }
 
-int send_deliver(struct send_ctx *c)
+/* Deliver one copy to the recipients @p idx[0..n) (all pending). */
+void send_deliver_copy(struct send_ctx *c, int fd, uint64_t size, const size_t *idx, size_t n)
 {
 	const char *server = c->o.submit ? c->o.submit : c->uc.submit;
-	size_t *idx = calloc(c->nrcpt ? c->nrcpt : 1, sizeof *idx);
-	struct batch b = { idx, 0 };
+	size_t *sub = calloc(n ? n : 1, sizeof *sub);
+	unsigned char *grouped = calloc(n ? n : 1, 1);
+	struct batch b = { sub, 0, fd, size };
+
+	if (!sub || !grouped) {
+		for (size_t i = 0; i < n; i++) {
+			c->rcpt[idx[i]].rc = EX_OSERR;
+			snprintf(c->rcpt[idx[i]].why, sizeof c->rcpt[idx[i]].why, "out of memory");
+		}
+		free(sub);
+		free(grouped);
+		return;
+	}
+	if (server && server[0]) {
+		memcpy(sub, idx, n * sizeof *idx);
+		b.n = n;
+		if (n)
+			deliver_submit(c, server, &b);
+	} else {
+		/* One transaction per recipient domain (RFC 5321 5.1: each domain has
+		 * its own mail exchangers). */
+		for (size_t i = 0; i < n; i++) {
+			const char *d = c->rcpt[idx[i]].addr.domain;
+
+			if (grouped[i])
+				continue;
+			b.n = 0;
+			for (size_t j = i; j < n; j++)
+				if (!grouped[j] && sc_domain_equal(c->rcpt[idx[j]].addr.domain, d)) {
+					grouped[j] = 1;
+					sub[b.n++] = idx[j];
+				}
+			deliver_domain(c, d, &b);
+		}
+	}
+	free(sub);
+	free(grouped);
+}
+
+int send_deliver(struct send_ctx *c)
+{
+	size_t *idx = calloc(c->nrcpt ? c->nrcpt : 1, sizeof *idx), n = 0;
 
 	if (!idx) {
 		cli_err(SEND_VERB, "out of memory");
 		return EX_OSERR;
 	}
-	if (server && server[0]) {
-		for (size_t i = 0; i < c->nrcpt; i++)
-			if (c->rcpt[i].rc == SEND_PENDING)
-				idx[b.n++] = i;
-		if (b.n)
-			deliver_submit(c, server, &b);
-	} else {
-		/* One transaction per recipient domain (RFC 5321 5.1: each domain has
-		 * its own mail exchangers). */
-		unsigned char *grouped = calloc(c->nrcpt ? c->nrcpt : 1, 1);
-
-		if (!grouped) {
-			free(idx);
-			cli_err(SEND_VERB, "out of memory");
-			return EX_OSERR;
-		}
-		for (size_t i = 0; i < c->nrcpt; i++) {
-			const char *d = c->rcpt[i].addr.domain;
-
-			if (c->rcpt[i].rc != SEND_PENDING || grouped[i])
-				continue;
-			b.n = 0;
-			for (size_t j = i; j < c->nrcpt; j++)
-				if (c->rcpt[j].rc == SEND_PENDING && !grouped[j] &&
-				    sc_domain_equal(c->rcpt[j].addr.domain, d)) {
-					grouped[j] = 1;
-					idx[b.n++] = j;
-				}
-			deliver_domain(c, d, &b);
-		}
-		free(grouped);
-	}
+	/* Hidden recipients of an encrypted message get copies of their own
+	 * (send_crypt.c); everyone else gets c->fd. */
+	for (size_t i = 0; i < c->nrcpt; i++)
+		if (c->rcpt[i].rc == SEND_PENDING && !(c->encrypted && c->rcpt[i].hidden))
+			idx[n++] = i;
+	if (n)
+		send_deliver_copy(c, c->fd, c->size, idx, n);
 	free(idx);
 	return EX_OK;
 }

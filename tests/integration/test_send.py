@@ -28,7 +28,7 @@ class SendBase(unittest.TestCase):
     def setUpClass(cls):
         cls.pki = sctest.pki()
         cls.smtpcert = sctest.binary("smtpcert")
-        cls.daemon = sctest.Daemon(certs=("alice", "bob"))
+        cls.daemon = sctest.Daemon(certs=("alice", "bob", "Mixed"))
         cls.tmp = sctest.mkdtemp("sc-send-")
         cls.pwfile = os.path.join(cls.tmp, "password")
         with open(cls.pwfile, "w") as f:
@@ -239,6 +239,28 @@ class FailureTest(SendBase):
 
 class EncryptTest(SendBase):
     """S/MIME: certificates fetched from our daemon, checked with openssl cms."""
+
+    def test_bcc_recipient_gets_a_copy_of_its_own(self):
+        # Bob is only in Bcc: the copy for the To recipient must not name him,
+        # not even as a RecipientInfo of the encryption
+        msg = (b"From: alice@example.test\nTo: Mixed.Case@Example.TEST\n"
+               b"Bcc: bob@example.test\nSubject: bcc\n\nsecret plan\n")
+        r = self.send(["--encrypt", "always", "-t"], msg)
+        self.assertSent(r)
+        main, copy = self.sink.wait_message(1), self.sink.wait_message(2)
+        self.assertEqual(main.rcpts, ["Mixed.Case@Example.TEST"])
+        self.assertEqual(copy.rcpts, ["bob@example.test"])
+        for m in (main, copy):
+            self.assertNotIn(b"bob@example.test", m.data)
+            self.assertNotIn(b"secret plan", m.data)
+            # the sender can read both
+            self.assertIn(b"secret plan", self.decrypt(m.data, "alice"))
+        self.assertIn(b"secret plan", self.decrypt(main.data, "Mixed"))
+        self.assertIn(b"secret plan", self.decrypt(copy.data, "bob"))
+        with self.assertRaises(AssertionError):
+            self.decrypt(main.data, "bob")
+        with self.assertRaises(AssertionError):
+            self.decrypt(copy.data, "Mixed")
 
     def test_always_refuses_recipient_without_certificate(self):
         r = self.send(["--encrypt", "always", "bob@example.test", "nobody@example.test"])
