@@ -22,6 +22,11 @@
  * Ed25519 certificate (cannot be encrypted to) stores the plaintext and says so;
  * a header block that cannot be split refuses the message for everyone; over
  * LMTP the encrypted recipient gets a transaction of its own.
+ *
+ * Postmaster notices (daemon/notify.c) through this delivery: spooled, then
+ * delivered into a Maildir or over LMTP and unspooled; a store that is down or
+ * refuses keeps the notice spooled (SC_ERR_TEMP / SC_ERR_IO); no delivery
+ * configured keeps it (SC_ERR_CONFIG); notify_flush() counts.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -48,6 +53,7 @@
 #include "testcert.h"
 #include "testsrv.h"
 #include "delivery.h"
+#include "notify.h"
 
 static char g_tmp[512];
 
@@ -1026,6 +1032,120 @@ static void test_encrypt_at_rest_lmtp(void **state)
 	person_free(&alice);
 }
 
+/* ---- postmaster notices through the delivery ------------------------------------------ */
+
+static const char g_notice[] = "From: MAILER-DAEMON@mx.example.test\r\nSubject: New "
+			       "certificate submission\r\n\r\nsubmission 0a1b\r\n";
+
+static void notice_target(struct notify_target *t, const char *delivery)
+{
+	memset(t, 0, sizeof *t);
+	snprintf(t->state_dir, sizeof t->state_dir, "%s", g_tmp);
+	snprintf(t->delivery, sizeof t->delivery, "%s", delivery);
+	t->postmaster = addr("postmaster@example.test");
+	snprintf(t->hostname, sizeof t->hostname, "mx.example.test");
+	t->timeout_ms = 2000;
+}
+
+static int spooled(const char *id)
+{
+	char p[700];
+
+	snprintf(p, sizeof p, "%s/notices/%s", g_tmp, id);
+	return access(p, F_OK) == 0;
+}
+
+static void test_notice_maildir_and_lmtp(void **state)
+{
+	static const char *const script[] = {
+		LMTP_HELLO,
+		"C MAIL FROM:<> BODY=8BITMIME SIZE=93", "S 250 OK",
+		"C RCPT TO:<postmaster@example.test>", "S 250 OK",
+		"C DATA", "S 354 go", "DATA", "S 250 2.0.0 saved", NULL
+	};
+	struct notify_target t;
+	struct server sv;
+	char err[512] = "", spec[700], *c;
+	unsigned ok, left;
+	size_t len;
+
+	(void)state;
+	snprintf(spec, sizeof spec, "maildir:%s/mail/%%d/%%n", g_tmp);
+	notice_target(&t, spec);
+	assert_int_equal(notify_save(g_tmp, "0a1b", g_notice, sizeof g_notice - 1, err,
+				     sizeof err),
+			 SC_OK);
+	assert_true(spooled("0a1b"));
+	assert_int_equal(notify_deliver(&t, "0a1b", err, sizeof err), SC_OK);
+	assert_false(spooled("0a1b"));
+	c = stored("mail/example.test/postmaster/new", &len);
+	assert_non_null(strstr(c, "submission 0a1b\n"));
+	free(c);
+	/* delivered once: a second attempt finds nothing */
+	assert_int_equal(notify_deliver(&t, "0a1b", err, sizeof err), SC_ERR_NOT_FOUND);
+
+	srv_start(&sv, script);
+	snprintf(spec, sizeof spec, "lmtp:127.0.0.1:%s", sv.port);
+	notice_target(&t, spec);
+	assert_int_equal(notify_save(g_tmp, "0c2d", g_notice, sizeof g_notice - 1, err,
+				     sizeof err),
+			 SC_OK);
+	assert_int_equal(notify_flush(&t, &ok, &left, err, sizeof err), SC_OK);
+	srv_stop(&sv);
+	assert_int_equal(ok, 1);
+	assert_int_equal(left, 0);
+	assert_false(spooled("0c2d"));
+	assert_string_equal(sv.upload, "From: MAILER-DAEMON@mx.example.test\n"
+				       "Subject: New certificate submission\n\nsubmission 0a1b\n");
+}
+
+static void test_notice_kept_when_not_delivered(void **state)
+{
+	static const char *const refused[] = {
+		LMTP_HELLO,
+		"C MAIL FROM:<> BODY=8BITMIME SIZE=93", "S 250 OK",
+		"C RCPT TO:<postmaster@example.test>", "S 550 5.1.1 no postmaster here",
+		"C RSET", "S 250 OK", NULL
+	};
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t sl = sizeof sin;
+	struct notify_target t;
+	struct server sv;
+	char err[512] = "", spec[700];
+	unsigned ok, left;
+	int fd;
+
+	(void)state;
+	assert_int_equal(notify_save(g_tmp, "0e3f", g_notice, sizeof g_notice - 1, err,
+				     sizeof err),
+			 SC_OK);
+	/* nothing configured: it stays for the administrator */
+	notice_target(&t, "");
+	assert_int_equal(notify_deliver(&t, "0e3f", err, sizeof err), SC_ERR_CONFIG);
+	assert_true(spooled("0e3f"));
+	/* the store is down: temporary, it stays */
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof sin), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &sl), 0);
+	snprintf(spec, sizeof spec, "lmtp:127.0.0.1:%u", ntohs(sin.sin_port));
+	close(fd);
+	notice_target(&t, spec);
+	assert_int_equal(notify_flush(&t, &ok, &left, err, sizeof err), SC_ERR_TEMP);
+	assert_int_equal(ok, 0);
+	assert_int_equal(left, 1);
+	assert_non_null(strstr(err, "451"));
+	assert_true(spooled("0e3f"));
+	/* refused for good: still kept (and logged by the caller), never dropped */
+	srv_start(&sv, refused);
+	snprintf(spec, sizeof spec, "lmtp:127.0.0.1:%s", sv.port);
+	notice_target(&t, spec);
+	assert_int_equal(notify_deliver(&t, "0e3f", err, sizeof err), SC_ERR_IO);
+	srv_stop(&sv);
+	assert_non_null(strstr(err, "no postmaster here"));
+	assert_true(spooled("0e3f"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1052,6 +1172,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_encrypt_unparsable_header, fx_setup,
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_encrypt_at_rest_lmtp, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_notice_maildir_and_lmtp, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_notice_kept_when_not_delivered, fx_setup,
+						fx_teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
