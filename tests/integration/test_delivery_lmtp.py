@@ -7,11 +7,15 @@ Dovecot's 550 5.1.1 relayed; encryption at rest (`encrypt_at_rest = yes`, alice
 has a certificate) stores an S/MIME message that `openssl cms -decrypt` opens
 with alice's key, routing fields outside; a 4 MB message streams through
 unchanged; Dovecot down -> 451 4.4.1, the client keeps the message.
+The postmaster notice of a CERC submission goes through the same delivery and
+lands in Dovecot's postmaster Maildir; while Dovecot is down it stays spooled.
 """
 
 import hashlib
 import os
 import smtplib
+import ssl
+import time
 import subprocess
 import sys
 import unittest
@@ -153,6 +157,71 @@ class DeliveryLmtpTest(unittest.TestCase):
                                message("down", "z\r\n"))
         self.assertEqual(code, 451, text)
         self.assertIn("4.4.1", text)
+
+
+class NoticeLmtpTest(unittest.TestCase):
+    """Postmaster notices of submissions through `delivery = lmtp:`."""
+
+    PASSWORD = "alice-secret-1"
+
+    def setUp(self):
+        self.lmtp = DovecotLmtp(["postmaster@example.test"])
+        self.lmtp.start()
+        self.addCleanup(self.lmtp.cleanup)
+        passwd = os.path.join(self.lmtp.dir, "passwd")
+        sctest.write_passwd(passwd, {"alice@example.test": self.PASSWORD})
+        self.d = sctest.Daemon({"delivery": "lmtp:127.0.0.1:%d" % self.lmtp.port,
+                                "auth": "passwd:" + passwd, "submissions": "review",
+                                "delivery_timeout": "5"}, certs=())
+        self.addCleanup(self.d.cleanup)
+        self.addCleanup(self.d.stop)
+
+    def submit(self):
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        s = smtplib.SMTP("127.0.0.1", self.d.port, timeout=30)
+        self.addCleanup(s.close)
+        s.ehlo("client.test")
+        s.starttls(context=ctx)
+        s.ehlo("client.test")
+        s.login("alice@example.test", self.PASSWORD)
+        code, text = s.docmd("CERC", "alice@example.test")
+        self.assertEqual(code, 250, text)
+        code, text = s.data(sctest.pki().pem("alice.chain"))
+        self.assertEqual(code, 250, text)
+        s.quit()
+        return text.decode().split()[1]
+
+    def spooled(self):
+        d = os.path.join(self.d.tmp, "state", "notices")
+        return sorted(n for n in os.listdir(d) if not n.startswith(".")) \
+            if os.path.isdir(d) else []
+
+    def wait_for(self, cond, timeout=10):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if cond():
+                return True
+            time.sleep(0.1)
+        return cond()
+
+    def test_notice_delivered_over_lmtp(self):
+        sid = self.submit()
+        self.assertTrue(self.wait_for(
+            lambda: self.lmtp.messages("postmaster@example.test")), self.lmtp.read_log())
+        n = self.lmtp.messages("postmaster@example.test")[0]
+        self.assertIn(b"Return-Path: <>", n)
+        self.assertIn(sid.encode(), n)
+        self.assertIn(b"alice@example.test", n)
+        self.assertEqual(self.spooled(), [])
+
+    def test_notice_kept_while_dovecot_down(self):
+        self.lmtp.stop()
+        sid = self.submit()
+        self.assertTrue(self.wait_for(lambda: sid in self.spooled()))
+        time.sleep(0.5)
+        self.assertEqual(self.spooled(), [sid])
 
 
 if __name__ == "__main__":
