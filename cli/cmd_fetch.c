@@ -60,7 +60,7 @@ static void usage(FILE *f)
 		"  --no-cache            neither use nor fill the cache (~/.cache/smtpcert)\n"
 		"  --resolver ADDR[@PORT] send DNS queries to this resolver\n"
 		"  --dnssec-anchor F     DNSSEC trust anchor file (default\n"
-		"                        /usr/share/dns/root.key)\n"
+		"                        /usr/share/dns/root.key; 'none': no DNSSEC)\n"
 		"  --mx-port PORT        port of the MX hosts (default 25)\n"
 		"  --config F            client configuration file (smtpcert.conf(5))\n"
 		"\n"
@@ -369,6 +369,9 @@ static void apply_config(struct fetch_opts *o, const struct userconf *uc)
 		lk->timeout_ms = uc->timeout * 1000;
 	if (o->no_cache)
 		lk->cache_dir = "";
+	/* "none": no DNSSEC trust anchor at all (every answer insecure). */
+	if (lk->dnssec_anchor && !strcmp(lk->dnssec_anchor, "none"))
+		lk->dnssec_anchor = "";
 }
 
 static int output(const struct sc_lookup_result *r, const struct fetch_opts *o,
