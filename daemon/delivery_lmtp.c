@@ -147,7 +147,8 @@ static void lmtp_data_results(struct lmtp *l, struct delivery_msg *m, const size
  * One transaction for the recipients m->rcpt[idx[0..n-1]] with the content
  * @p fd (@p size octets). Every one of them gets a result.
  * @return SC_OK (the connection is usable for another transaction), or the
- *         network status that broke it.
+ *         status that ended it (network, SC_ERR_IO reading @p fd, SC_ERR_NOMEM):
+ *         the caller then gives up the connection.
  */
 static sc_status lmtp_tx(struct lmtp *l, struct delivery_msg *m, const size_t *idx, size_t n,
 			 int fd, uint64_t size, int body8)
@@ -242,7 +243,10 @@ out:
 	free(rep);
 	sc_reply_free(reply);
 	free(acc);
-	return st == SC_ERR_IO || st == SC_ERR_NOMEM ? SC_OK : st;
+	/* after a failure the transaction may be half open (MAIL sent, DATA
+	 * cut short): the connection is not reused, so a later transaction can
+	 * never meet a 503 that would read as a permanent refusal */
+	return st;
 }
 
 /* The size of a staged copy. */
