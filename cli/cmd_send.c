@@ -51,6 +51,7 @@ static void usage(FILE *f)
 		"  --config F            client config (default ~/.config/smtpcert/config)\n"
 		"  --max-size N          largest message in octets (default 64 MiB)\n"
 		"  --mx-port PORT        port of the MX hosts (default 25; for tests)\n"
+		"  --resolver ADDR[@PORT], --dnssec-anchor F|none   DNS for MX and lookups\n"
 		"\n"
 		"Other sendmail options (-oem, -odi, -B, -N, -R, -V, -U, -m ...) are accepted\n"
 		"and ignored. Exit codes (sysexits.h): 0 sent; 64 usage; 65 bad message;\n"
@@ -72,7 +73,7 @@ struct longopt {
 enum {
 	L_SUBMIT = 1, L_ENCRYPT, L_SIGN, L_NO_SIGN, L_SERVER, L_CA_FILE, L_INSECURE,
 	L_ACCEPT_NEW, L_CONFIG, L_MX_PORT, L_MAX_SIZE, L_HIDE_SUBJECT, L_KEY, L_CERT,
-	L_PASSPHRASE_FILE, L_FROM, L_VERBOSE, L_HELP
+	L_PASSPHRASE_FILE, L_FROM, L_VERBOSE, L_RESOLVER, L_DNSSEC_ANCHOR, L_HELP
 };
 
 static const struct longopt longopts[] = {
@@ -82,7 +83,8 @@ static const struct longopt longopts[] = {
 	{ "config", 1, L_CONFIG }, { "mx-port", 1, L_MX_PORT }, { "max-size", 1, L_MAX_SIZE },
 	{ "hide-subject", 0, L_HIDE_SUBJECT }, { "key", 1, L_KEY }, { "cert", 1, L_CERT },
 	{ "passphrase-file", 1, L_PASSPHRASE_FILE }, { "from", 1, L_FROM },
-	{ "verbose", 0, L_VERBOSE }, { "help", 0, L_HELP },
+	{ "verbose", 0, L_VERBOSE }, { "resolver", 1, L_RESOLVER },
+	{ "dnssec-anchor", 1, L_DNSSEC_ANCHOR }, { "help", 0, L_HELP },
 };
 
 static int parse_size(const char *s, uint64_t *out)
@@ -130,6 +132,11 @@ static int long_option(struct send_opts *o, int id, const char *v)
 	case L_PASSPHRASE_FILE: o->passphrase_file = v; break;
 	case L_FROM: o->from = v; break;
 	case L_VERBOSE: o->verbose = 1; break;
+	case L_RESOLVER: o->resolver = v; break;
+	case L_DNSSEC_ANCHOR:
+		/* "none": no anchor, as for fetch */
+		o->dnssec_anchor = strcmp(v, "none") ? v : "";
+		break;
 	default: usage(stdout); return -1;
 	}
 	return EX_OK;

@@ -56,6 +56,8 @@ struct send_opts {
 	int accept_new;
 	const char *config;     /* --config */
 	const char *mx_port;    /* --mx-port (tests, private relays) */
+	const char *resolver;   /* --resolver ADDR[@PORT]: overrides `resolver` */
+	const char *dnssec_anchor;
 	const char *key;        /* --key: overrides `key` */
 	const char *cert;       /* --cert: overrides `cert` */
 	const char *passphrase_file;

@@ -53,8 +53,8 @@ static void lookup_opts(const struct send_ctx *c, struct sc_lookup_opts *lo, cha
 	lo->known_file = c->uc.known_certs;
 	lo->cache_dir = c->uc.cache_dir;
 	lo->cache_ttl = c->uc.cache_ttl;
-	lo->resolver = c->uc.resolver;
-	lo->dnssec_anchor = c->uc.dnssec_anchor;
+	lo->resolver = c->o.resolver ? c->o.resolver : c->uc.resolver;
+	lo->dnssec_anchor = c->o.dnssec_anchor ? c->o.dnssec_anchor : c->uc.dnssec_anchor;
 	lo->timeout_ms = c->uc.timeout > 0 ? c->uc.timeout * 1000 : 0;
 	lo->helo = helo;
 	lo->mx_port = c->o.mx_port;

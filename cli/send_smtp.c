@@ -3,8 +3,9 @@
  * With a submission server (--submit or `submit` in the config; RFC 6409, port
  * 587 by default): STARTTLS required and verified, AUTH PLAIN when `submit_user`
  * is configured, one transaction for every recipient. Without one: the MX hosts
- * of each recipient domain in preference order (RFC 5321 5.1), one transaction
- * per domain, STARTTLS whenever offered (opportunistic, RFC 7435: MX host
+ * of each recipient domain in preference order (RFC 5321 5.1; sc_mx_resolve(),
+ * the DNSSEC-aware resolver of the lookup), each of their addresses in turn,
+ * one transaction per domain, STARTTLS whenever offered (opportunistic, RFC 7435: MX host
  * certificates are rarely verifiable; the content is what S/MIME protects).
  *
  * A transaction is all or nothing: if any RCPT is refused, RSET and nothing is
@@ -312,38 +313,58 @@ static void deliver_submit(struct send_ctx *c, const char *server, const struct 
 
 static void deliver_domain(struct send_ctx *c, const char *domain, const struct batch *b)
 {
-	char hosts[SC_MX_MAX][SC_DOMAIN_MAX + 1], helo[SC_DOMAIN_MAX + 1], err[512] = "";
+	struct sc_mx_host *hosts = calloc(SC_MX_MAX, sizeof *hosts);
+	char helo[SC_DOMAIN_MAX + 1], err[512] = "";
 	const char *port = c->o.mx_port ? c->o.mx_port : "25";
+	const char *resolver = c->o.resolver ? c->o.resolver : c->uc.resolver;
+	const char *anchor = c->o.dnssec_anchor ? c->o.dnssec_anchor : c->uc.dnssec_anchor;
 	struct sc_smtp_opts so;
 	size_t nhosts = 0;
 	sc_status st;
 
-	st = sc_mx_lookup(domain, hosts, SC_MX_MAX, &nhosts, err, sizeof err);
-	if (st != SC_OK) {
-		set_all(c, b, st == SC_ERR_NOT_FOUND ? EX_NOHOST : EX_TEMPFAIL, "%s",
-			err[0] ? err : sc_strerror(st));
+	if (!hosts) {
+		set_all(c, b, EX_OSERR, "out of memory");
 		return;
 	}
 	smtp_opts(c, &so, helo, sizeof helo);
+	/* The resolver that found the certificates finds the mail exchangers:
+	 * `resolver` and `dnssec_anchor` apply, a bogus answer is refused. */
+	st = sc_mx_resolve(domain, resolver, anchor, so.timeout_ms, hosts, SC_MX_MAX, &nhosts,
+			   err, sizeof err);
+	if (st != SC_OK) {
+		set_all(c, b, st == SC_ERR_NOT_FOUND ? EX_NOHOST
+			: sc_status_category(st) == SC_CAT_TEMP ? EX_TEMPFAIL : EX_UNAVAILABLE,
+			"%s", err[0] ? err : sc_strerror(st));
+		free(hosts);
+		return;
+	}
 	so.tls = SC_SMTP_TLS_IF_OFFERED;
 	so.insecure = 1;
 	for (size_t h = 0; h < nhosts; h++) {
-		sc_smtp *s = NULL;
-		int retry = 0;
+		so.tls_name = hosts[h].name;
+		for (size_t a = 0; a < hosts[h].naddrs; a++) {
+			sc_smtp *s = NULL;
+			int retry = 0;
 
-		if (c->o.verbose)
-			fprintf(stderr, "smtpcert: send: %s: trying %s:%s\n", domain, hosts[h], port);
-		err[0] = '\0';
-		st = sc_smtp_connect(hosts[h], port, &so, &s, err, sizeof err);
-		if (st != SC_OK) {
-			set_all(c, b, connect_exit(st), "%s", err[0] ? err : sc_strerror(st));
-			continue;
+			if (c->o.verbose)
+				fprintf(stderr, "smtpcert: send: %s: trying %s[%s]:%s\n", domain,
+					hosts[h].name, hosts[h].addrs[a], port);
+			err[0] = '\0';
+			st = sc_smtp_connect(hosts[h].addrs[a], port, &so, &s, err, sizeof err);
+			if (st != SC_OK) {
+				set_all(c, b, connect_exit(st), "%s: %s", hosts[h].name,
+					err[0] ? err : sc_strerror(st));
+				continue;
+			}
+			transact(c, s, hosts[h].name, b, &retry);
+			sc_smtp_close(s);
+			if (!retry) {
+				free(hosts);
+				return;
+			}
 		}
-		transact(c, s, hosts[h], b, &retry);
-		sc_smtp_close(s);
-		if (!retry)
-			return;
 	}
+	free(hosts);
 }
 
 /* Deliver one copy to the recipients @p idx[0..n) (all pending). */

@@ -196,6 +196,36 @@ SC_MUST_CHECK sc_status sc_smtp_data_fd(sc_smtp *s, int fd, uint64_t size, sc_re
 SC_MUST_CHECK sc_status sc_mx_lookup(const char *domain, char hosts[][SC_DOMAIN_MAX + 1],
 				     size_t max, size_t *n, char *err, size_t errlen);
 
+/** Addresses kept per mail exchanger by sc_mx_resolve(), and their text size. */
+#define SC_MX_ADDRS_MAX 8
+#define SC_MX_ADDR_LEN 46
+
+/** One mail exchanger and its addresses (numeric, IPv4 first). */
+struct sc_mx_host {
+	char name[SC_DOMAIN_MAX + 1];
+	char addrs[SC_MX_ADDRS_MAX][SC_MX_ADDR_LEN];
+	size_t naddrs;
+};
+
+/**
+ * sc_mx_lookup() through the DNSSEC-aware resolver the certificate lookup uses
+ * (libunbound, lib/dns.c), for delivering mail: the MX hosts of @p domain in
+ * order (RFC 5321 5.1, implicit MX, RFC 7505 null MX), each with its A then
+ * AAAA addresses, so the caller connects to what this resolver answered.
+ * Answers that fail DNSSEC validation are never used. Hosts without an address
+ * are left out.
+ * @param resolver "ADDR[@PORT]" to forward queries to; NULL = the system's
+ * @param anchor DNSSEC trust anchor file; NULL = the system's root key; "" = none
+ * @param timeout_ms per query; 0 = 30000
+ * @return SC_OK (*@p n > 0); SC_ERR_NOT_FOUND (no such domain, null MX, or no
+ *         host has an address); SC_ERR_VERIFY (bogus answer); SC_ERR_TEMP /
+ *         SC_ERR_TIMEOUT / SC_ERR_NETWORK; SC_ERR_CONFIG (bad resolver or anchor);
+ *         SC_ERR_ARG. A message goes to @p err.
+ */
+SC_MUST_CHECK sc_status sc_mx_resolve(const char *domain, const char *resolver, const char *anchor,
+				      int timeout_ms, struct sc_mx_host *hosts, size_t max,
+				      size_t *n, char *err, size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif

@@ -319,6 +319,65 @@ class EncryptTest(SendBase):
         self.assertIn(b"Meet at noon.", out)
 
 
+class MxTest(SendBase):
+    """Without a submission server: straight to the recipient domain's MX hosts,
+    found through a private DNSSEC-signed zone (tests/lib/dnszone.py) with the
+    lookup's resolver; the mail sink plays the MX (--mx-port)."""
+
+    def zone(self, records):
+        from dnszone import Zone
+        z = Zone("example.test", records, signed=True)
+        self.addCleanup(z.cleanup)
+        return z.start()
+
+    def send_mx(self, z, args, message=MSG):
+        conf = self.write_config(submit=None, submit_user=None, submit_password_file=None)
+        self.sink.require_auth = False   # an MX takes mail for its domain without AUTH
+        return self.send(["--resolver", z.resolver, "--dnssec-anchor", z.anchor,
+                          "--mx-port", str(self.sink.port)] + list(args), message,
+                         config=conf)
+
+    def test_direct_to_mx_encrypted(self):
+        z = self.zone(["@ MX 10 mx", "mx A 127.0.0.1"])
+        r = self.send_mx(z, ["-v", "--encrypt", "always", "bob@example.test",
+                             "Mixed.Case@Example.TEST"])
+        self.assertSent(r)
+        self.assertIn("trying mx.example.test[127.0.0.1]", r.err)
+        # bob (in To) gets the main copy; Mixed, only on the command line, a
+        # copy of its own; each over opportunistic TLS, without AUTH
+        main, copy = self.sink.wait_message(1), self.sink.wait_message(2)
+        self.assertEqual(main.rcpts, ["bob@example.test"])
+        self.assertEqual(copy.rcpts, ["Mixed.Case@Example.TEST"])
+        for m in (main, copy):
+            self.assertTrue(m.tls)
+            self.assertIsNone(m.user)
+        self.assertIn(b"Meet at noon.", self.decrypt(main.data, "bob"))
+        self.assertIn(b"Meet at noon.", self.decrypt(copy.data, "Mixed"))
+
+    def test_one_transaction_per_domain(self):
+        z = self.zone(["@ MX 10 mx", "mx A 127.0.0.1"])
+        msg = b"To: bob@example.test, Mixed.Case@Example.TEST\nSubject: x\n\nhi\n"
+        r = self.send_mx(z, ["--encrypt", "never", "-t"], msg)
+        self.assertSent(r)
+        m = self.sink.wait_message()
+        self.assertEqual(m.rcpts, ["bob@example.test", "Mixed.Case@Example.TEST"])
+        self.assertEqual(len(self.sink.messages), 1)
+
+    def test_second_mx_when_first_is_down(self):
+        # the preferred host's address has nothing listening
+        z = self.zone(["@ MX 5 dead", "@ MX 10 mx", "dead A 127.0.0.2", "mx A 127.0.0.1"])
+        r = self.send_mx(z, ["--encrypt", "never", "bob@example.test"])
+        self.assertSent(r)
+        self.assertEqual(self.sink.wait_message().rcpts, ["bob@example.test"])
+
+    def test_null_mx_is_no_host(self):
+        z = self.zone(["@ MX 0 ."])
+        r = self.send_mx(z, ["--encrypt", "never", "bob@example.test"])
+        self.assertEqual(r.returncode, 68, r.err)
+        self.assertIn("bob@example.test", r.err)
+        self.assertEqual(self.sink.connections, 0)
+
+
 class EndToEndTest(unittest.TestCase):
     """The issue's scenario: Alice's `smtpcert send` fetches Bob's certificate
     from smtpcertd, encrypts, and submits to the same smtpcertd (mail reception,
