@@ -25,57 +25,16 @@
 #include "commands.h"
 #include "log.h"
 #include "proxy.h"
-#include "proxy_conn.h"
-#include "proxy_data.h"
-#include "proxy_hdr.h"
+#include "proxy_int.h"
 #include "reply.h"
 #include "runtime.h"
 #include "session.h"
 
-/* The backend's EHLO keywords we keep for the merge (Postfix sends ~200 octets). */
-#define PROXY_CAPS_MAX 2048
-#define PROXY_CAPS_KW 32
 /* Largest BDAT chunk we relay (RFC 3030 sets no limit; the backend's SIZE does). */
 #define PROXY_BDAT_MAX (1ULL << 40)
 /* Client data taken per filter round. */
 #define PROXY_CHUNK 4096
 
-enum proxy_phase {
-	PX_IDLE, PX_BANNER, PX_EHLO1, PX_XCLIENT, PX_HELLO,
-	PX_CMD, PX_DATA_GO, PX_DATA, PX_DATA_END, PX_BDAT, PX_BDAT_END
-};
-enum proxy_goal { PG_GREET, PG_CMD };
-enum proxy_kind { PK_OTHER, PK_MAIL, PK_RSET, PK_DATA, PK_BDAT };
-
-struct proxy {
-	struct session *s;
-	struct proxy_conn pc;
-	enum proxy_phase phase;
-	enum proxy_goal goal;
-	enum proxy_kind kind;
-	char line[SESSION_LINE_MAX + 1];   /**< the command waiting or in flight */
-	size_t linelen;
-	char verb[4 * COMMAND_VERB_MAX + 8];
-	struct timespec t0;
-	char helo[SESSION_LINE_MAX];       /**< the client's HELO/EHLO argument */
-	size_t helolen;
-	char login_sent[SC_ADDR_KEY_MAX];  /**< LOGIN the backend was told */
-	unsigned xoffered;                 /**< XCLIENT attributes the backend offers */
-	char xlines[PROXY_XCLIENT_BUF_MAX]; /**< XCLIENT lines still to send */
-	size_t xoff;
-	char caps[PROXY_CAPS_MAX];         /**< the backend's EHLO keywords */
-	const char *kw[PROXY_CAPS_KW];
-	size_t nkw;
-	struct proxy_dot dot;
-	unsigned long long bdat_left;
-	sc_status lost;                    /**< why the connection went away */
-	unsigned esmtp : 1;                /**< the client said EHLO */
-	unsigned in_tx : 1;                /**< the backend accepted MAIL */
-	unsigned broken : 1;               /**< the backend failed during data */
-	unsigned bdat_last : 1;
-};
-
-static const struct proxy_conn_ops proxy_ops;
 
 int proxy_mode(const struct session *s)
 {
@@ -118,7 +77,7 @@ static long proxy_us(const struct timespec *t0)
 }
 
 /* The reply is out: log the request, count a failure, read input again. */
-static void proxy_done(struct proxy *p, enum session_state next)
+void proxy_done(struct proxy *p, enum session_state next)
 {
 	struct session *s = p->s;
 
@@ -149,168 +108,10 @@ static void proxy_relay(struct proxy *p, const struct proxy_reply *r)
 	}
 }
 
-/* The client's address (@p peer) or ours (!@p peer) as numeric text. */
-static int proxy_sockname(int fd, int peer, struct sockaddr_storage *ss, char *host,
-			  size_t hsize, unsigned *port)
-{
-	socklen_t sl = sizeof *ss;
-	char serv[8];
-
-	if (fd < 0 || (peer ? getpeername(fd, (struct sockaddr *)ss, &sl) :
-			      getsockname(fd, (struct sockaddr *)ss, &sl)) != 0)
-		return 0;
-	if (getnameinfo((struct sockaddr *)ss, sl, host, (socklen_t)hsize, serv, sizeof serv,
-			NI_NUMERICHOST | NI_NUMERICSERV) != 0)
-		return 0;
-	/* an IPv4 client on a dual-stack socket is an IPv4 client */
-	if (!strncasecmp(host, "::ffff:", 7) && strchr(host + 7, '.'))
-		memmove(host, host + 7, strlen(host + 7) + 1);
-	*port = (unsigned)strtoul(serv, NULL, 10);
-	return 1;
-}
-
-static void proxy_fail(struct proxy *p, sc_status why, const char *detail);
-
-static void proxy_send(struct proxy *p, const char *line, size_t len, enum proxy_phase next)
-{
-	p->phase = next;
-	if (proxy_conn_command(&p->pc, line, len) != SC_OK) {
-		proxy_conn_close(&p->pc, 0);
-		proxy_fail(p, SC_ERR_NOMEM, "out of memory");
-	}
-}
-
-/* The client's own HELO/EHLO, so the backend's Received field names it. */
-static void proxy_send_hello(struct proxy *p)
-{
-	char line[SESSION_LINE_MAX + 8];
-	int n = snprintf(line, sizeof line, "%s %.*s", p->esmtp ? "EHLO" : "HELO",
-			 (int)p->helolen, p->helo);
-
-	proxy_send(p, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1, PX_HELLO);
-}
-
-static void proxy_send_xclient_next(struct proxy *p)
-{
-	const char *l = p->xlines + p->xoff;
-	const char *end = strstr(l, "\r\n");
-
-	if (!*l || !end) {
-		proxy_send_hello(p);
-		return;
-	}
-	p->xoff += (size_t)(end - l) + 2;
-	proxy_send(p, l, (size_t)(end - l), PX_XCLIENT);
-}
-
-/* Postfix XCLIENT_README: tell the backend who the client is, then greet it
- * again (XCLIENT resets the backend's session and answers 220). */
-static void proxy_send_xclient(struct proxy *p)
-{
-	struct session *s = p->s;
-	struct sockaddr_storage ss;
-	char addr[64], dest[64];
-	unsigned port = 0, dport = 0;
-	struct proxy_xclient x = { 0 };
-	size_t n = 0;
-
-	if (proxy_sockname(s->fd, 1, &ss, addr, sizeof addr, &port))
-		x.addr = addr;
-	if (proxy_sockname(s->fd, 0, &ss, dest, sizeof dest, &dport))
-		x.destaddr = dest;
-	x.port = port;
-	x.destport = dport;
-	x.proto = p->esmtp ? "ESMTP" : "SMTP";
-	x.helo = p->helo;
-	x.helo_len = p->helolen;
-	x.login = s->auth_user[0] ? s->auth_user : NULL;
-	p->xoff = 0;
-	if (proxy_xclient_lines(&x, p->xoffered, p->xlines, sizeof p->xlines, &n) != SC_OK)
-		p->xlines[0] = '\0';
-	snprintf(p->login_sent, sizeof p->login_sent, "%s", s->auth_user);
-	proxy_send_xclient_next(p);
-}
-
-/* After the banner or for a new HELO/EHLO on an open connection. */
-static void proxy_hello_step(struct proxy *p)
-{
-	if (p->s->rt->proxy_protocol == RUNTIME_PROXY_XCLIENT && p->xoffered)
-		proxy_send_xclient(p);
-	else
-		proxy_send_hello(p);
-}
-
-static void proxy_open(struct proxy *p)
-{
-	struct session *s = p->s;
-	const struct runtime *rt = s->rt;
-	struct sockaddr_storage src, dst;
-	uint8_t hdr[PROXY_V2_MAX];
-	size_t hlen = 0;
-	char host[64];
-	unsigned port;
-	sc_status rc;
-
-	p->xoffered = 0;
-	p->in_tx = 0;
-	if (rt->proxy_protocol == RUNTIME_PROXY_V2) {
-		int ok = proxy_sockname(s->fd, 1, &src, host, sizeof host, &port) &&
-			 proxy_sockname(s->fd, 0, &dst, host, sizeof host, &port);
-
-		/* proxy-protocol.txt 2.2: the header goes first, before the banner */
-		if (proxy_v2_header(ok ? (struct sockaddr *)&src : NULL,
-				    ok ? (struct sockaddr *)&dst : NULL, hdr, sizeof hdr,
-				    &hlen) != SC_OK)
-			hlen = 0;
-	}
-	p->phase = PX_BANNER;
-	rc = proxy_conn_open(&p->pc, rt->backend_host, rt->backend_port, rt->proxy_timeout, hdr,
-			     hlen, &proxy_ops, p);
-	if (rc != SC_OK)
-		proxy_fail(p, rc, "cannot connect");
-}
-
-/* Our HELO/EHLO reply: the greeting, then (EHLO) the merged keywords. */
-static void proxy_answer_greet(struct proxy *p)
-{
-	struct session *s = p->s;
-	const struct runtime *rt = s->rt;
-	const char *out[PROXY_CAPS_KW + 12];
-	char who[128];
-	unsigned ours = 0;
-	size_t n = 0, i;
-
-	for (i = 0; i < p->helolen && n + 1 < sizeof who; i++) {
-		unsigned char ch = (unsigned char)p->helo[i];
-
-		who[n++] = ch >= 0x21 && ch < 0x7f ? (char)ch : '?';
-	}
-	who[n] = '\0';
-	if (!p->esmtp) {
-		/* RFC 5321 4.1.1.1 */
-		reply(s, "250 %s greets %s", rt->hostname, who);
-		proxy_done(p, SESSION_READY);
-		return;
-	}
-	if (rt->tls && !s->tls_active)
-		ours |= PROXY_OURS_STARTTLS;
-	if (rt->auth && s->tls_active)
-		ours |= PROXY_OURS_AUTH;
-	if (rt->submissions != RUNTIME_SUBMIT_OFF)
-		ours |= PROXY_OURS_CERC;
-	n = proxy_ehlo_merge(p->kw, p->nkw, ours, out, sizeof out / sizeof out[0]);
-	reply(s, "250-%s greets %s", rt->hostname, who);
-	for (i = 0; i + 1 < n; i++)
-		reply(s, "250-%s", out[i]);
-	reply(s, "250 %s", out[n - 1]);
-	reply_note(s, 250, "-");
-	proxy_done(p, SESSION_READY);
-}
-
 static void proxy_bulk_input(struct session *s, sc_buf *in);
 
 /* Send the command that waited for the greeting, or came on an idle connection. */
-static void proxy_send_cmd(struct proxy *p)
+void proxy_send_cmd(struct proxy *p)
 {
 	struct session *s = p->s;
 
@@ -341,107 +142,6 @@ static void proxy_send_cmd(struct proxy *p)
 	session_enter(s, SESSION_PROXY_DATA);
 	if (s->wake)
 		s->wake(s);
-}
-
-/* The backend's EHLO keywords (its reply minus the greeting line). */
-static void proxy_keep_caps(struct proxy *p, const struct proxy_reply *r)
-{
-	size_t used = 0;
-
-	p->nkw = 0;
-	for (size_t i = 1; i < r->nlines && p->nkw < PROXY_CAPS_KW; i++) {
-		const char *l = r->text + r->off[i] + 4;
-		const char *nl = memchr(l - 4, '\n', r->len - r->off[i]);
-		size_t len = nl && nl >= l ? (size_t)(nl - l) : 0;
-
-		if (len == 0 || used + len + 1 > sizeof p->caps)
-			continue;
-		memcpy(p->caps + used, l, len);
-		p->caps[used + len] = '\0';
-		p->kw[p->nkw++] = p->caps + used;
-		used += len + 1;
-	}
-}
-
-static unsigned proxy_find_xclient(const struct proxy_reply *r)
-{
-	for (size_t i = 1; i < r->nlines; i++) {
-		const char *l = r->text + r->off[i] + 4;
-		const char *nl = memchr(l - 4, '\n', r->len - r->off[i]);
-
-		if (nl && nl >= l + 7 && !strncasecmp(l, "XCLIENT", 7) &&
-		    (nl == l + 7 || l[7] == ' '))
-			return proxy_xclient_offered(l + 7, (size_t)(nl - l - 7));
-	}
-	return 0;
-}
-
-static void proxy_greeted(struct proxy *p)
-{
-	p->phase = PX_IDLE;
-	if (p->goal == PG_GREET)
-		proxy_answer_greet(p);
-	else
-		proxy_send_cmd(p);
-}
-
-static void proxy_warn(struct proxy *p, const char *what, const struct proxy_reply *r)
-{
-	char text[160];
-	const char *nl = r->len ? memchr(r->text, '\n', r->len) : NULL;
-
-	log_escape(r->text, nl ? (size_t)(nl - r->text) : 0, text, sizeof text);
-	log_msg(LOG_WARNING, "client=%s session=%s backend=%s:%s %s: %s", p->s->peer, p->s->id,
-		p->s->rt->backend_host, p->s->rt->backend_port, what, text);
-}
-
-/* A reply to the handshake. */
-static void proxy_handshake_reply(struct proxy *p, const struct proxy_reply *r)
-{
-	struct session *s = p->s;
-
-	switch (p->phase) {
-	case PX_BANNER:
-		if (r->code != 220) {
-			/* RFC 5321 3.1: 554 or 421 instead of 220: no service */
-			proxy_warn(p, "refused the connection", r);
-			proxy_conn_close(&p->pc, 1);
-			proxy_fail(p, SC_ERR_TEMP, "backend refused the connection");
-			return;
-		}
-		if (s->rt->proxy_protocol == RUNTIME_PROXY_XCLIENT) {
-			/* our own name first: XCLIENT is offered in the EHLO reply */
-			char line[300];
-			int n = snprintf(line, sizeof line, "EHLO %s", s->rt->hostname);
-
-			proxy_send(p, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1,
-				   PX_EHLO1);
-		} else {
-			proxy_send_hello(p);
-		}
-		return;
-	case PX_EHLO1:
-		if (r->code == 250)
-			p->xoffered = proxy_find_xclient(r);
-		if (!p->xoffered)
-			proxy_warn(p, "does not offer XCLIENT to us (smtpd_authorized_xclient_hosts)",
-				   r);
-		proxy_hello_step(p);
-		return;
-	case PX_XCLIENT:
-		if (r->code != 220)
-			proxy_warn(p, "refused XCLIENT", r);
-		proxy_send_xclient_next(p);
-		return;
-	default: /* PX_HELLO */
-		p->nkw = 0;
-		if (r->code == 250 && p->esmtp)
-			proxy_keep_caps(p, r);
-		else if (r->code >= 300)
-			proxy_warn(p, "refused the client's HELO/EHLO", r);
-		proxy_greeted(p);
-		return;
-	}
 }
 
 static void proxy_on_reply(void *arg, const struct proxy_reply *r)
@@ -490,7 +190,7 @@ static void proxy_on_reply(void *arg, const struct proxy_reply *r)
 }
 
 /* The backend connection failed or was given up (already closed). */
-static void proxy_fail(struct proxy *p, sc_status why, const char *detail)
+void proxy_fail(struct proxy *p, sc_status why, const char *detail)
 {
 	struct session *s = p->s;
 	const char *host = s->rt->hostname;
@@ -551,7 +251,7 @@ static void proxy_on_drained(void *arg)
 		p->s->wake(p->s);
 }
 
-static const struct proxy_conn_ops proxy_ops = {
+const struct proxy_conn_ops proxy_ops = {
 	.reply = proxy_on_reply,
 	.error = proxy_on_error,
 	.drained = proxy_on_drained,
@@ -726,10 +426,13 @@ int proxy_command(struct session *s, struct request *rq, const char *verb, size_
 		p->in_tx = 0;
 		p->goal = PG_GREET;
 		session_enter(s, SESSION_PROXY_WAIT);
-		if (!p->pc.open)
-			proxy_open(p);
-		else
+		if (p->pc.open)
 			proxy_hello_step(p);
+		else if (proxy_caps_cached(p))
+			/* proxy.h: the backend waits for the first relayed command */
+			proxy_answer_greet(p);
+		else
+			proxy_open(p);
 		return 1; /* proxy_done() logs, now or when the backend answered */
 	}
 	if (!p->pc.open && p->in_tx) {

@@ -11,10 +11,14 @@
  * PROXY v2 header (`proxy_protocol`). docs/design.md "Proxy mode" has the
  * replies. Daemon process, event loop.
  *
- * When the backend connection opens: at the client's first HELO/EHLO (the
- * EHLO reply needs the backend's keywords, and XCLIENT needs the HELO name);
- * never for clients that only connect, and again at the next relayed command
- * when it went away between transactions (an idle timeout of the backend).
+ * When the backend connection opens: at the first relayed command (MAIL,
+ * usually), greeted with the client's HELO/EHLO; then it stays open for the
+ * session and is opened again when it went away between transactions (an idle
+ * timeout of the backend). The EHLO reply needs the backend's keywords: they
+ * come from the last backend EHLO of any session (cached PROXY_CAPS_TTL
+ * seconds), and only when none is known does the client's EHLO open the
+ * connection. So a client that only asks for certificates costs the backend
+ * nothing, which matters with process-per-connection MTAs such as Postfix.
  */
 #ifndef SMTPCERTD_PROXY_H
 #define SMTPCERTD_PROXY_H

@@ -184,6 +184,24 @@ class ProxyPostfixTest(unittest.TestCase):
             self.assertEqual(c.cmd("XCLIENT ADDR=10.0.0.1").code, 500)
             self.assertEqual(c.cmd("QUIT").code, 221)
 
+    def test_certificate_clients_cost_the_backend_nothing(self):
+        """Once one session learnt the backend's keywords, EHLO + CERT opens no
+        backend connection (Postfix logs every "connect from")."""
+        with client_from(self.d.port) as c:              # warms the keyword cache
+            c.ehlo("warm.client.example")
+            self.assertEqual(c.cmd("MAIL FROM:<w@client.example>").code, 250)
+            c.cmd("QUIT")
+        time.sleep(0.5)
+        before = self.pf.log_text().count("connect from")
+        for _ in range(3):
+            with client_from(self.d.port) as c:
+                r = c.ehlo("cert.client.example")
+                self.assertIn("SIZE 67108864", r.lines)  # from the cache
+                self.assertEqual(c.cmd("CERT bob@example.test").code, 250)
+                c.cmd("QUIT")
+        time.sleep(0.5)
+        self.assertEqual(self.pf.log_text().count("connect from"), before)
+
     def test_delivery_xclient_smtplib(self):
         before = self.count("alice")
         s = smtplib.SMTP("127.0.0.1", self.d.port, local_hostname="helo.client.example",
