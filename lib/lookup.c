@@ -230,12 +230,13 @@ static int from_cache(const struct sc_addr *a, const struct sc_lookup_opts *o,
 
 	if (lookup_cache_get(ls->cache, ls->question, ls->ttl, ls->now, &c, &meta) != SC_OK)
 		return 0;
-	/* Re-checked on every use: it may have expired since it was cached. */
+	/* Re-checked on every use: it may have expired since it was cached, or
+	 * the remembered certificate may have changed since (accepted through
+	 * another question): then the cached answer is stale, and the network's
+	 * answer goes through the same checks. */
 	*st = accept_cert(a, o, ls, c, res, err, errlen);
 	if (*st != SC_OK) {
 		sc_cert_free(c);
-		if (*st == SC_ERR_CHANGED)
-			return 1;
 		lookup_cache_drop(ls->cache, ls->question);
 		if (err && errlen)
 			err[0] = '\0';

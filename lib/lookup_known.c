@@ -8,7 +8,8 @@
  * a tab or a control character (RFC 5321 4.1.2 qtextSMTP, RFC 6531), so the
  * fields need no quoting. Lines starting with '#' and blank lines are comments.
  * A line that does not parse is kept verbatim on rewrite (it may be a newer
- * version's or a hand edit) and otherwise ignored.
+ * version's or a hand edit) and never matches; a line over KNOWN_LINE_MAX
+ * octets or with a NUL cannot be kept as it was and becomes a '#' marker.
  *
  * The file is rewritten as a whole, atomically (temporary file in the same
  * directory, fsync, rename) with mode 0600: a crash leaves the old or the new
