@@ -6,7 +6,8 @@
  * CRLF kept, dot-stuffing, a last line without newline, an empty message, a CR
  * and its LF split across the read chunks, a large message), LMTP per-recipient
  * replies, the same over TLS, a server that hangs up mid-data, and a file that
- * cannot be read (the server never sees the final ".").
+ * cannot be read (the server never sees the final "."); sc_mx_resolve()'s
+ * argument and resolver checks.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -674,6 +675,33 @@ static void test_fd_errors(void **state)
 	}
 }
 
+/* sc_mx_resolve(): argument checks and a resolver that cannot be used (the
+ * answers themselves are tested against a private zone in test_send.py). */
+static void test_mx_resolve_args(void **state)
+{
+	struct sc_mx_host hosts[2];
+	char err[256] = "";
+	size_t n = 7;
+
+	assert_int_equal(sc_mx_resolve(NULL, NULL, "", 1000, hosts, 2, &n, err, sizeof err),
+			 SC_ERR_ARG);
+	assert_int_equal(n, 7);
+	assert_int_equal(sc_mx_resolve("example.test", NULL, "", 1000, NULL, 2, &n, err,
+				       sizeof err),
+			 SC_ERR_ARG);
+	assert_int_equal(sc_mx_resolve("example.test", NULL, "", 1000, hosts, 0, &n, err,
+				       sizeof err),
+			 SC_ERR_ARG);
+	assert_int_equal(n, 0);
+	assert_int_equal(sc_mx_resolve("", NULL, "", 1000, hosts, 2, &n, err, sizeof err),
+			 SC_ERR_ARG);
+	assert_int_equal(sc_mx_resolve("example.test", "not-an-address", "", 1000, hosts, 2, &n,
+				       err, sizeof err),
+			 SC_ERR_CONFIG);
+	assert_non_null(strstr(err, "not-an-address"));
+	assert_int_equal(n, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -689,6 +717,7 @@ int main(void)
 		cmocka_unit_test(test_data_over_tls),
 		cmocka_unit_test(test_cut_mid_data),
 		cmocka_unit_test(test_fd_errors),
+		cmocka_unit_test(test_mx_resolve_args),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
