@@ -298,6 +298,10 @@ static void deliver_submit(struct send_ctx *c, const char *server, const struct 
 	so.tls = SC_SMTP_TLS_REQUIRE;
 	if (c->o.verbose)
 		fprintf(stderr, "smtpcert: send: submitting to %s:%s\n", host, port);
+	if (so.insecure)
+		cli_err(SEND_VERB, "warning: --insecure: the submission server %s is not "
+			"authenticated, yet it gets the message%s", host,
+			c->uc.submit_user ? " and your password" : "");
 	st = sc_smtp_connect(host, port, &so, &s, err, sizeof err);
 	if (st != SC_OK) {
 		set_all(c, b, connect_exit(st), "submission server %s:%s: %s", host, port,
