@@ -336,8 +336,8 @@ static sc_status dec_write(struct dec_ctx *c)
 	return sig_out_flush(&c->out);
 }
 
-static sc_status dec_run(struct dec_ctx *c, const sc_cert *cert, EVP_PKEY *pk, char *err,
-			 size_t errlen)
+static sc_status dec_run(struct dec_ctx *c, const sc_key *key, const sc_cert *cert,
+			 EVP_PKEY *pk, char *err, size_t errlen)
 {
 	const char *why = smime_key_unsupported(pk, 1);
 	const unsigned char *der = NULL;
@@ -348,7 +348,9 @@ static sc_status dec_run(struct dec_ctx *c, const sc_cert *cert, EVP_PKEY *pk, c
 
 	if (why)
 		return sig_fail(err, errlen, SC_ERR_UNSUPPORTED, 0, "decrypt: %s", why);
-	if (EVP_PKEY_eq(X509_get0_pubkey(c->x), pk) != 1)
+	/* sc_key_matches() also proves possession of a token key that lacks
+	 * its public half. */
+	if (!sc_key_matches(key, cert))
 		return sig_fail(err, errlen, SC_ERR_MISMATCH, 0,
 				"decrypt: the key does not belong to the certificate");
 	SC_TRY(sig_read_header(&c->in, &c->hdr, &c->block) == SC_OK
@@ -409,7 +411,7 @@ sc_status sc_smime_decrypt(int in_fd, int out_fd, const sc_key *key, const sc_ce
 		rc = sig_fail(err, errlen, SC_ERR_SYNTAX, 1, "decrypt: unreadable certificate");
 		goto out;
 	}
-	rc = dec_run(c, cert, pk, err, errlen);
+	rc = dec_run(c, key, cert, pk, err, errlen);
 	if (rc == SC_OK) {
 		rc = dec_write(c);
 		if (rc != SC_OK)

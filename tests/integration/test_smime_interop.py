@@ -348,6 +348,46 @@ class Negative(Base):
         self.assertEqual(r.returncode, 2)
 
 
+class TokenKey(Base):
+    """The decryption key on a SoftHSM2 token (RSA key transport and ECDH)."""
+
+    def import_key(self, hsm, pem, label, kid):
+        """As softhsm.import_key, with CKA_DERIVE too: ECDH needs it."""
+        der = os.path.join(self.tmp, "tok-%s.der" % kid)
+        pub = os.path.join(self.tmp, "tok-%s.pub.der" % kid)
+        hsm.run(["openssl", "pkey", "-in", pem, "-outform", "DER", "-out", der])
+        hsm.run(["openssl", "pkey", "-in", pem, "-pubout", "-outform", "DER", "-out", pub])
+        try:
+            hsm.pkcs11_tool("--write-object", der, "--type", "privkey", "--label", label,
+                            "--id", kid, "--usage-decrypt", "--usage-derive")
+            hsm.pkcs11_tool("--write-object", pub, "--type", "pubkey", "--label", label,
+                            "--id", kid)
+        finally:
+            os.unlink(der)
+            os.unlink(pub)
+
+    def test_decrypt_with_pkcs11_key(self):
+        import softhsm
+        hsm = softhsm.SoftHSM()
+        try:
+            cases = (("rsa", self.pki.path("alice.pem"), self.pki.path("alice.key"),
+                      "alice@example.test", "01"),
+                     ("ec", self.ec[0], self.ec[1], "erin@example.test", "02"))
+            for label, cert, key, addr, kid in cases:
+                self.import_key(hsm, key, label, kid)
+                enc = self.encrypt("--to", addr, "--cert", cert, "--no-self")
+                pin = self.file("pin", hsm.pin.encode() + b"\n")
+                r = subprocess.run([self.cli, "decrypt", "--config", self.conf, "--key",
+                                    hsm.uri(object=label), "--passphrase-file", pin,
+                                    "--cert", cert], input=enc, capture_output=True,
+                                   timeout=60, env=hsm.env())
+                with self.subTest(key=label):
+                    self.assertEqual(r.returncode, 0, r.stderr)
+                    self.assertIn(b"Hello Bob,\r\nthe secret is 42.\r\n", r.stdout)
+        finally:
+            hsm.cleanup()
+
+
 class LookupFromOurDaemon(Base):
     def test_lookup_then_encrypt(self):
         with sctest.Daemon(certs=("alice",)) as d:
