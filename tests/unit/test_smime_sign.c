@@ -30,6 +30,7 @@
 #include "smtpcert/smtpcert.h"
 #include "smtpcert/smime.h"
 #include "key_int.h"
+#include "smime_sig_int.h"
 #include "testcert.h"
 
 static char dir[512];
@@ -721,6 +722,37 @@ static void test_interop_vectors(void **state)
 	free(data);
 }
 
+/* lib/smime_sig_io.c: Content-Type parameters and canonicalisation. */
+static void test_io_helpers(void **state)
+{
+	char type[64], v[80], dst[64];
+	int prev_cr = 0;
+	size_t n;
+
+	(void)state;
+	assert_int_equal(sig_ct_type(" (c) Multipart/Signed ; x=y", type, sizeof type), SC_OK);
+	assert_string_equal(type, "multipart/signed");
+	assert_int_equal(sig_ct_type("", type, sizeof type), SC_ERR_SYNTAX);
+	assert_int_equal(sig_ct_type("multipart/signed", type, 5), SC_ERR_TOO_LONG);
+	static const char *ct = "multipart/signed; (comment) Protocol = "
+				"\"application/pkcs7-signature\"; micalg=sha-256;\r\n\t"
+				"boundary=\"a\\\"b c\"";
+	assert_int_equal(sig_ct_param(ct, "protocol", v, sizeof v), SC_OK);
+	assert_string_equal(v, "application/pkcs7-signature");
+	assert_int_equal(sig_ct_param(ct, "MICALG", v, sizeof v), SC_OK);
+	assert_string_equal(v, "sha-256");
+	assert_int_equal(sig_ct_param(ct, "boundary", v, sizeof v), SC_OK);
+	assert_string_equal(v, "a\"b c");
+	assert_int_equal(sig_ct_param(ct, "charset", v, sizeof v), SC_ERR_NOT_FOUND);
+	assert_int_equal(sig_ct_param(ct, "boundary", v, 3), SC_ERR_TOO_LONG);
+	assert_int_equal(sig_ct_param("a/b; x", "x", v, sizeof v), SC_ERR_SYNTAX);
+	assert_int_equal(sig_ct_param("a/b; x=\"open", "x", v, sizeof v), SC_ERR_SYNTAX);
+	n = sig_canon("a\nb\r\nc\rd\r", 9, &prev_cr, dst);
+	n += sig_canon("\ne\n", 3, &prev_cr, dst + n);
+	assert_int_equal(n, 14);
+	assert_memory_equal(dst, "a\r\nb\r\nc\rd\r\ne\r\n", 14);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -739,6 +771,7 @@ int main(void)
 		cmocka_unit_test(test_bare_cms),
 		cmocka_unit_test(test_big_streamed),
 		cmocka_unit_test(test_interop_vectors),
+		cmocka_unit_test(test_io_helpers),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
