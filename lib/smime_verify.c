@@ -34,6 +34,9 @@
 #define VERIFY_SIG_MAX (1024 * 1024)
 /* Opaque signed-data and bare CMS are decoded in memory by OpenSSL. */
 #define VERIFY_OPAQUE_MAX (64 * 1024 * 1024)
+/* The spooled content of a detached signature: on disk, but still bounded
+ * (the same ceiling as an encrypted message, lib/smime_decrypt.c). */
+#define VERIFY_CONTENT_MAX (1024ULL * 1024 * 1024)
 /* Header block of the signature part. */
 #define VERIFY_PART_HEADER_MAX (16 * 1024)
 /* RFC 2046 5.1.1: a boundary is at most 70 characters. */
@@ -54,6 +57,7 @@ struct verify_ctx {
 	char type[128];
 	char part[VERIFY_PART_HEADER_MAX];
 	size_t part_len;
+	unsigned long long spooled; /* octets in spool */
 };
 
 static sc_status verify_grow(struct verify_ctx *c, size_t more, size_t max)
@@ -166,6 +170,9 @@ static sc_status verify_spool(struct verify_ctx *c, const char *p, size_t n, int
 		size_t k = n < 4096 ? n : 4096;
 		size_t w = sig_canon(p, k, prev_cr, buf);
 
+		c->spooled += w;
+		if (c->spooled > VERIFY_CONTENT_MAX)
+			return SC_ERR_TOO_LONG;
 		if (fwrite(buf, 1, w, c->spool) != w)
 			return SC_ERR_IO;
 		p += k;
@@ -560,7 +567,9 @@ sc_status sc_smime_verify_detached(int sig_fd, int content_fd, int out_fd, const
 		rc = sig_fail(err, errlen, SC_ERR_IO, 0, "verify: no temporary file");
 	/* The content as it is: the caller's bytes are what was signed. */
 	while (rc == SC_OK && (r = read(content_fd, buf, sizeof(buf))) != 0) {
-		if (r < 0 || fwrite(buf, 1, (size_t)r, c->spool) != (size_t)r)
+		if (r > 0 && (c->spooled += (size_t)r) > VERIFY_CONTENT_MAX)
+			rc = sig_fail(err, errlen, SC_ERR_TOO_LONG, 0, "verify: content too large");
+		else if (r < 0 || fwrite(buf, 1, (size_t)r, c->spool) != (size_t)r)
 			rc = sig_fail(err, errlen, SC_ERR_IO, 0, "verify: cannot read the content");
 	}
 	if (rc == SC_OK && (fflush(c->spool) || fseek(c->spool, 0, SEEK_SET)))
