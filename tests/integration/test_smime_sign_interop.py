@@ -402,6 +402,30 @@ class GpgsmAndNesting(Base):
 
 
 class SoftHSM(Base):
+    def ec_leaf(self):
+        """A P-256 key and its certificate (alice@example.test, chain appended),
+        issued by the test PKI's intermediate."""
+        key = os.path.join(self.tmp, "alice-ec.key")
+        csr = os.path.join(self.tmp, "alice-ec.csr")
+        ext = os.path.join(self.tmp, "alice-ec.ext")
+        crt = os.path.join(self.tmp, "alice-ec.pem")
+        with open(ext, "w") as f:
+            f.write("subjectAltName=email:alice@example.test\n"
+                    "keyUsage=critical,digitalSignature,keyAgreement\n"
+                    "extendedKeyUsage=emailProtection\n")
+        for argv in (["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt",
+                      "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", csr,
+                      "-subj", "/CN=Alice EC"],
+                     ["openssl", "x509", "-req", "-in", csr, "-CA",
+                      self.pki.path("intermediate"), "-CAkey",
+                      self.pki.path("intermediate.key"), "-set_serial", "4242", "-days", "2",
+                      "-extfile", ext, "-out", crt]):
+            r = run(argv)
+            self.assertEqual(r.returncode, 0, r.stderr)
+        with open(crt, "a") as f, open(self.pki.path("intermediate")) as i:
+            f.write(i.read())
+        return key, crt
+
     def test_token_key_signs(self):
         import softhsm
         hsm = softhsm.SoftHSM()
@@ -420,6 +444,17 @@ class SoftHSM(Base):
                     v = self.openssl_verify(r.stdout)
                     self.assertEqual(v.returncode, 0, v.stderr)
                     self.assertIn(b"Hello Bob,", v.stdout)
+            # an EC P-256 key on the token: ECDSA through the token
+            eckey, eccert = self.ec_leaf()
+            hsm.import_key(eckey, "alice-ec", "02")
+            r = self.smtpcert("sign", "--key", hsm.uri(object="alice-ec", pin=hsm.pin),
+                              "--cert", eccert, data=MSG, env=hsm.env())
+            self.assertEqual(r.returncode, 0, r.stderr)
+            v = self.openssl_verify(r.stdout)
+            self.assertEqual(v.returncode, 0, v.stderr)
+            self.assertIn(b"ecdsa-with-SHA256", run(
+                ["openssl", "cms", "-cmsout", "-print", "-inform", "DER"],
+                split_signed(r.stdout)[1]).stdout)
             with open(pin, "w") as f:
                 f.write("9999\n")
             r = self.smtpcert("sign", "--key", hsm.uri(object="alice"), "--cert",
