@@ -68,6 +68,13 @@ int cli_exit_for(sc_status st)
 
 int main(int argc, char **argv)
 {
+	const char *base = argc > 0 ? strrchr(argv[0], '/') : NULL;
+
+	/* Installed (or linked) as "sendmail", it is `smtpcert send`: programs
+	 * that run /usr/sbin/sendmail need no wrapper. */
+	base = base ? base + 1 : argc > 0 ? argv[0] : "";
+	if (!strcmp(base, "sendmail"))
+		return cmd_send(argc, argv);
 	if (argc < 2) {
 		usage(stderr);
 		return CLI_USAGE;

@@ -136,6 +136,19 @@ class PlaintextTest(SendBase):
         self.assertIn("\r\n.\r\nline after a lone dot\r\n", m.text)
         self.assertIn('From: "CronDaemon" <alice@example.test>', m.header())
 
+    def test_linked_as_sendmail(self):
+        # programs that run /usr/sbin/sendmail: a link named sendmail is `send`
+        link = os.path.join(self.tmp, "sendmail")
+        if not os.path.exists(link):
+            os.symlink(self.smtpcert, link)
+        r = subprocess.run([link, "-t", "-oi", "--config", self.conf, "--encrypt", "never"],
+                           input=b"To: bob@example.test\nSubject: cron\n\noutput\n",
+                           capture_output=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        m = self.sink.wait_message()
+        self.assertEqual(m.rcpts, ["bob@example.test"])
+        self.assertIn("Subject: cron", m.text)
+
     def test_lone_dot_ends_input_without_i(self):
         msg = b"Subject: dot\n\nbefore\n.\nafter\n"
         r = self.send(["--encrypt", "never", "bob@example.test"], msg)
