@@ -81,33 +81,45 @@ static int reply_exit(const sc_reply *r)
 	return EX_UNAVAILABLE;
 }
 
-/* The message needs 8BITMIME when any octet has the high bit. */
-static int scan_8bit(int fd, uint64_t size)
+/* What the server will see: whether any octet has the high bit (8BITMIME), and
+ * the size on the wire (RFC 1870 SIZE counts the CRLF line ends and the
+ * stuffed dots that sc_smtp_data_fd() adds to a file with LF line ends). */
+static void scan_message(int fd, uint64_t size, int *eightbit, uint64_t *wire)
 {
-	unsigned char *buf = malloc(SCAN_CHUNK);
+	unsigned char *buf = malloc(SCAN_CHUNK), prev = '\n';
 	uint64_t off = 0;
-	int found = 0;
 
-	if (!buf)
-		return 1; /* claim 8-bit: harmless where offered */
-	while (off < size && !found) {
+	*eightbit = 0;
+	*wire = size;
+	if (!buf) {
+		*eightbit = 1; /* claim 8-bit: harmless where offered */
+		return;
+	}
+	while (off < size) {
 		size_t want = size - off > SCAN_CHUNK ? SCAN_CHUNK : (size_t)(size - off);
 		ssize_t r = pread(fd, buf, want, (off_t)off);
 
 		if (r <= 0)
 			break;
-		for (ssize_t i = 0; i < r && !found; i++)
-			found = buf[i] >= 0x80;
+		for (ssize_t i = 0; i < r; i++) {
+			unsigned char ch = buf[i];
+
+			*eightbit |= ch >= 0x80;
+			if (ch == '\n' && prev != '\r')
+				(*wire)++;
+			else if (ch == '.' && prev == '\n')
+				(*wire)++;
+			prev = ch;
+		}
 		off += (uint64_t)r;
 	}
 	free(buf);
-	return found;
 }
 
 /* ESMTP parameters of MAIL FROM, or -1 when the server cannot take the
  * message (SMTPUTF8 needed, not offered: RFC 6531 3.4). */
 static int mail_params(struct send_ctx *c, sc_smtp *s, const struct batch *b, int eightbit,
-		       char *out, size_t size)
+		       uint64_t wire, char *out, size_t size)
 {
 	int utf8 = 0;
 	size_t n = 0;
@@ -121,7 +133,7 @@ static int mail_params(struct send_ctx *c, sc_smtp *s, const struct batch *b, in
 		return -1;
 	/* RFC 1870: the server may refuse early instead of after the upload. */
 	if (sc_smtp_has_ext(s, "SIZE"))
-		n += (size_t)snprintf(out + n, size - n, "SIZE=%llu", (unsigned long long)b->size);
+		n += (size_t)snprintf(out + n, size - n, "SIZE=%llu", (unsigned long long)wire);
 	/* RFC 6152: declare 8-bit content where the server says it takes it. */
 	if (eightbit && sc_smtp_has_ext(s, "8BITMIME") && n < size)
 		n += (size_t)snprintf(out + n, size - n, "%sBODY=8BITMIME", n ? " " : "");
@@ -137,7 +149,8 @@ static void transact(struct send_ctx *c, sc_smtp *s, const char *host, const str
 {
 	char params[128], text[400];
 	sc_reply *r = NULL;
-	int refused = 0, eightbit = scan_8bit(b->fd, b->size);
+	int refused = 0, eightbit;
+	uint64_t wire;
 	sc_status st;
 
 	*retry = 0;
@@ -145,7 +158,8 @@ static void transact(struct send_ctx *c, sc_smtp *s, const char *host, const str
 		set_all(c, b, EX_OSERR, "out of memory");
 		return;
 	}
-	if (mail_params(c, s, b, eightbit, params, sizeof params) != 0) {
+	scan_message(b->fd, b->size, &eightbit, &wire);
+	if (mail_params(c, s, b, eightbit, wire, params, sizeof params) != 0) {
 		set_all(c, b, EX_UNAVAILABLE, "%s does not offer SMTPUTF8, needed for a "
 			"non-ASCII address (RFC 6531)", host);
 		goto out;

@@ -175,6 +175,8 @@ class PlaintextTest(SendBase):
         self.assertSent(r)
         m = self.sink.wait_message()
         self.assertIn("BODY=8BITMIME", m.params)
+        # RFC 1870: the size on the wire, CRLF line ends included
+        self.assertIn("SIZE=%d" % (len(m.data)), m.params.split())
         self.assertIn("Grüße", m.text)
 
 
