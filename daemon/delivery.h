@@ -38,8 +38,10 @@ struct delivery_rcpt {
 struct delivery_msg {
 	int fd;                    /**< the message as received (dot-unstuffed, CRLF line
 				    *  ends, our Received field first); read with pread()
-				    *  from offset 0, so one fd serves every recipient.
-				    *  Owned by the caller. */
+				    *  from offset 0, so one fd serves every recipient
+				    *  (an encryption rewinds and reads it to its end:
+				    *  the file position is not kept). Owned by the
+				    *  caller. */
 	uint64_t size;             /**< octets in fd */
 	char from[SC_ADDR_KEY_MAX];/**< reverse-path (lookup-key form), "" = null sender */
 	struct delivery_rcpt *rcpt;
