@@ -148,8 +148,16 @@ static size_t data_mid(struct data_reader *d, const char *p, size_t n)
 	}
 	while (k < n && p[k] != '\r' && p[k] != '\n')
 		k++;
-	data_count(d, k);
-	data_out(d, p, k);
+	/* Of the two limits, the one an octet-by-octet reader would cross first
+	 * decides, so the verdict does not depend on how the reads were cut. */
+	if (d->verdict == DATA_OK && d->max && d->size <= d->max && d->size + k > d->max &&
+	    d->line_len <= DATA_LINE_MAX && d->max - d->size < DATA_LINE_MAX - d->line_len) {
+		data_out(d, p, k);
+		data_count(d, k);
+	} else {
+		data_count(d, k);
+		data_out(d, p, k);
+	}
 	d->cr = 0;
 	return k;
 }
