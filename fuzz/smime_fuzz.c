@@ -4,9 +4,9 @@
  * body decoder, the DER walk that names the content-encryption algorithm, the
  * recipient match and OpenSSL's CMS parser) with a fixed test key.
  *
- * Input that starts with 0x30 is taken as a CMS DER structure and wrapped in an
- * S/MIME header, so the CMS side is reached directly; anything else is the
- * whole message. Invariants (abort() when broken): only the documented
+ * Input that starts with 0x30 is a CMS DER structure: of even length it is
+ * wrapped in an S/MIME header (base64), of odd length it goes in bare, so the
+ * CMS side is reached directly either way; anything else is the whole message. Invariants (abort() when broken): only the documented
  * statuses, a message for every failure, and no output unless it succeeded.
  *
  * The key is a P-256 test key made for this target only (it protects nothing;
@@ -91,7 +91,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	if (!key)
 		init();
-	if (size > 0 && data[0] == 0x30) {
+	if (size > 0 && data[0] == 0x30 && size % 2 == 0) {
 		/* DER: base64 it under an S/MIME header */
 		size_t n = sizeof(wrap_hdr) - 1, cap = n + (size + 2) / 3 * 4 + size / 57 * 2 + 8;
 		char *m = malloc(cap);

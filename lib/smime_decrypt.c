@@ -10,6 +10,9 @@
  * also dropped when the entity has no MIME fields at all. Decrypted content that is not a MIME entity (a bare CMS payload
  * such as the RFC 4134 samples) becomes the body after an empty line.
  *
+ * A bare CMS structure (DER, or PEM "CMS"/"PKCS7", RFC 7468) is read too; its
+ * content is written as it is.
+ *
  * Before the key is used: the key type must be one OpenSSL 3.0 CMS can decrypt
  * with (not X25519/X448, RFC 8418), the key must belong to the certificate, the
  * content-encryption algorithm must be available (not ChaCha20-Poly1305 of
@@ -50,6 +53,7 @@ struct dec_ctx {
 	BIO *der;                /* the CMS DER, decoded from base64 */
 	BIO *plain;              /* the decrypted entity */
 	CMS_ContentInfo *cms;
+	int bare;                /* a CMS structure without MIME header (DER or PEM) */
 };
 
 /* --- the body: base64 (or binary) to DER --------------------------------- */
@@ -75,6 +79,10 @@ static sc_status dec_read_body(struct dec_ctx *c, int b64, char *err, size_t err
 	}
 	while ((rc = sig_in_segment(&c->in, &p, &n, &bol)) == SC_OK) {
 		const unsigned char *w = (const unsigned char *)p;
+
+		/* a bare PEM CMS: its BEGIN/END lines (RFC 7468) are not base64 */
+		if (c->bare && b64 && bol && n >= 5 && !memcmp(p, "-----", 5))
+			continue;
 
 		outl = (int)n;
 		if (b64) {
@@ -309,6 +317,11 @@ static sc_status dec_write(struct dec_ctx *c)
 
 	if (len < 0)
 		return SC_ERR_INTERNAL;
+	if (c->bare) {
+		/* no message around it: the content as it is */
+		SC_TRY(sig_out_raw(&c->out, data, (size_t)len));
+		return sig_out_flush(&c->out);
+	}
 	is_entity = sc_mime_header_parse(data, (size_t)len, 1, &inner, &used) == SC_OK;
 	for (size_t i = 0; i < sc_mime_header_count(c->hdr); i++) {
 		const struct sc_mime_field *f = sc_mime_header_field(c->hdr, i);
@@ -336,6 +349,36 @@ static sc_status dec_write(struct dec_ctx *c)
 	return sig_out_flush(&c->out);
 }
 
+/*
+ * A message (header, then the body dec_check_header() accepts), or a bare CMS
+ * structure as `openssl cms -encrypt -outform DER|PEM` writes it: DER starts
+ * with a SEQUENCE (0x30), PEM with "-----BEGIN CMS-----" or "PKCS7".
+ */
+static sc_status dec_read_start(struct dec_ctx *c, int *b64, char *err, size_t errlen)
+{
+	const char *p;
+	size_t n;
+	sc_status rc;
+
+	if (sig_in_peek(&c->in, &p, &n) != SC_OK)
+		return sig_fail(err, errlen, SC_ERR_IO, 0, "decrypt: cannot read the message");
+	if (n > 0 && (unsigned char)p[0] == 0x30) {
+		c->bare = 1;
+		*b64 = 0;
+		return SC_OK;
+	}
+	if ((n >= 19 && !memcmp(p, "-----BEGIN CMS-----", 19)) ||
+	    (n >= 21 && !memcmp(p, "-----BEGIN PKCS7-----", 21))) {
+		c->bare = 1;
+		*b64 = 1;
+		return SC_OK;
+	}
+	rc = sig_read_header(&c->in, &c->hdr, &c->block);
+	if (rc != SC_OK)
+		return sig_fail(err, errlen, rc, 0, "decrypt: message header: %s", sc_strerror(rc));
+	return dec_check_header(c, b64, err, errlen);
+}
+
 static sc_status dec_run(struct dec_ctx *c, const sc_key *key, const sc_cert *cert,
 			 EVP_PKEY *pk, char *err, size_t errlen)
 {
@@ -353,9 +396,7 @@ static sc_status dec_run(struct dec_ctx *c, const sc_key *key, const sc_cert *ce
 	if (!sc_key_matches(key, cert))
 		return sig_fail(err, errlen, SC_ERR_MISMATCH, 0,
 				"decrypt: the key does not belong to the certificate");
-	SC_TRY(sig_read_header(&c->in, &c->hdr, &c->block) == SC_OK
-	       ? dec_check_header(c, &b64, err, errlen)
-	       : sig_fail(err, errlen, SC_ERR_SYNTAX, 0, "decrypt: unreadable message header"));
+	SC_TRY(dec_read_start(c, &b64, err, errlen));
 	SC_TRY(dec_read_body(c, b64, err, errlen));
 	derlen = BIO_get_mem_data(c->der, (char **)&der);
 	c->cms = derlen > 0 ? d2i_CMS_ContentInfo(NULL, &der, derlen) : NULL;

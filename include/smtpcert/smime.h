@@ -75,11 +75,14 @@ SC_MUST_CHECK sc_status sc_smime_sign(int in_fd, int out_fd, const sc_key *key,
  * Decrypt the application/pkcs7-mime enveloped-data or authEnveloped-data
  * message from @p in_fd with @p key (for the recipient @p cert) and write the
  * outer header (its Content-* fields removed) followed by the decrypted entity.
+ * A bare CMS structure (DER, or PEM "CMS"/"PKCS7") is accepted too; its
+ * content is written as it is. Nothing is written unless decryption succeeded.
  * @return SC_OK; SC_ERR_UNSUPPORTED (not an encrypted S/MIME message, or an
  *         algorithm OpenSSL lacks, e.g. X25519: the message says which);
  *         SC_ERR_NOT_FOUND (no RecipientInfo for this certificate);
+ *         SC_ERR_MISMATCH (@p key is not the key of @p cert);
  *         SC_ERR_CRYPTO (decryption or GCM tag check failed); SC_ERR_SYNTAX;
- *         SC_ERR_IO.
+ *         SC_ERR_ENCODING (bad base64); SC_ERR_TOO_LONG; SC_ERR_IO.
  */
 SC_MUST_CHECK sc_status sc_smime_decrypt(int in_fd, int out_fd, const sc_key *key,
 					 const sc_cert *cert, char *err, size_t errlen);

@@ -264,6 +264,19 @@ class PublicVectors(Base):
                 self.assertEqual(r.stdout, b"From: vectors@example.test\r\nSubject: vector\r\n"
                                  b"\r\n" + CONTENT)
 
+    def test_bare_cms(self):
+        # the files as they are: PEM "BEGIN CMS" and DER, no MIME around them
+        for vec, who in (("examples-cms/encryptedForBobRSAOaep.pem", self.BOB9216),
+                         ("rfc4134/5.1.bin", self.BOB4134)):
+            with self.subTest(vector=vec):
+                r = self.dec(read(iv(vec)), who)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertEqual(r.stdout, CONTENT)
+        self.assert_clean_failure(
+            self.dec(read(iv("examples-cms/unsupported-by-openssl-3.0/"
+                             "authEnvelopedForBobChaCha20Poly1305.pem")), self.BOB9216),
+            "not supported", "ChaCha20")
+
     def test_rfc4134_5_3_eml(self):
         r = self.dec(read(iv("rfc4134/5.3.eml")), self.BOB4134)
         self.assertEqual(r.returncode, 0, r.stderr)

@@ -467,6 +467,48 @@ static void test_tamper(void **state)
 	free(enc);
 }
 
+/* A bare CMS structure (DER, PEM) decrypts to the content as it is. */
+static void test_bare_cms(void **state)
+{
+	const struct party *to[] = { &bob };
+	char errbuf[256], *enc, *dec, *pem, *bare;
+	size_t elen, dlen, body, n;
+	const char *entity = strstr(dec_crlf, "MIME-Version");
+
+	(void)state;
+	assert_int_equal(encrypt(msg_crlf, to, 1, 0, &enc, &elen, errbuf, sizeof errbuf), SC_OK);
+	body = (size_t)(strstr(enc, "\r\n\r\n") - enc) + 4;
+	bare = malloc(elen);
+	{
+		EVP_ENCODE_CTX *e = EVP_ENCODE_CTX_new();
+		int outl, fin;
+
+		EVP_DecodeInit(e);
+		assert_true(EVP_DecodeUpdate(e, (unsigned char *)bare, &outl,
+					     (unsigned char *)enc + body, (int)(elen - body)) >= 0);
+		assert_int_equal(EVP_DecodeFinal(e, (unsigned char *)bare + outl, &fin), 1);
+		n = (size_t)(outl + fin);
+		EVP_ENCODE_CTX_free(e);
+	}
+	assert_int_equal(decrypt(bare, n, &bob, NULL, &dec, &dlen, errbuf, sizeof errbuf), SC_OK);
+	assert_string_equal(dec, entity);
+	free(dec);
+	pem = malloc(elen + 64);
+	n = (size_t)snprintf(pem, elen + 64, "-----BEGIN CMS-----\n%.*s-----END CMS-----\n",
+			     (int)(elen - body), enc + body);
+	assert_int_equal(decrypt(pem, n, &bob, NULL, &dec, &dlen, errbuf, sizeof errbuf), SC_OK);
+	assert_string_equal(dec, entity);
+	free(dec);
+	/* truncated DER */
+	assert_int_equal(decrypt(bare, 40, &bob, NULL, &dec, &dlen, errbuf, sizeof errbuf),
+			 SC_ERR_SYNTAX);
+	assert_int_equal(dlen, 0);
+	free(dec);
+	free(pem);
+	free(bare);
+	free(enc);
+}
+
 static void test_encrypt_errors(void **state)
 {
 	const struct party *to[] = { &alice };
@@ -676,6 +718,7 @@ int main(void)
 		cmocka_unit_test(test_lf),
 		cmocka_unit_test(test_decrypt_errors),
 		cmocka_unit_test(test_tamper),
+		cmocka_unit_test(test_bare_cms),
 		cmocka_unit_test(test_encrypt_errors),
 		cmocka_unit_test(test_x25519_key),
 		cmocka_unit_test(test_large_streaming),
