@@ -103,6 +103,10 @@ static void test_parse_edges(void **state)
 	h = parse_ok(obs, 1, strlen(obs));
 	assert_field(sc_mime_header_field(h, 0), "Subject", " x");
 	sc_mime_header_free(h);
+	/* 8-bit values (RFC 6532 UTF-8, or not UTF-8 at all) are kept as octets */
+	h = parse_ok("Subject: J\xc3\xbcrgen \xff\xfe\r\n\r\n", 1, 23);
+	assert_field(sc_mime_header_field(h, 0), "Subject", " J\xc3\xbcrgen \xff\xfe");
+	sc_mime_header_free(h);
 	/* a CR inside a line stays in the value */
 	h = parse_ok("A: x\ry\r\n\r\n", 1, 10);
 	assert_field(sc_mime_header_field(h, 0), "A", " x\ry");
@@ -119,6 +123,7 @@ static void test_parse_errors(void **state)
 	assert_int_equal(parse_rc("no colon\r\n\r\n", 12, 1), SC_ERR_SYNTAX);
 	assert_int_equal(parse_rc(": empty name\r\n\r\n", 16, 1), SC_ERR_SYNTAX);
 	assert_int_equal(parse_rc("Bad\x01Name: x\r\n\r\n", 16, 1), SC_ERR_SYNTAX);
+	assert_int_equal(parse_rc("B\xc3\xa4" "d: x\r\n\r\n", 12, 1), SC_ERR_SYNTAX);
 	assert_int_equal(parse_rc("A: x\0y\r\n\r\n", 10, 1), SC_ERR_SYNTAX);
 	assert_int_equal(parse_rc("A: x\0y", 6, 0), SC_ERR_SYNTAX);
 	assert_int_equal(parse_rc("From someone Sat\r\n\r\n", 20, 1), SC_ERR_SYNTAX);
