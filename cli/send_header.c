@@ -179,10 +179,16 @@ static void from_of_header(struct send_ctx *c, const sc_mime_header *h)
 static int choose_sender(struct send_ctx *c, const sc_mime_header *h)
 {
 	const char *given = c->o.from ? c->o.from : c->uc.from;
-	char host[SC_DOMAIN_MAX + 1];
+	char host[SC_DOMAIN_MAX + 1], q[SC_ADDR_KEY_MAX + 8];
 	struct sc_addr a;
 	int null_sender = 0;
 
+	if (given && given[0] && strcmp(given, "<>") && !strchr(given, '@')) {
+		/* "-f root", as sendmail takes it: a local user at this host */
+		send_hostname(host, sizeof host);
+		snprintf(q, sizeof q, "%s@%s", given, host);
+		given = q;
+	}
 	if (given) {
 		size_t len = strlen(given);
 

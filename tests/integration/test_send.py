@@ -149,6 +149,21 @@ class PlaintextTest(SendBase):
         self.assertEqual(m.rcpts, ["bob@example.test"])
         self.assertIn("Subject: cron", m.text)
 
+    def test_envelope_sender_forms(self):
+        # -f root: a local user at this host; -f '<>': the null reverse-path
+        r = self.send(["--encrypt", "never", "-f", "root", "bob@example.test"],
+                      b"Subject: x\n\nhi\n")
+        self.assertSent(r)
+        m = self.sink.wait_message(1)
+        self.assertRegex(m.mail_from, r"^root@[A-Za-z0-9.-]+$")
+        self.assertIn("From: " + m.mail_from + "\r\n", m.header())
+        r = self.send(["--encrypt", "never", "-f<>", "bob@example.test"],
+                      b"From: alice@example.test\nSubject: x\n\nbounce\n")
+        self.assertSent(r)
+        self.assertEqual(self.sink.wait_message(2).mail_from, "")
+        r = self.send(["--encrypt", "never", "-f", "a@@b", "bob@example.test"], lookup=False)
+        self.assertEqual(r.returncode, 64, r.err)
+
     def test_lone_dot_ends_input_without_i(self):
         msg = b"Subject: dot\n\nbefore\n.\nafter\n"
         r = self.send(["--encrypt", "never", "bob@example.test"], msg)
