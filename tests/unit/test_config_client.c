@@ -2,8 +2,8 @@
  * test_config_client.c - the smtpcert client's configuration file through the
  * library's parser (sc_config_parse_client / sc_config_load_client, the client key
  * table in lib/config_keys.c): every key, defaults, value checks, the same syntax
- * errors as smtpcertd.conf, and the two tables kept apart (a daemon key is unknown
- * to the client and the other way round). cli/userconf.c's merging is tested
+ * errors as smtpcertd.conf, the two tables kept apart (a daemon key is unknown
+ * to the client and the other way round), and smtpcert.conf(5) naming every key. cli/userconf.c's merging is tested
  * through the CLI in tests/integration/test_keygen_pkcs11.py.
  */
 #include <setjmp.h>
@@ -198,6 +198,28 @@ static void test_load_file(void **state)
 	tc_rmtree(dir);
 }
 
+/* smtpcert.conf(5) documents every key of the table (as ".BI key" or ".BR key"). */
+static void test_documented(void **state)
+{
+	const char *src = getenv("SC_SOURCE_DIR");
+	const struct sc_config_keyinfo *keys;
+	size_t n = sc_config_client_keys(&keys), len;
+	char path[1024], *page, needle[96], needle2[96];
+
+	if (!src)
+		src = ".";
+	snprintf(path, sizeof path, "%s/docs/man/smtpcert.conf.5", src);
+	if (tc_read_file(path, &page, &len) != 0)
+		fail_msg("cannot read %s (set SC_SOURCE_DIR)", path);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(needle, sizeof needle, "\n.BI %s ", keys[i].name);
+		snprintf(needle2, sizeof needle2, "\n.BR %s ", keys[i].name);
+		if (!strstr(page, needle) && !strstr(page, needle2))
+			fail_msg("smtpcert.conf(5) does not document the key %s", keys[i].name);
+	}
+	free(page);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -206,6 +228,7 @@ int main(void)
 		cmocka_unit_test(test_bad_values),
 		cmocka_unit_test(test_tables_apart),
 		cmocka_unit_test(test_load_file),
+		cmocka_unit_test(test_documented),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
