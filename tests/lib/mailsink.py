@@ -107,17 +107,28 @@ class _Conn:
         return "235 2.7.0 Authentication successful"
 
     def data(self):
-        out = []
+        """The data up to CRLF "." CRLF, dot-stuffing undone (RFC 5321 4.5.2).
+        Collected as raw octets first, so a large message is not re-split per line."""
+        raw = bytearray(self.buf)
+        self.buf = b""
+        if raw.startswith(b".\r\n"):
+            self.buf = bytes(raw[3:])
+            return b""
+        scan = 0
         while True:
-            ln = self.line()
-            if ln is None:
-                return None
-            if ln == b".":
+            end = raw.find(b"\r\n.\r\n", scan)
+            if end >= 0:
                 break
-            if ln.startswith(b"."):
-                ln = ln[1:]
-            out.append(ln)
-        return b"".join(l + b"\r\n" for l in out)
+            scan = max(0, len(raw) - 4)
+            chunk = self.sock.recv(1 << 16)
+            if not chunk:
+                return None
+            raw += chunk
+            if len(raw) > self.sink.max_data:
+                return None
+        self.buf = bytes(raw[end + 5:])
+        lines = bytes(raw[:end]).split(b"\r\n")
+        return b"".join((l[1:] if l.startswith(b".") else l) + b"\r\n" for l in lines)
 
     def run(self):
         s = self.sink
@@ -218,6 +229,7 @@ class MailSink:
         self.mail_reply = mail_reply
         self.data_reply = data_reply
         self.lmtp = lmtp
+        self.max_data = 64 << 20
         self.messages = []
         self.commands = []
         self.connections = 0
