@@ -29,7 +29,7 @@ const char *smime_key_unsupported(const EVP_PKEY *pk, int decrypting);
  */
 int smime_cert_has_cap(const X509 *x, int nid);
 
-/** The sentence for "decoded CMS is larger than we accept". */
+/** Largest CMS structure (DER octets) decryption accepts: OpenSSL parses it in memory. */
 #define SMIME_DECRYPT_MAX ((size_t)1 << 30)
 
 #endif
