@@ -117,6 +117,23 @@ class FetchTrustTest(unittest.TestCase):
         self.assertEqual(data["trust"], "dane")
         self.assertIn("DANE-TA(2)", data["detail"])
 
+    def test_dane_ee_ignores_names(self):
+        # RFC 7672 3.2.1: with DANE-EE(3) the key is the identity; the
+        # certificate names mx, the MX host is mx2: still authenticated
+        z = self.zone(self.mx_records("3 1 1 " + spki_sha256_hex(self.mx_leaf), host="mx2"))
+        data = self.assert_alice(self.fetch(z))
+        self.assertEqual(data["trust"], "dane")
+        self.assertEqual(data["server"], "mx2.example.test:%d" % self.d.port)
+
+    def test_dane_ta_name_mismatch_refused(self):
+        # RFC 7672 3.2.2: with DANE-TA(2) the certificate must name the MX host
+        z = self.zone(self.mx_records("2 0 1 " + cert_sha256_hex(self.pki.path("intermediate")),
+                                      host="mx2"))
+        r = self.fetch(z)
+        self.assertEqual(r.returncode, 4, r.stdout + r.stderr)
+        self.assertEqual(r.stdout, "")
+        self.assertIn("mx2.example.test", r.stderr)
+
     def test_dane_mismatch_refused(self):
         z = self.zone(self.mx_records("3 1 1 " + "00" * 32))
         r = self.fetch(z, "--ca-file", self.pki.path("ca"))
