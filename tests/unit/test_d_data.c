@@ -392,6 +392,32 @@ static void test_split_everywhere(void **state)
 		}
 }
 
+/* Size and line limits crossed in one read: the verdict is the one an
+ * octet-by-octet reader reaches, whatever the cuts (found by libFuzzer). */
+static void test_limits_order(void **state)
+{
+	char *in = malloc(2100);
+	struct result whole, part;
+
+	for (int mode = 0; mode < 2; mode++)
+		for (uint64_t max = 300; max <= 1300; max += 1000) {
+			memset(in, 'y', 2000);
+			memcpy(in + 2000, "\r\n.\r\n", 5);
+			run(mode ? DATA_MODE_CHUNK : DATA_MODE_DOT, max, in, 2005, NULL, 0, 0, &whole);
+			run(mode ? DATA_MODE_CHUNK : DATA_MODE_DOT, max, in, 2005, NULL, 0, 1, &part);
+			assert_int_equal(whole.verdict, part.verdict);
+			/* 300: the size is crossed first; 1300: the line length */
+			assert_int_equal(whole.verdict, max == 300 ? DATA_TOO_BIG : DATA_LINE_TOO_LONG);
+			for (size_t cut = 1; cut < 2005; cut += 61) {
+				size_t cuts[2] = { cut, 2005 };
+
+				run(mode ? DATA_MODE_CHUNK : DATA_MODE_DOT, max, in, 2005, cuts, 2, 0, &part);
+				assert_int_equal(whole.verdict, part.verdict);
+			}
+		}
+	free(in);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -408,6 +434,7 @@ int main(void)
 		cmocka_unit_test(test_write_errors),
 		cmocka_unit_test(test_spool_open),
 		cmocka_unit_test(test_split_everywhere),
+		cmocka_unit_test(test_limits_order),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -29,6 +29,7 @@
 #include "rcpt_local.h"
 #include "session.h"
 #include "transaction.h"
+#include "worker.h"
 
 static struct dfix fix;
 static char rdir[512];
@@ -488,6 +489,64 @@ static void test_bdat(void **state)
 	session_fini(&s);
 }
 
+/* --- on a real worker pool ------------------------------------------------ */
+
+static int g_woken;
+
+static void wake(struct session *s)
+{
+	g_woken++;
+	event_base_loopbreak(worker_base(worker_default()));
+}
+
+static sc_status slow_delivery(const struct delivery_cfg *cfg, struct delivery_msg *m)
+{
+	usleep(100 * 1000);
+	return fake_delivery(cfg, m);
+}
+
+static void test_async_and_session_gone(void **state)
+{
+	const char *rcpts[] = { "frank@example.test" };
+	struct event_base *base = event_base_new();
+	struct worker *w = NULL;
+	struct session *sp = calloc(1, sizeof *sp);
+	struct timeval tv = { 10, 0 };
+
+	assert_int_equal(worker_create(base, 2, &w), SC_OK);
+	worker_set_default(w);
+	deliver_job_set_runner(slow_delivery);
+	greet(sp);
+	sp->wake = wake;
+	start_data(sp, rcpts, 1);
+	/* the end of data: no reply until the job is done, no input taken */
+	assert_int_equal(bulk(sp, "x\r\n.\r\nNOOP\r\n", 12), 6);
+	assert_string_equal(take(sp), "");
+	assert_int_equal(sp->state, SESSION_DELIVER);
+	assert_false(session_takes_bulk(sp));
+	g_woken = 0;
+	event_base_loopexit(base, &tv);
+	event_base_dispatch(base);
+	assert_int_equal(g_woken, 1);
+	assert_string_equal(take(sp), "250 2.0.0 test0001.1 delivered\r\n");
+	assert_int_equal(sp->state, SESSION_READY);
+	assert_null(sp->tx);
+	/* the session ends while the job runs: the job finishes without it
+	 * (ASan would see a use after free) and the message is delivered */
+	start_data(sp, rcpts, 1);
+	(void)bulk(sp, "y\r\n.\r\n", 6);
+	assert_int_equal(sp->state, SESSION_DELIVER);
+	session_fini(sp);
+	free(sp);
+	while (worker_pending(w) > 0)
+		event_base_loop(base, EVLOOP_ONCE);
+	assert_int_equal(rec.calls, 2);
+	assert_non_null(strstr(rec.body, "\r\ny\r\n"));
+	deliver_job_set_runner(fake_delivery);
+	worker_destroy(w);
+	event_base_free(base);
+}
+
 static void test_rcpt_local_load(void **state)
 {
 	struct rcpt_local *rl = (void *)1;
@@ -541,6 +600,7 @@ int main(void)
 		cmocka_unit_test(test_data_refused_in_sync),
 		cmocka_unit_test(test_partial_failures),
 		cmocka_unit_test(test_bdat),
+		cmocka_unit_test(test_async_and_session_gone),
 		cmocka_unit_test(test_rcpt_local_load),
 	};
 
