@@ -100,6 +100,8 @@ void cmd_help(struct session *s, struct request *rq)
 	reply(s, "214-  CERT <address>   the certificate of <address>");
 	reply(s, "214-  CERS <address>   the certificate and its chain");
 	reply(s, "214-  CERC <address>   submit a certificate");
+	if (s->rt->delivery == RUNTIME_DELIVERY_MAILDIR || s->rt->delivery == RUNTIME_DELIVERY_LMTP)
+		reply(s, "214-Mail for local recipients: MAIL RCPT DATA BDAT (RFC 5321, 3030)");
 	reply(s, "214 2.0.0 End of HELP info");
 }
 
