@@ -165,6 +165,11 @@ static void transact(struct send_ctx *c, sc_smtp *s, const char *host, const str
 		goto out;
 	}
 	st = sc_smtp_mail(s, c->env_from, params, r);
+	if (st == SC_ERR_ARG) {
+		set_all(c, b, EX_DATAERR, "sender <%s> cannot be written as an SMTP path",
+			c->env_from);
+		goto out;
+	}
 	if (st != SC_OK) {
 		if (st == SC_ERR_TEMP || st == SC_ERR_REJECTED || st == SC_ERR_PROTOCOL) {
 			reply_str(r, text, sizeof text);
@@ -182,6 +187,13 @@ static void transact(struct send_ctx *c, sc_smtp *s, const char *host, const str
 		st = sc_smtp_rcpt(s, rc->text, NULL, r);
 		if (st == SC_OK)
 			continue;
+		if (st == SC_ERR_ARG) {
+			/* nothing was sent: an address SMTP cannot carry */
+			rc->rc = EX_DATAERR;
+			snprintf(rc->why, sizeof rc->why, "cannot be written as an SMTP path");
+			refused = 1;
+			continue;
+		}
 		if (st != SC_ERR_TEMP && st != SC_ERR_REJECTED && st != SC_ERR_PROTOCOL) {
 			set_all(c, b, EX_TEMPFAIL, "%s: connection failed at RCPT: %s", host,
 				sc_strerror(st));

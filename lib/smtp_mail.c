@@ -43,6 +43,29 @@ static sc_status mail_class(const sc_reply *r, int want)
 	return SC_ERR_PROTOCOL;
 }
 
+/* No CR, LF, and '<' or '>' only inside a quoted string (RFC 5321 4.1.2
+ * qtextSMTP allows them there: "a<b"@example.org is a mailbox). */
+static int path_ok(const char *p)
+{
+	int quoted = 0;
+
+	for (; *p; p++) {
+		if (*p == '\r' || *p == '\n')
+			return 0;
+		if (quoted && *p == '\\' && p[1]) {
+			p++;
+			if (*p == '\r' || *p == '\n')
+				return 0;
+			continue;
+		}
+		if (*p == '"')
+			quoted = !quoted;
+		else if (!quoted && (*p == '<' || *p == '>'))
+			return 0;
+	}
+	return !quoted;
+}
+
 /* "VERB:<path>[ params]"; refuses what would break the command's syntax. */
 static sc_status mail_path_cmd(sc_smtp *s, const char *verb, const char *path,
 			       const char *params, sc_reply *reply)
@@ -54,9 +77,9 @@ static sc_status mail_path_cmd(sc_smtp *s, const char *verb, const char *path,
 	SC_ENSURE_ARG(s);
 	SC_ENSURE_ARG(path);
 	SC_ENSURE(!s->broken, SC_ERR_NETWORK);
-	/* RFC 5321 4.1.2: a Path is "<" Mailbox ">"; brackets inside, or CR/LF
-	 * (a second command smuggled in), are never part of an address. */
-	if (strpbrk(path, "<>\r\n") || (params && strpbrk(params, "\r\n")))
+	/* RFC 5321 4.1.2: a Path is "<" Mailbox ">"; CR/LF (a second command
+	 * smuggled in) never belong, nor do brackets outside a quoted local part. */
+	if (!path_ok(path) || (params && strpbrk(params, "\r\n")))
 		return SC_ERR_ARG;
 	n = snprintf(cmd, sizeof cmd, "%s:<%s>%s%s", verb, path,
 		     params && params[0] ? " " : "", params ? params : "");

@@ -448,7 +448,8 @@ static void test_refusals(void **state)
 static void test_bad_arguments(void **state)
 {
 	static const char *const script[] = {
-		BANNER, EHLO, "C MAIL FROM:<alice@example.test>", "S 250 2.1.0 Ok", NULL
+		BANNER, EHLO, "C MAIL FROM:<alice@example.test>", "S 250 2.1.0 Ok",
+		"C RCPT TO:<\"a<b>\\\"c\"@example.test>", "S 250 2.1.5 Ok", NULL
 	};
 	struct server sv;
 	sc_smtp *s = open_session(&sv, script, 0, 0);
@@ -461,6 +462,8 @@ static void test_bad_arguments(void **state)
 	assert_int_equal(sc_smtp_mail(s, NULL, NULL, r), SC_ERR_ARG);
 	assert_int_equal(sc_smtp_mail(s, "a@b>\r\nRCPT TO:<x@y", NULL, r), SC_ERR_ARG);
 	assert_int_equal(sc_smtp_mail(s, "a<b@c", NULL, r), SC_ERR_ARG);
+	assert_int_equal(sc_smtp_mail(s, "\"a@b", NULL, r), SC_ERR_ARG);
+	assert_int_equal(sc_smtp_mail(s, "\"a\\\r\"@b", NULL, r), SC_ERR_ARG);
 	assert_int_equal(sc_smtp_mail(s, "a@b", "SIZE=1\r\nDATA", r), SC_ERR_ARG);
 	assert_int_equal(sc_smtp_mail(s, big, NULL, r), SC_ERR_ARG);
 	assert_int_equal(sc_smtp_rcpt(s, "", NULL, r), SC_ERR_ARG);
@@ -469,8 +472,10 @@ static void test_bad_arguments(void **state)
 	assert_int_equal(sc_smtp_data_fd(s, 0, 1, &r, 0), SC_ERR_ARG);
 	assert_int_equal(sc_smtp_data_fd(s, -1, 1, &r, 1), SC_ERR_ARG);
 	assert_int_equal(sc_smtp_data_fd(s, 0, 1, none, 1), SC_ERR_ARG);
-	/* none of that reached the wire: the session still works, NULL reply allowed */
+	/* none of that reached the wire: the session still works, NULL reply allowed;
+	 * brackets inside a quoted local part are fine (RFC 5321 qtextSMTP) */
 	assert_int_equal(sc_smtp_mail(s, "alice@example.test", NULL, NULL), SC_OK);
+	assert_int_equal(sc_smtp_rcpt(s, "\"a<b>\\\"c\"@example.test", NULL, r), SC_OK);
 	sc_smtp_close(s);
 	srv_stop(&sv);
 	assert_string_equal(sv.extra, "");
