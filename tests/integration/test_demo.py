@@ -93,6 +93,22 @@ class DemoTest(unittest.TestCase):
             self.assertEqual(sctest.pem_to_der(sctest.pem_certs(
                 "\n".join(ln[4:] for ln in r.stdout.splitlines()))[0]), self.alice_der())
 
+            # mail to bob is accepted and stored encrypted at rest; the printed
+            # decrypt line recovers it
+            swaks = self.printed(text, r"^\s*swaks --server 127\.0\.0\.1:%d " % self.port)
+            r = self.paste(swaks)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            maildir = os.path.join(self.state, "mail", "example.test", "bob", "new")
+            stored = os.listdir(maildir)
+            self.assertEqual(len(stored), 1, stored)
+            with open(os.path.join(maildir, stored[0]), "rb") as f:
+                raw = f.read()
+            self.assertIn(b"application/pkcs7-mime", raw)
+            self.assertNotIn(b"hello bob", raw)
+            r = self.paste(self.printed(text, r"smtpcert decrypt --key \S+bob\.key"))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("hello bob", r.stdout)
+
             conf = os.path.join(self.state, "smtpcertd.conf")
             with open(conf) as f:
                 conf_text = f.read()
