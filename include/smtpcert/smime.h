@@ -64,6 +64,8 @@ SC_MUST_CHECK sc_status sc_smime_encrypt(int in_fd, int out_fd, const sc_cert *c
  * certificates are included in the signature) and write multipart/signed
  * (protocol="application/pkcs7-signature", micalg from the digest: sha-256) to
  * @p out_fd. With @p opaque, write application/pkcs7-mime signed-data instead.
+ * Of @p flags only SC_SMIME_OUT_LF applies (a signature hides nothing, so the
+ * Subject stays outside either way).
  * @return SC_OK; SC_ERR_MISMATCH (key does not belong to the certificate);
  *         header errors as above; SC_ERR_IO; SC_ERR_CRYPTO (token errors included).
  */
