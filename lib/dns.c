@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -268,8 +269,11 @@ sc_status dns_mx(struct dns_ctx *d, const char *domain, char hosts[][SC_DOMAIN_M
 				       len - 2)
 			continue; /* malformed record: skip, others may do */
 		mx[count].pref = (unsigned)p[0] << 8 | p[1];
-		/* RFC 5321 5.1: equal preferences in random order. */
-		mx[count].order = (unsigned)random();
+		/* RFC 5321 5.1: equal preferences in random order (spreads load; a
+		 * predictable order would not hurt security, only balance). */
+		if (getrandom(&mx[count].order, sizeof mx[count].order, GRND_NONBLOCK) !=
+		    (ssize_t)sizeof mx[count].order)
+			mx[count].order = (unsigned)(now_ms() * 2654435761u + count);
 		count++;
 	}
 	/* RFC 7505 3: a single MX with the root as exchange: no mail here. */
