@@ -137,6 +137,14 @@ static sc_status verify_decode_cms(struct verify_ctx *c, char *err, size_t errle
 	return SC_OK;
 }
 
+/* RFC 8551 3.1.2 wants base64 for the CMS structure; a missing field is
+ * taken as base64 too (DER is never 7-bit text), only an explicit binary or
+ * 8bit means raw octets. */
+static int verify_cte_is_b64(const char *cte)
+{
+	return strcasecmp(cte, "binary") && strcasecmp(cte, "8bit");
+}
+
 /* The signature part's header: application/(x-)pkcs7-signature, base64. */
 static sc_status verify_sig_header(struct verify_ctx *c, int *b64, char *err, size_t errlen)
 {
@@ -158,7 +166,7 @@ static sc_status verify_sig_header(struct verify_ctx *c, int *b64, char *err, si
 			    strcmp(type, "application/x-pkcs7-signature")))
 		return sig_fail(err, errlen, SC_ERR_UNSUPPORTED, 0,
 				"verify: the second part is not an S/MIME signature");
-	*b64 = !strncasecmp(cte, "base64", 6);
+	*b64 = verify_cte_is_b64(cte);
 	return SC_OK;
 }
 
@@ -300,7 +308,7 @@ static sc_status verify_opaque(struct verify_ctx *c, char *err, size_t errlen)
 				"verify: not signed but %.40s%s", stype,
 				strstr(stype, "enveloped") ? " (decrypt it first)" : "");
 	SC_TRY(sig_field(c->hdr, "Content-Transfer-Encoding", cte, sizeof(cte)));
-	b64 = !strncasecmp(cte, "base64", 6);
+	b64 = verify_cte_is_b64(cte);
 	e = EVP_ENCODE_CTX_new();
 	if (!e)
 		return SC_ERR_NOMEM;

@@ -530,8 +530,11 @@ static void test_verify_refusals(void **state)
 	expect_verify("\x30\x03\x02\x01\x00", 5, SC_ERR_SYNTAX, "not a CMS");
 	expect_verify("-----BEGIN CMS-----\nAAAA\n-----END CMS-----\n", 43, SC_ERR_SYNTAX, NULL);
 	expect_verify("Content-Type: multi\0part/signed\n\n", 33, SC_ERR_SYNTAX, NULL);
-	expect_verify("Content-Type: application/pkcs7-mime\n\n!!!!\n", 43, SC_ERR_SYNTAX,
-		      "not a CMS");
+	/* no Content-Transfer-Encoding: base64 all the same */
+	expect_verify("Content-Type: application/pkcs7-mime\n\n!!!!\n", 43, SC_ERR_ENCODING,
+		      "signed-data body");
+	expect_verify("Content-Type: application/pkcs7-mime\nContent-Transfer-Encoding: binary\n"
+		      "\n!!!!\n", 76, SC_ERR_SYNTAX, "not a CMS");
 	expect_verify("Content-Type: application/pkcs7-mime\nContent-Transfer-Encoding: base64\n"
 		      "\nMIIB-\n", 74, SC_ERR_ENCODING, "signed-data body");
 
