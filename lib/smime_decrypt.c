@@ -22,9 +22,9 @@
  *
  * Memory: OpenSSL has no streaming CMS parser, so the DER (3/4 of the base64
  * body) is held in memory, at most SMIME_DECRYPT_MAX; the plaintext is
- * collected in a secure-heap memory BIO and written only after decryption (and
- * the AES-GCM tag check, RFC 5084 3) succeeded, so an altered message never
- * yields partial plaintext. Buffers holding plaintext are wiped.
+ * collected in one buffer the size of the DER and written only after
+ * decryption (and the AES-GCM tag check, RFC 5084 3) succeeded, so an altered
+ * message never yields partial plaintext. Buffers holding plaintext are wiped.
  *
  * Owns nothing after it returns; no global state (CLI, daemon workers).
  */
@@ -33,6 +33,7 @@
 #include <strings.h>
 
 #include <openssl/asn1.h>
+#include <openssl/buffer.h>
 #include <openssl/cms.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -50,13 +51,34 @@ struct dec_ctx {
 	sc_mime_header *hdr;     /* outer header */
 	char *block;
 	X509 *x;
-	BIO *der;                /* the CMS DER, decoded from base64 */
+	unsigned char *der;      /* the CMS DER, decoded from base64 */
+	size_t derlen, dercap;
 	BIO *plain;              /* the decrypted entity */
 	CMS_ContentInfo *cms;
 	int bare;                /* a CMS structure without MIME header (DER or PEM) */
 };
 
 /* --- the body: base64 (or binary) to DER --------------------------------- */
+
+/* Grow by doubling (realloc can move large blocks without copying them). */
+static sc_status der_append(struct dec_ctx *c, const unsigned char *p, size_t n)
+{
+	if (c->derlen + n > c->dercap) {
+		size_t cap = c->dercap ? c->dercap : 64 * 1024;
+		unsigned char *nb;
+
+		while (cap < c->derlen + n)
+			cap *= 2;
+		nb = realloc(c->der, cap);
+		if (!nb)
+			return SC_ERR_NOMEM;
+		c->der = nb;
+		c->dercap = cap;
+	}
+	memcpy(c->der + c->derlen, p, n);
+	c->derlen += n;
+	return SC_OK;
+}
 
 static sc_status dec_read_body(struct dec_ctx *c, int b64, char *err, size_t errlen)
 {
@@ -68,9 +90,6 @@ static sc_status dec_read_body(struct dec_ctx *c, int b64, char *err, size_t err
 	int bol, outl;
 	sc_status rc = SC_OK;
 
-	c->der = BIO_new(BIO_s_mem());
-	if (!c->der)
-		return SC_ERR_NOMEM;
 	if (b64) {
 		ectx = EVP_ENCODE_CTX_new();
 		if (!ectx)
@@ -102,7 +121,7 @@ static sc_status dec_read_body(struct dec_ctx *c, int b64, char *err, size_t err
 				      (size_t)SMIME_DECRYPT_MAX);
 			goto done;
 		}
-		if (outl > 0 && BIO_write(c->der, w, outl) != outl) {
+		if (outl > 0 && der_append(c, w, (size_t)outl) != SC_OK) {
 			rc = SC_ERR_NOMEM;
 			goto done;
 		}
@@ -118,7 +137,7 @@ static sc_status dec_read_body(struct dec_ctx *c, int b64, char *err, size_t err
 				      "decrypt: the body is not valid base64");
 			goto done;
 		}
-		if (outl > 0 && BIO_write(c->der, out, outl) != outl)
+		if (outl > 0 && der_append(c, out, (size_t)outl) != SC_OK)
 			rc = SC_ERR_NOMEM;
 	}
 done:
@@ -388,6 +407,7 @@ static sc_status dec_run(struct dec_ctx *c, const sc_key *key, const sc_cert *ce
 	int b64 = 1, nid;
 	char subj[256];
 	unsigned long e;
+	BUF_MEM *bm;
 
 	if (why)
 		return sig_fail(err, errlen, SC_ERR_UNSUPPORTED, 0, "decrypt: %s", why);
@@ -398,7 +418,8 @@ static sc_status dec_run(struct dec_ctx *c, const sc_key *key, const sc_cert *ce
 				"decrypt: the key does not belong to the certificate");
 	SC_TRY(dec_read_start(c, &b64, err, errlen));
 	SC_TRY(dec_read_body(c, b64, err, errlen));
-	derlen = BIO_get_mem_data(c->der, (char **)&der);
+	der = c->der;
+	derlen = (long)c->derlen;
 	c->cms = derlen > 0 ? d2i_CMS_ContentInfo(NULL, &der, derlen) : NULL;
 	if (!c->cms)
 		return sig_fail(err, errlen, SC_ERR_SYNTAX, 1,
@@ -408,15 +429,26 @@ static sc_status dec_run(struct dec_ctx *c, const sc_key *key, const sc_cert *ce
 		return sig_fail(err, errlen, SC_ERR_UNSUPPORTED, 0,
 				"decrypt: CMS content type %s is not enveloped-data",
 				OBJ_nid2ln(nid));
-	BIO_get_mem_data(c->der, (char **)&der);
-	SC_TRY(dec_check_alg(der, derlen, err, errlen));
+	SC_TRY(dec_check_alg(c->der, derlen, err, errlen));
 	sc_cert_subject(cert, subj, sizeof(subj));
 	if (!dec_has_recipient(c->cms, c->x))
 		return sig_fail(err, errlen, SC_ERR_NOT_FOUND, 0,
 				"decrypt: the message is not encrypted to %s", subj);
-	c->plain = BIO_new(BIO_s_secmem());
-	if (!c->plain)
+	/* The plaintext is shorter than the DER: one allocation, never moved
+	 * (a growing memory BIO copies and wipes its buffer at every step). It is
+	 * wiped when freed (BUF_MEM_free uses OPENSSL_clear_free). */
+	bm = BUF_MEM_new();
+	if (!bm || !BUF_MEM_grow(bm, c->derlen)) {
+		BUF_MEM_free(bm);
 		return SC_ERR_NOMEM;
+	}
+	bm->length = 0;
+	c->plain = BIO_new(BIO_s_mem());
+	if (!c->plain) {
+		BUF_MEM_free(bm);
+		return SC_ERR_NOMEM;
+	}
+	BIO_set_mem_buf(c->plain, bm, BIO_CLOSE);
 	if (CMS_decrypt(c->cms, pk, c->x, NULL, c->plain, CMS_BINARY) == 1)
 		return SC_OK;
 	e = ERR_peek_last_error();
@@ -462,7 +494,7 @@ out:
 	if (rc == SC_ERR_NOMEM && err && errlen && !err[0])
 		sig_fail(err, errlen, rc, 0, "decrypt: out of memory");
 	CMS_ContentInfo_free(c->cms);
-	BIO_free(c->der);
+	free(c->der);
 	BIO_free(c->plain);
 	X509_free(c->x);
 	sc_mime_header_free(c->hdr);
