@@ -534,7 +534,7 @@ static void test_verify_refusals(void **state)
 	expect_verify("Content-Type: application/pkcs7-mime\n\n!!!!\n", 43, SC_ERR_ENCODING,
 		      "signed-data body");
 	expect_verify("Content-Type: application/pkcs7-mime\nContent-Transfer-Encoding: binary\n"
-		      "\n!!!!\n", 76, SC_ERR_SYNTAX, "not a CMS");
+		      "\n!!!!\n", 77, SC_ERR_SYNTAX, "not a CMS");
 	expect_verify("Content-Type: application/pkcs7-mime\nContent-Transfer-Encoding: base64\n"
 		      "\nMIIB-\n", 74, SC_ERR_ENCODING, "signed-data body");
 
