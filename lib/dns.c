@@ -90,6 +90,14 @@ sc_status dns_open(const char *resolver, const char *anchor, int timeout_ms,
 	if (!anchor && access(DNS_ROOT_KEY, R_OK) == 0)
 		anchor = DNS_ROOT_KEY;
 	if (anchor && *anchor) {
+		/* libunbound reads the file only at the first query, and then
+		 * reports a vague "initialization failure": check it here. */
+		if (access(anchor, R_OK) != 0) {
+			lookup_seterr(err, errlen, "DNS: trust anchor %s: %s", anchor,
+				      strerror(errno));
+			dns_close(d);
+			return SC_ERR_CONFIG;
+		}
 		r = ub_ctx_add_ta_file(d->ub, anchor);
 		if (r) {
 			lookup_seterr(err, errlen, "DNS: trust anchor %s: %s", anchor,
@@ -137,6 +145,13 @@ static sc_status dns_query(struct dns_ctx *d, const char *name, int type,
 
 	*out = NULL;
 	r = ub_resolve_async(d->ub, name, type, DNS_CLASS_IN, &w, dns_done, &id);
+	if (r == UB_INITFAIL) {
+		/* The context is set up at the first query: a trust anchor file that
+		 * does not parse fails here (libunbound logs the line to stderr). */
+		lookup_seterr(err, errlen, "DNS: resolver set-up failed (trust anchor or "
+			      "resolver settings): %s", ub_strerror(r));
+		return SC_ERR_CONFIG;
+	}
 	if (r) {
 		lookup_seterr(err, errlen, "DNS: %s: %s", name, ub_strerror(r));
 		return SC_ERR_NETWORK;

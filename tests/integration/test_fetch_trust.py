@@ -154,6 +154,18 @@ class FetchTrustTest(unittest.TestCase):
         self.assertEqual(r.stdout, "")
         self.assertIn("DNSSEC validation failed", r.stderr)
 
+    def test_bad_anchor_file_is_a_local_error(self):
+        z = self.zone(self.mx_records())
+        bad = os.path.join(self.state, "anchor")
+        with open(bad, "w") as f:
+            f.write("this is not a DS record\n")
+        for anchor, text in ((bad, "trust anchor"),
+                             (os.path.join(self.state, "missing"), "No such file")):
+            r = self.fetch(z, "--dnssec-anchor", anchor, anchor=False)
+            self.assertEqual(r.returncode, 7, r.stdout + r.stderr)
+            self.assertIn(text, r.stderr)
+            self.assertEqual(r.stdout, "")
+
     # --- PKIX ------------------------------------------------------------------
 
     def test_unsigned_zone_pkix(self):
