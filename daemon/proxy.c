@@ -304,8 +304,16 @@ static void proxy_bulk_input(struct session *s, sc_buf *in)
 				p->broken = 1;
 			sc_buf_consume(in, take);
 			p->bdat_left -= take;
-			if (p->bdat_left == 0)
+			if (p->bdat_left == 0 && p->drop) {
+				/* a refused chunk: its reply was given already */
+				p->drop = 0;
+				p->broken = 0;
+				p->phase = PX_IDLE;
+				s->bulk_input = NULL;
+				session_enter(s, SESSION_READY);
+			} else if (p->bdat_left == 0) {
 				proxy_data_end(p, PX_BDAT_END);
+			}
 			continue;
 		}
 		take = proxy_dot_filter(&p->dot, data, len, out, sizeof out, &olen);
@@ -319,6 +327,20 @@ static void proxy_bulk_input(struct session *s, sc_buf *in)
 		if (take == 0)
 			return; /* a CR or a dot waits for the next octet */
 	}
+}
+
+/* RFC 3030 3: a BDAT chunk follows its command whatever the reply; one we
+ * refused here is read and dropped, never taken for commands. */
+static void proxy_drop_chunk(struct proxy *p, unsigned long long size)
+{
+	if (size == 0)
+		return;
+	p->bdat_left = size;
+	p->phase = PX_BDAT;
+	p->broken = 1;
+	p->drop = 1;
+	p->s->bulk_input = proxy_bulk_input;
+	session_enter(p->s, SESSION_PROXY_DATA);
 }
 
 static struct proxy *proxy_get(struct session *s)
@@ -394,10 +416,6 @@ int proxy_command(struct session *s, struct request *rq, const char *verb, size_
 			reply(s, "500 5.5.2 Syntax error");
 			return 0;
 		}
-	if (!greet && s->state != SESSION_READY) {
-		reply(s, "503 5.5.1 Send HELO/EHLO first");
-		return 0;
-	}
 	if (proxy_verb_is(verb, vlen, "BDAT") &&
 	    (!rq->arg || !proxy_bdat_arg(rq->arg, rq->arglen, &bdat, &last))) {
 		reply(s, "501 5.5.4 Syntax: BDAT <size> [LAST]");
@@ -406,6 +424,11 @@ int proxy_command(struct session *s, struct request *rq, const char *verb, size_
 	p = proxy_get(s);
 	if (!p || len > SESSION_LINE_MAX) {
 		reply(s, "451 4.3.0 Out of memory, try again later");
+		return 0;
+	}
+	if (!greet && s->state != SESSION_READY) {
+		reply(s, "503 5.5.1 Send HELO/EHLO first");
+		proxy_drop_chunk(p, bdat);
 		return 0;
 	}
 	memcpy(p->line, line, len);
@@ -443,6 +466,7 @@ int proxy_command(struct session *s, struct request *rq, const char *verb, size_
 		}
 		/* the backend went away with the transaction: say so until RSET */
 		reply(s, "451 4.4.2 Connection to the mail server lost, send RSET");
+		proxy_drop_chunk(p, bdat);
 		return 0;
 	}
 	session_enter(s, SESSION_PROXY_WAIT);

@@ -57,6 +57,7 @@ struct proxy {
 	unsigned in_tx : 1;                /**< the backend accepted MAIL */
 	unsigned broken : 1;               /**< the backend failed during data */
 	unsigned bdat_last : 1;
+	unsigned drop : 1;                 /**< the BDAT chunk was refused here: read, drop */
 };
 
 /* the backend connection's callbacks (proxy.c) */

@@ -68,6 +68,16 @@ class FakeBackend:
     answers MAIL; 'die-in-data' closes the connection after some message data;
     'close-after-data' says 421 and closes after each message."""
 
+    # malformed replies to MAIL (proxy_conn.c must refuse each)
+    BAD_REPLIES = {
+        "not-digits": b"25x oops\r\n",
+        "mixed-codes": b"250-first\r\n550 second\r\n",
+        "long-line": b"250-" + b"x" * 5000 + b"\r\n250 ok\r\n",
+        "control-char": b"250 ok\x00\r\n",
+        "too-many-lines": b"250-x\r\n" * 100 + b"250 ok\r\n",
+        "one-yz": b"150 what\r\n",
+    }
+
     def __init__(self, mode):
         self.mode = mode
         self.messages = 0
@@ -100,9 +110,14 @@ class FakeBackend:
                 verb = ln[:4].upper()
                 if verb in (b"EHLO", b"HELO"):
                     c.sendall(b"250-fake\r\n250-SIZE 1000000\r\n250-STARTTLS\r\n250 8BITMIME\r\n")
+                elif verb == b"RCPT" and self.mode == "hang-rcpt":
+                    time.sleep(30)
+                    return
                 elif verb == b"MAIL" and self.mode == "hang-mail":
                     time.sleep(30)
                     return
+                elif verb == b"MAIL" and self.mode in self.BAD_REPLIES:
+                    c.sendall(self.BAD_REPLIES[self.mode])
                 elif verb == b"DATA":
                     c.sendall(b"354 go\r\n")
                     if self.mode == "die-in-data":
@@ -451,6 +466,47 @@ class ProxyFailureTest(unittest.TestCase):
                 self.assertIn("backend timeout", d.log_text())
         finally:
             fb.close()
+
+    def test_refused_bdat_chunk_is_dropped(self):
+        """RFC 3030 3: the chunk of a BDAT refused here (no greeting; backend lost
+        inside the transaction) is read and dropped, never run as commands."""
+        fb = FakeBackend("hang-rcpt")
+        try:
+            with sctest.Daemon({"delivery": "proxy:127.0.0.1:%d" % fb.port,
+                                "proxy_timeout": "1"}, certs=()) as d:
+                with d.client() as c:
+                    c.send(b"BDAT 6\r\nNOOP\r\nQUIT\r\n")
+                    self.assertEqual(c.reply().code, 503)
+                    self.assertEqual(c.reply().code, 221)       # not the NOOP's 250
+                with d.client() as c:
+                    c.ehlo("chunk.client.example")
+                    self.assertEqual(c.cmd("MAIL FROM:<a@client.example>").code, 250)
+                    self.assertEqual(c.cmd("RCPT TO:<b@example.test>", timeout=10).code, 451)
+                    c.send(b"BDAT 12\r\nRSET\r\nNOOP\r\nQUIT\r\n")
+                    r = c.reply()
+                    self.assertEqual(r.code, 451, r)
+                    self.assertIn("send RSET", r.last)
+                    self.assertEqual(c.reply().code, 221)
+        finally:
+            fb.close()
+
+    def test_malformed_backend_replies(self):
+        """A reply that breaks RFC 5321 4.2 is a backend failure (451), never
+        passed on; the session goes on."""
+        for mode in sorted(FakeBackend.BAD_REPLIES):
+            fb = FakeBackend(mode)
+            try:
+                with sctest.Daemon({"delivery": "proxy:127.0.0.1:%d" % fb.port}, certs=()) as d:
+                    with d.client() as c:
+                        c.ehlo("bad.client.example")
+                        r = c.cmd("MAIL FROM:<a@client.example>")
+                        self.assertEqual(r.code, 451, "%s: %r" % (mode, r))
+                        self.assertIn("4.4.2", r.last)
+                        self.assertEqual(c.cmd("RSET").code, 250, mode)
+                        self.assertEqual(c.cmd("NOOP").code, 250, mode)
+                    self.assertIn("malformed reply", d.log_text(), mode)
+            finally:
+                fb.close()
 
     def test_backend_dies_during_data(self):
         fb = FakeBackend("die-in-data")
