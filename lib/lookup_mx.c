@@ -97,6 +97,14 @@ sc_status lookup_fetch_mx(const struct sc_addr *a, const struct sc_lookup_opts *
 			      a->domain);
 		return SC_ERR_ARG;
 	}
+	for (const char *p = a->domain; *p; p++) {
+		if ((unsigned char)*p >= 0x80) {
+			/* DNS needs A-labels (RFC 5890); no IDNA library here. */
+			lookup_seterr(err, errlen, "%s: an internationalized domain must be given "
+				      "in its A-label (xn--) form for the MX lookup", a->domain);
+			return SC_ERR_UNSUPPORTED;
+		}
+	}
 	SC_TRY(dns_open(o->resolver, o->dnssec_anchor, o->timeout_ms, &d, err, errlen));
 	st = dns_mx(d, a->domain, hosts, SC_MX_MAX, &n, &sec, err, errlen);
 	if (st != SC_OK)
