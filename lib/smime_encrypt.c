@@ -324,7 +324,9 @@ sc_status sc_smime_encrypt(int in_fd, int out_fd, const sc_cert *const *rcpts, s
 	cipher = sc_smime_choose_cipher(rcpts, n, flags);
 	rc = sig_read_header(&c->in, &c->hdr, &c->block);
 	if (rc != SC_OK) {
-		rc = sig_fail(err, errlen, rc, 0, "encrypt: message header: %s", sc_strerror(rc));
+		rc = sig_fail(err, errlen, rc, 0, "encrypt: message header: %s%s", sc_strerror(rc),
+			      rc == SC_ERR_SYNTAX ? " (an RFC 5322 message is needed: header "
+			      "fields, an empty line, the body)" : "");
 		goto out;
 	}
 	rc = enc_setup(c, cipher, err, errlen);
