@@ -142,9 +142,12 @@ static long tty_ask(int fd, const char *prompt, char *buf, size_t size)
 	sigaction(SIGTERM, &sa, &old_term);
 	sigaction(SIGQUIT, &sa, &old_quit);
 	t.c_lflag &= ~(tcflag_t)(ECHO | ECHOE | ECHOK | ECHONL);
-	if (write(fd, prompt, strlen(prompt)) >= 0 && tcsetattr(fd, TCSAFLUSH, &t) == 0) {
-		n = tty_line(fd, buf, size);
-		tcsetattr(fd, TCSAFLUSH, &tty_saved);
+	/* Echo off before the prompt shows: an answer typed (or pasted) the moment the
+	 * prompt appears must neither be echoed nor flushed away. */
+	if (tcsetattr(fd, TCSAFLUSH, &t) == 0) {
+		if (write(fd, prompt, strlen(prompt)) >= 0)
+			n = tty_line(fd, buf, size);
+		tcsetattr(fd, TCSANOW, &tty_saved);
 		if (write(fd, "\n", 1) < 0) {
 			/* the Enter was not echoed; a lost newline is cosmetic */
 		}
