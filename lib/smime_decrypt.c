@@ -292,6 +292,10 @@ static sc_status dec_check_header(struct dec_ctx *c, int *b64, char *err, size_t
 		return sig_fail(err, errlen, SC_ERR_UNSUPPORTED, 0,
 				"decrypt: the message is signed, not encrypted "
 				"(smtpcert verify reads it)");
+	if (kind == SC_MIME_COMPRESSED)
+		return sig_fail(err, errlen, SC_ERR_UNSUPPORTED, 0,
+				"decrypt: compressed-data (RFC 3274) is not supported: "
+				"not an encrypted message");
 	if (kind != SC_MIME_ENCRYPTED)
 		return sig_fail(err, errlen, SC_ERR_UNSUPPORTED, 0,
 				"decrypt: not an encrypted S/MIME message (Content-Type %s)",

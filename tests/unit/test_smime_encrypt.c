@@ -359,6 +359,11 @@ static void test_decrypt_errors(void **state)
 				 sizeof errbuf), SC_ERR_UNSUPPORTED);
 	assert_non_null(strstr(errbuf, "signed"));
 	free(dec);
+	bad = "Content-Type: application/pkcs7-mime; smime-type=compressed-data\r\n\r\nMA==\r\n";
+	assert_int_equal(decrypt(bad, strlen(bad), &alice, NULL, &dec, &dlen, errbuf,
+				 sizeof errbuf), SC_ERR_UNSUPPORTED);
+	assert_non_null(strstr(errbuf, "compressed-data"));
+	free(dec);
 	bad = "Content-Type: multipart/encrypted; boundary=x\r\n\r\n--x--\r\n";
 	assert_int_equal(decrypt(bad, strlen(bad), &alice, NULL, &dec, &dlen, errbuf,
 				 sizeof errbuf), SC_ERR_UNSUPPORTED);
