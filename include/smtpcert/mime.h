@@ -94,7 +94,8 @@ SC_MUST_CHECK sc_status sc_mime_addresses(const char *value, size_t len, struct 
  * Fields that stay outside an S/MIME entity (docs/protocol.md, "S/MIME
  * messages"): trace and routing fields (Return-Path, Received, From, Sender,
  * Reply-To, To, Cc, Date, Message-ID, In-Reply-To, References, and the
- * Resent-* block of RFC 5322 3.6.6) and Subject unless @p hide_subject. MIME-Version is written on both levels. Every other
+ * Resent-* block of RFC 5322 3.6.6) and Subject unless @p hide_subject.
+ * MIME-Version is written on both levels. Every other
  * field (Content-* and all others) goes inside.
  * @return non-zero when field @p f stays in the outer header.
  */
