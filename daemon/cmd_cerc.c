@@ -250,7 +250,6 @@ static void cerc_job_notice(struct cerc_job *j)
 {
 	const struct runtime *rt = j->rt;
 	const char *state_dir = sc_config_str(rt->cfg, "state_dir");
-	const char *delivery = sc_config_str(rt->cfg, "delivery");
 	char *msg = malloc(CERC_NOTICE_MAX), pm[SC_ADDR_KEY_MAX];
 	struct notify_target *t = calloc(1, sizeof *t);
 	size_t len = 0;
@@ -267,18 +266,16 @@ static void cerc_job_notice(struct cerc_job *j)
 			 sc_strerror(j->notice_rc));
 		goto out;
 	}
+	/* the same delivery settings (hostname, timeout) as the retry passes */
+	notify_target_fill(t, rt);
 	j->notice_rc = notify_save(state_dir, j->sub.id, msg, len, j->notice_err,
 				   sizeof j->notice_err);
 	if (j->notice_rc != SC_OK) {
 		/* not spooled: try to deliver it at once rather than lose it */
-		if (delivery && sc_maildir_deliver(delivery, &rt->postmaster, msg, len,
-						   j->notice_err, sizeof j->notice_err) == SC_OK)
+		if (notify_send(t, msg, len, j->notice_err, sizeof j->notice_err) == SC_OK)
 			j->notice_rc = SC_OK;
 		goto out;
 	}
-	snprintf(t->state_dir, sizeof t->state_dir, "%s", state_dir);
-	snprintf(t->delivery, sizeof t->delivery, "%s", delivery ? delivery : "");
-	t->postmaster = rt->postmaster;
 	j->notice_rc = notify_deliver(t, j->sub.id, j->notice_err, sizeof j->notice_err);
 out:
 	free(msg);

@@ -149,8 +149,8 @@ static sc_status notify_read(const char *path, char **msg, size_t *len)
  * an automatic message must not provoke bounces). The delivery settings are
  * copied from @p t: large, so on the heap rather than a worker's stack.
  */
-static sc_status notify_send(const struct notify_target *t, const char *msg, size_t len,
-			     char *err, size_t errlen)
+sc_status notify_send(const struct notify_target *t, const char *msg, size_t len, char *err,
+		      size_t errlen)
 {
 	struct delivery_cfg *cfg = calloc(1, sizeof *cfg);
 	sc_status rc;

@@ -49,6 +49,15 @@ SC_MUST_CHECK sc_status notify_save(const char *state_dir, const char *id, const
 				    size_t len, char *err, size_t errlen);
 
 /**
+ * Deliver @p msg to t->postmaster now, through the configured delivery (null
+ * reverse-path), without spooling it: the fallback when notify_save() failed.
+ * @return SC_OK; SC_ERR_CONFIG (no `delivery`); SC_ERR_IO / SC_ERR_TEMP (a
+ *         permanent refusal is reported as SC_ERR_IO too); message in @p err.
+ */
+SC_MUST_CHECK sc_status notify_send(const struct notify_target *t, const char *msg, size_t len,
+				    char *err, size_t errlen);
+
+/**
  * Deliver the stored notice @p id and remove it.
  * @return SC_OK (delivered and removed), SC_ERR_NOT_FOUND (already delivered),
  *         SC_ERR_CONFIG (no or unsupported `delivery`: the notice stays),
