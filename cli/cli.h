@@ -36,6 +36,11 @@ int cmd_send(int argc, char **argv);
  * port); the port defaults to 25. @return 0, or -1 when malformed or too long. */
 int cli_split_server(const char *s, char *host, size_t hsize, char *port, size_t psize);
 
+/* Ask for a passphrase or PIN on /dev/tty with echo off (cli/ask_secret.c).
+ * @return 0 with the line (no line end) in @p buf, or -1: no terminal, read
+ * error, or a line that does not fit (the buffer is then wiped). */
+int cli_ask_secret(const char *prompt, char *buf, size_t size);
+
 /* Map a library status to an exit code. */
 int cli_exit_for(sc_status st);
 

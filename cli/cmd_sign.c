@@ -37,6 +37,7 @@ static void usage(FILE *f)
 		"                        an RFC 7512 pkcs11: URI (default: config `key`)\n"
 		"  --cert F              your certificate, then its chain (default: `cert`)\n"
 		"  --passphrase-file F   first line: the key's passphrase or the token PIN\n"
+		"                        (without it, asked on the terminal when needed)\n"
 		"  --pkcs11-module M     PKCS#11 module (default: the URI's module-path,\n"
 		"                        $SMTPCERT_PKCS11_MODULE, p11-kit-proxy)\n"
 		"  --opaque              application/pkcs7-mime signed-data instead (only\n"
@@ -128,6 +129,21 @@ static int load_key(const struct sign_args *a, const struct userconf *uc, sc_key
 		o.pin = secret;
 	}
 	st = sc_key_load(spec, &o, key, err, sizeof err);
+	/* No passphrase given: ask on the terminal (standard input is the message).
+	 * A token gets one try, since wrong PINs count toward its lockout. */
+	for (int tries = sc_key_is_pkcs11(spec) ? 1 : 3; st == SC_ERR_AUTH && !pfile && tries > 0;
+	     tries--) {
+		char prompt[300];
+
+		snprintf(prompt, sizeof prompt, "%s for %.200s: ",
+			 sc_key_is_pkcs11(spec) ? "PIN" : "Passphrase", spec);
+		if (cli_ask_secret(prompt, secret, sizeof secret) != 0)
+			break;
+		o.passphrase = secret;
+		o.pin = secret;
+		err[0] = '\0';
+		st = sc_key_load(spec, &o, key, err, sizeof err);
+	}
 	explicit_bzero(secret, sizeof secret);
 	if (st != SC_OK) {
 		cli_err(VERB, "%s: %s%s", spec, err[0] ? err : sc_strerror(st),

@@ -231,6 +231,66 @@ class OpensslAndUs(Base):
         self.assertEqual(r.stdout, b"")
 
 
+class Prompt(Base):
+    """Without --passphrase-file, sign asks on the terminal, with echo off."""
+
+    def converse(self, argv, answers):
+        import pty
+        import select
+        pid, fd = pty.fork()
+        if pid == 0:
+            try:
+                os.execv(argv[0], argv)
+            finally:
+                os._exit(127)
+        seen = b""
+        answers = list(answers)
+        answered = 0
+        try:
+            while True:
+                ready, _, _ = select.select([fd], [], [], 20)
+                if not ready:
+                    os.kill(pid, 9)
+                    raise AssertionError("no prompt: %r" % seen)
+                try:
+                    chunk = os.read(fd, 4096)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+                if answers and seen.count(b"Passphrase for") > answered:
+                    os.write(fd, answers.pop(0) + b"\n")
+                    answered += 1
+        finally:
+            os.close(fd)
+        _, status = os.waitpid(pid, 0)
+        return os.waitstatus_to_exitcode(status), seen
+
+    def test_passphrase_asked(self):
+        enc = os.path.join(self.tmp, "prompt.key")
+        msg = os.path.join(self.tmp, "prompt.eml")
+        out = os.path.join(self.tmp, "prompt.out")
+        with open(msg, "wb") as f:
+            f.write(MSG)
+        r = run(["openssl", "pkcs8", "-topk8", "-in", self.pki.path("alice.key"), "-out", enc,
+                 "-passout", "pass:typed secret"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        argv = [self.cli, "sign", "--config", self.conf, "--key", enc, "--cert",
+                self.pki.chain("alice"), "--in", msg, "--out", out]
+        code, seen = self.converse(argv, [b"typed secret"])
+        self.assertEqual(code, 0, seen)
+        self.assertIn(b"Passphrase for " + enc.encode(), seen)
+        self.assertNotIn(b"typed secret", seen)  # not echoed
+        with open(out, "rb") as f:
+            self.assertEqual(self.openssl_verify(f.read()).returncode, 0)
+        os.unlink(out)
+        code, seen = self.converse(argv, [b"wrong 1", b"wrong 2", b"wrong 3"])
+        self.assertEqual(code, 6, seen)
+        self.assertEqual(seen.count(b"Passphrase for"), 3)
+        self.assertFalse(os.path.exists(out))
+
+
 class Vectors(Base):
     """../shared/interop (README.md there gives the openssl command for each)."""
 
