@@ -16,10 +16,8 @@
  *     domain: postmaster (RFC 5321 4.5.1), abuse (RFC 2142), a user of the
  *     passwd: file or of the `recipients` file -> 250 2.1.5, else 550 5.1.1.
  */
-#include <ctype.h>
-#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
