@@ -159,6 +159,14 @@ static void proxy_on_reply(void *arg, const struct proxy_reply *r)
 		return;
 	}
 	proxy_relay(p, r);
+	if (r->code == 421) {
+		/* RFC 5321 3.8: 421 closes the channel; the backend's closes ours */
+		proxy_conn_close(&p->pc, 0);
+		p->phase = PX_IDLE;
+		s->close_reason = "backend-421";
+		proxy_done(p, SESSION_CLOSING);
+		return;
+	}
 	switch (p->phase) {
 	case PX_DATA_GO:
 		if (r->code == 354) {
@@ -216,8 +224,7 @@ void proxy_fail(struct proxy *p, sc_status why, const char *detail)
 	if (was >= PX_BANNER && was <= PX_HELLO) {
 		if (p->goal == PG_GREET) {
 			/* the certificate service does not depend on the backend */
-			p->nkw = 0;
-			proxy_answer_greet(p);
+			proxy_answer_greet(p, 0);
 			return;
 		}
 		/* RFC 5321 3.8: 421 and the connection closes */
@@ -453,7 +460,7 @@ int proxy_command(struct session *s, struct request *rq, const char *verb, size_
 			proxy_hello_step(p);
 		else if (proxy_caps_cached(p))
 			/* proxy.h: the backend waits for the first relayed command */
-			proxy_answer_greet(p);
+			proxy_answer_greet(p, 1);
 		else
 			proxy_open(p);
 		return 1; /* proxy_done() logs, now or when the backend answered */

@@ -55,7 +55,7 @@ static void proxy_conn_timeouts(struct proxy_conn *pc)
 }
 
 /* Take complete lines of the reply being read. @return 1 when a whole reply
- * is in pc->cur, 0 when more input is needed, -1 on a protocol error. */
+ * is in *pc->cur, 0 when more input is needed, -1 on a protocol error. */
 static int proxy_conn_lines(struct proxy_conn *pc, struct evbuffer *in)
 {
 	char line[PROXY_LINE_MAX + 2];
@@ -73,14 +73,14 @@ static int proxy_conn_lines(struct proxy_conn *pc, struct evbuffer *in)
 		if (evbuffer_remove(in, line, len + eol) != (int)(len + eol))
 			return -1;
 		code = proxy_reply_line(line, len, &last);
-		if (code < 0 || (pc->cur.nlines > 0 && code != pc->cur.code) ||
-		    pc->cur.nlines >= PROXY_REPLY_LINES || pc->cur.len + len + 1 > PROXY_REPLY_MAX)
+		if (code < 0 || (pc->cur->nlines > 0 && code != pc->cur->code) ||
+		    pc->cur->nlines >= PROXY_REPLY_LINES || pc->cur->len + len + 1 > PROXY_REPLY_MAX)
 			return -1;
-		pc->cur.code = code;
-		pc->cur.off[pc->cur.nlines++] = (uint16_t)pc->cur.len;
-		memcpy(pc->cur.text + pc->cur.len, line, len);
-		pc->cur.len += len;
-		pc->cur.text[pc->cur.len++] = '\n';
+		pc->cur->code = code;
+		pc->cur->off[pc->cur->nlines++] = (uint16_t)pc->cur->len;
+		memcpy(pc->cur->text + pc->cur->len, line, len);
+		pc->cur->len += len;
+		pc->cur->text[pc->cur->len++] = '\n';
 		if (last)
 			return 1;
 	}
@@ -108,15 +108,15 @@ static void proxy_conn_read_cb(struct bufferevent *bev, void *arg)
 			return;
 		pc->expecting = 0;
 		proxy_conn_timeouts(pc);
-		pc->ops->reply(pc->arg, &pc->cur);
-		/* ops->reply may have closed the connection or sent a command */
-		if (pc->bev == bev && !pc->expecting) {
-			pc->cur.nlines = 0;
-			pc->cur.len = 0;
+		pc->ops->reply(pc->arg, pc->cur);
+		/* ops->reply may have closed the connection (cur is gone then) or
+		 * sent a command */
+		if (pc->bev != bev)
+			return;
+		pc->cur->nlines = 0;
+		pc->cur->len = 0;
+		if (!pc->expecting)
 			return; /* the rest waits for proxy_conn_expect() */
-		}
-		pc->cur.nlines = 0;
-		pc->cur.len = 0;
 	}
 }
 
@@ -215,8 +215,10 @@ sc_status proxy_conn_open(struct proxy_conn *pc, const char *host, const char *p
 	pc->prelen = prelen;
 	if (prelen)
 		memcpy(pc->pre, pre, prelen);
-	pc->cur.nlines = 0;
-	pc->cur.len = 0;
+	if (!pc->cur && !(pc->cur = malloc(sizeof *pc->cur)))
+		return SC_ERR_NOMEM;
+	pc->cur->nlines = 0;
+	pc->cur->len = 0;
 	pc->open = 1;
 	if (getaddrinfo(host, port, &hints, &res) == 0 && res) {
 		sc_status rc = proxy_conn_connect(pc, res);
@@ -290,6 +292,8 @@ void proxy_conn_close(struct proxy_conn *pc, int say_quit)
 		bufferevent_free(pc->bev);
 		pc->bev = NULL;
 	}
+	free(pc->cur);
+	pc->cur = NULL;
 	pc->expecting = 0;
 	pc->open = 0;
 }

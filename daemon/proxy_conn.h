@@ -59,7 +59,8 @@ struct proxy_conn {
 	long timeout;                /**< seconds */
 	uint8_t pre[64];             /**< preamble sent before anything else */
 	size_t prelen;
-	struct proxy_reply cur;      /**< the reply being read */
+	struct proxy_reply *cur;     /**< the reply being read; allocated while open
+				      *  (an idle session keeps no 8 KiB buffer) */
 	unsigned expecting : 1;      /**< a reply is due */
 	unsigned open : 1;           /**< resolving, connecting or connected */
 };

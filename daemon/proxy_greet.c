@@ -19,6 +19,67 @@
 #include "reply.h"
 #include "runtime.h"
 
+/* The backend's EHLO keywords as the last session learnt them: every EHLO
+ * reply is made from here, and a client that only wants certificates opens no
+ * backend connection (and takes no smtpd process of the backend). One event
+ * loop: no lock. */
+static struct {
+	char key[300];              /* host:port:protocol they came from */
+	struct timespec when;
+	char caps[PROXY_CAPS_MAX];  /* nkw NUL-terminated keywords */
+	size_t nkw;
+} proxy_cache;
+
+static void proxy_cache_key(const struct runtime *rt, char *out, size_t size)
+{
+	snprintf(out, size, "%s:%s:%d", rt->backend_host, rt->backend_port,
+		 (int)rt->proxy_protocol);
+}
+
+/* Keep the keywords of the backend's EHLO reply @p r (minus its first line). */
+static void proxy_caps_store(struct proxy *p, const struct proxy_reply *r)
+{
+	size_t used = 0;
+
+	proxy_cache.nkw = 0;
+	for (size_t i = 1; i < r->nlines && proxy_cache.nkw < PROXY_CAPS_KW; i++) {
+		const char *l = r->text + r->off[i] + 4;
+		const char *nl = memchr(l - 4, '\n', r->len - r->off[i]);
+		size_t len = nl && nl >= l ? (size_t)(nl - l) : 0;
+
+		if (len == 0 || used + len + 1 > sizeof proxy_cache.caps)
+			continue;
+		memcpy(proxy_cache.caps + used, l, len);
+		proxy_cache.caps[used + len] = '\0';
+		proxy_cache.nkw++;
+		used += len + 1;
+	}
+	proxy_cache_key(p->s->rt, proxy_cache.key, sizeof proxy_cache.key);
+	clock_gettime(CLOCK_MONOTONIC, &proxy_cache.when);
+}
+
+int proxy_caps_cached(const struct proxy *p)
+{
+	char key[sizeof proxy_cache.key];
+	struct timespec now;
+
+	proxy_cache_key(p->s->rt, key, sizeof key);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return proxy_cache.nkw > 0 && strcmp(key, proxy_cache.key) == 0 &&
+	       now.tv_sec - proxy_cache.when.tv_sec < PROXY_CAPS_TTL;
+}
+
+/* Pointers to the cached keywords (valid until the next store). */
+static size_t proxy_caps_get(const char **kw, size_t max)
+{
+	size_t off = 0, n;
+
+	for (n = 0; n < proxy_cache.nkw && n < max; n++) {
+		kw[n] = proxy_cache.caps + off;
+		off += strlen(proxy_cache.caps + off) + 1;
+	}
+	return n;
+}
 
 /* The client's address (@p peer) or ours (!@p peer) as numeric text. */
 static int proxy_sockname(int fd, int peer, struct sockaddr_storage *ss, char *host,
@@ -59,22 +120,10 @@ static void proxy_send_hello(struct proxy *p)
 	proxy_send(p, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1, PX_HELLO);
 }
 
-static void proxy_send_xclient_next(struct proxy *p)
-{
-	const char *l = p->xlines + p->xoff;
-	const char *end = strstr(l, "\r\n");
-
-	if (!*l || !end) {
-		proxy_send_hello(p);
-		return;
-	}
-	p->xoff += (size_t)(end - l) + 2;
-	proxy_send(p, l, (size_t)(end - l), PX_XCLIENT);
-}
-
-/* Postfix XCLIENT_README: tell the backend who the client is, then greet it
- * again (XCLIENT resets the backend's session and answers 220). */
-void proxy_send_xclient(struct proxy *p)
+/* The XCLIENT lines for p's client (proxy_hdr.c). The same every time during
+ * one greeting (no command is read meanwhile), so they are made again for each
+ * step instead of being kept. @return the number of lines. */
+static size_t proxy_xclient_build(struct proxy *p, char *out, size_t size)
 {
 	struct session *s = p->s;
 	struct sockaddr_storage ss;
@@ -93,10 +142,38 @@ void proxy_send_xclient(struct proxy *p)
 	x.helo = p->helo;
 	x.helo_len = p->helolen;
 	x.login = s->auth_user[0] ? s->auth_user : NULL;
-	p->xoff = 0;
-	if (proxy_xclient_lines(&x, p->xoffered, p->xlines, sizeof p->xlines, &n) != SC_OK)
-		p->xlines[0] = '\0';
-	snprintf(p->login_sent, sizeof p->login_sent, "%s", s->auth_user);
+	if (proxy_xclient_lines(&x, p->xoffered, out, size, &n) != SC_OK)
+		return 0;
+	return n;
+}
+
+/* XCLIENT line number p->xstep, or the client's HELO/EHLO after the last. */
+static void proxy_send_xclient_next(struct proxy *p)
+{
+	char lines[PROXY_XCLIENT_BUF_MAX];
+	size_t n = proxy_xclient_build(p, lines, sizeof lines);
+	const char *l = lines, *end = NULL;
+
+	for (size_t i = 0; i < n; i++) {
+		end = strstr(l, "\r\n");
+		if (!end)
+			break;
+		if (i == p->xstep) {
+			p->xstep++;
+			proxy_send(p, l, (size_t)(end - l), PX_XCLIENT);
+			return;
+		}
+		l = end + 2;
+	}
+	proxy_send_hello(p);
+}
+
+/* Postfix XCLIENT_README: tell the backend who the client is, then greet it
+ * again (XCLIENT resets the backend's session and answers 220). */
+void proxy_send_xclient(struct proxy *p)
+{
+	p->xstep = 0;
+	snprintf(p->login_sent, sizeof p->login_sent, "%s", p->s->auth_user);
 	proxy_send_xclient_next(p);
 }
 
@@ -140,11 +217,12 @@ void proxy_open(struct proxy *p)
 }
 
 /* Our HELO/EHLO reply: the greeting, then (EHLO) the merged keywords. */
-void proxy_answer_greet(struct proxy *p)
+void proxy_answer_greet(struct proxy *p, int backend)
 {
 	struct session *s = p->s;
 	const struct runtime *rt = s->rt;
-	const char *out[PROXY_CAPS_KW + 12];
+	const char *out[PROXY_CAPS_KW + 12], *kw[PROXY_CAPS_KW];
+	size_t nkw;
 	char who[128];
 	unsigned ours = 0;
 	size_t n = 0, i;
@@ -167,35 +245,14 @@ void proxy_answer_greet(struct proxy *p)
 		ours |= PROXY_OURS_AUTH;
 	if (rt->submissions != RUNTIME_SUBMIT_OFF)
 		ours |= PROXY_OURS_CERC;
-	n = proxy_ehlo_merge(p->kw, p->nkw, ours, out, sizeof out / sizeof out[0]);
+	nkw = backend ? proxy_caps_get(kw, PROXY_CAPS_KW) : 0;
+	n = proxy_ehlo_merge(kw, nkw, ours, out, sizeof out / sizeof out[0]);
 	reply(s, "250-%s greets %s", rt->hostname, who);
 	for (i = 0; i + 1 < n; i++)
 		reply(s, "250-%s", out[i]);
 	reply(s, "250 %s", out[n - 1]);
 	reply_note(s, 250, "-");
 	proxy_done(p, SESSION_READY);
-}
-
-/* The backend's EHLO keywords (its reply minus the greeting line). */
-static void proxy_caps_store(struct proxy *p);
-
-static void proxy_keep_caps(struct proxy *p, const struct proxy_reply *r)
-{
-	size_t used = 0;
-
-	p->nkw = 0;
-	for (size_t i = 1; i < r->nlines && p->nkw < PROXY_CAPS_KW; i++) {
-		const char *l = r->text + r->off[i] + 4;
-		const char *nl = memchr(l - 4, '\n', r->len - r->off[i]);
-		size_t len = nl && nl >= l ? (size_t)(nl - l) : 0;
-
-		if (len == 0 || used + len + 1 > sizeof p->caps)
-			continue;
-		memcpy(p->caps + used, l, len);
-		p->caps[used + len] = '\0';
-		p->kw[p->nkw++] = p->caps + used;
-		used += len + 1;
-	}
 }
 
 static unsigned proxy_find_xclient(const struct proxy_reply *r)
@@ -211,11 +268,13 @@ static unsigned proxy_find_xclient(const struct proxy_reply *r)
 	return 0;
 }
 
-static void proxy_greeted(struct proxy *p)
+/* The backend greeted (@p ok: it accepted the client's EHLO and its keywords
+ * are cached): answer the client's HELO/EHLO or send the waiting command. */
+static void proxy_greeted(struct proxy *p, int ok)
 {
 	p->phase = PX_IDLE;
 	if (p->goal == PG_GREET)
-		proxy_answer_greet(p);
+		proxy_answer_greet(p, ok);
 	else
 		proxy_send_cmd(p);
 }
@@ -269,62 +328,11 @@ void proxy_handshake_reply(struct proxy *p, const struct proxy_reply *r)
 		proxy_send_xclient_next(p);
 		return;
 	default: /* PX_HELLO */
-		p->nkw = 0;
-		if (r->code == 250 && p->esmtp) {
-			proxy_keep_caps(p, r);
-			proxy_caps_store(p);
-		}
+		if (r->code == 250 && p->esmtp)
+			proxy_caps_store(p, r);
 		else if (r->code >= 300)
 			proxy_warn(p, "refused the client's HELO/EHLO", r);
-		proxy_greeted(p);
+		proxy_greeted(p, r->code == 250);
 		return;
 	}
-}
-
-/* The backend's EHLO keywords as the last session learnt them, so that the
- * EHLO of a client that only wants certificates opens no backend connection
- * (and takes no smtpd process of the backend). One event loop: no lock. */
-static struct {
-	char key[300];              /* host:port:protocol they came from */
-	struct timespec when;
-	char caps[PROXY_CAPS_MAX];  /* nkw NUL-terminated keywords */
-	size_t used, nkw;
-} proxy_cache;
-
-static void proxy_cache_key(const struct runtime *rt, char *out, size_t size)
-{
-	snprintf(out, size, "%s:%s:%d", rt->backend_host, rt->backend_port,
-		 (int)rt->proxy_protocol);
-}
-
-static void proxy_caps_store(struct proxy *p)
-{
-	size_t used = 0;
-
-	if (p->nkw > 0)
-		used = (size_t)(p->kw[p->nkw - 1] - p->caps) + strlen(p->kw[p->nkw - 1]) + 1;
-	proxy_cache_key(p->s->rt, proxy_cache.key, sizeof proxy_cache.key);
-	memcpy(proxy_cache.caps, p->caps, used);
-	proxy_cache.used = used;
-	proxy_cache.nkw = p->nkw;
-	clock_gettime(CLOCK_MONOTONIC, &proxy_cache.when);
-}
-
-int proxy_caps_cached(struct proxy *p)
-{
-	char key[sizeof proxy_cache.key];
-	struct timespec now;
-	size_t off = 0;
-
-	proxy_cache_key(p->s->rt, key, sizeof key);
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (proxy_cache.nkw == 0 || strcmp(key, proxy_cache.key) != 0 ||
-	    now.tv_sec - proxy_cache.when.tv_sec >= PROXY_CAPS_TTL)
-		return 0;
-	memcpy(p->caps, proxy_cache.caps, proxy_cache.used);
-	for (p->nkw = 0; p->nkw < proxy_cache.nkw; p->nkw++) {
-		p->kw[p->nkw] = p->caps + off;
-		off += strlen(p->caps + off) + 1;
-	}
-	return 1;
 }

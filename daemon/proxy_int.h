@@ -45,11 +45,7 @@ struct proxy {
 	size_t helolen;
 	char login_sent[SC_ADDR_KEY_MAX];  /**< LOGIN the backend was told */
 	unsigned xoffered;                 /**< XCLIENT attributes the backend offers */
-	char xlines[PROXY_XCLIENT_BUF_MAX]; /**< XCLIENT lines still to send */
-	size_t xoff;
-	char caps[PROXY_CAPS_MAX];         /**< the backend's EHLO keywords */
-	const char *kw[PROXY_CAPS_KW];
-	size_t nkw;
+	size_t xstep;                      /**< the next XCLIENT line to send */
 	struct proxy_dot dot;
 	unsigned long long bdat_left;
 	sc_status lost;                    /**< why the connection went away */
@@ -80,12 +76,13 @@ void proxy_open(struct proxy *p);
 void proxy_hello_step(struct proxy *p);
 /** XCLIENT with the current attributes (LOGIN after AUTH), then HELO/EHLO. */
 void proxy_send_xclient(struct proxy *p);
-/** Our HELO/EHLO reply from p->kw, then proxy_done(). */
-void proxy_answer_greet(struct proxy *p);
+/** Our HELO/EHLO reply, with the cached backend keywords when @p backend
+ *  (proxy_caps_cached()), then proxy_done(). */
+void proxy_answer_greet(struct proxy *p, int backend);
 /** A backend reply in phases BANNER..HELLO. */
 void proxy_handshake_reply(struct proxy *p, const struct proxy_reply *r);
-/** Load the keywords another session learnt from the same backend, less than
- *  PROXY_CAPS_TTL ago, into p->kw. @return 0 when there are none. */
-int proxy_caps_cached(struct proxy *p);
+/** @return non-zero when some session learnt the keywords of p's backend
+ *  less than PROXY_CAPS_TTL ago. */
+int proxy_caps_cached(const struct proxy *p);
 
 #endif

@@ -77,6 +77,8 @@ class FakeBackend:
         "too-many-lines": b"250-x\r\n" * 100 + b"250 ok\r\n",
         "one-yz": b"150 what\r\n",
     }
+    # replies to VRFY in mode 'replies': passed on as they are
+    VRFY_421 = b"421 4.3.2 fake shutting down\r\n"
 
     def __init__(self, mode):
         self.mode = mode
@@ -132,6 +134,9 @@ class FakeBackend:
                         c.sendall(b"421 4.4.2 fake closing\r\n")
                         c.close()
                         return
+                elif verb == b"VRFY" and self.mode == "vrfy-421":
+                    c.sendall(self.VRFY_421)
+                    return
                 elif verb == b"QUIT":
                     c.sendall(b"221 bye\r\n")
                     return
@@ -507,6 +512,19 @@ class ProxyFailureTest(unittest.TestCase):
                     self.assertIn("malformed reply", d.log_text(), mode)
             finally:
                 fb.close()
+
+    def test_backend_421_closes_the_session(self):
+        """RFC 5321 3.8: the backend's 421 is passed on and closes the session."""
+        fb = FakeBackend("vrfy-421")
+        try:
+            with sctest.Daemon({"delivery": "proxy:127.0.0.1:%d" % fb.port}, certs=()) as d:
+                with d.client() as c:
+                    c.ehlo("vrfy.client.example")
+                    r = c.cmd("VRFY someone")
+                    self.assertEqual(r.last, "421 4.3.2 fake shutting down")
+                    self.assertTrue(c.is_closed())
+        finally:
+            fb.close()
 
     def test_backend_dies_during_data(self):
         fb = FakeBackend("die-in-data")
