@@ -283,7 +283,7 @@ static sc_status lmtp_encrypted(struct lmtp *l, struct delivery_msg *m, size_t i
 		st = lmtp_fd_size(fd, &size);
 	if (st == SC_ERR_UNSUPPORTED) {
 		close(fd);
-		snprintf(r->detail, sizeof r->detail, "stored unencrypted: %s", err);
+		snprintf(r->detail, sizeof r->detail, "stored unencrypted: %.175s", err);
 		return st;
 	}
 	if (st != SC_OK) {

@@ -75,7 +75,7 @@ sc_status delivery_maildir_run(const struct delivery_cfg *cfg, struct delivery_m
 			/* The recipient's certificate holds a key S/MIME cannot encrypt
 			 * to (Ed25519...): nobody could read an encrypted copy, so it is
 			 * stored as received, and the log says why. */
-			snprintf(why, sizeof why, "stored unencrypted: %s", err);
+			snprintf(why, sizeof why, "stored unencrypted: %.175s", err);
 			err[0] = '\0';
 			st = sc_maildir_deliver_fd(cfg->spec, &r->addr, m->fd, m->size, err,
 						   sizeof err);
