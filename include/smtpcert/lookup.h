@@ -79,8 +79,14 @@ struct sc_lookup_result {
  *         the message names both fingerprints); SC_ERR_MISMATCH (the certificate
  *         is not for @p addr); SC_ERR_EXPIRED / SC_ERR_NOT_YET_VALID;
  *         SC_ERR_UNSUPPORTED (not usable for encryption: key usage, extKeyUsage,
- *         key type); SC_ERR_VERIFY / SC_ERR_TLS (channel not authenticated);
- *         SC_ERR_TEMP / SC_ERR_NETWORK / SC_ERR_TIMEOUT. A message goes to @p err.
+ *         key type; or the server does not offer CERT/CERS); SC_ERR_VERIFY /
+ *         SC_ERR_TLS (channel not authenticated: PKIX or DANE failed, STARTTLS
+ *         not offered, a DNSSEC-bogus answer); SC_ERR_TEMP / SC_ERR_NETWORK /
+ *         SC_ERR_TIMEOUT; SC_ERR_REJECTED / SC_ERR_PROTOCOL (the server refused
+ *         or broke the protocol); SC_ERR_CONFIG (resolver or trust anchor
+ *         unusable); SC_ERR_ARG (malformed server); SC_ERR_IO (the known-
+ *         certificates file cannot be read or written). A message goes to @p err.
+ *         Rules and file formats: docs/design.md "Trusting a fetched certificate".
  */
 SC_MUST_CHECK sc_status sc_lookup_cert(const struct sc_addr *addr, const struct sc_lookup_opts *o,
 				       struct sc_lookup_result *res, char *err, size_t errlen);
