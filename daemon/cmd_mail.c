@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "commands.h"
 #include "log.h"
@@ -355,6 +356,14 @@ void cmd_rcpt(struct session *s, struct request *rq)
 		mail_rcpt_refused(s, rq, "relay denied");
 		reply(s, "554 5.7.1 Relay access denied");
 		return;
+	}
+	if (!mail_role(a.local)) {
+		char why[300];
+
+		/* a user added to the passwd: file receives mail as soon as it
+		 * can log in (the auth source re-reads the file too) */
+		if (rcpt_local_refresh(rt->local_rcpts, time(NULL), why, sizeof why) != SC_OK)
+			log_msg(LOG_WARNING, "recipients: cannot re-read the passwd file: %s", why);
 	}
 	if (!mail_role(a.local) && !rcpt_local_has(rt->local_rcpts, rq->logaddr)) {
 		mail_rcpt_refused(s, rq, "unknown user");

@@ -1,8 +1,10 @@
 /*
  * rcpt_local.h - the local recipients that are not implied by a rule: the
  * addresses of the `recipients` file and the users of a `passwd:` auth file,
- * as one sorted set of lookup keys (sc_addr_key) loaded with the runtime and
- * replaced whole by a reload (SIGHUP). postmaster and abuse of every served
+ * as sorted sets of lookup keys (sc_addr_key) loaded with the runtime and
+ * replaced whole by a reload (SIGHUP); the passwd: users are also re-read
+ * when that file changes (rcpt_local_refresh()), as the auth source re-reads
+ * it, so a user receives mail as soon as it can log in. postmaster and abuse of every served
  * domain are accepted by cmd_mail.c without being listed (RFC 5321 4.5.1,
  * RFC 2142).
  *
@@ -17,6 +19,7 @@
 #define SMTPCERTD_RCPT_LOCAL_H
 
 #include <stddef.h>
+#include <time.h>
 #include <smtpcert/smtpcert.h>
 
 /* Bounds on what is read: a larger file is an administrator's mistake. */
@@ -46,7 +49,16 @@ void rcpt_local_free(struct rcpt_local *r);
 /** @return non-zero when @p key (an sc_addr_key) is in the set; NULL set = none. */
 int rcpt_local_has(const struct rcpt_local *r, const char *key);
 
-/** Addresses in the set. */
+/** Addresses in the set (a listed user with a password counts twice). */
 size_t rcpt_local_count(const struct rcpt_local *r);
+
+/**
+ * Re-read the passwd: users when the file changed (inode, size or mtime),
+ * looking at most once per second of @p now. Event loop (a small file).
+ * @return SC_OK (also when nothing changed or there is no passwd: file);
+ *         otherwise the users read before stay and @p err says why.
+ */
+SC_MUST_CHECK sc_status rcpt_local_refresh(struct rcpt_local *r, time_t now, char *err,
+					   size_t errlen);
 
 #endif

@@ -11,7 +11,8 @@ end of data, the message is refused with 554 5.6.11 and nothing is stored, the
 session stays in sync), a 20 MB message streamed (daemon RSS stays small), the
 size limit while reading (552 after the data), kill -9 during DATA (nothing in
 new/ or tmp/, no spool file left), pipelining of MAIL/RCPT/DATA, BDAT (RFC
-3030, refused BDAT skips its chunk), the grep-able log lines, and encryption
+3030, refused BDAT skips its chunk), the grep-able log lines, passwd: users as
+recipients (a user added to the file receives mail without a reload), and encryption
 at rest (a recipient with a valid certificate gets an S/MIME enveloped copy
 that `openssl cms -decrypt` opens; a recipient without one, or with a revoked
 one, gets plaintext; an already-encrypted message is stored as it came).
@@ -298,6 +299,32 @@ class TestKill(unittest.TestCase):
                 self.assertEqual(maildir_files(mail, "example.test", "postmaster", sub), [], sub)
             leftovers = [f for f in os.listdir(os.path.join(d.tmp, "state")) if "spool" in f]
             self.assertEqual(leftovers, [])
+        finally:
+            d.stop(check=False)
+            d.cleanup()
+
+
+class TestPasswdUsers(unittest.TestCase):
+    def test_passwd_users_receive_mail(self):
+        d = sctest.Daemon(start=False)
+        try:
+            pw = os.path.join(d.tmp, "passwd")
+            sctest.write_passwd(pw, {"dora@example.test": "secret1"})
+            d.overrides.update({"delivery": "maildir:%s/mail/%%d/%%n" % d.tmp,
+                                "auth": "passwd:" + pw})
+            d.write_config()
+            d.start()
+            with d.client() as c:
+                c.ehlo()
+                self.assertEqual(c.cmd("MAIL FROM:<>").code, 250)
+                self.assertEqual(c.cmd("RCPT TO:<Dora@example.test>").code, 250)
+                self.assertEqual(c.cmd("RCPT TO:<eve@example.test>").code, 550)
+                # a user added to the file receives mail without a reload
+                time.sleep(1.1)
+                sctest.write_passwd(pw, {"dora@example.test": "secret1",
+                                         "eve@example.test": "secret2"})
+                time.sleep(1.1)
+                self.assertEqual(c.cmd("RCPT TO:<eve@example.test>").code, 250)
         finally:
             d.stop(check=False)
             d.cleanup()

@@ -584,7 +584,22 @@ static void test_rcpt_local_load(void **state)
 	assert_true(rcpt_local_has(rl, "alice@example.test"));
 	assert_true(rcpt_local_has(rl, "bob@example.test"));
 	assert_false(rcpt_local_has(rl, "m@other.test"));
+	/* the passwd file changes: re-read (at most once a second) */
+	put(path, "carl@example.test:$6$x$y\nbob@example.test:$y$z\n");
+	assert_int_equal(rcpt_local_refresh(rl, time(NULL) + 5, err, sizeof err), SC_OK);
+	assert_true(rcpt_local_has(rl, "carl@example.test"));
+	assert_false(rcpt_local_has(rl, "alice@example.test"));
+	assert_int_equal(rcpt_local_count(rl), 2);
+	/* same second: not looked at */
+	put(path, "dora@example.test:$6$x$y\n");
+	assert_int_equal(rcpt_local_refresh(rl, time(NULL) + 5, err, sizeof err), SC_OK);
+	assert_false(rcpt_local_has(rl, "dora@example.test"));
+	/* gone: the users read before stay */
+	unlink(path);
+	assert_int_equal(rcpt_local_refresh(rl, time(NULL) + 6, err, sizeof err), SC_ERR_IO);
+	assert_true(rcpt_local_has(rl, "carl@example.test"));
 	rcpt_local_free(rl);
+	assert_int_equal(rcpt_local_refresh(NULL, 1, err, sizeof err), SC_OK);
 }
 
 int main(void)
