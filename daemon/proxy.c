@@ -171,7 +171,7 @@ static void proxy_on_reply(void *arg, const struct proxy_reply *r)
 	case PX_DATA_GO:
 		if (r->code == 354) {
 			/* RFC 5321 4.1.1.4: the data streams from now on */
-			memset(&p->dot, 0, sizeof p->dot);
+			proxy_data_begin(&p->dot);
 			p->broken = 0;
 			p->phase = PX_DATA;
 			s->bulk_input = proxy_bulk_input;

@@ -2,7 +2,15 @@
  * proxy_data.c - the message data filter of proxy mode (see proxy_data.h).
  * Owns nothing; daemon process, pure.
  */
+#include <string.h>
+
 #include "proxy_data.h"
+
+void proxy_data_begin(struct proxy_dot *st)
+{
+	memset(st, 0, sizeof *st);
+	st->obol = 1;
+}
 
 size_t proxy_dot_filter(struct proxy_dot *st, const char *in, size_t len, char *out,
 			size_t size, size_t *outlen)
@@ -24,11 +32,10 @@ size_t proxy_dot_filter(struct proxy_dot *st, const char *in, size_t len, char *
 				st->done = 1;
 				break;
 			}
-			/* a stuffed line: passed on as it came (the backend unstuffs) */
-			out[n++] = '.';
+			/* RFC 5321 4.5.2: the receiver deletes the leading dot; it is
+			 * stuffed again below if the text still starts with one */
 			i++;
 			st->mid = 1;
-			st->fresh = 0;
 			continue;
 		}
 		if (ch == '\r') {
@@ -39,7 +46,7 @@ size_t proxy_dot_filter(struct proxy_dot *st, const char *in, size_t len, char *
 				out[n++] = '\n';
 				i += 2;
 				st->mid = 0;
-				st->fresh = 0;
+				st->obol = 1;
 				continue;
 			}
 		}
@@ -50,16 +57,18 @@ size_t proxy_dot_filter(struct proxy_dot *st, const char *in, size_t len, char *
 			out[n++] = '\n';
 			i++;
 			st->mid = 1;
-			st->fresh = 1;
+			st->obol = 1;
 			st->bare++;
 			continue;
 		}
-		if (st->fresh && ch == '.')
-			out[n++] = '.'; /* the client did not stuff it: it was no line start */
+		/* RFC 5321 4.5.2: every line the backend sees that starts with "."
+		 * is stuffed, so it never reads a lone "." but at the end */
+		if (st->obol && ch == '.')
+			out[n++] = '.';
 		out[n++] = ch;
 		i++;
 		st->mid = 1;
-		st->fresh = 0;
+		st->obol = 0;
 	}
 	*outlen = n;
 	return i;

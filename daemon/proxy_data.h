@@ -6,9 +6,12 @@
  * SMTP smuggling (the 2023 attacks) needs two servers to disagree on where
  * a message ends. Here a line ends only at CRLF and the data only at
  * CRLF "." CRLF (RFC 5321 4.1.1.4, 2.3.8); a bare CR or bare LF is turned
- * into CRLF and, when the line that follows starts with ".", that dot is
- * doubled, so "<LF>.<CR><LF>" reaches the backend as "<CR><LF>..<CR><LF>":
- * a line holding one dot, never the end of the data.
+ * into CRLF. The text is unstuffed as the client sent it and stuffed again
+ * as the backend will read it (RFC 5321 4.5.2), so every backend line that
+ * starts with "." gets a second one: "<LF>.<CR><LF>" reaches the backend as
+ * "<CR><LF>..<CR><LF>", a line holding one dot, never the end of the data.
+ * fuzz/proxy_fuzz.c checks that the backend never sees a lone "." line but
+ * where the client's data ended.
  */
 #ifndef SMTPCERTD_PROXY_DATA_H
 #define SMTPCERTD_PROXY_DATA_H
@@ -17,10 +20,14 @@
 
 struct proxy_dot {
 	unsigned mid : 1;   /**< inside a line of the client's stream */
-	unsigned fresh : 1; /**< a neutralised bare CR/LF started the output line */
+	unsigned obol : 1;  /**< the backend's line has no text yet (set by
+			     *  proxy_data_begin()/CRLF/bare CR or LF) */
 	unsigned done : 1;  /**< CRLF.CRLF seen: the data ended */
 	unsigned long long bare; /**< bare CR/LF neutralised so far (for the log) */
 };
+
+/** Start of the data: @p st at a line start on both sides. */
+void proxy_data_begin(struct proxy_dot *st);
 
 /* Output octets per input octet at most ("\n" + "." -> "\r\n.."). */
 #define PROXY_DOT_EXPAND 3
