@@ -355,6 +355,10 @@ static sc_status kg_check_args(const struct sc_keygen_opts *o, char *err, size_t
 		return kg_fail(err, errlen, SC_ERR_ARG, o->pkcs11_uri
 			       ? "a key on a token is not written to a file"
 			       : "no key file given");
+	/* An empty passphrase would look encrypted and protect nothing. */
+	if (o->passphrase && !o->passphrase[0])
+		return kg_fail(err, errlen, SC_ERR_ARG, "empty passphrase (pass NULL for an "
+			       "unencrypted key)");
 	if (o->days < 0 || o->days > KEYGEN_DAYS_MAX)
 		return kg_fail(err, errlen, SC_ERR_ARG, "validity must be 1 to %d days",
 			       KEYGEN_DAYS_MAX);

@@ -403,6 +403,10 @@ static void test_args(void **state)
 	o.type = (enum sc_keygen_type)7;
 	assert_int_equal(sc_keygen(&o, err, sizeof err), SC_ERR_ARG);
 	o = base;
+	o.passphrase = "";
+	assert_int_equal(sc_keygen(&o, err, sizeof err), SC_ERR_ARG);
+	assert_non_null(strstr(err, "empty passphrase"));
+	o = base;
 	o.out_cert = o.out_key;
 	assert_int_equal(sc_keygen(&o, err, sizeof err), SC_ERR_ARG);
 	o = base;
