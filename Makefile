@@ -3,7 +3,9 @@
 #   make demo       install missing packages, build, run the demo server (foreground)
 #   make test       install missing packages, build with -Werror, run every test
 #   make asan       the whole suite under AddressSanitizer + UndefinedBehaviorSanitizer
-#   make fuzz       libFuzzer builds of the fuzz targets (clang)
+#   make fuzz       libFuzzer builds of the fuzz targets (clang): build-fuzz/fuzz/<name>_fuzz
+#   make fuzz-smoke every fuzz target for FUZZ_TIME (30) seconds on a copy of its corpus
+#   make valgrind   unit tests + the daemon-facing integration tests under valgrind
 #   make bench      benchmarks (not part of make test)
 #   make install PREFIX=/usr/local DESTDIR=...
 PREFIX ?= /usr/local
@@ -11,8 +13,12 @@ DESTDIR ?=
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD ?= build
 CTEST_ARGS ?=
+FUZZ_BUILD ?= build-fuzz
+VALGRIND_BUILD ?= build-valgrind
+# make valgrind VALGRIND_ARGS=--all-integration: every integration file (slow)
+VALGRIND_ARGS ?= --unit --integration
 
-.PHONY: all build deps demo test asan fuzz bench install clean lint
+.PHONY: all build deps demo test asan fuzz fuzz-smoke valgrind bench install clean lint
 
 all: build
 
@@ -40,8 +46,18 @@ asan: deps
 	  ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 
 fuzz: deps
-	CC=clang cmake -S . -B build-fuzz -DSC_FUZZ=ON -DSC_TESTS=OFF -DCMAKE_BUILD_TYPE=Debug
-	cmake --build build-fuzz -j $(JOBS)
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DSC_FUZZ=ON -DSC_TESTS=OFF -DCMAKE_BUILD_TYPE=Debug
+	cmake --build $(FUZZ_BUILD) -j $(JOBS)
+
+# FUZZ_TIME, FUZZ_TIMEOUT, FUZZ_JOBS, FUZZ_TARGETS: see scripts/fuzz-smoke
+fuzz-smoke: fuzz
+	scripts/fuzz-smoke $(FUZZ_BUILD)
+
+# A normal (non-ASan) build: valgrind and the sanitizers exclude each other.
+valgrind: deps
+	cmake -S . -B $(VALGRIND_BUILD) -DSC_WERROR=ON -DSC_BENCH=OFF
+	cmake --build $(VALGRIND_BUILD) -j $(JOBS)
+	VALGRIND_JOBS=$(JOBS) scripts/valgrind-suite $(VALGRIND_BUILD) $(VALGRIND_ARGS)
 
 bench: build
 	@test -x bench/run || { echo "make bench: no benchmark yet (bench/run comes with the performance issue)" >&2; exit 1; }
@@ -54,4 +70,4 @@ install: build
 	DESTDIR=$(DESTDIR) cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-valgrind
