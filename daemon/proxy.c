@@ -35,6 +35,7 @@
 /* Client data taken per filter round. */
 #define PROXY_CHUNK 4096
 
+static void proxy_data_end(struct proxy *p, enum proxy_phase next);
 
 int proxy_mode(const struct session *s)
 {
@@ -123,18 +124,16 @@ void proxy_send_cmd(struct proxy *p)
 		proxy_send(p, p->line, p->linelen, PX_CMD);
 		return;
 	}
-	/* RFC 3030 2: the chunk follows its BDAT line at once, no reply between */
+	/* RFC 3030 2: the chunk follows its BDAT line at once, no reply between;
+	 * if it cannot go out the chunk is still read (and dropped), then 451 */
+	p->broken = 0;
 	if (proxy_conn_write(&p->pc, p->line, p->linelen) != SC_OK ||
 	    proxy_conn_write(&p->pc, "\r\n", 2) != SC_OK) {
 		proxy_conn_close(&p->pc, 0);
-		p->phase = PX_CMD;
-		proxy_fail(p, SC_ERR_NOMEM, "out of memory");
-		return;
+		p->broken = 1;
 	}
-	p->broken = 0;
 	if (p->bdat_left == 0) {
-		p->phase = PX_BDAT_END;
-		proxy_conn_expect(&p->pc);
+		proxy_data_end(p, PX_BDAT_END);
 		return;
 	}
 	p->phase = PX_BDAT;
@@ -272,7 +271,7 @@ static void proxy_data_end(struct proxy *p, enum proxy_phase next)
 	s->bulk_input = NULL;
 	clock_gettime(CLOCK_MONOTONIC, &p->t0);
 	snprintf(p->verb, sizeof p->verb, "%s", next == PX_DATA_END ? "DATA-END" : "BDAT-END");
-	if (p->dot.bare)
+	if (next == PX_DATA_END && p->dot.bare)
 		log_msg(LOG_NOTICE, "client=%s session=%s bare CR/LF in message data: %llu "
 			"neutralised", s->peer, s->id, p->dot.bare);
 	if (p->broken || !p->pc.open) {
