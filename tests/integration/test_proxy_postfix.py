@@ -240,6 +240,23 @@ class ProxyPostfixTest(unittest.TestCase):
         self.assertIn("from helo.client.example (", rcv)
         self.assertIn("[%s]" % CLIENT_IP, rcv)
 
+    def test_helo_client(self):
+        """A HELO (not EHLO) client: our plain 250, and the backend is told
+        PROTO=SMTP and greeted with HELO."""
+        before = self.count("alice")
+        with client_from(self.d.port) as c:
+            r = c.cmd("HELO old.client.example")
+            self.assertEqual(r.last, "250 test.example greets old.client.example")
+            self.assertEqual(c.cmd("MAIL FROM:<o@client.example>").code, 250)
+            self.assertEqual(c.cmd("RCPT TO:<alice@example.test>").code, 250)
+            self.assertEqual(c.cmd("DATA").code, 354)
+            self.assertEqual(c.cmd("Subject: helo\r\n\r\nold school\r\n.").code, 250)
+            c.cmd("QUIT")
+        rcv = received(self.pf.wait_for_mail("alice", before + 1)[-1])
+        self.assertIn("from old.client.example (", rcv)
+        self.assertIn("[%s]" % CLIENT_IP, rcv)
+        self.assertIn("with SMTP id", rcv)
+
     def test_swaks(self):
         swaks = shutil.which("swaks")
         self.assertIsNotNone(swaks, "swaks is missing: install it (scripts/install-deps)")
