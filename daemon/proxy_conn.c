@@ -127,12 +127,27 @@ static void proxy_conn_write_cb(struct bufferevent *bev, void *arg)
 	pc->ops->drained(pc->arg);
 }
 
+static sc_status proxy_conn_connect(struct proxy_conn *pc, const struct addrinfo *ai);
+
 static void proxy_conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct proxy_conn *pc = arg;
 
-	if (what & BEV_EVENT_CONNECTED)
+	if (what & BEV_EVENT_CONNECTED) {
+		pc->connected = 1;
 		return;
+	}
+	if (!pc->connected && pc->next) {
+		/* refused or silent: the backend's next address (a name with
+		 * ::1 and 127.0.0.1, one of them not listening) */
+		const struct addrinfo *ai = pc->next;
+
+		bufferevent_free(pc->bev);
+		pc->bev = NULL;
+		if (proxy_conn_connect(pc, ai) != SC_OK)
+			pc->ops->error(pc->arg, SC_ERR_TEMP, "cannot connect");
+		return;
+	}
 	if (what & BEV_EVENT_TIMEOUT)
 		proxy_conn_fail(pc, SC_ERR_TIMEOUT, "backend timeout");
 	else if (what & BEV_EVENT_EOF)
@@ -145,6 +160,8 @@ static void proxy_conn_event_cb(struct bufferevent *bev, short what, void *arg)
  * reports; the connection is closed then. */
 static sc_status proxy_conn_connect(struct proxy_conn *pc, const struct addrinfo *ai)
 {
+	pc->next = ai->ai_next;
+	pc->connected = 0;
 	pc->bev = bufferevent_socket_new(pc->base, -1,
 					 BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 	if (!pc->bev) {
@@ -161,8 +178,7 @@ static sc_status proxy_conn_connect(struct proxy_conn *pc, const struct addrinfo
 		proxy_conn_close(pc, 0);
 		return SC_ERR_NOMEM;
 	}
-	/* the first address only: the backend is one MTA we are configured for;
-	 * a refused connection is reported later, through the event callback */
+	/* a refused connection is reported later, through the event callback */
 	if (bufferevent_socket_connect(pc->bev, ai->ai_addr, (int)ai->ai_addrlen) != 0) {
 		proxy_conn_close(pc, 0);
 		return SC_ERR_TEMP;
@@ -185,10 +201,14 @@ static void proxy_resolve_done(void *arg)
 
 	if (pc) {
 		pc->job = NULL;
-		if (j->rc != 0 || !j->res)
+		if (j->rc != 0 || !j->res) {
 			proxy_conn_fail(pc, SC_ERR_TEMP, gai_strerror(j->rc));
-		else if (proxy_conn_connect(pc, j->res) != SC_OK)
-			pc->ops->error(pc->arg, SC_ERR_TEMP, "cannot connect");
+		} else {
+			pc->addrs = j->res;
+			j->res = NULL;
+			if (proxy_conn_connect(pc, pc->addrs) != SC_OK)
+				pc->ops->error(pc->arg, SC_ERR_TEMP, "cannot connect");
+		}
 	}
 	if (j->res)
 		freeaddrinfo(j->res);
@@ -221,10 +241,8 @@ sc_status proxy_conn_open(struct proxy_conn *pc, const char *host, const char *p
 	pc->cur->len = 0;
 	pc->open = 1;
 	if (getaddrinfo(host, port, &hints, &res) == 0 && res) {
-		sc_status rc = proxy_conn_connect(pc, res);
-
-		freeaddrinfo(res);
-		return rc;
+		pc->addrs = res;
+		return proxy_conn_connect(pc, res);
 	}
 	/* a host name: resolve on a worker thread (the loop never blocks) */
 	j = calloc(1, sizeof *j);
@@ -294,6 +312,11 @@ void proxy_conn_close(struct proxy_conn *pc, int say_quit)
 	}
 	free(pc->cur);
 	pc->cur = NULL;
+	if (pc->addrs)
+		freeaddrinfo(pc->addrs);
+	pc->addrs = NULL;
+	pc->next = NULL;
+	pc->connected = 0;
 	pc->expecting = 0;
 	pc->open = 0;
 }

@@ -3,7 +3,7 @@
  * connection to `delivery = proxy:HOST:PORT` per client session, on the
  * daemon's libevent loop (a bufferevent). It resolves the host (a numeric
  * address at once; a name on a worker thread, never blocking the loop),
- * connects, sends a preamble (the PROXY v2 header) first, writes command
+ * connects (to each of its addresses in turn until one answers), sends a preamble (the PROXY v2 header) first, writes command
  * lines and message data, and parses the backend's replies (RFC 5321 4.2)
  * into whole multi-line replies, bounded in size. Every step is under
  * proxy_timeout: a backend that does not answer, or does not read, is an
@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <netdb.h>
 #include <event2/event.h>
 #include <smtpcert/smtpcert.h>
 
@@ -59,10 +60,13 @@ struct proxy_conn {
 	long timeout;                /**< seconds */
 	uint8_t pre[64];             /**< preamble sent before anything else */
 	size_t prelen;
+	struct addrinfo *addrs;      /**< the backend's addresses (owned while open) */
+	const struct addrinfo *next; /**< tried when connecting to the current one fails */
 	struct proxy_reply *cur;     /**< the reply being read; allocated while open
 				      *  (an idle session keeps no 8 KiB buffer) */
 	unsigned expecting : 1;      /**< a reply is due */
 	unsigned open : 1;           /**< resolving, connecting or connected */
+	unsigned connected : 1;      /**< the TCP connection is up */
 };
 
 /**

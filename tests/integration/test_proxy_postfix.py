@@ -443,6 +443,24 @@ class ProxyFailureTest(unittest.TestCase):
         finally:
             fb.close()
 
+    def test_backend_by_name(self):
+        """A host name is resolved off the event loop, and each address tried
+        (localhost may say ::1 first; the backend listens on 127.0.0.1)."""
+        fb = FakeBackend("plain")
+        try:
+            with sctest.Daemon({"delivery": "proxy:localhost:%d" % fb.port}, certs=()) as d:
+                with d.client() as c:
+                    self.assertIn("SIZE 1000000", c.ehlo("name.client.example").lines)
+                    self.assertEqual(c.cmd("MAIL FROM:<a@client.example>").code, 250)
+        finally:
+            fb.close()
+        with sctest.Daemon({"delivery": "proxy:no-such-host.invalid:25"}, certs=()) as d:
+            with d.client() as c:
+                self.assertNotIn("SIZE", c.ehlo("name.client.example").text)
+                # bounded by the resolver's own timeouts (resolv.conf)
+                r = c.cmd("MAIL FROM:<a@client.example>", timeout=60)
+                self.assertEqual(r.code, 421, r)
+
     def test_backend_down(self):
         port = sctest.free_port()                      # nothing listens there
         with sctest.Daemon({"delivery": "proxy:127.0.0.1:%d" % port}) as d:
