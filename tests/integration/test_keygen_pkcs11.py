@@ -12,8 +12,9 @@
 - PKCS#11 on a private SoftHSM2 token: keygen --pkcs11 makes the key pair on the
   token (pkcs11-tool sees it sensitive and never extractable, with the
   certificate's public key); a key made by OpenSC's pkcs11-tool signs through a
-  pkcs11: URI (`smtpcert sign`, verified by `openssl smime`); a wrong PIN is a
-  clear error.
+  pkcs11: URI (`smtpcert sign`, verified by `openssl smime`); token keys from
+  keygen decrypt what `openssl cms -encrypt` made (RSA and ECDH on the token); a
+  wrong PIN is a clear error.
 """
 import os
 import pty
@@ -362,6 +363,24 @@ class Pkcs11(Base):
         self.assertIn(b"wrong PIN", p.stderr)
         self.assertNotIn(b"0000", p.stderr)
         self.assertFalse(os.path.exists(self.path("tok3.pem")))
+
+    def test_token_keys_decrypt_cms(self):
+        """Keys made by keygen --pkcs11 decrypt what openssl cms encrypted to their
+        certificates: RSA key transport and ECDH (RFC 5753) run on the token."""
+        msg = b"From: a@example.test\r\nTo: d@example.test\r\nSubject: x\r\n\r\nfor the token\r\n"
+        plain = self.write("msg", msg.decode())
+        for kt, label in (("p256", "ec"), ("rsa3072", "rsa")):
+            cert = self.path(label + ".pem")
+            p = self.run_cli("keygen", "--email", "d@example.test", "--key-type", kt,
+                             "--pkcs11", self.hsm.uri(object=label), "--pin-file", self.pin,
+                             "--out-cert", cert)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            enc = self.path(label + ".eml")
+            self.openssl("cms", "-encrypt", "-aes256", "-in", plain, "-out", enc, cert)
+            p = self.run_cli("decrypt", "--key", self.hsm.uri(object=label), "--cert", cert,
+                             "--passphrase-file", self.pin, "--in", enc)
+            self.assertEqual(p.returncode, 0, (kt, p.stderr))
+            self.assertIn(b"for the token", p.stdout)
 
     def test_pkcs11_tool_key_signs_through_uri(self):
         """A key pair made by OpenSC's pkcs11-tool, loaded with a pkcs11: URI."""
