@@ -227,6 +227,7 @@ static int pin_prompt(const char *uri, char *buf, size_t size)
 	int fd;
 	long n;
 
+	buf[0] = '\0';
 	if (tty_open(&fd) != 0)
 		return CLI_OK; /* the library says the token needs a PIN */
 	snprintf(prompt, sizeof prompt, "PIN for %.*s: ", (int)strcspn(uri, "?"), uri);
@@ -440,7 +441,7 @@ int cmd_keygen(int argc, char **argv)
 	struct userconf uc;
 	struct sc_addr addr;
 	const char *why = NULL;
-	char secret[SECRET_MAX + 2];
+	char secret[SECRET_MAX + 2] = "";
 	int rc;
 
 	rc = parse_args(argc, argv, &a);

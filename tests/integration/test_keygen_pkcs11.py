@@ -363,6 +363,12 @@ class Pkcs11(Base):
         self.assertIn(b"wrong PIN", p.stderr)
         self.assertNotIn(b"0000", p.stderr)
         self.assertFalse(os.path.exists(self.path("tok3.pem")))
+        # No PIN anywhere and no terminal to ask on.
+        p = self.run_cli("keygen", "--email", "tok@example.test", "--key-type", "p256",
+                         "--pkcs11", self.hsm.uri(object="other"),
+                         "--out-cert", self.path("tok4.pem"))
+        self.assertEqual(p.returncode, 7, p.stderr)
+        self.assertIn(b"needs a PIN", p.stderr)
 
     def test_token_keys_decrypt_cms(self):
         """Keys made by keygen --pkcs11 decrypt what openssl cms encrypted to their
