@@ -219,11 +219,6 @@ static sc_status enc_setup(struct enc_ctx *c, enum sc_smime_cipher cipher, char 
 	return SC_OK;
 }
 
-static int field_ends_line(const struct sc_mime_field *f)
-{
-	return f->raw_len > 0 && f->raw[f->raw_len - 1] == '\n';
-}
-
 static sc_status enc_outer_header(struct enc_ctx *c, enum sc_smime_cipher cipher, int hide)
 {
 	size_t nf = sc_mime_header_count(c->hdr);
@@ -232,10 +227,7 @@ static sc_status enc_outer_header(struct enc_ctx *c, enum sc_smime_cipher cipher
 		const struct sc_mime_field *f = sc_mime_header_field(c->hdr, i);
 
 		if (sc_mime_field_is_outer(f, hide)) {
-			SC_TRY(sig_out_text(&c->out, f->raw, f->raw_len));
-			/* the last field of a message without body or line end */
-			if (!field_ends_line(f))
-				SC_TRY(sig_out_line(&c->out, ""));
+			SC_TRY(sig_out_field(&c->out, f));
 		} else if (hide && f->name_len == 7 && !strncasecmp(f->name, "Subject", 7))
 			/* The placeholder most header-protecting clients use. */
 			SC_TRY(sig_out_line(&c->out, "Subject: ..."));
@@ -282,7 +274,7 @@ static sc_status enc_entity(struct enc_ctx *c, int hide, char *err, size_t errle
 		if (sc_mime_field_is_outer(f, hide))
 			continue;
 		SC_TRY(enc_emit(c, f->raw, f->raw_len, err, errlen));
-		if (!field_ends_line(f))
+		if (!sig_field_ends_line(f))
 			SC_TRY(enc_emit(c, "\r\n", 2, err, errlen));
 	}
 	SC_TRY(enc_emit(c, "\r\n", 2, err, errlen));

@@ -75,6 +75,12 @@ SC_MUST_CHECK sc_status sig_out_text(struct sig_out *o, const void *p, size_t n)
 SC_MUST_CHECK sc_status sig_out_line(struct sig_out *o, const char *s);
 SC_MUST_CHECK sc_status sig_out_flush(struct sig_out *o);
 
+/** @return non-zero when header field @p f ends with its line end (the last
+ *  field of a header-only message without a final newline does not). */
+int sig_field_ends_line(const struct sc_mime_field *f);
+/** Header field @p f as text, with a line end added when it has none. */
+SC_MUST_CHECK sc_status sig_out_field(struct sig_out *o, const struct sc_mime_field *f);
+
 /**
  * CRLF canonical form of @p n octets (RFC 8551 3.1.1: a bare LF becomes CRLF,
  * CRLF stays, other octets unchanged) into @p dst (room for 2 * @p n).

@@ -258,6 +258,17 @@ sc_status sig_out_line(struct sig_out *o, const char *s)
 	return sig_out_text(o, "\n", 1);
 }
 
+int sig_field_ends_line(const struct sc_mime_field *f)
+{
+	return f->raw_len > 0 && f->raw[f->raw_len - 1] == '\n';
+}
+
+sc_status sig_out_field(struct sig_out *o, const struct sc_mime_field *f)
+{
+	SC_TRY(sig_out_text(o, f->raw, f->raw_len));
+	return sig_field_ends_line(f) ? SC_OK : sig_out_text(o, "\n", 1);
+}
+
 size_t sig_canon(const char *p, size_t n, int *prev_cr, char *dst)
 {
 	size_t k = 0;

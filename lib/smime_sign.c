@@ -122,6 +122,9 @@ static sc_status sign_entity(struct sign_ctx *c, char *err, size_t errlen)
 			return sig_fail(err, errlen, SC_ERR_INTERNAL, 0,
 					"sign: boundary occurs in the message");
 		SC_TRY(sign_emit(c, f->raw, f->raw_len, err, errlen));
+		/* the last field of a message without body or final newline */
+		if (!sig_field_ends_line(f))
+			SC_TRY(sign_emit(c, "\r\n", 2, err, errlen));
 	}
 	SC_TRY(sign_emit(c, "\r\n", 2, err, errlen));
 	while ((rc = sig_in_segment(&c->in, &p, &n, &bol)) == SC_OK) {
@@ -143,7 +146,7 @@ static sc_status sign_outer_header(struct sign_ctx *c)
 		const struct sc_mime_field *f = sc_mime_header_field(c->hdr, i);
 
 		if (sc_mime_field_is_outer(f, 0))
-			SC_TRY(sig_out_text(&c->out, f->raw, f->raw_len));
+			SC_TRY(sig_out_field(&c->out, f));
 	}
 	return sig_out_line(&c->out, "MIME-Version: 1.0");
 }

@@ -146,8 +146,9 @@ class CercTest(unittest.TestCase):
             s.ehlo("client.test")
             self.assertEqual(s.docmd("CERC", "alice@example.test"),
                              (530, b"5.7.0 Authentication required"))
-            # without a pending CERC, DATA is not ours
-            self.assertEqual(s.docmd("DATA")[0], 502)
+            # without a pending CERC, DATA belongs to a mail transaction,
+            # and there is none (RFC 5321 4.1.4: bad sequence)
+            self.assertEqual(s.docmd("DATA")[0], 503)
             s.quit()
             self.assertNotIn("example.test", d.pending())
 
@@ -157,8 +158,9 @@ class CercTest(unittest.TestCase):
             code, msg = s.docmd("CERC", "alice@example.test")
             self.assertEqual(code, 550)
             self.assertRegex(msg.decode(), r"^5\.7\.1 Not authorized")
-            # no upload was started: DATA is refused, the session goes on
-            self.assertEqual(s.docmd("DATA")[0], 502)
+            # no upload was started: DATA is refused (no mail transaction
+            # either), the session goes on
+            self.assertEqual(s.docmd("DATA")[0], 503)
             self.assertEqual(s.docmd("NOOP")[0], 250)
             # case and quoting do not let bob through either
             self.assertEqual(s.docmd("CERC", "<ALICE@Example.TEST>")[0], 550)
@@ -204,7 +206,7 @@ class CercTest(unittest.TestCase):
             self.assertEqual(s.docmd("NOOP")[0], 250)
             self.assertEqual(s.docmd("RSET")[0], 250)
             # RSET cancelled it
-            self.assertEqual(s.docmd("DATA")[0], 502)
+            self.assertEqual(s.docmd("DATA")[0], 503)
             self.assertEqual(s.docmd("CERT", "bob@example.test")[0], 250)
             s.quit()
 

@@ -278,6 +278,34 @@ static void test_roundtrip_crlf_input_lf_output(void **state)
 	free(m);
 }
 
+/* A header-only message without a final newline: every field keeps its own
+ * line (the last one used to run into the MIME-Version line), outer and inner,
+ * and it verifies. */
+static void test_header_only_no_newline(void **state)
+{
+	static const char *const msgs[] = { "Subject: x", "Subject: x\nX-Inner: y" };
+	char *sig, *out, err[256] = "";
+	size_t siglen, outlen;
+	struct sc_smime_signer s;
+
+	(void)state;
+	for (size_t i = 0; i < 2; i++) {
+		for (int opaque = 0; opaque < 2; opaque++) {
+			assert_int_equal(do_sign(msgs[i], strlen(msgs[i]), ec_key, &ec_leaf, 1,
+						 opaque, 0, &sig, &siglen), SC_OK);
+			assert_true(!strncmp(sig, "Subject: x\r\nMIME-Version: 1.0\r\n",
+					     strlen("Subject: x\r\nMIME-Version: 1.0\r\n")));
+			assert_int_equal(do_verify(sig, siglen, ca_file, 0, &s, &out, &outlen, err,
+						   sizeof err), SC_OK);
+			assert_non_null(strstr(out, "Subject: x\r\n"));
+			if (i == 1)
+				assert_non_null(strstr(out, "X-Inner: y\r\n"));
+			free(sig);
+			free(out);
+		}
+	}
+}
+
 /* What we write: outer routing fields, the entity in CRLF, a fresh boundary,
  * and a SignerInfo with signingTime and SMIMECapabilities (RFC 8551 2.5). */
 static void test_structure(void **state)
@@ -773,6 +801,7 @@ int main(void)
 		cmocka_unit_test(test_roundtrip_p256_detached),
 		cmocka_unit_test(test_roundtrip_p256_opaque),
 		cmocka_unit_test(test_roundtrip_crlf_input_lf_output),
+		cmocka_unit_test(test_header_only_no_newline),
 		cmocka_unit_test(test_structure),
 		cmocka_unit_test(test_tampered),
 		cmocka_unit_test(test_wrong_ca_and_no_chain),
