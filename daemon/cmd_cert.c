@@ -3,13 +3,15 @@
  * per INTERFACE.md and docs/design.md). Daemon process; reads the repositories
  * of the session's runtime on the event loop: an LMDB lookup is a read of the
  * memory map (no allocation, no blocking call besides page faults), and the PEM
- * is encoded straight from the entry into the output buffer.
+ * is encoded straight from the entry into the output buffer. Not-found answers
+ * go through harvest.c (delays and limits against address harvesting).
  */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "commands.h"
+#include "harvest.h"
 #include "log.h"
 #include "reply.h"
 #include "runtime.h"
@@ -153,7 +155,7 @@ static int cert_store_has(struct runtime_repo *rr, const struct sc_addr *a)
  * the address and one was unavailable the answer is 451, never 550: we cannot
  * know it does not exist.
  */
-static void cert_lookup(struct session *s, struct request *rq, int chain)
+static int cert_lookup(struct session *s, struct request *rq, int chain)
 {
 	struct runtime *rt = cert_runtime(s);
 	struct cert_emit ce = { .s = s, .chain = chain, .url = rt->cert_url };
@@ -162,7 +164,7 @@ static void cert_lookup(struct session *s, struct request *rq, int chain)
 	int unavailable = 0;
 
 	if (!cert_address(s, rq, &a))
-		return;
+		return 0;
 	ce.addr = &a;
 	ce.key = rq->logaddr;
 	for (size_t i = 0; i < rt->nrepos; i++) {
@@ -171,13 +173,13 @@ static void cert_lookup(struct session *s, struct request *rq, int chain)
 
 		if (rc == SC_OK) {
 			reply(s, "250 2.0.0 OK");
-			return;
+			return 0;
 		}
 		if (ce.too_big) {
 			log_msg(LOG_WARNING, "client=%s session=%s addr=%s certificate too large to send",
 				s->peer, s->id, rq->logaddr);
 			reply(s, "554 5.3.4 Certificate too large to send");
-			return;
+			return 0;
 		}
 		switch (rc) {
 		case SC_ERR_NOT_FOUND:
@@ -192,25 +194,28 @@ static void cert_lookup(struct session *s, struct request *rq, int chain)
 				s->peer, s->id, rq->logaddr, sc_repo_spec(rt->repos[i]->repo),
 				sc_strerror(rc));
 			if (s->out_failed)
-				return;
+				return 0;
 			unavailable = 1;
 		}
 	}
-	if (unavailable)
+	if (unavailable) {
 		reply(s, "451 4.3.0 Certificate repository temporarily unavailable");
-	else
-		/* identical for unknown, expired and revoked: answers reveal nothing */
-		reply(s, "550 5.1.1 Certificate Not Found");
+		return 0;
+	}
+	/* identical for unknown, expired and revoked: answers reveal nothing */
+	reply(s, "550 5.1.1 Certificate Not Found");
+	return 1;
 }
 
 void cmd_cert(struct session *s, struct request *rq)
 {
-	cert_lookup(s, rq, 0);
+	/* harvest.c counts not-found answers and may delay or refuse (harvest.h) */
+	harvest_cert(s, rq, 0, cert_lookup);
 }
 
 void cmd_cers(struct session *s, struct request *rq)
 {
 	/* The chain as stored, in order; missing ones are never fetched (proposal:
 	 * SHOULD NOT complete the chain). */
-	cert_lookup(s, rq, 1);
+	harvest_cert(s, rq, 1, cert_lookup);
 }

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "anvil.h"
 #include "conn.h"
 #include "log.h"
 #include "runtime.h"
@@ -59,7 +60,10 @@ sc_status conn_module_init(struct event_base *base)
 	conn_base = base;
 	conn_epoch = (unsigned long)time(NULL);
 	conn_reaper = event_new(base, -1, 0, conn_reap, NULL);
-	return conn_reaper ? SC_OK : SC_ERR_NOMEM;
+	if (!conn_reaper)
+		return SC_ERR_NOMEM;
+	/* per-IP limits, command and session timeouts (conn_limits.c) */
+	return conn_limits_init(base);
 }
 
 void conn_module_fini(void)
@@ -69,11 +73,17 @@ void conn_module_fini(void)
 	if (conn_reaper)
 		event_free(conn_reaper);
 	conn_reaper = NULL;
+	conn_limits_fini();
 }
 
 size_t conn_count(void)
 {
 	return conn_nlive;
+}
+
+struct conn *conn_first(void)
+{
+	return conn_live;
 }
 
 /* One libevent "common timeout" per duration keeps thousands of identical idle
@@ -110,6 +120,8 @@ void conn_close(struct conn *c, const char *reason)
 	c->tr.ops->close(&c->tr);
 	close(c->tr.fd);
 	c->tr.fd = -1;
+	if (c->anvil_counted)
+		anvil_disconnect(c->s.peer);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -178,8 +190,9 @@ static void conn_peer_name(const struct sockaddr *sa, socklen_t salen, char *out
 		snprintf(out, size, "%s:%s", host, port);
 }
 
-/* Over max_connections: say why in one best-effort write, then close. */
-static void conn_refuse(int fd, const struct runtime *rt, const char *peer)
+/* Over max_connections (or a per-IP limit, @p why): say why in one
+ * best-effort write, then close. */
+static void conn_refuse(int fd, const struct runtime *rt, const char *peer, const char *why)
 {
 	char msg[300];
 	int n = snprintf(msg, sizeof msg, "421 4.7.0 %s Too many connections, try later\r\n",
@@ -188,7 +201,12 @@ static void conn_refuse(int fd, const struct runtime *rt, const char *peer)
 	/* best effort: the client may already be gone */
 	if (n > 0 && (size_t)n < sizeof msg)
 		(void)!send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
-	log_msg(LOG_WARNING, "client=%s refused: too many connections (%zu)", peer, conn_nlive);
+	if (why)
+		log_msg(LOG_WARNING, "client=%s refused: 421 4.7.0 %s", peer, why);
+	else
+		log_msg(LOG_WARNING, "client=%s refused: 421 4.7.0 %s (%zu open, max_connections=%ld)",
+			peer, conn_shutdown_done ? "shutting down" : "too many connections",
+			conn_nlive, rt->max_connections);
 	close(fd);
 }
 
@@ -196,25 +214,38 @@ void conn_accept(int fd, const struct sockaddr *sa, socklen_t salen)
 {
 	struct runtime *rt = runtime_current();
 	char peer[64], id[24];
+	const char *why = NULL;
 	struct conn *c;
+	int admit;
 
 	conn_peer_name(sa, salen, peer, sizeof peer);
 	if (conn_shutdown_done || conn_nlive >= (size_t)rt->max_connections) {
-		conn_refuse(fd, rt, peer);
+		conn_refuse(fd, rt, peer, NULL);
+		return;
+	}
+	admit = conn_limits_admit(rt, peer, &why);
+	if (!admit) {
+		conn_refuse(fd, rt, peer, why);
 		return;
 	}
 	c = calloc(1, sizeof *c);
 	if (!c) {
 		log_msg(LOG_ERR, "client=%s out of memory", peer);
+		if (admit == 2)
+			anvil_disconnect(peer);
 		close(fd);
 		return;
 	}
+	c->anvil_counted = admit == 2;
+	c->started = conn_limits_now();
 	transport_plain_init(&c->tr, fd);
 	c->ev_read = event_new(conn_base, fd, EV_READ | EV_PERSIST, conn_event_cb, c);
 	c->ev_write = event_new(conn_base, fd, EV_WRITE | EV_PERSIST, conn_event_cb, c);
 	c->ev_timer = evtimer_new(conn_base, conn_event_cb, c);
 	if (!c->ev_read || !c->ev_write || !c->ev_timer) {
 		log_msg(LOG_ERR, "client=%s out of memory", peer);
+		if (c->anvil_counted)
+			anvil_disconnect(peer);
 		close(fd);
 		conn_free(c);
 		return;

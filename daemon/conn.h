@@ -26,6 +26,8 @@
 #include "session.h"
 #include "transport.h"
 
+struct runtime;
+
 /* After the last reply (221, 421) the socket is half-closed and input is read and
  * dropped for up to this long before close(): closing a socket with unread input
  * makes the kernel send RST, which can destroy the reply before the client reads it. */
@@ -54,6 +56,11 @@ struct conn {
 	unsigned eof : 1;           /**< the peer closed its side */
 	unsigned stopping : 1;      /**< server shutdown: 421 once the current reply is out */
 	unsigned lingering : 1;     /**< final reply sent, FIN sent, discarding input */
+	unsigned anvil_counted : 1; /**< counted by anvil_connect(): uncount at close */
+	/* conn_limits.c (monotonic seconds): session start, and when the first
+	 * byte of the command line still incomplete arrived (0 = none) */
+	long started;
+	long line_start;
 };
 
 /** Set up the connection layer on @p base. */
@@ -81,5 +88,14 @@ void conn_update_events(struct conn *c);
 void conn_arm_timer(struct conn *c);
 void conn_step(struct conn *c);
 void conn_event_cb(evutil_socket_t fd, short what, void *arg);
+/* conn_limits.c: per-IP admission, command and session timeouts */
+struct conn *conn_first(void);
+SC_MUST_CHECK sc_status conn_limits_init(struct event_base *base);
+void conn_limits_fini(void);
+long conn_limits_now(void);
+/** Per-IP limits (anvil.c) for a new connection from @p peer. @return 0 when it
+ *  may not connect now (why in *@p why), 1 when admitted, 2 when admitted and
+ *  counted (anvil_disconnect() at close: conn->anvil_counted). */
+int conn_limits_admit(const struct runtime *rt, const char *peer, const char **why);
 
 #endif

@@ -93,6 +93,10 @@ static int conn_read(struct conn *c)
 	}
 	/* the new bytes may complete the partial line: there may be work now */
 	c->inp.partial = 0;
+	/* command_timeout counts from the first byte of a line (conn_limits.c):
+	 * the idle timer is re-armed only by complete lines, this bounds the line */
+	if (!c->line_start)
+		c->line_start = conn_limits_now();
 	return 1;
 }
 
@@ -119,12 +123,16 @@ static void conn_process(struct conn *c)
 
 		if (session_takes_bulk(&c->s)) {
 			session_upload_input(&c->s, c->in);
-			if (sc_buf_len(c->in) != had)
+			if (sc_buf_len(c->in) != had) {
 				conn_arm_timer(c);
+				c->line_start = 0; /* data, not a command line */
+			}
 			/* what the upload left is an incomplete line */
 			c->inp.partial = session_takes_bulk(&c->s) && sc_buf_len(c->in) > 0;
 		} else if (input_process(&c->s, c->in, &c->inp) > 0) {
 			conn_arm_timer(c);
+			/* a line completed: what is left began arriving with the last read */
+			c->line_start = sc_buf_len(c->in) > 0 ? conn_limits_now() : 0;
 		}
 		/* DATA entered the upload, or the upload ended: go on with what is
 		 * buffered in the new state */
@@ -226,7 +234,8 @@ static int conn_waits_for_job(const struct conn *c)
 {
 	/* AUTH: the verification or its failure delay (cmd_auth.c) */
 	return c->s.state == SESSION_SUBMIT || c->s.state == SESSION_AUTH_WAIT ||
-	       c->s.state == SESSION_DELIVER || c->s.state == SESSION_PROXY_WAIT;
+	       c->s.state == SESSION_DELIVER || c->s.state == SESSION_PROXY_WAIT ||
+	       c->s.state == SESSION_CERT_WAIT; /* harvest delay (harvest.c) */
 }
 
 /* Everything queued is sent: act on the session's state.

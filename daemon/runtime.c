@@ -223,6 +223,16 @@ static sc_status runtime_load_scalars(struct runtime *rt, char *err, size_t errl
 	rt->max_connections =
 		runtime_cfg_int(rt->cfg, "max_connections", RUNTIME_MAX_CONNECTIONS_DEFAULT);
 	rt->size_limit = runtime_cfg_int(rt->cfg, "max_message_size", RUNTIME_SIZE_DEFAULT);
+	/* abuse resistance (docs/design.md); the key table gives the defaults */
+	rt->max_conns_per_ip = runtime_cfg_int(rt->cfg, "max_connections_per_ip", 50);
+	rt->max_conn_rate = runtime_cfg_int(rt->cfg, "max_connection_rate", 600);
+	rt->command_timeout = runtime_cfg_int(rt->cfg, "command_timeout", 300);
+	rt->session_timeout = runtime_cfg_int(rt->cfg, "session_timeout", 1800);
+	rt->harvest_threshold = runtime_cfg_int(rt->cfg, "harvest_threshold", 5);
+	rt->harvest_limit = runtime_cfg_int(rt->cfg, "harvest_limit", 30);
+	rt->harvest_ip_limit = runtime_cfg_int(rt->cfg, "harvest_ip_limit", 1000);
+	rt->limits_exempt_loopback = !sc_config_key_known("limits_exempt_loopback") ||
+				     sc_config_bool(rt->cfg, "limits_exempt_loopback");
 	if (rt->idle_timeout <= 0 || rt->max_errors <= 0 || rt->max_connections <= 0 ||
 	    rt->size_limit < 0) {
 		snprintf(err, errlen, "%s: idle_timeout, max_errors and max_connections must be positive",

@@ -57,6 +57,15 @@ struct runtime {
 	long max_errors;
 	long max_connections;
 	long size_limit;              /**< EHLO SIZE value */
+	/* abuse resistance (anvil.c, conn_limits.c, harvest.c): 0 = off */
+	long max_conns_per_ip;        /**< per IPv4 address / IPv6 /64 */
+	long max_conn_rate;           /**< per IPv4 address / IPv6 /64, per minute */
+	long command_timeout;         /**< seconds from a line's first byte to its end */
+	long session_timeout;         /**< seconds per session */
+	long harvest_threshold;       /**< not-found answers before delays */
+	long harvest_limit;           /**< not-found answers before 421 */
+	long harvest_ip_limit;        /**< not-found answers per network per hour */
+	unsigned limits_exempt_loopback : 1;
 	enum runtime_submissions submissions;
 	/* AUTH (cmd_auth.c): the credential source, NULL without `auth`; used by
 	 * worker threads, so a job holds a reference to the runtime */

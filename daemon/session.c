@@ -18,6 +18,7 @@
 
 #include "cmd_auth.h"
 #include "commands.h"
+#include "harvest.h"
 #include "log.h"
 #include "proxy.h"
 #include "reply.h"
@@ -40,6 +41,7 @@ const char *session_state_name(enum session_state st)
 	case SESSION_DELIVER: return "DELIVER";
 	case SESSION_PROXY_WAIT: return "PROXY_WAIT";
 	case SESSION_PROXY_DATA: return "PROXY_DATA";
+	case SESSION_CERT_WAIT: return "CERT_WAIT";
 	}
 	return "?";
 }
@@ -68,6 +70,7 @@ void session_fini(struct session *s)
 	cerc_free(s);
 	proxy_free(s);
 	transaction_free(s); /* a delivery in flight completes without us */
+	harvest_free(s);
 	if (s->out)
 		sc_buf_free(s->out);
 	s->out = NULL;

@@ -40,7 +40,8 @@ enum session_state {
 	SESSION_DELIVER,   /**< message complete, its delivery job runs: no input is read */
 	SESSION_PROXY_WAIT,/**< proxy mode: a command went to the backend, its reply is
 			    *  awaited: no input is read (pipelining order kept) */
-	SESSION_PROXY_DATA /**< proxy mode: message data streams to the backend */
+	SESSION_PROXY_DATA,/**< proxy mode: message data streams to the backend */
+	SESSION_CERT_WAIT  /**< CERT/CERS answer delayed (harvest.c): no input is read */
 };
 
 /** The mail transaction, reset by RSET/HELO/EHLO (RFC 5321 4.1.1.5). */
@@ -49,6 +50,8 @@ struct transaction;
 struct cerc;
 /** The backend connection in proxy mode (proxy.c). */
 struct proxy;
+/** A CERT/CERS answer waiting for its harvest delay (harvest.c). */
+struct harvest;
 
 struct session {
 	enum session_state state;
@@ -91,6 +94,10 @@ struct session {
 	/** octets of a refused BDAT chunk still to read and drop (RFC 3030 3:
 	 *  the chunk follows its command whatever the reply) */
 	uint64_t bdat_discard;
+	/* harvest protection (harvest.c): not-found CERT/CERS answers so far, and
+	 * the delayed answer pending in SESSION_CERT_WAIT (NULL otherwise) */
+	unsigned cert_misses;
+	struct harvest *harvest;
 };
 
 /** Set up @p s (zeroed by the caller) with a reference to @p rt. */

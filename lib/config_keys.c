@@ -304,6 +304,25 @@ const struct cfg_key cfg_keys[] = {
 	  "simultaneous connections before new ones get 421" },
 	{ "max_errors", CFG_INT, "10", NULL, NULL, 1, 10000, NULL, 0,
 	  "failed commands in a session before 421" },
+	/* Abuse resistance (daemon/anvil.c, daemon/conn_limits.c, daemon/harvest.c;
+	 * docs/design.md "Abuse resistance"): 0 turns a limit off. */
+	{ "max_connections_per_ip", CFG_INT, "50", NULL, NULL, 0, 1000000, NULL, 0,
+	  "simultaneous connections per client IPv4 address or IPv6 /64 before 421 4.7.0" },
+	{ "max_connection_rate", CFG_INT, "600", NULL, NULL, 0, 1000000, NULL, 0,
+	  "connections per client IPv4 address or IPv6 /64 per minute before 421 4.7.0" },
+	{ "limits_exempt_loopback", CFG_BOOL, "yes", NULL, NULL, 0, 0, NULL, 0,
+	  "loopback clients are exempt from the per-IP and harvest limits (local proxies, filters)" },
+	/* RFC 5321 4.5.3.2.7: at least 5 minutes for a command by default. */
+	{ "command_timeout", CFG_INT, "300", NULL, NULL, 0, 86400, NULL, 0,
+	  "seconds a command line may take to arrive once its first byte came before 421 4.4.2" },
+	{ "session_timeout", CFG_INT, "1800", NULL, NULL, 0, 604800, NULL, 0,
+	  "seconds a whole session may last before 421 4.4.2" },
+	{ "harvest_threshold", CFG_INT, "5", NULL, NULL, 0, 100000, NULL, 0,
+	  "not-found CERT/CERS answers in a session before every further answer is delayed" },
+	{ "harvest_limit", CFG_INT, "30", NULL, NULL, 0, 100000, NULL, 0,
+	  "not-found CERT/CERS answers in a session before 421 4.7.0" },
+	{ "harvest_ip_limit", CFG_INT, "1000", NULL, NULL, 0, 100000000, NULL, 0,
+	  "not-found CERT/CERS answers per client IPv4 address or IPv6 /64 per hour before 421 4.7.0" },
 	/* RFC 1870: advertised as SIZE. */
 	{ "max_message_size", CFG_INT, "10485760", NULL, NULL, 1, 2147483647LL, NULL, 0,
 	  "largest message accepted, in bytes (advertised in SIZE)" },
