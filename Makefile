@@ -51,7 +51,7 @@ fuzz: deps
 
 # FUZZ_TIME, FUZZ_TIMEOUT, FUZZ_JOBS, FUZZ_TARGETS: see scripts/fuzz-smoke
 fuzz-smoke: fuzz
-	scripts/fuzz-smoke $(FUZZ_BUILD)
+	FUZZ_JOBS=$${FUZZ_JOBS:-$(JOBS)} scripts/fuzz-smoke $(FUZZ_BUILD)
 
 # A normal (non-ASan) build: valgrind and the sanitizers exclude each other.
 valgrind: deps

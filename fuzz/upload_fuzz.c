@@ -7,8 +7,9 @@
  * socket would arrive. Invariants (abort() when broken): the same status,
  * verdict, octets seen and text both ways; a refused upload keeps no text; an
  * accepted text fits the limit, has only "\n" line ends and no line over the
- * RFC 5321 4.5.3.1.6 bound; stuffing it again (RFC 5321 4.5.2) with CRLF line
- * ends and ".\r\n" reads back to the same text, ending exactly at the marker.
+ * RFC 5321 4.5.3.1.6 bound (999 octets before a bare LF, 998 before CRLF);
+ * stuffing it again (RFC 5321 4.5.2) with CRLF line ends and ".\r\n" reads
+ * back to the same text, ending exactly at the marker.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -100,10 +101,11 @@ static void fuzz_roundtrip(const struct out *o, size_t max)
 		st[n++] = o->text[i];
 		line++;
 	}
-	if (longest + 2 > UPLOAD_LINE_MAX)
+	/* 1000 octets with the terminator: a bare LF leaves room for 999 */
+	if (longest + 1 > UPLOAD_LINE_MAX)
 		abort();
-	/* a stuffed line is one longer; CRLF may be one longer than a bare LF */
-	if (longest + 4 > UPLOAD_LINE_MAX) {
+	/* stuffed again, a line may gain a dot and a CR */
+	if (longest + 3 > UPLOAD_LINE_MAX) {
 		free(st);
 		return;
 	}
