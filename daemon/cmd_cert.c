@@ -26,48 +26,6 @@ struct cert_emit {
 	const char *key;
 };
 
-/* Expand cert_url: %u = lookup key, %n = local part, %d = domain, %% = '%';
- * substituted text is percent-encoded (RFC 3986 2.1) except unreserved and '@'. */
-static void cert_url_expand(const char *tmpl, const struct sc_addr *a, const char *key,
-			    char *out, size_t size)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t o = 0;
-
-	for (const char *p = tmpl; *p && o + 1 < size; p++) {
-		const char *sub = NULL;
-
-		if (*p == '%' && p[1]) {
-			p++;
-			if (*p == 'u')
-				sub = key;
-			else if (*p == 'n')
-				sub = a->local;
-			else if (*p == 'd')
-				sub = a->domain;
-			if (!sub) {
-				out[o++] = *p;
-				continue;
-			}
-			for (; *sub && o + 4 < size; sub++) {
-				unsigned char ch = (unsigned char)*sub;
-
-				if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-				    (ch >= '0' && ch <= '9') || strchr("-._~@", ch)) {
-					out[o++] = (char)ch;
-				} else {
-					out[o++] = '%';
-					out[o++] = hex[ch >> 4];
-					out[o++] = hex[ch & 15];
-				}
-			}
-			continue;
-		}
-		out[o++] = *p;
-	}
-	out[o] = '\0';
-}
-
 static sc_status cert_emit_entry(void *arg, const struct sc_repo_entry *e)
 {
 	struct cert_emit *ce = arg;
@@ -76,7 +34,11 @@ static sc_status cert_emit_entry(void *arg, const struct sc_repo_entry *e)
 	if (ce->url) {
 		char url[SESSION_LINE_MAX - 8];
 
-		cert_url_expand(ce->url, ce->addr, ce->key, url, sizeof url);
+		/* lib/certurl.c: the same expansion export-www writes files by */
+		if (sc_cert_url_expand(ce->url, ce->key, url, sizeof url) != SC_OK) {
+			ce->too_big = 1;
+			return SC_ERR_TOO_LONG;
+		}
 		return reply(ce->s, "250-%s", url);
 	}
 	if (n > SC_CHAIN_MAX)

@@ -107,6 +107,31 @@ SC_MUST_CHECK sc_status sc_http_fetch_cert(const char *url, const char *ca_file,
 					   int timeout_ms, sc_cert **out, char *err,
 					   size_t errlen);
 
+/** Longest URL sc_cert_url_expand() writes for the daemon and export-www. */
+#define SC_CERT_URL_MAX 2048
+
+/**
+ * Expand a cert_url template (docs/protocol.md 10.2) for the lookup key @p key
+ * (sc_addr_key): %u = the key, %n = its local part, %d = its domain, %% = '%';
+ * substituted octets other than RFC 3986 unreserved and '@' are percent-encoded.
+ * The daemon answers CERT/CERS with this URL; `smtpcert admin export-www` writes
+ * the file it names (sc_cert_url_file()).
+ * @return SC_OK; SC_ERR_TOO_LONG (@p size too small); SC_ERR_ARG (no '@' in @p key).
+ */
+SC_MUST_CHECK sc_status sc_cert_url_expand(const char *tmpl, const char *key, char *out,
+					   size_t size);
+
+/**
+ * The file, relative to a web root, that the expanded URL names: its path after
+ * the authority, without the leading '/', percent-decoded as a web server does.
+ * @return SC_OK; SC_ERR_SYNTAX (a segment that is empty, ".", "..", starts with
+ *         '.' or holds a control character or an encoded NUL: never written);
+ *         SC_ERR_UNSUPPORTED (the URL has a query or fragment); SC_ERR_CONFIG (no
+ *         path); SC_ERR_TOO_LONG; SC_ERR_ARG.
+ */
+SC_MUST_CHECK sc_status sc_cert_url_file(const char *tmpl, const char *key, char *out,
+					 size_t size);
+
 /** sc_smtp_auth() flag: allow credentials over a session without TLS (tests only). */
 #define SC_SMTP_AUTH_PLAINTEXT_OK 1u
 
