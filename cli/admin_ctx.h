@@ -71,4 +71,8 @@ void admin_import_usage(FILE *f);
 void admin_list_usage(FILE *f);
 void admin_remove_usage(FILE *f);
 
+/* admin_export.c: the files cert_url points at. */
+int admin_export(struct admin_ctx *ctx, int argc, char **argv);
+void admin_export_usage(FILE *f);
+
 #endif

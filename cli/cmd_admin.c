@@ -31,13 +31,15 @@ static const struct admin_verb admin_verbs[] = {
 	{ "accept", admin_accept, admin_accept_usage,
 	  "accept a submission: store its certificate, record the decision" },
 	{ "reject", admin_reject, admin_reject_usage, "reject a submission (--reason TEXT)" },
+	{ "export-www", admin_export, admin_export_usage,
+	  "write the files cert_url points at, for a web server" },
 };
 
 static void admin_usage(FILE *f)
 {
 	fprintf(f, "usage: smtpcert admin -c FILE VERB [ARGS]\n\nverbs:\n");
 	for (size_t i = 0; i < sizeof admin_verbs / sizeof admin_verbs[0]; i++)
-		fprintf(f, "  %-7s %s\n", admin_verbs[i].name, admin_verbs[i].summary);
+		fprintf(f, "  %-10s %s\n", admin_verbs[i].name, admin_verbs[i].summary);
 	fprintf(f, "\n  -c FILE  the daemon's configuration (smtpcertd.conf(5)): repository,\n"
 		   "           domains, gateway_domains and crl_file are read from it (the\n"
 		   "           review verbs also use state_dir, delivery, notify_submitter)\n"
