@@ -19,6 +19,8 @@
 static const struct sc_repo_backend *const backends[] = {
 	&sc_repo_lmdb_backend,
 	&sc_repo_dir_backend,
+	&sc_repo_ldap_backend,
+	&sc_repo_ldaps_backend,
 };
 
 struct sc_repo {
@@ -28,6 +30,7 @@ struct sc_repo {
 	char *spec;
 	sc_repo_warn_fn warn;
 	void *warn_arg;
+	const struct sc_repo_ldap_opts *ldap; /* during open() only */
 };
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -71,6 +74,23 @@ int sc_repo_scheme_known(const char *spec)
 sc_status sc_repo_open(const char *spec, unsigned flags, sc_repo **out, char *err,
 		       size_t errlen)
 {
+	return sc_repo_open_ex(spec, flags, NULL, out, err, errlen);
+}
+
+const struct sc_repo_ldap_opts *sc_repo_ldap_opts_of(const sc_repo *r)
+{
+	return r ? r->ldap : NULL;
+}
+
+int sc_repo_is_remote(const sc_repo *r)
+{
+	return r && r->be->remote;
+}
+
+sc_status sc_repo_open_ex(const char *spec, unsigned flags,
+			  const struct sc_repo_ldap_opts *ldap, sc_repo **out, char *err,
+			  size_t errlen)
+{
 	const struct sc_repo_backend *be;
 	const char *path = NULL;
 	sc_repo *r;
@@ -85,8 +105,8 @@ sc_status sc_repo_open(const char *spec, unsigned flags, sc_repo **out, char *er
 	}
 	be = find_backend(spec, &path);
 	if (!be) {
-		set_err(err, errlen, "%s: unknown repository type (expected lmdb:/path or "
-			"dir:/path)", spec);
+		set_err(err, errlen, "%s: unknown repository type (expected lmdb:/path, "
+			"dir:/path or ldap://host/base?attr?scope?filter)", spec);
 		return SC_ERR_CONFIG;
 	}
 	if (!*path) {
@@ -101,7 +121,9 @@ sc_status sc_repo_open(const char *spec, unsigned flags, sc_repo **out, char *er
 	}
 	r->be = be;
 	r->flags = flags;
+	r->ldap = ldap;
 	st = be->open(r, path, flags, &r->state, err, errlen);
+	r->ldap = NULL;
 	if (st != SC_OK) {
 		free(r->spec);
 		free(r);

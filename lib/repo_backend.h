@@ -51,10 +51,19 @@ struct sc_repo_backend {
 
 	/* Every entry (e->key set), in key order. No final NULL call. */
 	sc_status (*list)(void *state, sc_repo_entry_fn fn, void *arg);
+
+	/* Non-zero: lookups go over the network (sc_repo_is_remote()). */
+	int remote;
 };
 
 extern const struct sc_repo_backend sc_repo_lmdb_backend;
 extern const struct sc_repo_backend sc_repo_dir_backend;
+extern const struct sc_repo_backend sc_repo_ldap_backend;
+extern const struct sc_repo_backend sc_repo_ldaps_backend;
+
+/* The ldap settings given to sc_repo_open_ex() (NULL when none), for a backend's
+ * open(); valid during open() only. */
+const struct sc_repo_ldap_opts *sc_repo_ldap_opts_of(const sc_repo *r);
 
 /* Report something the administrator should fix (a junk file in a dir: store)
  * through the callback set with sc_repo_set_warn(); silent without one. */

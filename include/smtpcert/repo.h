@@ -11,6 +11,10 @@
  *                       for the same address go in <dir>/<key>.d/<anything>.pem.
  *                       Characters outside [A-Za-z0-9@._+-] in the key are written
  *                       as %XX in file names.
+ *   ldap://host:port/base?attribute?scope?filter  (RFC 4516; also ldaps://)
+ *                       a read-only directory: the filter's %s is the lookup key,
+ *                       escaped per RFC 4515 3; the attribute defaults to
+ *                       userCertificate;binary. Unreachable = SC_ERR_TEMP.
  * Adding a backend is one lib/repo_<name>.c file plus one line in the registry
  * table in lib/repo.c.
  *
@@ -76,6 +80,28 @@ typedef struct sc_repo sc_repo;
 SC_MUST_CHECK sc_status sc_repo_open(const char *spec, unsigned flags, sc_repo **out,
 				     char *err, size_t errlen);
 void sc_repo_close(sc_repo *r);
+
+/** Settings of ldap:// and ldaps:// stores (smtpcertd.conf ldap_* keys). Strings
+ *  are copied by sc_repo_open_ex(); NULL members take the defaults. */
+struct sc_repo_ldap_opts {
+	const char *bind_dn;            /**< NULL: anonymous */
+	const char *bind_password_file; /**< password for bind_dn (first line) */
+	int starttls;                   /**< StartTLS on ldap:// (RFC 4513 3), required */
+	const char *ca_file;            /**< trust anchors for the server's certificate */
+	int timeout;                    /**< seconds per operation; <= 0: 10 */
+};
+
+/**
+ * sc_repo_open() with settings for remote stores: @p ldap (may be NULL) applies
+ * to ldap:// and ldaps:// specs and is ignored by the others.
+ */
+SC_MUST_CHECK sc_status sc_repo_open_ex(const char *spec, unsigned flags,
+					const struct sc_repo_ldap_opts *ldap, sc_repo **out,
+					char *err, size_t errlen);
+
+/** @return non-zero when lookups in @p r go over the network (ldap://): the daemon
+ *  then runs them off the event loop. */
+int sc_repo_is_remote(const sc_repo *r);
 
 /** Message callback: @p msg is NUL-terminated and valid only during the call. */
 typedef void (*sc_repo_warn_fn)(void *arg, const char *msg);
