@@ -166,6 +166,14 @@ static sc_status runtime_load_repos(struct runtime *rt, const struct runtime *ol
 {
 	const char *const *specs;
 	size_t n = sc_config_list(rt->cfg, "repository", &specs);
+	/* ldap:// stores (lib/repo_ldap.c); the other backends ignore these */
+	const struct sc_repo_ldap_opts ldap = {
+		.bind_dn = sc_config_str(rt->cfg, "ldap_bind_dn"),
+		.bind_password_file = sc_config_str(rt->cfg, "ldap_bind_password_file"),
+		.starttls = sc_config_bool(rt->cfg, "ldap_starttls"),
+		.ca_file = sc_config_str(rt->cfg, "ldap_ca_file"),
+		.timeout = (int)runtime_cfg_int(rt->cfg, "ldap_timeout", 10),
+	};
 
 	if (n > RUNTIME_REPOS_MAX) {
 		snprintf(err, errlen, "%s: repository: at most %d stores", sc_config_source(rt->cfg),
@@ -190,8 +198,8 @@ static sc_status runtime_load_repos(struct runtime *rt, const struct runtime *ol
 		 * is read-only */
 		rr->writable = i == 0 && rt->submissions == RUNTIME_SUBMIT_AUTO;
 		/* a missing local store is created empty (docs/design.md) */
-		rc = sc_repo_open(specs[i], (rr->writable ? 0 : SC_REPO_RDONLY) | SC_REPO_CREATE,
-				  &rr->repo, why, sizeof why);
+		rc = sc_repo_open_ex(specs[i], (rr->writable ? 0 : SC_REPO_RDONLY) |
+				     SC_REPO_CREATE, &ldap, &rr->repo, why, sizeof why);
 		if (rc != SC_OK) {
 			free(rr);
 			if (!why[0])
