@@ -119,7 +119,7 @@ static void test_schemes(void **state)
 {
 	assert_true(sc_repo_scheme_known("lmdb:/var/lib/smtpcert"));
 	assert_true(sc_repo_scheme_known("dir:certs"));
-	assert_false(sc_repo_scheme_known("ldap://ldap.example.test/o=x?userCertificate"));
+	assert_true(sc_repo_scheme_known("ldap://ldap.example.test/o=x?userCertificate"));
 	assert_false(sc_repo_scheme_known("lmdbx:/x"));
 	assert_false(sc_repo_scheme_known("lmd:/x"));
 	assert_false(sc_repo_scheme_known("LMDB:/x")); /* schemes are exact */
