@@ -76,6 +76,11 @@ static void harvest_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (s->state != SESSION_CERT_WAIT) {
+		/* a timeout or shutdown closed the session meanwhile (421 queued) */
+		harvest_free(s);
+		return;
+	}
 	memset(&rq, 0, sizeof rq);
 	rq.cmd = h->cmd;
 	rq.arg = h->arg;

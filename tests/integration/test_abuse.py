@@ -186,6 +186,26 @@ class HarvestTest(unittest.TestCase):
             self.assertIn("harvest delay", log)
             self.assertIn("harvest limit", log)
 
+    def test_session_timeout_during_delay(self):
+        # the delayed answer never comes after the 421: the session is over
+        with daemon(harvest_threshold=1, harvest_limit=0, harvest_ip_limit=0,
+                    session_timeout=2, max_errors=100) as d:
+            with client_from(d, "127.0.0.1") as c:
+                c.ehlo()
+                self.assertEqual(c.cmd("CERT " + UNKNOWN % 0).code, 550)
+                got = []
+                try:
+                    for i in range(1, 4):
+                        r = c.cmd("CERT " + UNKNOWN % i, timeout=30)
+                        got.append(r.last)
+                        if r.code == 421:
+                            break
+                except Closed:
+                    pass
+                self.assertTrue(got and got[-1].startswith("421 4.4.2 "), got)
+                self.assertTrue(c.is_closed(10))
+                self.assertNotIn(b"550", c.buf)
+
     def test_ip_budget_survives_reconnect(self):
         with daemon(harvest_threshold=0, harvest_limit=0, harvest_ip_limit=3,
                     max_errors=100) as d:
