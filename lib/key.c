@@ -13,7 +13,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +30,7 @@
 
 #include "smtpcert/smtpcert.h"
 #include "key_int.h"
+#include "errmsg.h"
 
 /* The largest key file read: an RSA-16384 PEM is about 13 KiB. */
 #define KEY_FILE_MAX (256 * 1024)
@@ -40,21 +40,6 @@ struct sc_key {
 	struct key_p11 *p11; /* token state, NULL for a key from a file */
 	char desc[64];
 };
-
-static sc_status key_fail(char *err, size_t errlen, sc_status st, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static sc_status key_fail(char *err, size_t errlen, sc_status st, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return st;
-}
 
 int sc_key_is_pkcs11(const char *spec)
 {
@@ -208,12 +193,12 @@ static sc_status key_read_file(const char *path, unsigned char **out, size_t *ou
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 
 	if (fd < 0)
-		return key_fail(err, errlen, errno == ENOENT ? SC_ERR_NOT_FOUND :
+		return sc_fail(err, errlen, errno == ENOENT ? SC_ERR_NOT_FOUND :
 					     errno == EACCES ? SC_ERR_PERM : SC_ERR_IO,
 				"%s: %s", path, strerror(errno));
 	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
 		close(fd);
-		return key_fail(err, errlen, SC_ERR_IO, "%s: not a regular file", path);
+		return sc_fail(err, errlen, SC_ERR_IO, "%s: not a regular file", path);
 	}
 	buf = malloc(KEY_FILE_MAX + 1);
 	if (!buf) {
@@ -230,7 +215,7 @@ static sc_status key_read_file(const char *path, unsigned char **out, size_t *ou
 
 			close(fd);
 			OPENSSL_clear_free(buf, len);
-			return key_fail(err, errlen, SC_ERR_IO, "%s: %s", path, strerror(e));
+			return sc_fail(err, errlen, SC_ERR_IO, "%s: %s", path, strerror(e));
 		}
 		len += (size_t)r;
 		if (r == 0 || len > KEY_FILE_MAX)
@@ -239,7 +224,7 @@ static sc_status key_read_file(const char *path, unsigned char **out, size_t *ou
 	close(fd);
 	if (len > KEY_FILE_MAX) {
 		OPENSSL_clear_free(buf, len);
-		return key_fail(err, errlen, SC_ERR_TOO_LONG, "%s: larger than %d bytes", path,
+		return sc_fail(err, errlen, SC_ERR_TOO_LONG, "%s: larger than %d bytes", path,
 				KEY_FILE_MAX);
 	}
 	*out = buf;
@@ -294,10 +279,10 @@ static sc_status key_decode(const char *path, const unsigned char *data, size_t 
 	BIO *bio;
 
 	if (len == 0)
-		return key_fail(err, errlen, SC_ERR_SYNTAX, "%s: empty file", path);
+		return sc_fail(err, errlen, SC_ERR_SYNTAX, "%s: empty file", path);
 	if (pem) {
 		if (!has_text(data, len, "PRIVATE KEY-----"))
-			return key_fail(err, errlen, SC_ERR_SYNTAX,
+			return sc_fail(err, errlen, SC_ERR_SYNTAX,
 					"%s: no PRIVATE KEY block (a certificate or public key?)",
 					path);
 		encrypted = has_text(data, len, "-----BEGIN ENCRYPTED PRIVATE KEY-----") ||
@@ -306,7 +291,7 @@ static sc_status key_decode(const char *path, const unsigned char *data, size_t 
 		encrypted = der_is_encrypted(data, len);
 	}
 	if (encrypted && !pass)
-		return key_fail(err, errlen, SC_ERR_AUTH,
+		return sc_fail(err, errlen, SC_ERR_AUTH,
 				"%s: the key is encrypted and no passphrase was given", path);
 	bio = BIO_new_mem_buf(data, (int)len);
 	if (!bio)
@@ -325,9 +310,9 @@ static sc_status key_decode(const char *path, const unsigned char *data, size_t 
 		ERR_error_string_n(e, why, sizeof why);
 		ERR_clear_error();
 		if (encrypted)
-			return key_fail(err, errlen, SC_ERR_AUTH,
+			return sc_fail(err, errlen, SC_ERR_AUTH,
 					"%s: cannot decrypt the key: wrong passphrase", path);
-		return key_fail(err, errlen, SC_ERR_SYNTAX, "%s: not a private key (%s)", path,
+		return sc_fail(err, errlen, SC_ERR_SYNTAX, "%s: not a private key (%s)", path,
 				why);
 	}
 	ERR_clear_error();
@@ -336,7 +321,7 @@ static sc_status key_decode(const char *path, const unsigned char *data, size_t 
 
 		key_describe_evp(pk, desc, sizeof desc);
 		EVP_PKEY_free(pk);
-		return key_fail(err, errlen, SC_ERR_UNSUPPORTED,
+		return sc_fail(err, errlen, SC_ERR_UNSUPPORTED,
 				"%s: %s keys cannot be used for S/MIME", path, desc);
 	}
 	*out = pk;
@@ -358,7 +343,7 @@ sc_status sc_key_load(const char *spec, const struct sc_key_opts *o, sc_key **ou
 	if (err && errlen)
 		err[0] = '\0';
 	if (!spec || !spec[0])
-		return key_fail(err, errlen, SC_ERR_ARG, "no key given");
+		return sc_fail(err, errlen, SC_ERR_ARG, "no key given");
 	if (!o)
 		o = &none;
 	if (sc_key_is_pkcs11(spec)) {

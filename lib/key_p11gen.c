@@ -11,7 +11,6 @@
  * (SC_ERR_EXISTS). The PIN buffer is wiped.
  */
 #include <dlfcn.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +21,7 @@
 
 #include "smtpcert/smtpcert.h"
 #include "key_int.h"
+#include "errmsg.h"
 
 #define GEN_SLOTS_MAX 64
 #define GEN_DEFAULT_LABEL "smtpcert"
@@ -38,21 +38,6 @@ struct gen {
 	CK_SESSION_HANDLE session;
 	int open;
 };
-
-static sc_status gen_fail(char *err, size_t errlen, sc_status st, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static sc_status gen_fail(char *err, size_t errlen, sc_status st, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return st;
-}
 
 static void gen_close(struct gen *g)
 {
@@ -74,15 +59,15 @@ static sc_status gen_load(struct gen *g, const char *module, char *err, size_t e
 
 	g->dl = dlopen(module, RTLD_NOW | RTLD_LOCAL);
 	if (!g->dl)
-		return gen_fail(err, errlen, SC_ERR_NOT_FOUND,
+		return sc_fail(err, errlen, SC_ERR_NOT_FOUND,
 				"cannot load the PKCS#11 module %s", module);
 	get = (CK_C_GetFunctionList)dlsym(g->dl, "C_GetFunctionList");
 	if (!get || get(&g->f) != CKR_OK || !g->f)
-		return gen_fail(err, errlen, SC_ERR_UNSUPPORTED, "%s: not a PKCS#11 module",
+		return sc_fail(err, errlen, SC_ERR_UNSUPPORTED, "%s: not a PKCS#11 module",
 				module);
 	rv = g->f->C_Initialize(NULL);
 	if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED)
-		return gen_fail(err, errlen, SC_ERR_IO, "%s: C_Initialize failed (0x%lx)",
+		return sc_fail(err, errlen, SC_ERR_IO, "%s: C_Initialize failed (0x%lx)",
 				module, (unsigned long)rv);
 	g->initialized = rv == CKR_OK;
 	return SC_OK;
@@ -106,7 +91,7 @@ static sc_status gen_find_slot(struct gen *g, const struct key_p11_uri *u, CK_SL
 	unsigned found = 0;
 
 	if (g->f->C_GetSlotList(CK_TRUE, slots, &n) != CKR_OK)
-		return gen_fail(err, errlen, SC_ERR_IO, "cannot list the token slots");
+		return sc_fail(err, errlen, SC_ERR_IO, "cannot list the token slots");
 	for (CK_ULONG i = 0; i < n; i++) {
 		CK_TOKEN_INFO ti;
 		CK_SLOT_INFO si;
@@ -135,9 +120,9 @@ static sc_status gen_find_slot(struct gen *g, const struct key_p11_uri *u, CK_SL
 		}
 	}
 	if (!found)
-		return gen_fail(err, errlen, SC_ERR_NOT_FOUND, "no token matches");
+		return sc_fail(err, errlen, SC_ERR_NOT_FOUND, "no token matches");
 	if (found > 1)
-		return gen_fail(err, errlen, SC_ERR_ARG,
+		return sc_fail(err, errlen, SC_ERR_ARG,
 				"%u tokens match: name one with token= in the URI", found);
 	return SC_OK;
 }
@@ -197,11 +182,11 @@ static sc_status gen_pair(struct gen *g, enum sc_keygen_type type, char *label,
 #undef ATTR
 	rv = g->f->C_GenerateKeyPair(g->session, &mech, pub, np, priv, nv, &hpub, &hpriv);
 	if (rv == CKR_MECHANISM_INVALID)
-		return gen_fail(err, errlen, SC_ERR_UNSUPPORTED,
+		return sc_fail(err, errlen, SC_ERR_UNSUPPORTED,
 				"the token cannot generate %s keys",
 				type == SC_KEYGEN_P256 ? "P-256" : "RSA-3072");
 	if (rv != CKR_OK)
-		return gen_fail(err, errlen, SC_ERR_IO, "key generation on the token failed (0x%lx)",
+		return sc_fail(err, errlen, SC_ERR_IO, "key generation on the token failed (0x%lx)",
 				(unsigned long)rv);
 	return SC_OK;
 }
@@ -227,7 +212,7 @@ static sc_status gen_on_token(struct key_p11_uri *u, const struct sc_key_opts *o
 	if (!u->has_id) {
 		/* A random CKA_ID ties the two halves (and a certificate stored later). */
 		if (RAND_bytes(u->id, 16) != 1)
-			return gen_fail(err, errlen, SC_ERR_CRYPTO, "no random bytes");
+			return sc_fail(err, errlen, SC_ERR_CRYPTO, "no random bytes");
 		u->id_len = 16;
 		u->has_id = 1;
 	}
@@ -244,28 +229,28 @@ static sc_status gen_on_token(struct key_p11_uri *u, const struct sc_key_opts *o
 		if (rv == CKR_OK)
 			g.open = 1;
 		else
-			st = gen_fail(err, errlen, SC_ERR_IO, "%s: cannot open a session (0x%lx)",
+			st = sc_fail(err, errlen, SC_ERR_IO, "%s: cannot open a session (0x%lx)",
 				      shown, (unsigned long)rv);
 	}
 	if (st == SC_OK && !have_pin)
-		st = gen_fail(err, errlen, SC_ERR_AUTH, "%s: token \"%s\" needs a PIN", shown,
+		st = sc_fail(err, errlen, SC_ERR_AUTH, "%s: token \"%s\" needs a PIN", shown,
 			      token);
 	if (st == SC_OK) {
 		rv = g.f->C_Login(g.session, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin));
 		if (rv == CKR_PIN_INCORRECT || rv == CKR_PIN_INVALID || rv == CKR_PIN_LEN_RANGE)
-			st = gen_fail(err, errlen, SC_ERR_AUTH, "%s: wrong PIN for token \"%s\"",
+			st = sc_fail(err, errlen, SC_ERR_AUTH, "%s: wrong PIN for token \"%s\"",
 				      shown, token);
 		else if (rv == CKR_PIN_LOCKED)
-			st = gen_fail(err, errlen, SC_ERR_AUTH,
+			st = sc_fail(err, errlen, SC_ERR_AUTH,
 				      "%s: the PIN of token \"%s\" is locked", shown, token);
 		else if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN)
-			st = gen_fail(err, errlen, SC_ERR_AUTH,
+			st = sc_fail(err, errlen, SC_ERR_AUTH,
 				      "%s: login to token \"%s\" failed (0x%lx)", shown, token,
 				      (unsigned long)rv);
 	}
 	OPENSSL_cleanse(pin, sizeof pin);
 	if (st == SC_OK && (gen_exists(&g, &by_label) || gen_exists(&g, &by_id)))
-		st = gen_fail(err, errlen, SC_ERR_EXISTS,
+		st = sc_fail(err, errlen, SC_ERR_EXISTS,
 			      "%s: token \"%s\" already holds a key labelled \"%s\" or with that "
 			      "id (not replaced)", shown, token, u->object);
 	if (st == SC_OK)

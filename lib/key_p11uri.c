@@ -12,7 +12,6 @@
 #include <stddef.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,21 +23,7 @@
 
 #include "smtpcert/smtpcert.h"
 #include "key_int.h"
-
-static sc_status uri_fail(char *err, size_t errlen, sc_status st, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static sc_status uri_fail(char *err, size_t errlen, sc_status st, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return st;
-}
+#include "errmsg.h"
 
 void key_p11_uri_display(const char *uri, char *buf, size_t size)
 {
@@ -129,10 +114,10 @@ static sc_status uri_attr_set(struct key_p11_uri *u, const struct uri_attr *a,
 	int *has = (int *)((char *)u + a->has_off);
 
 	if (*has)
-		return uri_fail(err, errlen, SC_ERR_SYNTAX,
+		return sc_fail(err, errlen, SC_ERR_SYNTAX,
 				"pkcs11: URI: attribute %s given twice", a->name);
 	if (pct_decode(v, vlen, (unsigned char *)u + a->off, a->size, 0) < 0)
-		return uri_fail(err, errlen, SC_ERR_SYNTAX,
+		return sc_fail(err, errlen, SC_ERR_SYNTAX,
 				"pkcs11: URI: bad value for %s (escape, NUL byte or too long)",
 				a->name);
 	*has = 1;
@@ -153,7 +138,7 @@ static sc_status uri_pair(struct key_p11_uri *u, const char *s, size_t len, int 
 	char *end;
 
 	if (!eq)
-		return uri_fail(err, errlen, SC_ERR_SYNTAX,
+		return sc_fail(err, errlen, SC_ERR_SYNTAX,
 				"pkcs11: URI: expected name=value, got \"%.*s\"",
 				(int)(len > 40 ? 40 : len), s);
 	nlen = (size_t)(eq - s);
@@ -166,11 +151,11 @@ static sc_status uri_pair(struct key_p11_uri *u, const char *s, size_t len, int 
 		long n;
 
 		if (u->has_id)
-			return uri_fail(err, errlen, SC_ERR_SYNTAX,
+			return sc_fail(err, errlen, SC_ERR_SYNTAX,
 					"pkcs11: URI: attribute id given twice");
 		n = pct_decode(v, vlen, u->id, sizeof u->id, 1);
 		if (n < 0)
-			return uri_fail(err, errlen, SC_ERR_SYNTAX, "pkcs11: URI: bad id value");
+			return sc_fail(err, errlen, SC_ERR_SYNTAX, "pkcs11: URI: bad id value");
 		u->id_len = (size_t)n;
 		u->has_id = 1;
 		return SC_OK;
@@ -178,13 +163,13 @@ static sc_status uri_pair(struct key_p11_uri *u, const char *s, size_t len, int 
 	if (!query && nlen == 7 && !memcmp(s, "slot-id", 7)) {
 		/* RFC 7512: slot-id is a decimal CK_SLOT_ID. */
 		if (u->has_slot_id || vlen == 0 || vlen >= sizeof num)
-			return uri_fail(err, errlen, SC_ERR_SYNTAX, "pkcs11: URI: bad slot-id");
+			return sc_fail(err, errlen, SC_ERR_SYNTAX, "pkcs11: URI: bad slot-id");
 		memcpy(num, v, vlen);
 		num[vlen] = '\0';
 		errno = 0;
 		u->slot_id = strtoul(num, &end, 10);
 		if (errno || *end || !isdigit((unsigned char)num[0]))
-			return uri_fail(err, errlen, SC_ERR_SYNTAX, "pkcs11: URI: bad slot-id");
+			return sc_fail(err, errlen, SC_ERR_SYNTAX, "pkcs11: URI: bad slot-id");
 		u->has_slot_id = 1;
 		return SC_OK;
 	}
@@ -193,7 +178,7 @@ static sc_status uri_pair(struct key_p11_uri *u, const char *s, size_t len, int 
 	if (query || (nlen > 2 && !memcmp(s, "x-", 2)) ||
 	    (nlen == 15 && !memcmp(s, "library-version", 15)))
 		return SC_OK;
-	return uri_fail(err, errlen, SC_ERR_SYNTAX, "pkcs11: URI: unknown attribute \"%.*s\"",
+	return sc_fail(err, errlen, SC_ERR_SYNTAX, "pkcs11: URI: unknown attribute \"%.*s\"",
 			(int)(nlen > 40 ? 40 : nlen), s);
 }
 
@@ -206,13 +191,13 @@ sc_status key_p11_uri_parse(const char *uri, struct key_p11_uri *u, char *err, s
 	memset(u, 0, sizeof *u);
 	len = strnlen(uri, KEY_P11_URI_MAX + 1);
 	if (len > KEY_P11_URI_MAX)
-		return uri_fail(err, errlen, SC_ERR_TOO_LONG, "pkcs11: URI longer than %d bytes",
+		return sc_fail(err, errlen, SC_ERR_TOO_LONG, "pkcs11: URI longer than %d bytes",
 				KEY_P11_URI_MAX);
 	if (len < 7 || strncasecmp(uri, "pkcs11:", 7))
-		return uri_fail(err, errlen, SC_ERR_SYNTAX, "not a pkcs11: URI");
+		return sc_fail(err, errlen, SC_ERR_SYNTAX, "not a pkcs11: URI");
 	for (i = 7; i < len; i++)
 		if ((unsigned char)uri[i] <= 0x20 || (unsigned char)uri[i] >= 0x7f)
-			return uri_fail(err, errlen, SC_ERR_SYNTAX,
+			return sc_fail(err, errlen, SC_ERR_SYNTAX,
 					"pkcs11: URI: blank, control or 8-bit character "
 					"(percent-encode it)");
 	qpos = 7 + strcspn(uri + 7, "?");
@@ -235,10 +220,10 @@ sc_status key_p11_uri_parse(const char *uri, struct key_p11_uri *u, char *err, s
 		i += n + 1;
 	}
 	if (u->has_pin_value && u->has_pin_source)
-		return uri_fail(err, errlen, SC_ERR_SYNTAX,
+		return sc_fail(err, errlen, SC_ERR_SYNTAX,
 				"pkcs11: URI: pin-value and pin-source are exclusive");
 	if (u->has_type && strcmp(u->type, "private"))
-		return uri_fail(err, errlen, SC_ERR_SYNTAX,
+		return sc_fail(err, errlen, SC_ERR_SYNTAX,
 				"pkcs11: URI names a %s object, not a private key", u->type);
 	return SC_OK;
 }
@@ -271,28 +256,28 @@ static sc_status pin_from_file(const char *src, char *pin, size_t size, char *er
 	int fd;
 
 	if (path[0] != '/')
-		return uri_fail(err, errlen, SC_ERR_SYNTAX,
+		return sc_fail(err, errlen, SC_ERR_SYNTAX,
 				"pkcs11: URI: pin-source must be an absolute file name");
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
-		return uri_fail(err, errlen, errno == ENOENT ? SC_ERR_NOT_FOUND : SC_ERR_IO,
+		return sc_fail(err, errlen, errno == ENOENT ? SC_ERR_NOT_FOUND : SC_ERR_IO,
 				"pin-source %s: %s", path, strerror(errno));
 	do
 		r = read(fd, buf, sizeof buf - 1);
 	while (r < 0 && errno == EINTR);
 	close(fd);
 	if (r < 0)
-		return uri_fail(err, errlen, SC_ERR_IO, "pin-source %s: %s", path,
+		return sc_fail(err, errlen, SC_ERR_IO, "pin-source %s: %s", path,
 				strerror(errno));
 	buf[r] = '\0';
 	n = strcspn(buf, "\r\n");
 	if (n == (size_t)r && (size_t)r == sizeof buf - 1) {
 		OPENSSL_cleanse(buf, sizeof buf);
-		return uri_fail(err, errlen, SC_ERR_TOO_LONG, "pin-source %s: PIN too long", path);
+		return sc_fail(err, errlen, SC_ERR_TOO_LONG, "pin-source %s: PIN too long", path);
 	}
 	if (n >= size || memchr(buf, '\0', n)) {
 		OPENSSL_cleanse(buf, sizeof buf);
-		return uri_fail(err, errlen, SC_ERR_SYNTAX, "pin-source %s: not a PIN", path);
+		return sc_fail(err, errlen, SC_ERR_SYNTAX, "pin-source %s: not a PIN", path);
 	}
 	memcpy(pin, buf, n);
 	pin[n] = '\0';
@@ -313,7 +298,7 @@ sc_status key_p11_pin(const struct key_p11_uri *u, const struct sc_key_opts *o, 
 		src = u->pin_value;
 	if (src) {
 		if (strlen(src) >= size)
-			return uri_fail(err, errlen, SC_ERR_TOO_LONG, "PIN too long");
+			return sc_fail(err, errlen, SC_ERR_TOO_LONG, "PIN too long");
 		memcpy(pin, src, strlen(src) + 1);
 		*have = 1;
 		return SC_OK;

@@ -9,7 +9,6 @@
  * A wrong PIN is SC_ERR_AUTH and is never retried here: tokens lock after a few
  * failures. The PIN buffer is wiped; URIs in messages lose their query (pin-value).
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +19,7 @@
 
 #include "smtpcert/smtpcert.h"
 #include "key_int.h"
+#include "errmsg.h"
 
 /* PKCS#11 v2.40 return values libp11 reports as the error reason of a failed login. */
 #define KEY_CKR_PIN_INCORRECT 0xa0UL
@@ -34,22 +34,6 @@ struct key_p11 {
 	unsigned int nslots;
 	int loaded;
 };
-
-static sc_status p11_fail(char *err, size_t errlen, sc_status st, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static sc_status p11_fail(char *err, size_t errlen, sc_status st, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	ERR_clear_error();
-	return st;
-}
 
 void key_p11_release(struct key_p11 *h)
 {
@@ -130,14 +114,14 @@ static sc_status p11_open(const struct key_p11_uri *u, const struct sc_key_opts 
 	}
 	if (PKCS11_CTX_load(h->ctx, module) != 0) {
 		key_p11_release(h);
-		return p11_fail(err, errlen, SC_ERR_NOT_FOUND,
+		return sc_fail_ossl(err, errlen, SC_ERR_NOT_FOUND,
 				"cannot load the PKCS#11 module %s (set module-path in the URI, "
 				"pkcs11_module, or $SMTPCERT_PKCS11_MODULE)", module);
 	}
 	h->loaded = 1;
 	if (PKCS11_enumerate_slots(h->ctx, &h->slots, &h->nslots) != 0) {
 		key_p11_release(h);
-		return p11_fail(err, errlen, SC_ERR_IO, "%s: cannot list the slots", module);
+		return sc_fail_ossl(err, errlen, SC_ERR_IO, "%s: cannot list the slots", module);
 	}
 	*out = h;
 	return SC_OK;
@@ -154,7 +138,7 @@ static sc_status p11_login(PKCS11_SLOT *slot, const char *pin, int have_pin, con
 	if (PKCS11_is_logged_in(slot, 0, &logged) == 0 && logged)
 		return SC_OK;
 	if (!have_pin)
-		return p11_fail(err, errlen, SC_ERR_AUTH,
+		return sc_fail_ossl(err, errlen, SC_ERR_AUTH,
 				"%s: token \"%s\" needs a PIN (pin-value, pin-source or a PIN "
 				"file)", shown, slot->token->label);
 	if (PKCS11_login(slot, 0, pin) == 0)
@@ -164,17 +148,17 @@ static sc_status p11_login(PKCS11_SLOT *slot, const char *pin, int have_pin, con
 	case KEY_CKR_PIN_INCORRECT:
 	case KEY_CKR_PIN_INVALID:
 	case KEY_CKR_PIN_LEN_RANGE:
-		return p11_fail(err, errlen, SC_ERR_AUTH, "%s: wrong PIN for token \"%s\"", shown,
+		return sc_fail_ossl(err, errlen, SC_ERR_AUTH, "%s: wrong PIN for token \"%s\"", shown,
 				slot->token->label);
 	case KEY_CKR_PIN_LOCKED:
-		return p11_fail(err, errlen, SC_ERR_AUTH, "%s: the PIN of token \"%s\" is locked",
+		return sc_fail_ossl(err, errlen, SC_ERR_AUTH, "%s: the PIN of token \"%s\" is locked",
 				shown, slot->token->label);
 	case KEY_CKR_PIN_EXPIRED:
-		return p11_fail(err, errlen, SC_ERR_AUTH,
+		return sc_fail_ossl(err, errlen, SC_ERR_AUTH,
 				"%s: the PIN of token \"%s\" has expired", shown,
 				slot->token->label);
 	default:
-		return p11_fail(err, errlen, SC_ERR_AUTH, "%s: login to token \"%s\" failed",
+		return sc_fail_ossl(err, errlen, SC_ERR_AUTH, "%s: login to token \"%s\" failed",
 				shown, slot->token->label);
 	}
 }
@@ -187,7 +171,7 @@ static sc_status p11_find_key(const struct key_p11_uri *u, PKCS11_SLOT *slot, co
 	unsigned int n = 0, hits = 0;
 
 	if (PKCS11_enumerate_keys(slot->token, &keys, &n) != 0)
-		return p11_fail(err, errlen, SC_ERR_IO, "%s: cannot list the keys of token \"%s\"",
+		return sc_fail_ossl(err, errlen, SC_ERR_IO, "%s: cannot list the keys of token \"%s\"",
 				shown, slot->token->label);
 	for (unsigned int i = 0; i < n; i++)
 		if (p11_key_matches(u, &keys[i])) {
@@ -198,7 +182,7 @@ static sc_status p11_find_key(const struct key_p11_uri *u, PKCS11_SLOT *slot, co
 	if (!found)
 		return SC_ERR_NOT_FOUND;
 	if (hits > 1 && !u->has_object && !u->has_id)
-		return p11_fail(err, errlen, SC_ERR_SYNTAX,
+		return sc_fail_ossl(err, errlen, SC_ERR_SYNTAX,
 				"%s: token \"%s\" holds %u private keys: name one with object= "
 				"or id=", shown, slot->token->label, hits);
 	*out = found;
@@ -236,15 +220,15 @@ sc_status key_p11_load_parsed(const struct key_p11_uri *u, const char *shown,
 	}
 	OPENSSL_cleanse(pin, sizeof pin);
 	if (st == SC_OK && !tokens)
-		st = p11_fail(err, errlen, SC_ERR_NOT_FOUND, "%s: no token matches (module %s)",
+		st = sc_fail_ossl(err, errlen, SC_ERR_NOT_FOUND, "%s: no token matches (module %s)",
 			      shown, key_p11_module(u, o));
 	else if (st == SC_OK && !key)
-		st = p11_fail(err, errlen, SC_ERR_NOT_FOUND, "%s: no such private key on the token",
+		st = sc_fail_ossl(err, errlen, SC_ERR_NOT_FOUND, "%s: no such private key on the token",
 			      shown);
 	if (st == SC_OK) {
 		*pk = PKCS11_get_private_key(key);
 		if (!*pk)
-			st = p11_fail(err, errlen, SC_ERR_UNSUPPORTED,
+			st = sc_fail_ossl(err, errlen, SC_ERR_UNSUPPORTED,
 				      "%s: the token's key cannot be used (type not supported)",
 				      shown);
 	}

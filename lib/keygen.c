@@ -18,7 +18,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +37,7 @@
 
 #include "smtpcert/smtpcert.h"
 #include "key_int.h"
+#include "errmsg.h"
 
 /* RFC 9598 section 3: id-on-SmtpUTF8Mailbox. */
 #define OID_SMTPUTF8_MAILBOX "1.3.6.1.5.5.7.8.9"
@@ -63,22 +63,6 @@ static const unsigned char smime_caps_der[] = {
 	0x30, 0x0b, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x2a,
 	0x30, 0x0b, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x02,
 };
-
-static sc_status kg_fail(char *err, size_t errlen, sc_status st, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static sc_status kg_fail(char *err, size_t errlen, sc_status st, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	ERR_clear_error();
-	return st;
-}
 
 static int is_ascii(const char *s)
 {
@@ -249,21 +233,21 @@ static sc_status kg_self_check(X509 *x, const struct sc_addr *a, char *err, size
 	sc_status st;
 
 	if (len <= 0)
-		return kg_fail(err, errlen, SC_ERR_CRYPTO, "cannot encode the certificate");
+		return sc_fail_ossl(err, errlen, SC_ERR_CRYPTO, "cannot encode the certificate");
 	st = sc_cert_parse(der, (size_t)len, &c);
 	OPENSSL_free(der);
 	if (st != SC_OK)
-		return kg_fail(err, errlen, SC_ERR_INTERNAL,
+		return sc_fail_ossl(err, errlen, SC_ERR_INTERNAL,
 			       "the generated certificate does not parse: %s", sc_strerror(st));
 	if (!sc_cert_has_email(c, a)) {
 		sc_cert_free(c);
-		return kg_fail(err, errlen, SC_ERR_INTERNAL,
+		return sc_fail_ossl(err, errlen, SC_ERR_INTERNAL,
 			       "the generated certificate does not carry the address");
 	}
 	st = sc_policy_check(&pol, c, a, reason, sizeof reason);
 	sc_cert_free(c);
 	if (st != SC_OK)
-		return kg_fail(err, errlen, SC_ERR_INTERNAL,
+		return sc_fail_ossl(err, errlen, SC_ERR_INTERNAL,
 			       "the generated certificate would be refused: %s", reason);
 	return SC_OK;
 }
@@ -279,7 +263,7 @@ static sc_status kg_private_pem(EVP_PKEY *pk, const char *pass, BIO *out, char *
 	if (!pass)
 		return PEM_write_bio_PKCS8PrivateKey(out, pk, NULL, NULL, 0, NULL, NULL) == 1
 			       ? SC_OK
-			       : kg_fail(err, errlen, SC_ERR_CRYPTO, "cannot encode the key");
+			       : sc_fail_ossl(err, errlen, SC_ERR_CRYPTO, "cannot encode the key");
 	/* PBES2 (RFC 8018 6.2) with scrypt as the KDF (RFC 7914 section 7). */
 	pbe = PKCS5_pbe2_set_scrypt(EVP_aes_256_cbc(), NULL, 16, NULL, KEYGEN_SCRYPT_N,
 				    KEYGEN_SCRYPT_R, KEYGEN_SCRYPT_P);
@@ -287,17 +271,17 @@ static sc_status kg_private_pem(EVP_PKEY *pk, const char *pass, BIO *out, char *
 	if (!pbe || !p8) {
 		X509_ALGOR_free(pbe);
 		PKCS8_PRIV_KEY_INFO_free(p8);
-		return kg_fail(err, errlen, SC_ERR_CRYPTO, "cannot encrypt the key");
+		return sc_fail_ossl(err, errlen, SC_ERR_CRYPTO, "cannot encrypt the key");
 	}
 	sig = PKCS8_set0_pbe(pass, (int)strlen(pass), p8, pbe);
 	PKCS8_PRIV_KEY_INFO_free(p8);
 	if (!sig) {
 		X509_ALGOR_free(pbe);
-		return kg_fail(err, errlen, SC_ERR_CRYPTO, "cannot encrypt the key");
+		return sc_fail_ossl(err, errlen, SC_ERR_CRYPTO, "cannot encrypt the key");
 	}
 	ok = PEM_write_bio_PKCS8(out, sig);
 	X509_SIG_free(sig);
-	return ok == 1 ? SC_OK : kg_fail(err, errlen, SC_ERR_CRYPTO, "cannot encode the key");
+	return ok == 1 ? SC_OK : sc_fail_ossl(err, errlen, SC_ERR_CRYPTO, "cannot encode the key");
 }
 
 /* Write the memory BIO's bytes to a new file @p path (never an existing one). */
@@ -310,7 +294,7 @@ static sc_status kg_write(const char *path, BIO *b, mode_t mode, char *err, size
 		      mode);
 
 	if (fd < 0)
-		return kg_fail(err, errlen, errno == EEXIST ? SC_ERR_EXISTS : SC_ERR_IO,
+		return sc_fail_ossl(err, errlen, errno == EEXIST ? SC_ERR_EXISTS : SC_ERR_IO,
 			       "%s: %s", path,
 			       errno == EEXIST ? "exists (not overwritten)" : strerror(errno));
 	while (len > 0 && off < (size_t)len) {
@@ -327,7 +311,7 @@ static sc_status kg_write(const char *path, BIO *b, mode_t mode, char *err, size
 
 		close(fd);
 		unlink(path);
-		return kg_fail(err, errlen, SC_ERR_IO, "%s: %s", path, strerror(e));
+		return sc_fail_ossl(err, errlen, SC_ERR_IO, "%s: %s", path, strerror(e));
 	}
 	return SC_OK;
 }
@@ -338,39 +322,39 @@ static sc_status kg_check_args(const struct sc_keygen_opts *o, char *err, size_t
 	struct stat sb;
 
 	if (!o->email)
-		return kg_fail(err, errlen, SC_ERR_ARG, "no address given");
+		return sc_fail_ossl(err, errlen, SC_ERR_ARG, "no address given");
 	if (o->email->flags & SC_ADDR_IS_LITERAL)
-		return kg_fail(err, errlen, SC_ERR_ARG, "an address literal is not a mailbox");
+		return sc_fail_ossl(err, errlen, SC_ERR_ARG, "an address literal is not a mailbox");
 	if (!is_ascii(o->email->domain))
-		return kg_fail(err, errlen, SC_ERR_UNSUPPORTED,
+		return sc_fail_ossl(err, errlen, SC_ERR_UNSUPPORTED,
 			       "write the domain %s in its ASCII form (A-labels, xn--...): "
 			       "certificates carry it so (RFC 9598 section 3)",
 			       o->email->domain);
 	if (o->type != SC_KEYGEN_RSA3072 && o->type != SC_KEYGEN_P256)
-		return kg_fail(err, errlen, SC_ERR_ARG, "unknown key type");
+		return sc_fail_ossl(err, errlen, SC_ERR_ARG, "unknown key type");
 	if (!o->out_cert && !o->out_csr)
-		return kg_fail(err, errlen, SC_ERR_ARG, "nothing to write: no certificate or "
+		return sc_fail_ossl(err, errlen, SC_ERR_ARG, "nothing to write: no certificate or "
 			       "request file given");
 	if (!o->pkcs11_uri == !o->out_key)
-		return kg_fail(err, errlen, SC_ERR_ARG, o->pkcs11_uri
+		return sc_fail_ossl(err, errlen, SC_ERR_ARG, o->pkcs11_uri
 			       ? "a key on a token is not written to a file"
 			       : "no key file given");
 	/* An empty passphrase would look encrypted and protect nothing. */
 	if (o->passphrase && !o->passphrase[0])
-		return kg_fail(err, errlen, SC_ERR_ARG, "empty passphrase (pass NULL for an "
+		return sc_fail_ossl(err, errlen, SC_ERR_ARG, "empty passphrase (pass NULL for an "
 			       "unencrypted key)");
 	if (o->days < 0 || o->days > KEYGEN_DAYS_MAX)
-		return kg_fail(err, errlen, SC_ERR_ARG, "validity must be 1 to %d days",
+		return sc_fail_ossl(err, errlen, SC_ERR_ARG, "validity must be 1 to %d days",
 			       KEYGEN_DAYS_MAX);
 	for (int i = 0; i < 3; i++)
 		for (int j = i + 1; j < 3; j++)
 			if (outs[i] && outs[j] && !strcmp(outs[i], outs[j]))
-				return kg_fail(err, errlen, SC_ERR_ARG,
+				return sc_fail_ossl(err, errlen, SC_ERR_ARG,
 					       "%s named twice", outs[i]);
 	/* Checked up front so no key is generated for nothing; O_EXCL still decides. */
 	for (int i = 0; i < 3; i++)
 		if (outs[i] && lstat(outs[i], &sb) == 0)
-			return kg_fail(err, errlen, SC_ERR_EXISTS, "%s: exists (not overwritten)",
+			return sc_fail_ossl(err, errlen, SC_ERR_EXISTS, "%s: exists (not overwritten)",
 				       outs[i]);
 	return SC_OK;
 }
@@ -383,7 +367,7 @@ static sc_status kg_new_key(const struct sc_keygen_opts *o, EVP_PKEY **pk, struc
 		return key_p11_generate(o->pkcs11_uri, o->pkcs11, o->type, pk, p11, err, errlen);
 	*pk = o->type == SC_KEYGEN_P256 ? EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256")
 					: EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)3072);
-	return *pk ? SC_OK : kg_fail(err, errlen, SC_ERR_CRYPTO, "key generation failed");
+	return *pk ? SC_OK : sc_fail_ossl(err, errlen, SC_ERR_CRYPTO, "key generation failed");
 }
 
 /* Write what was asked; on failure remove what this call created. */
@@ -443,7 +427,7 @@ sc_status sc_keygen(const struct sc_keygen_opts *o, char *err, size_t errlen)
 		err[0] = '\0';
 	SC_TRY(kg_check_args(o, err, errlen));
 	if (sc_addr_format(o->email, text, sizeof text) != SC_OK)
-		return kg_fail(err, errlen, SC_ERR_ARG, "address too long");
+		return sc_fail_ossl(err, errlen, SC_ERR_ARG, "address too long");
 	SC_TRY(kg_new_key(o, &pk, &p11, err, errlen));
 	exts = kg_extensions(o->email, text, EVP_PKEY_get_base_id(pk) == EVP_PKEY_RSA);
 	name = kg_subject(text);
@@ -452,7 +436,7 @@ sc_status sc_keygen(const struct sc_keygen_opts *o, char *err, size_t errlen)
 	if (x && o->out_csr)
 		req = kg_csr(pk, name, exts);
 	if (!x || (o->out_csr && !req))
-		st = kg_fail(err, errlen, SC_ERR_CRYPTO, "cannot make the %s",
+		st = sc_fail_ossl(err, errlen, SC_ERR_CRYPTO, "cannot make the %s",
 			     x ? "certificate request" : "certificate");
 	else
 		st = kg_self_check(x, o->email, err, errlen);

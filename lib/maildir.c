@@ -18,7 +18,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,26 +27,13 @@
 #include <unistd.h>
 
 #include "smtpcert/smtpcert.h"
+#include "errmsg.h"
 
 struct owner {
 	int set;
 	uid_t uid;
 	gid_t gid;
 };
-
-static sc_status fail(char *err, size_t errlen, sc_status st, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static sc_status fail(char *err, size_t errlen, sc_status st, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return st;
-}
 
 /* Expand one variable value into @p path. @return 0, or -1 when unsafe / too long. */
 static int put_var(char *path, size_t size, size_t *off, const char *v, size_t n)
@@ -79,7 +65,7 @@ static sc_status expand(const char *tpl, const struct sc_addr *rcpt, char *path,
 	size_t off = 0, klen;
 
 	if (sc_addr_key(rcpt, key, sizeof key, &klen) != SC_OK || !(at = strrchr(key, '@')))
-		return fail(err, errlen, SC_ERR_SYNTAX, "not a mail address");
+		return sc_fail(err, errlen, SC_ERR_SYNTAX, "not a mail address");
 	path[0] = '\0';
 	for (const char *p = tpl; *p; p++) {
 		int bad = 0;
@@ -102,13 +88,13 @@ static sc_status expand(const char *tpl, const struct sc_addr *rcpt, char *path,
 		case 'n': bad = put_var(path, size, &off, key, (size_t)(at - key)); break;
 		case 'd': bad = put_var(path, size, &off, at + 1, strlen(at + 1)); break;
 		default:
-			return fail(err, errlen, SC_ERR_CONFIG,
+			return sc_fail(err, errlen, SC_ERR_CONFIG,
 				    "delivery maildir:%s: unknown variable %%%s (use %%u, %%n, "
 				    "%%d or %%%%)",
 				    tpl, *p ? (char[]){ *p, '\0' } : "");
 		}
 		if (bad)
-			return fail(err, errlen, SC_ERR_SYNTAX,
+			return sc_fail(err, errlen, SC_ERR_SYNTAX,
 				    "delivery for %s: the address cannot be a path component in "
 				    "maildir:%s",
 				    key, tpl);
@@ -292,7 +278,7 @@ static sc_status buf_writer(int out, void *arg, char *err, size_t errlen)
 	int cr = 0;
 
 	if (write_lf(out, b->msg, b->len, &cr, 1) != SC_OK)
-		return fail(err, errlen, SC_ERR_IO, "cannot write: %s", strerror(errno));
+		return sc_fail(err, errlen, SC_ERR_IO, "cannot write: %s", strerror(errno));
 	return SC_OK;
 }
 
@@ -316,18 +302,18 @@ static sc_status fd_writer(int out, void *arg, char *err, size_t errlen)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			return fail(err, errlen, SC_ERR_IO, "cannot read the message: %s",
+			return sc_fail(err, errlen, SC_ERR_IO, "cannot read the message: %s",
 				    strerror(errno));
 		if (n == 0)
-			return fail(err, errlen, SC_ERR_IO,
+			return sc_fail(err, errlen, SC_ERR_IO,
 				    "the message is shorter than announced (%llu of %llu octets)",
 				    (unsigned long long)off, (unsigned long long)f->size);
 		if (write_lf(out, buf, (size_t)n, &cr, 0) != SC_OK)
-			return fail(err, errlen, SC_ERR_IO, "cannot write: %s", strerror(errno));
+			return sc_fail(err, errlen, SC_ERR_IO, "cannot write: %s", strerror(errno));
 		off += (uint64_t)n;
 	}
 	if (write_lf(out, NULL, 0, &cr, 1) != SC_OK)
-		return fail(err, errlen, SC_ERR_IO, "cannot write: %s", strerror(errno));
+		return sc_fail(err, errlen, SC_ERR_IO, "cannot write: %s", strerror(errno));
 	return SC_OK;
 }
 
@@ -358,11 +344,11 @@ sc_status sc_maildir_deliver_with(const char *delivery, const struct sc_addr *rc
 	if (err && errlen)
 		err[0] = '\0';
 	if (strncmp(delivery, "maildir:", 8) || delivery[8] != '/')
-		return fail(err, errlen, SC_ERR_CONFIG,
+		return sc_fail(err, errlen, SC_ERR_CONFIG,
 			    "delivery %s: only maildir:/absolute/path is supported here", delivery);
 	SC_TRY(expand(delivery + 8, rcpt, base, sizeof base, err, errlen));
 	if (maildir_dirs(base, &ow) != 0)
-		return fail(err, errlen, SC_ERR_IO, "%s: cannot create the Maildir: %s", base,
+		return sc_fail(err, errlen, SC_ERR_IO, "%s: cannot create the Maildir: %s", base,
 			    strerror(errno));
 	host_part(host, sizeof host);
 	snprintf(newdir, sizeof newdir, "%s/new", base);
@@ -379,7 +365,7 @@ sc_status sc_maildir_deliver_with(const char *delivery, const struct sc_addr *rc
 		if (fd < 0 && errno == EEXIST)
 			continue;
 		if (fd < 0)
-			return fail(err, errlen, SC_ERR_IO, "%s: %s", tmp, strerror(errno));
+			return sc_fail(err, errlen, SC_ERR_IO, "%s: %s", tmp, strerror(errno));
 		if (ow.set && fchown(fd, ow.uid, ow.gid) != 0) {
 			/* best effort, as for the directories */
 		}
@@ -388,7 +374,7 @@ sc_status sc_maildir_deliver_with(const char *delivery, const struct sc_addr *rc
 			close(fd);
 			unlink(tmp);
 			if (err && errlen && !err[0])
-				fail(err, errlen, st, "%s: %s", tmp, sc_strerror(st));
+				sc_fail(err, errlen, st, "%s: %s", tmp, sc_strerror(st));
 			return st;
 		}
 		if (fsync(fd) != 0)
@@ -399,7 +385,7 @@ sc_status sc_maildir_deliver_with(const char *delivery, const struct sc_addr *rc
 			int e = errno;
 
 			unlink(tmp);
-			return fail(err, errlen, st, "%s: cannot write: %s", tmp, strerror(e));
+			return sc_fail(err, errlen, st, "%s: cannot write: %s", tmp, strerror(e));
 		}
 		if (link(tmp, dst) != 0) {
 			int e = errno;
@@ -407,7 +393,7 @@ sc_status sc_maildir_deliver_with(const char *delivery, const struct sc_addr *rc
 			unlink(tmp);
 			if (e == EEXIST)
 				continue;
-			return fail(err, errlen, SC_ERR_IO, "%s: %s", dst, strerror(e));
+			return sc_fail(err, errlen, SC_ERR_IO, "%s: %s", dst, strerror(e));
 		}
 		unlink(tmp);
 		if (fsync_path(newdir) != SC_OK) {
@@ -416,11 +402,11 @@ sc_status sc_maildir_deliver_with(const char *delivery, const struct sc_addr *rc
 			/* not known to be durable: not delivered, so nothing stays in new/
 			 * for the retry to duplicate */
 			unlink(dst);
-			return fail(err, errlen, SC_ERR_IO, "%s: fsync: %s", newdir, strerror(e));
+			return sc_fail(err, errlen, SC_ERR_IO, "%s: fsync: %s", newdir, strerror(e));
 		}
 		return SC_OK;
 	}
-	return fail(err, errlen, SC_ERR_IO, "%s: no unique file name", newdir);
+	return sc_fail(err, errlen, SC_ERR_IO, "%s: no unique file name", newdir);
 }
 
 sc_status sc_maildir_deliver(const char *delivery, const struct sc_addr *rcpt,
