@@ -1,20 +1,28 @@
 /*
  * http.c - the one HTTP request the client makes: GET of the URL a cert_url
- * server answers CERT/CERS with (INTERFACE.md), then the certificate(s) parsed
- * from the body. HTTP/1.0 so that no server may answer chunked (RFC 1945); the
- * body is bounded by SC_CERT_INPUT_MAX and checked against Content-Length. Reuses
- * the SMTP client's connection code (smtp_io.c). Runs in the CLI's process.
+ * server answers CERT/CERS with (docs/protocol.md 10.2), then the certificate(s)
+ * parsed from the body. Transport by libcurl (HTTPS with OpenSSL); this file
+ * adds the policy: the URL is validated first (no user information, a real host),
+ * HTTP/1.0 (RFC 1945) as the contract says, no redirects, no proxy from the
+ * environment, a body bounded by SC_CERT_INPUT_MAX while it arrives, headers by
+ * HTTP_HEADERS_MAX, and a response checked against its own Content-Length.
+ * Runs in the CLI's process (and any program using sc_smtp_fetch_cert()).
  *
- * Trust: https:// verifies the web server like STARTTLS does (CA file or system
- * store, the URL's host). Plain http:// is followed only when the caller is
- * insecure anyway: otherwise anyone on the path could substitute a certificate.
+ * Trust: https:// verifies the web server like STARTTLS does (CA file or the
+ * system store, the URL's host; RFC 9110 4.3.4). Plain http:// is followed only
+ * when the caller is insecure anyway: otherwise anyone on the path could
+ * substitute a certificate.
  */
 #include <arpa/inet.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
+
+#include <curl/curl.h>
+#include <openssl/x509.h>
 
 #include "smtpcert/smtpcert.h"
 #include "smtp_int.h"
@@ -107,226 +115,309 @@ static const char *url_parse(const char *url, struct http_url *u)
 	return NULL;
 }
 
-/*
- * Find the end of the headers in @p d. @return the offset of the body, 0 if not
- * complete yet. Bare LF line ends are tolerated, as every client does.
- */
-static size_t headers_end(const char *d, size_t len)
-{
-	for (size_t i = 0; i + 1 < len; i++) {
-		if (d[i] != '\n')
-			continue;
-		if (d[i + 1] == '\n')
-			return i + 2;
-		if (i + 2 < len && d[i + 1] == '\r' && d[i + 2] == '\n')
-			return i + 3;
-	}
-	return 0;
-}
 
 struct http_resp {
 	int status;
+	int head_done;      /* the empty line after the headers was seen */
 	long long clen;     /* -1 when absent */
-	size_t body;        /* offset of the body */
+	size_t head_bytes;
+	const char *why;    /* a header-check failure (static text) */
 	char reason[64];
 	char location[256];
+	char *body;
+	size_t len;
+	int too_long;
 };
 
-/* Status line and the headers we need. @return NULL or a reason. */
-static const char *parse_head(const char *d, size_t hlen, struct http_resp *r)
+static void http_seterr(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void http_seterr(char *err, size_t errlen, const char *fmt, ...)
 {
-	const char *p = d, *end = d + hlen;
+	va_list ap;
 
-	r->clen = -1;
-	if (hlen < 12 || strncmp(p, "HTTP/1.", 7) || p[8] != ' ' || p[9] < '1' || p[9] > '5' ||
-	    p[10] < '0' || p[10] > '9' || p[11] < '0' || p[11] > '9')
-		return "not an HTTP response";
-	r->status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
-	p += 12;
-	{
-		size_t n = 0;
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
 
-		while (p < end && *p == ' ')
-			p++;
-		while (p + n < end && p[n] != '\r' && p[n] != '\n')
-			n++;
-		snprintf(r->reason, sizeof r->reason, "%.*s", (int)(n < 60 ? n : 60), p);
-		smtp_clean(r->reason, sizeof r->reason, r->reason);
+/* Content-Length (RFC 9110 8.6): digits only; repeated values must agree. */
+static const char *parse_clen(const char *v, size_t vlen, struct http_resp *r)
+{
+	long long c = 0;
+
+	if (vlen == 0 || vlen > 12)
+		return "bad Content-Length";
+	for (size_t i = 0; i < vlen; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return "bad Content-Length";
+		c = c * 10 + (v[i] - '0');
 	}
-	p = memchr(p, '\n', (size_t)(end - p));
-	while (p && ++p < end) {
-		const char *eol = memchr(p, '\n', (size_t)(end - p));
-		size_t n = eol ? (size_t)(eol - p) : (size_t)(end - p);
-		const char *v;
-
-		if (n && p[n - 1] == '\r')
-			n--;
-		if (n == 0)
-			break;
-		v = memchr(p, ':', n);
-		if (v) {
-			size_t klen = (size_t)(v - p), vlen;
-
-			v++;
-			while (v < p + n && (*v == ' ' || *v == '\t'))
-				v++;
-			vlen = (size_t)(p + n - v);
-			if (klen == 14 && !strncasecmp(p, "Content-Length", 14)) {
-				long long c = 0;
-
-				if (vlen == 0 || vlen > 12)
-					return "bad Content-Length";
-				for (size_t i = 0; i < vlen; i++) {
-					if (v[i] < '0' || v[i] > '9')
-						return "bad Content-Length";
-					c = c * 10 + (v[i] - '0');
-				}
-				if (r->clen >= 0 && r->clen != c)
-					return "conflicting Content-Length headers";
-				r->clen = c;
-			} else if (klen == 17 && !strncasecmp(p, "Transfer-Encoding", 17) &&
-				   !(vlen == 8 && !strncasecmp(v, "identity", 8))) {
-				return "Transfer-Encoding in an HTTP/1.0 exchange";
-			} else if (klen == 8 && !strncasecmp(p, "Location", 8)) {
-				snprintf(r->location, sizeof r->location, "%.*s", (int)vlen, v);
-				smtp_clean(r->location, sizeof r->location, r->location);
-			}
-		}
-		p = eol;
-	}
+	if (r->clen >= 0 && r->clen != c)
+		return "conflicting Content-Length headers";
+	r->clen = c;
 	return NULL;
 }
 
-static void conn_free(sc_smtp *c)
+/* One header line (libcurl hands them over one by one, the status line first).
+ * Returning a short count makes libcurl stop with CURLE_WRITE_ERROR. */
+static size_t on_header(char *p, size_t size, size_t n, void *arg)
 {
-	if (c->tls)
-		sc_tls_free(c->tls);
-	sc_tls_ctx_unref(c->tctx);
-	if (c->fd >= 0)
-		close(c->fd);
-	sc_buf_free(c->in);
+	struct http_resp *r = arg;
+	size_t len = size * n, klen, vlen;
+	const char *v;
+
+	r->head_bytes += len;
+	if (r->head_bytes > HTTP_HEADERS_MAX) {
+		r->why = "HTTP headers too long";
+		return 0;
+	}
+	while (len && (p[len - 1] == '\n' || p[len - 1] == '\r'))
+		len--;
+	if (len == 0) {
+		r->head_done = 1;
+		return size * n;
+	}
+	if (len >= 12 && !strncmp(p, "HTTP/", 5)) {
+		/* a new status line (libcurl would show interim 1xx ones too) */
+		size_t k = 12;
+
+		r->clen = -1;
+		r->location[0] = '\0';
+		while (k < len && p[k] == ' ')
+			k++;
+		snprintf(r->reason, sizeof r->reason, "%.*s", (int)(len - k < 60 ? len - k : 60),
+			 p + k);
+		smtp_clean(r->reason, sizeof r->reason, r->reason);
+		return size * n;
+	}
+	v = memchr(p, ':', len);
+	if (!v)
+		return size * n;
+	klen = (size_t)(v - p);
+	v++;
+	while (v < p + len && (*v == ' ' || *v == '\t'))
+		v++;
+	vlen = (size_t)(p + len - v);
+	if (klen == 14 && !strncasecmp(p, "Content-Length", 14)) {
+		r->why = parse_clen(v, vlen, r);
+	} else if (klen == 17 && !strncasecmp(p, "Transfer-Encoding", 17) &&
+		   !(vlen == 8 && !strncasecmp(v, "identity", 8))) {
+		/* we asked with HTTP/1.0: a chunked answer is not one (RFC 9112 6.1) */
+		r->why = "Transfer-Encoding in an HTTP/1.0 exchange";
+	} else if (klen == 8 && !strncasecmp(p, "Location", 8)) {
+		snprintf(r->location, sizeof r->location, "%.*s", (int)vlen, v);
+		smtp_clean(r->location, sizeof r->location, r->location);
+	}
+	return r->why ? 0 : size * n;
 }
 
-/* Send the request and read the response (headers + body) into c->in. */
-static sc_status http_exchange(sc_smtp *c, const struct http_url *u, const char *ca_file,
-			       int insecure, struct http_resp *r)
+/* The body, bounded while it arrives: never more than SC_CERT_INPUT_MAX held. */
+static size_t on_body(char *p, size_t size, size_t n, void *arg)
 {
-	char req[HTTP_URL_MAX + 512], terr[256] = "";
-	long long deadline;
-	const char *why;
-	sc_status st;
-	int n;
+	struct http_resp *r = arg;
+	size_t len = size * n;
 
-	SC_TRY(smtp_connect_any(c, u->host, u->port));
-	if (u->tls) {
-		st = sc_tls_client_ctx_new(ca_file, insecure, &c->tctx, terr, sizeof terr);
-		if (st != SC_OK) {
-			smtp_seterr(c, "%s", terr);
-			return st;
-		}
-		SC_TRY(sc_tls_new(c->tctx, c->fd, u->host, &c->tls));
-		SC_TRY(smtp_tls_handshake(c));
+	if (len > SC_CERT_INPUT_MAX - r->len) {
+		r->too_long = 1;
+		return 0;
 	}
-	n = snprintf(req, sizeof req,
-		     "GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: smtpcert/%s\r\n"
-		     "Accept: application/pem-certificate-chain, application/x-pem-file, "
-		     "application/pkix-cert, */*\r\nConnection: close\r\n\r\n",
-		     u->path, u->authority, smtpcert_version());
-	if (n < 0 || (size_t)n >= sizeof req)
+	memcpy(r->body + r->len, p, len);
+	r->len += len;
+	return len;
+}
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc = CURLE_FAILED_INIT;
+
+static void curl_init(void)
+{
+	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+/* Map a libcurl failure to a status and a message naming the host. */
+static sc_status curl_status(CURL *h, CURLcode rc, const struct http_url *u,
+			     const struct http_resp *r, const char *cerr, char *err,
+			     size_t errlen)
+{
+	const char *msg = cerr[0] ? cerr : curl_easy_strerror(rc);
+	long vr = 0;
+
+	if (r->too_long || rc == CURLE_FILESIZE_EXCEEDED) {
+		http_seterr(err, errlen, "%s: HTTP response larger than %d bytes", u->host,
+			    SC_CERT_INPUT_MAX);
 		return SC_ERR_TOO_LONG;
-	SC_TRY(smtp_write_all(c, req, (size_t)n));
-	deadline = smtp_now_ms() + c->timeout_ms;
-	for (;;) {
-		size_t len = sc_buf_len(c->in);
-
-		if (!r->body && (r->body = headers_end(sc_buf_data(c->in), len)) != 0) {
-			why = parse_head(sc_buf_data(c->in), r->body, r);
-			if (why) {
-				smtp_seterr(c, "%s: %s", c->host, why);
-				return SC_ERR_PROTOCOL;
-			}
-		}
-		/* Done when Content-Length bytes are in, even if the server lingers. */
-		if (r->body && r->clen >= 0 && (long long)(len - r->body) >= r->clen) {
-			if ((long long)(len - r->body) == r->clen)
-				return SC_OK;
-			smtp_seterr(c, "%s: HTTP body longer than its Content-Length", c->host);
-			return SC_ERR_PROTOCOL;
-		}
-		if (!r->body && len >= HTTP_HEADERS_MAX) {
-			smtp_seterr(c, "%s: HTTP headers too long", c->host);
-			return SC_ERR_PROTOCOL;
-		}
-		if (sc_buf_room(c->in) == 0) {
-			smtp_seterr(c, "%s: HTTP response larger than %d bytes", c->host,
-				    SC_CERT_INPUT_MAX);
-			return SC_ERR_TOO_LONG;
-		}
-		st = smtp_fill(c, deadline);
-		if (st == SC_EOF)
-			break;
-		SC_TRY(st);
 	}
-	if (!r->body) {
-		smtp_seterr(c, "%s: connection closed inside the HTTP headers", c->host);
+	if (r->why) {
+		http_seterr(err, errlen, "%s: %s", u->host, r->why);
 		return SC_ERR_PROTOCOL;
 	}
-	if (r->clen >= 0) {
-		smtp_seterr(c, "%s: HTTP body truncated (%zu of %lld bytes)", c->host,
-			    sc_buf_len(c->in) - r->body, r->clen);
+	switch (rc) {
+	case CURLE_PARTIAL_FILE:
+		http_seterr(err, errlen, "%s: HTTP body truncated (%zu of %lld bytes)", u->host,
+			    r->len, r->clen);
 		return SC_ERR_PROTOCOL;
+	case CURLE_UNSUPPORTED_PROTOCOL: /* the scheme was checked: an HTTP/0.9 answer */
+	case CURLE_WEIRD_SERVER_REPLY:
+		http_seterr(err, errlen, "%s: %s (%s)", u->host,
+			    strstr(msg, "Content-Length") ? "bad Content-Length"
+			    : r->head_bytes		  ? "bad HTTP response"
+							  : "not an HTTP response",
+			    msg);
+		return SC_ERR_PROTOCOL;
+	case CURLE_GOT_NOTHING:
+	case CURLE_RECV_ERROR:
+		if (r->head_bytes && !r->head_done) {
+			http_seterr(err, errlen, "%s: connection closed inside the HTTP headers",
+				    u->host);
+			return SC_ERR_PROTOCOL;
+		}
+		http_seterr(err, errlen, "%s: %s", u->host, msg);
+		return rc == CURLE_RECV_ERROR ? SC_ERR_NETWORK : SC_ERR_PROTOCOL;
+	case CURLE_PEER_FAILED_VERIFICATION:
+		/* libcurl checks the name itself once the chain verified */
+		curl_easy_getinfo(h, CURLINFO_SSL_VERIFYRESULT, &vr);
+		http_seterr(err, errlen, "%s: TLS verification failed: %s (%s)", u->host,
+			    vr == X509_V_OK || strstr(msg, "host name")
+				    ? "hostname mismatch"
+				    : X509_verify_cert_error_string(vr),
+			    msg);
+		return SC_ERR_VERIFY;
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CRL_BADFILE:
+		http_seterr(err, errlen, "%s: %s", u->host, msg);
+		return SC_ERR_CONFIG;
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_USE_SSL_FAILED:
+		http_seterr(err, errlen, "%s: TLS: %s", u->host, msg);
+		return SC_ERR_TLS;
+	case CURLE_OPERATION_TIMEDOUT:
+		http_seterr(err, errlen, "%s: timed out: %s", u->host, msg);
+		return SC_ERR_TIMEOUT;
+	case CURLE_OUT_OF_MEMORY:
+		return SC_ERR_NOMEM;
+	default:
+		http_seterr(err, errlen, "%s: %s", u->host, msg);
+		return SC_ERR_NETWORK;
 	}
-	return SC_OK;
 }
+
+#define SETOPT(h, opt, val)                                                \
+	do {                                                                   \
+		if (curl_easy_setopt((h), (opt), (val)) != CURLE_OK) {         \
+			st = SC_ERR_INTERNAL;                                  \
+			goto out;                                              \
+		}                                                              \
+	} while (0)
 
 sc_status sc_http_fetch_cert(const char *url, const char *ca_file, int insecure,
 			     int timeout_ms, sc_cert **out, char *err, size_t errlen)
 {
 	struct http_url u;
-	struct http_resp r = { 0 };
-	sc_smtp c;
+	struct http_resp r = { .clen = -1 };
+	struct curl_slist *hdrs = NULL;
+	char cerr[CURL_ERROR_SIZE] = "", ua[64];
 	const char *why;
-	sc_status st;
+	CURL *h = NULL;
+	CURLcode rc;
+	sc_status st = SC_OK;
+	long code = 0, secs;
 
 	SC_ENSURE_ARG(url);
 	SC_ENSURE_ARG(out);
 	*out = NULL;
-	memset(&c, 0, sizeof c);
-	c.fd = -1;
-	c.err = err;
-	c.errlen = errlen;
-	c.timeout_ms = timeout_ms > 0 ? timeout_ms : SMTP_DEFAULT_TIMEOUT;
+	if (timeout_ms <= 0)
+		timeout_ms = SMTP_DEFAULT_TIMEOUT;
 	if ((why = url_parse(url, &u)) != NULL) {
-		smtp_seterr(&c, "%.200s: %s", url, why);
+		http_seterr(err, errlen, "%.200s: %s", url, why);
 		return SC_ERR_SYNTAX;
 	}
 	if (!u.tls && !insecure) {
-		smtp_seterr(&c, "%.200s: refusing a plain http:// URL: nothing would "
+		http_seterr(err, errlen, "%.200s: refusing a plain http:// URL: nothing would "
 			    "authenticate the certificate (use --insecure to allow)", url);
 		return SC_ERR_POLICY;
 	}
-	memcpy(c.host, u.host, sizeof c.host);
-	if (sc_buf_new(HTTP_HEADERS_MAX + SC_CERT_INPUT_MAX, &c.in) != SC_OK)
-		return SC_ERR_NOMEM;
-	st = http_exchange(&c, &u, ca_file, insecure, &r);
-	if (st == SC_OK && r.status != 200) {
-		smtp_seterr(&c, "%.200s: HTTP %d %s%s%s", url, r.status, r.reason,
-			    r.location[0] ? ", redirect not followed: " : "", r.location);
-		st = r.status == 404 || r.status == 410 ? SC_ERR_NOT_FOUND
-		     : r.status >= 500			  ? SC_ERR_TEMP
-							  : SC_ERR_PROTOCOL;
-	} else if (st == SC_OK && sc_buf_len(c.in) - r.body > SC_CERT_INPUT_MAX) {
-		smtp_seterr(&c, "%.200s: HTTP response larger than %d bytes", url,
-			    SC_CERT_INPUT_MAX);
-		st = SC_ERR_TOO_LONG;
-	} else if (st == SC_OK) {
-		st = sc_cert_parse(sc_buf_data(c.in) + r.body, sc_buf_len(c.in) - r.body, out);
-		if (st != SC_OK && st != SC_ERR_NOMEM) {
-			smtp_seterr(&c, "%.200s: no usable certificate in the response (%s)", url,
-				    sc_strerror(st));
-			st = SC_ERR_PROTOCOL;
-		}
+	if (pthread_once(&curl_once, curl_init) != 0 || curl_init_rc != CURLE_OK) {
+		http_seterr(err, errlen, "libcurl initialisation failed");
+		return SC_ERR_INTERNAL;
 	}
-	conn_free(&c);
+	if (!(r.body = malloc(SC_CERT_INPUT_MAX)) || !(h = curl_easy_init())) {
+		st = SC_ERR_NOMEM;
+		goto out;
+	}
+	snprintf(ua, sizeof ua, "smtpcert/%s", smtpcert_version());
+	hdrs = curl_slist_append(NULL, "Accept: application/pem-certificate-chain, "
+				       "application/x-pem-file, application/pkix-cert, */*");
+	if (!hdrs) {
+		st = SC_ERR_NOMEM;
+		goto out;
+	}
+	secs = (timeout_ms + 999) / 1000;
+	SETOPT(h, CURLOPT_URL, url);
+	SETOPT(h, CURLOPT_PROTOCOLS_STR, u.tls ? "https" : "http");
+	SETOPT(h, CURLOPT_FOLLOWLOCATION, 0L);
+	SETOPT(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_0);
+	SETOPT(h, CURLOPT_PROXY, ""); /* direct: no proxy taken from the environment */
+	SETOPT(h, CURLOPT_NOSIGNAL, 1L);
+	SETOPT(h, CURLOPT_USERAGENT, ua);
+	SETOPT(h, CURLOPT_HTTPHEADER, hdrs);
+	SETOPT(h, CURLOPT_ERRORBUFFER, cerr);
+	SETOPT(h, CURLOPT_HEADERFUNCTION, on_header);
+	SETOPT(h, CURLOPT_HEADERDATA, &r);
+	SETOPT(h, CURLOPT_WRITEFUNCTION, on_body);
+	SETOPT(h, CURLOPT_WRITEDATA, &r);
+	SETOPT(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)SC_CERT_INPUT_MAX);
+	/* timeout_ms per step: connect, and no progress for as long; the whole
+	 * exchange at most four steps */
+	SETOPT(h, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
+	SETOPT(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	SETOPT(h, CURLOPT_LOW_SPEED_TIME, secs);
+	SETOPT(h, CURLOPT_TIMEOUT_MS, 4L * timeout_ms);
+	SETOPT(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	SETOPT(h, CURLOPT_SSL_VERIFYPEER, insecure ? 0L : 1L);
+	SETOPT(h, CURLOPT_SSL_VERIFYHOST, insecure ? 0L : 2L);
+	if (ca_file)
+		SETOPT(h, CURLOPT_CAINFO, ca_file);
+	rc = curl_easy_perform(h);
+	if (rc != CURLE_OK || r.why || r.too_long) {
+		st = curl_status(h, rc, &u, &r, cerr, err, errlen);
+		goto out;
+	}
+	if (!r.head_done) {
+		/* libcurl accepts an HTTP/1.0 response cut inside its headers */
+		http_seterr(err, errlen, "%s: connection closed inside the HTTP headers", u.host);
+		st = SC_ERR_PROTOCOL;
+		goto out;
+	}
+	if (curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code) != CURLE_OK)
+		code = 0;
+	if (code != 200) {
+		http_seterr(err, errlen, "%.200s: HTTP %ld %s%s%s", url, code, r.reason,
+			    r.location[0] ? ", redirect not followed: " : "", r.location);
+		st = code == 404 || code == 410 ? SC_ERR_NOT_FOUND
+		     : code >= 500		  ? SC_ERR_TEMP
+						  : SC_ERR_PROTOCOL;
+		goto out;
+	}
+	if (r.clen >= 0 && (long long)r.len != r.clen) {
+		http_seterr(err, errlen, "%s: HTTP body truncated (%zu of %lld bytes)", u.host,
+			    r.len, r.clen);
+		st = SC_ERR_PROTOCOL;
+		goto out;
+	}
+	st = sc_cert_parse(r.body, r.len, out);
+	if (st != SC_OK && st != SC_ERR_NOMEM) {
+		http_seterr(err, errlen, "%.200s: no usable certificate in the response (%s)", url,
+			    sc_strerror(st));
+		st = SC_ERR_PROTOCOL;
+	}
+out:
+	if (h)
+		curl_easy_cleanup(h);
+	curl_slist_free_all(hdrs);
+	free(r.body);
 	return st;
 }

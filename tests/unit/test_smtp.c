@@ -695,12 +695,15 @@ static void test_http_responses(void **state)
 	assert_int_equal(http_case(junk, 1, "/a.pem", 0, &c, err, sizeof err), SC_ERR_PROTOCOL);
 	assert_non_null(strstr(err, "no usable certificate in the response"));
 
-	/* longer than Content-Length, and over the size limit */
+	/* longer than Content-Length: the body is the Content-Length octets and
+	 * what follows is never read (libcurl); then over the size limit */
 	longer = malloc(strlen(ok) + 16);
 	assert_non_null(longer);
 	snprintf(longer, strlen(ok) + 16, "%sEXTRA", ok);
-	assert_int_equal(http_case(longer, 1, "/a.pem", 0, &c, err, sizeof err), SC_ERR_PROTOCOL);
-	assert_non_null(strstr(err, "longer than its Content-Length"));
+	assert_int_equal(http_case(longer, 1, "/a.pem", 0, &c, err, sizeof err), SC_OK);
+	assert_int_equal(sc_cert_count(c), 1);
+	sc_cert_free(c);
+	c = NULL;
 	/* over the certificate limit; then over the whole buffer (headers + body) */
 	for (int pass = 0; pass < 2; pass++, bigsize += 20000) {
 		big = malloc(bigsize + 64);
