@@ -141,9 +141,9 @@ class UrlModeTest(unittest.TestCase):
         # the web server holds bob's certificate under alice's name
         shutil.copy(pki().path("bob"), self.path("alice@example.test"))
         r = self.fetch("alice@example.test")
-        self.assertNotEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(r.returncode, 5, r.stdout + r.stderr)
         self.assertNotIn("BEGIN CERTIFICATE", r.stdout)
-        self.assertIn("alice@example.test", r.stderr)
+        self.assertIn("the certificate is not for alice@example.test", r.stderr)
 
     def test_export_usage_and_config_errors(self):
         r = self.d.admin("export-www")
@@ -165,6 +165,7 @@ class UrlModeNameMismatchTest(UrlModeTest):
         r = self.fetch("alice@example.test")
         self.assertEqual(r.returncode, 4, r.stdout + r.stderr)
         self.assertNotIn("BEGIN CERTIFICATE", r.stdout)
+        self.assertIn("hostname mismatch", r.stderr)
         self.assertEqual(self.web.requests, [])
 
 
