@@ -41,6 +41,18 @@ int cli_split_server(const char *s, char *host, size_t hsize, char *port, size_t
  * error, or a line that does not fit (the buffer is then wiped). */
 int cli_ask_secret(const char *prompt, char *buf, size_t size);
 
+/* A dialogue on /dev/tty (cli/ask_secret.c), for a verb that says more than one
+ * thing: open it (@return 0, or -1 when there is no terminal), say notes, ask
+ * (echo off before the prompt; @return the answer's length, or -1 for a read
+ * error or a line that does not fit, the buffer then wiped), close it. */
+struct cli_tty {
+	int fd;
+};
+int cli_tty_open(struct cli_tty *t);
+void cli_tty_say(struct cli_tty *t, const char *s);
+long cli_tty_ask(struct cli_tty *t, const char *prompt, char *buf, size_t size);
+void cli_tty_close(struct cli_tty *t);
+
 /* Map a library status to an exit code. */
 int cli_exit_for(sc_status st);
 

@@ -12,13 +12,10 @@
  * (userconf.h), as the proposal requires that key generation can be turned off.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -87,105 +84,13 @@ static void usage(FILE *f)
 
 /* ---- asking on the terminal ------------------------------------------------------- */
 
-static int tty_fd = -1;
-static struct termios tty_saved;
-
-static void tty_restore_and_die(int sig)
-{
-	tcsetattr(tty_fd, TCSAFLUSH, &tty_saved);
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-/* One line from @p fd, bounded. @return its length, or -1 (error, too long). */
-static long tty_line(int fd, char *buf, size_t size)
-{
-	size_t n = 0;
-	char ch;
-
-	buf[0] = '\0';
-	for (;;) {
-		ssize_t r = read(fd, &ch, 1);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -1;
-		if (r == 0 || ch == '\n')
-			break;
-		if (n + 1 >= size) {
-			explicit_bzero(buf, size);
-			/* Drain the rest of the line so the next prompt starts clean. */
-			while (read(fd, &ch, 1) == 1 && ch != '\n')
-				;
-			return -1;
-		}
-		buf[n++] = ch;
-	}
-	if (n && buf[n - 1] == '\r')
-		n--;
-	buf[n] = '\0';
-	return (long)n;
-}
-
-/* Ask with echo off (as getpass(3) did). @return length or -1. */
-static long tty_ask(int fd, const char *prompt, char *buf, size_t size)
-{
-	struct sigaction sa = { 0 }, old_int, old_term, old_quit;
-	struct termios t = tty_saved;
-	long n = -1;
-
-	tty_fd = fd;
-	sa.sa_handler = tty_restore_and_die;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, &old_int);
-	sigaction(SIGTERM, &sa, &old_term);
-	sigaction(SIGQUIT, &sa, &old_quit);
-	t.c_lflag &= ~(tcflag_t)(ECHO | ECHOE | ECHOK | ECHONL);
-	/* Echo off before the prompt shows: an answer typed (or pasted) the moment the
-	 * prompt appears must neither be echoed nor flushed away. */
-	if (tcsetattr(fd, TCSAFLUSH, &t) == 0) {
-		if (write(fd, prompt, strlen(prompt)) >= 0)
-			n = tty_line(fd, buf, size);
-		tcsetattr(fd, TCSANOW, &tty_saved);
-		if (write(fd, "\n", 1) < 0) {
-			/* the Enter was not echoed; a lost newline is cosmetic */
-		}
-	}
-	sigaction(SIGINT, &old_int, NULL);
-	sigaction(SIGTERM, &old_term, NULL);
-	sigaction(SIGQUIT, &old_quit, NULL);
-	tty_fd = -1;
-	return n;
-}
-
-static int tty_open(int *fd)
-{
-	*fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
-	if (*fd < 0)
-		return -1;
-	if (tcgetattr(*fd, &tty_saved) != 0) {
-		close(*fd);
-		*fd = -1;
-		return -1;
-	}
-	return 0;
-}
-
-static void tty_say(int fd, const char *s)
-{
-	if (write(fd, s, strlen(s)) < 0) {
-		/* nothing better to do: the prompt that follows still asks */
-	}
-}
-
 /* A new passphrase, typed twice. @return CLI_OK or an exit code. */
 static int passphrase_prompt(const char *address, char *buf, size_t size)
 {
 	char again[SECRET_MAX + 2], line[SC_ADDR_KEY_MAX + 160];
-	int fd;
+	struct cli_tty tty;
 
-	if (tty_open(&fd) != 0) {
+	if (cli_tty_open(&tty) != 0) {
 		cli_err(VERB, "no terminal to ask for a passphrase on: use --passphrase-file F, "
 			"or --no-passphrase for an unencrypted key");
 		return CLI_USAGE;
@@ -193,30 +98,30 @@ static int passphrase_prompt(const char *address, char *buf, size_t size)
 	snprintf(line, sizeof line,
 		 "Choose a passphrase for the private key of %s.\n"
 		 "Use a passphrase different from your mailbox password.\n", address);
-	tty_say(fd, line);
+	cli_tty_say(&tty, line);
 	for (int i = 0; i < PROMPT_TRIES; i++) {
-		long n = tty_ask(fd, "Passphrase: ", buf, size);
+		long n = cli_tty_ask(&tty, "Passphrase: ", buf, size);
 
 		if (n < 0) {
-			tty_say(fd, "Too long or unreadable; try again.\n");
+			cli_tty_say(&tty, "Too long or unreadable; try again.\n");
 			continue;
 		}
 		if (n == 0) {
-			tty_say(fd, "An empty passphrase does not protect the key (use "
+			cli_tty_say(&tty, "An empty passphrase does not protect the key (use "
 				    "--no-passphrase for that); try again.\n");
 			continue;
 		}
-		if (tty_ask(fd, "Same passphrase again: ", again, sizeof again) >= 0 &&
+		if (cli_tty_ask(&tty, "Same passphrase again: ", again, sizeof again) >= 0 &&
 		    !strcmp(buf, again)) {
 			explicit_bzero(again, sizeof again);
-			close(fd);
+			cli_tty_close(&tty);
 			return CLI_OK;
 		}
-		tty_say(fd, "The two passphrases differ; try again.\n");
+		cli_tty_say(&tty, "The two passphrases differ; try again.\n");
 	}
 	explicit_bzero(again, sizeof again);
 	explicit_bzero(buf, size);
-	close(fd);
+	cli_tty_close(&tty);
 	cli_err(VERB, "no passphrase chosen");
 	return CLI_USAGE;
 }
@@ -224,15 +129,15 @@ static int passphrase_prompt(const char *address, char *buf, size_t size)
 static int pin_prompt(const char *uri, char *buf, size_t size)
 {
 	char prompt[160];
-	int fd;
+	struct cli_tty tty;
 	long n;
 
 	buf[0] = '\0';
-	if (tty_open(&fd) != 0)
+	if (cli_tty_open(&tty) != 0)
 		return CLI_OK; /* the library says the token needs a PIN */
 	snprintf(prompt, sizeof prompt, "PIN for %.*s: ", (int)strcspn(uri, "?"), uri);
-	n = tty_ask(fd, prompt, buf, size);
-	close(fd);
+	n = cli_tty_ask(&tty, prompt, buf, size);
+	cli_tty_close(&tty);
 	if (n <= 0) {
 		explicit_bzero(buf, size);
 		cli_err(VERB, "no PIN given");

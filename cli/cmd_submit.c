@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -112,55 +111,23 @@ static int password_from_file(const char *path, char *buf, size_t size)
 	return CLI_OK;
 }
 
-/* Terminal state to put back if a signal ends the prompt early. */
-static int tty_fd = -1;
-static struct termios tty_saved;
-
-static void tty_restore_and_die(int sig)
-{
-	tcsetattr(tty_fd, TCSAFLUSH, &tty_saved);
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-/* Ask on the controlling terminal with echo off, as getpass(3) did. */
+/* Ask on the controlling terminal with echo off (cli/ask_secret.c). */
 static int password_prompt(const char *user, char *buf, size_t size)
 {
-	struct sigaction sa = { 0 }, old_int, old_term, old_quit;
-	struct termios t;
-	int fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY), rc;
 	char prompt[SC_ADDR_KEY_MAX + 32];
+	struct cli_tty tty;
+	long n;
 
-	if (fd < 0 || tcgetattr(fd, &tty_saved) != 0) {
-		if (fd >= 0)
-			close(fd);
+	if (cli_tty_open(&tty) != 0) {
 		cli_err(VERB, "no terminal to ask for the password on: use --password-file");
 		return CLI_USAGE;
 	}
-	tty_fd = fd;
-	sa.sa_handler = tty_restore_and_die;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, &old_int);
-	sigaction(SIGTERM, &sa, &old_term);
-	sigaction(SIGQUIT, &sa, &old_quit);
-	t = tty_saved;
-	t.c_lflag &= ~(tcflag_t)(ECHO | ECHOE | ECHOK | ECHONL);
 	snprintf(prompt, sizeof prompt, "Password for %s: ", user);
-	if (write(fd, prompt, strlen(prompt)) < 0 || tcsetattr(fd, TCSAFLUSH, &t) != 0) {
-		rc = -1;
-	} else {
-		rc = read_secret_line(fd, buf, size);
-		tcsetattr(fd, TCSAFLUSH, &tty_saved);
-		if (write(fd, "\n", 1) < 0) {
-			/* the user's Enter was not echoed; a lost newline is cosmetic */
-		}
-	}
-	sigaction(SIGINT, &old_int, NULL);
-	sigaction(SIGTERM, &old_term, NULL);
-	sigaction(SIGQUIT, &old_quit, NULL);
-	tty_fd = -1;
-	close(fd);
-	if (rc != 0) {
+	n = cli_tty_ask(&tty, prompt, buf, size);
+	cli_tty_close(&tty);
+	/* RFC 4616 2: passwd = 1*UTF8SAFE */
+	if (n <= 0) {
+		explicit_bzero(buf, size);
 		cli_err(VERB, "no password given (at most %d octets)", PASSWORD_MAX);
 		return CLI_USAGE;
 	}
