@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "repo_backend.h"
 #include "repo_ldap.h"
@@ -31,6 +32,7 @@ struct ldap_state {
 	int timeout;
 	pthread_mutex_t lock;
 	LDAP *ld; /* NULL: not connected */
+	time_t down_until; /* after a failed connect: answer SC_ERR_TEMP until then */
 };
 
 static void repo_ldap_drop(struct ldap_state *s)
@@ -139,8 +141,17 @@ static sc_status repo_ldap_search(struct ldap_state *s, const char *filter, LDAP
 	int rc;
 
 	*res = NULL;
-	if (!s->ld)
-		SC_TRY(repo_ldap_connect(s));
+	if (!s->ld) {
+		/* The daemon may run this on its event loop: an unreachable directory
+		 * (packets dropped) costs one ldap_timeout, then for as long again
+		 * every lookup fails at once instead of stalling the loop each time. */
+		if (time(NULL) < s->down_until)
+			return SC_ERR_TEMP;
+		if (repo_ldap_connect(s) != SC_OK) {
+			s->down_until = time(NULL) + s->timeout;
+			return SC_ERR_TEMP;
+		}
+	}
 	for (size_t i = 0; i < s->url.nattrs; i++)
 		attrs[i] = s->url.attrs[i];
 	rc = ldap_search_ext_s(s->ld, s->url.base, s->url.scope, filter, attrs, 0, NULL, NULL,
@@ -172,13 +183,15 @@ static sc_status repo_ldap_lookup_locked(struct ldap_state *s, const char *key, 
 	LDAPMessage *res = NULL;
 	size_t n = 0;
 	sc_status st;
+	int had;
 
 	if (sc_repo_ldap_filter(s->url.filter, key, keylen, filter, sizeof filter) != SC_OK)
 		return visit(arg, NULL); /* no directory entry can match */
 	/* a connection the server closed while idle fails on first use: one retry
 	 * on a fresh connection before calling the store unavailable */
+	had = s->ld != NULL;
 	st = repo_ldap_search(s, filter, &res);
-	if (st == SC_ERR_TEMP)
+	if (st == SC_ERR_TEMP && had)
 		st = repo_ldap_search(s, filter, &res);
 	if (st == SC_ERR_NOT_FOUND)
 		return visit(arg, NULL);
