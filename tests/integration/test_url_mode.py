@@ -133,6 +133,19 @@ class UrlModeTest(unittest.TestCase):
         self.assertTrue(os.path.exists(self.path("alice@example.test")))
         # a file export-www did not write is never touched
         self.assertTrue(os.path.exists(foreign))
+        # nor one a tampered manifest points at outside DIR or at a hidden file
+        outside = os.path.join(sctest.mkdtemp("sc-outside-"), "victim")
+        with open(outside, "w") as f:
+            f.write("x\n")
+        hidden = os.path.join(self.www, "certs", ".hidden")
+        with open(hidden, "w") as f:
+            f.write("x\n")
+        with open(os.path.join(self.www, ".smtpcert-export"), "a") as f:
+            f.write(os.path.relpath(outside, self.www) + "\n" + outside + "\ncerts/.hidden\n")
+        r = self.export()
+        self.assertIn("2 written, 0 removed", r.stdout)
+        self.assertTrue(os.path.exists(outside))
+        self.assertTrue(os.path.exists(hidden))
         r = self.fetch("bob@example.test")
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
 
