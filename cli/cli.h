@@ -53,6 +53,33 @@ void cli_tty_say(struct cli_tty *t, const char *s);
 long cli_tty_ask(struct cli_tty *t, const char *prompt, char *buf, size_t size);
 void cli_tty_close(struct cli_tty *t);
 
+/* Loading the user's private key (cli/keyload.c). */
+struct cli_key_req {
+	const char *spec;        /* key file or pkcs11: URI */
+	const char *secret_file; /* first line: the passphrase or PIN; NULL: none */
+	const char *module;      /* PKCS#11 module; NULL: the library's default */
+	int ask;                 /* no secret_file: ask on the terminal when needed
+				  * (3 tries for a file key, 1 for a token) */
+};
+
+/* @return SC_OK with the key in @p key, or the failing status with a message in
+ * @p err; @p from_secret_file says the secret file was what failed. */
+SC_MUST_CHECK sc_status cli_load_key(const struct cli_key_req *r, sc_key **key,
+				     int *from_secret_file, char *err, size_t errlen);
+
+/* cli_load_key() for sign and decrypt: the failure said as "VERB: SPEC: why".
+ * @return CLI_OK, or the exit code (cli_exit_data(); CLI_DATA for the file). */
+int cli_load_key_verb(const char *verb, const struct cli_key_req *r, sc_key **key);
+
+/* How much of a key spec to show (print it with "%.*s"): a pkcs11: URI without
+ * its query, which may hold the PIN (pin-value). */
+int cli_key_shown_len(const char *spec);
+
+/* Exit code for a verb whose inputs are the user's files and message (sign,
+ * decrypt, verify): CLI_OK, CLI_FAILURE when the system is the cause (I/O,
+ * memory, internal), otherwise CLI_DATA. */
+int cli_exit_data(sc_status st);
+
 /* Map a library status to an exit code. */
 int cli_exit_for(sc_status st);
 

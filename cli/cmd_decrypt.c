@@ -91,43 +91,15 @@ static int parse_args(int argc, char **argv, struct dec_args *a)
 	return CLI_OK;
 }
 
-/* The user's files or the message are the cause unless it is the system. */
-static int dec_exit(sc_status st)
-{
-	if (st == SC_OK)
-		return CLI_OK;
-	if (st == SC_ERR_IO || st == SC_ERR_NOMEM || st == SC_ERR_INTERNAL)
-		return CLI_FAILURE;
-	return CLI_DATA;
-}
-
 static int load_key(const struct dec_args *a, const struct userconf *uc, const char *spec,
 		    sc_key **key)
 {
-	const char *pfile = a->passphrase_file ? a->passphrase_file : uc->passphrase_file;
-	struct sc_key_opts o = { 0 };
-	char secret[1024], err[512] = "";
-	sc_status st;
+	struct cli_key_req r = { 0 };
 
-	o.pkcs11_module = a->module ? a->module : uc->pkcs11_module;
-	if (pfile) {
-		st = userconf_read_secret(pfile, secret, sizeof secret, err, sizeof err);
-		if (st != SC_OK) {
-			cli_err(VERB, "passphrase file: %s", err[0] ? err : sc_strerror(st));
-			return CLI_DATA;
-		}
-		/* one secret: the file key's passphrase or the token's PIN */
-		o.passphrase = secret;
-		o.pin = secret;
-	}
-	st = sc_key_load(spec, &o, key, err, sizeof err);
-	explicit_bzero(secret, sizeof secret);
-	if (st != SC_OK) {
-		cli_err(VERB, "%s: %s%s", spec, err[0] ? err : sc_strerror(st),
-			st == SC_ERR_AUTH && !pfile ? " (give it with --passphrase-file)" : "");
-		return dec_exit(st);
-	}
-	return CLI_OK;
+	r.spec = spec;
+	r.secret_file = a->passphrase_file ? a->passphrase_file : uc->passphrase_file;
+	r.module = a->module ? a->module : uc->pkcs11_module;
+	return cli_load_key_verb(VERB, &r, key);
 }
 
 static int run(const struct dec_args *a, const sc_key *key, const sc_cert *cert)
@@ -158,7 +130,7 @@ static int run(const struct dec_args *a, const sc_key *key, const sc_cert *cert)
 		if (a->out)
 			(void)unlink(a->out);
 	}
-	return dec_exit(st);
+	return cli_exit_data(st);
 }
 
 int cmd_decrypt(int argc, char **argv)
@@ -194,7 +166,7 @@ int cmd_decrypt(int argc, char **argv)
 	if (st != SC_OK) {
 		cli_err(VERB, "%s: %s", cert_file, sc_strerror(st));
 		userconf_free(&uc);
-		return dec_exit(st);
+		return cli_exit_data(st);
 	}
 	rc = load_key(&a, &uc, key_spec, &key);
 	if (rc == CLI_OK)

@@ -98,59 +98,16 @@ static int parse_args(int argc, char **argv, struct sign_args *a)
 	return CLI_OK;
 }
 
-/* Library failures of this verb: the user's files are the cause unless it is
- * the system (I/O, memory). */
-static int sign_exit(sc_status st)
-{
-	if (st == SC_OK)
-		return CLI_OK;
-	if (st == SC_ERR_IO || st == SC_ERR_NOMEM || st == SC_ERR_INTERNAL)
-		return CLI_FAILURE;
-	return CLI_DATA;
-}
-
 static int load_key(const struct sign_args *a, const struct userconf *uc, sc_key **key)
 {
-	const char *spec = a->key ? a->key : uc->key;
-	const char *pfile = a->passphrase_file ? a->passphrase_file : uc->passphrase_file;
-	struct sc_key_opts o = { 0 };
-	char secret[1024], err[512] = "";
-	sc_status st;
+	struct cli_key_req r = { 0 };
 
-	o.pkcs11_module = a->module ? a->module : uc->pkcs11_module;
-	if (pfile) {
-		st = userconf_read_secret(pfile, secret, sizeof secret, err, sizeof err);
-		if (st != SC_OK) {
-			cli_err(VERB, "passphrase file: %s", err[0] ? err : sc_strerror(st));
-			return CLI_DATA;
-		}
-		/* one secret: the file key's passphrase or the token's PIN */
-		o.passphrase = secret;
-		o.pin = secret;
-	}
-	st = sc_key_load(spec, &o, key, err, sizeof err);
-	/* No passphrase given: ask on the terminal (standard input is the message).
-	 * A token gets one try, since wrong PINs count toward its lockout. */
-	for (int tries = sc_key_is_pkcs11(spec) ? 1 : 3; st == SC_ERR_AUTH && !pfile && tries > 0;
-	     tries--) {
-		char prompt[300];
-
-		snprintf(prompt, sizeof prompt, "%s for %.200s: ",
-			 sc_key_is_pkcs11(spec) ? "PIN" : "Passphrase", spec);
-		if (cli_ask_secret(prompt, secret, sizeof secret) != 0)
-			break;
-		o.passphrase = secret;
-		o.pin = secret;
-		err[0] = '\0';
-		st = sc_key_load(spec, &o, key, err, sizeof err);
-	}
-	explicit_bzero(secret, sizeof secret);
-	if (st != SC_OK) {
-		cli_err(VERB, "%s: %s%s", spec, err[0] ? err : sc_strerror(st),
-			st == SC_ERR_AUTH && !pfile ? " (give it with --passphrase-file)" : "");
-		return sign_exit(st);
-	}
-	return CLI_OK;
+	r.spec = a->key ? a->key : uc->key;
+	r.secret_file = a->passphrase_file ? a->passphrase_file : uc->passphrase_file;
+	r.module = a->module ? a->module : uc->pkcs11_module;
+	/* standard input is the message: ask on the terminal */
+	r.ask = 1;
+	return cli_load_key_verb(VERB, &r, key);
 }
 
 static int open_files(const struct sign_args *a, int *in, int *out)
@@ -202,7 +159,7 @@ int cmd_sign(int argc, char **argv)
 	if (st != SC_OK) {
 		cli_err(VERB, "%s: %s", cert_file, sc_strerror(st));
 		userconf_free(&uc);
-		return sign_exit(st);
+		return cli_exit_data(st);
 	}
 	rc = load_key(&a, &uc, &key);
 	if (rc == CLI_OK)
@@ -218,7 +175,7 @@ int cmd_sign(int argc, char **argv)
 			if (a.out)
 				(void)unlink(a.out);
 		}
-		rc = sign_exit(st);
+		rc = cli_exit_data(st);
 		if (in != 0)
 			close(in);
 	}

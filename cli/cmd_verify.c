@@ -91,13 +91,10 @@ static int parse_args(int argc, char **argv, struct verify_args *a)
 	return CLI_OK;
 }
 
+/* A bad argument reaching the library is ours, not the message's: failure. */
 static int verify_exit(sc_status st)
 {
-	if (st == SC_OK)
-		return CLI_OK;
-	if (st == SC_ERR_IO || st == SC_ERR_NOMEM || st == SC_ERR_INTERNAL || st == SC_ERR_ARG)
-		return CLI_FAILURE;
-	return CLI_DATA;
+	return st == SC_ERR_ARG ? CLI_FAILURE : cli_exit_data(st);
 }
 
 static void report(FILE *f, const struct sc_smime_signer *s, int no_chain)

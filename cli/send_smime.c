@@ -15,7 +15,6 @@
 
 #include "send.h"
 
-#define SECRET_MAX 1024
 
 static int smime_exit(sc_status st)
 {
@@ -60,32 +59,26 @@ static int finish(struct send_ctx *c, int out)
 
 static int load_key(struct send_ctx *c, const char *spec, sc_key **key)
 {
-	const char *pf = c->o.passphrase_file ? c->o.passphrase_file : c->uc.passphrase_file;
-	char secret[SECRET_MAX] = "", err[512] = "";
-	struct sc_key_opts ko = { 0 };
+	struct cli_key_req r = { 0 };
+	char err[512] = "";
+	int from_secret_file;
 	sc_status st;
 
-	if (pf) {
-		st = userconf_read_secret(pf, secret, sizeof secret, err, sizeof err);
-		if (st != SC_OK) {
-			cli_err(SEND_VERB, "%s", err);
-			return EX_CONFIG;
-		}
-		if (sc_key_is_pkcs11(spec))
-			ko.pin = secret;
-		else
-			ko.passphrase = secret;
+	r.spec = spec;
+	r.secret_file = c->o.passphrase_file ? c->o.passphrase_file : c->uc.passphrase_file;
+	r.module = c->uc.pkcs11_module;
+	st = cli_load_key(&r, key, &from_secret_file, err, sizeof err);
+	if (st == SC_OK)
+		return EX_OK;
+	if (from_secret_file) {
+		cli_err(SEND_VERB, "%s", err);
+		return EX_CONFIG;
 	}
-	ko.pkcs11_module = c->uc.pkcs11_module;
-	st = sc_key_load(spec, &ko, key, err, sizeof err);
-	explicit_bzero(secret, sizeof secret);
-	if (st != SC_OK) {
-		cli_err(SEND_VERB, "your key %s: %s%s", spec, err[0] ? err : sc_strerror(st),
-			st == SC_ERR_AUTH && !pf ? " (set passphrase_file in the config, or "
-						   "--passphrase-file)" : "");
-		return st == SC_ERR_AUTH ? EX_NOPERM : EX_CONFIG;
-	}
-	return EX_OK;
+	cli_err(SEND_VERB, "your key %.*s: %s%s", cli_key_shown_len(spec), spec,
+		err[0] ? err : sc_strerror(st),
+		st == SC_ERR_AUTH && !r.secret_file ? " (set passphrase_file in the config, or "
+						      "--passphrase-file)" : "");
+	return st == SC_ERR_AUTH ? EX_NOPERM : EX_CONFIG;
 }
 
 int send_sign(struct send_ctx *c)

@@ -44,3 +44,12 @@ int cli_split_server(const char *s, char *host, size_t hsize, char *port, size_t
 	return 0;
 }
 
+
+int cli_exit_data(sc_status st)
+{
+	if (st == SC_OK)
+		return CLI_OK;
+	if (st == SC_ERR_IO || st == SC_ERR_NOMEM || st == SC_ERR_INTERNAL)
+		return CLI_FAILURE;
+	return CLI_DATA;
+}
