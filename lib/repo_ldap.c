@@ -9,6 +9,8 @@
  * runs them on worker threads). Runs in the daemon and the admin CLI.
  */
 #include <ldap.h>
+#include <openssl/pkcs7.h>
+#include <openssl/x509.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,6 +107,77 @@ static sc_status repo_ldap_connect(struct ldap_state *s)
 	return SC_OK;
 }
 
+/* The cert after @p cur in the chain: the one in @p sk whose subject is cur's
+ * issuer, not already @p used; NULL at a self-signed cert or a gap. */
+static int repo_ldap_p7_next(STACK_OF(X509) *sk, X509 *cur, const unsigned char *used)
+{
+	if (!X509_NAME_cmp(X509_get_subject_name(cur), X509_get_issuer_name(cur)))
+		return -1;
+	for (int j = 0; j < sk_X509_num(sk); j++)
+		if (!used[j] && !X509_NAME_cmp(X509_get_subject_name(sk_X509_value(sk, j)),
+					       X509_get_issuer_name(cur)))
+			return j;
+	return -1;
+}
+
+/*
+ * userSMIMECertificate (RFC 2798 2.8) holds a PKCS #7 SignedData whose
+ * certificates field (RFC 2315 9.1) is an unordered set: the leaf is the one that
+ * issued none of the others, then its chain follows issuer names. The result is
+ * the DER sequence sc_cert_parse() takes (leaf first).
+ */
+static sc_status repo_ldap_p7_parse(const void *der, size_t len, sc_cert **out)
+{
+	const unsigned char *p = der;
+	PKCS7 *p7 = len <= SC_CERT_INPUT_MAX ? d2i_PKCS7(NULL, &p, (long)len) : NULL;
+	STACK_OF(X509) *sk = p7 && PKCS7_type_is_signed(p7) && p7->d.sign ?
+		p7->d.sign->cert : NULL;
+	unsigned char used[SC_CHAIN_MAX] = { 0 }, *buf = NULL;
+	size_t blen = 0;
+	int n = sk ? sk_X509_num(sk) : 0, cur = -1;
+	sc_status st = SC_ERR_SYNTAX;
+
+	if (!p7 || p != (const unsigned char *)der + len || n <= 0 || n > SC_CHAIN_MAX)
+		goto out;
+	for (int i = 0; i < n && cur < 0; i++) {
+		int issues = 0;
+
+		for (int j = 0; j < n && !issues; j++)
+			issues = j != i && !X509_NAME_cmp(X509_get_subject_name(sk_X509_value(sk, i)),
+							 X509_get_issuer_name(sk_X509_value(sk, j)));
+		if (!issues)
+			cur = i;
+	}
+	if (cur < 0 || !(buf = malloc(SC_CERT_INPUT_MAX)))
+		goto out;
+	while (cur >= 0) {
+		X509 *x = sk_X509_value(sk, cur);
+		int l = i2d_X509(x, NULL);
+		unsigned char *w = buf + blen;
+
+		if (l <= 0 || (size_t)l > SC_CERT_INPUT_MAX - blen)
+			goto out;
+		blen += (size_t)i2d_X509(x, &w);
+		used[cur] = 1;
+		cur = repo_ldap_p7_next(sk, x, used);
+	}
+	st = sc_cert_parse(buf, blen, out);
+out:
+	free(buf);
+	PKCS7_free(p7);
+	return st;
+}
+
+/* A value: a DER certificate, or (userSMIMECertificate) a PKCS #7 SignedData. */
+static sc_status repo_ldap_value(const struct berval *v, sc_cert **out)
+{
+	if (v->bv_len > SC_CERT_INPUT_MAX)
+		return SC_ERR_TOO_LONG;
+	if (sc_cert_parse(v->bv_val, v->bv_len, out) == SC_OK)
+		return SC_OK;
+	return repo_ldap_p7_parse(v->bv_val, v->bv_len, out);
+}
+
 /* Parse every value of every returned attribute into @p certs (at most
  * SC_REPO_ENTRIES_MAX in all); values that are no certificate are skipped. */
 static void repo_ldap_collect(struct ldap_state *s, LDAPMessage *res, sc_cert **certs, size_t *n)
@@ -117,9 +190,7 @@ static void repo_ldap_collect(struct ldap_state *s, LDAPMessage *res, sc_cert **
 			struct berval **vals = ldap_get_values_len(s->ld, e, a);
 
 			for (size_t i = 0; vals && vals[i] && *n < SC_REPO_ENTRIES_MAX; i++) {
-				if (vals[i]->bv_len > SC_CERT_INPUT_MAX ||
-				    sc_cert_parse(vals[i]->bv_val, vals[i]->bv_len,
-						  &certs[*n]) != SC_OK) {
+				if (repo_ldap_value(vals[i], &certs[*n]) != SC_OK) {
 					sc_repo_warn(s->repo, "%s: a value of %s is not a "
 						     "certificate; skipped", s->url.uri, a);
 					continue;

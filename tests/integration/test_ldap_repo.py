@@ -5,6 +5,8 @@ and the same certificate again once it is back, without restarting smtpcertd;
 a chain `lmdb:..., ldap://...` where the first store answers for its addresses
 and the directory for the others; and addresses carrying filter syntax never
 match someone else's entry."""
+import os
+import subprocess
 import time
 import unittest
 
@@ -31,6 +33,17 @@ class LdapRepoTest(unittest.TestCase):
             # an entry whose mail is literally "*": a filter injection that
             # matched it (or everyone) would be visible
             cls.slapd.add_person("star", "x*@example.test", [cls.pki.der("Mixed")])
+            # userSMIMECertificate: a certs-only PKCS #7 (chain in reverse order,
+            # as an unordered set may come)
+            chain = sctest.pem_certs(cls.pki.pem("alice.chain"))
+            rev = os.path.join(cls.slapd.dir, "reversed.pem")
+            with open(rev, "w") as f:
+                f.write("\n".join(reversed(chain)) + "\n")
+            p7 = subprocess.run(["openssl", "crl2pkcs7", "-nocrl", "-outform", "DER",
+                                 "-certfile", rev],
+                                capture_output=True, timeout=30, check=True).stdout
+            cls.slapd.add_person("smime", "smime@example.test", [p7],
+                                 attribute="userSMIMECertificate")
         except BaseException:
             cls.slapd.cleanup()
             raise
@@ -90,6 +103,19 @@ class LdapRepoTest(unittest.TestCase):
         self.assertEqual(r.code, 250, r.text)
         self.assertEqual(r.ders(), [self.pki.der("bob")])  # from the directory
         self.assertEqual(self.cert(d, "nobody@example.test").code, 550)
+
+    def test_smime_attribute(self):
+        spec = "%s/ou=people,%s?userSMIMECertificate,userCertificate;binary?sub?(mail=%%s)" % (
+            self.slapd.url, SUFFIX)
+        d = self.daemon(spec)
+        with Client(d.port) as c:
+            c.ehlo()
+            r = c.cmd("CERS smime@example.test")
+        self.assertEqual(r.code, 250, r.text)
+        chain = [sctest.pem_to_der(p) for p in sctest.pem_certs(self.pki.pem("alice.chain"))]
+        self.assertEqual(r.ders(), chain)  # leaf first, then its issuers, in order
+        r = self.cert(d, "bob@example.test")  # the second attribute still counts
+        self.assertEqual(r.ders(), [self.pki.der("bob")])
 
     def test_filter_injection(self):
         d = self.daemon(ldap_spec(self.slapd))
