@@ -14,7 +14,6 @@
  */
 #include <fcntl.h>
 #include <getopt.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,22 +177,7 @@ static void apply_config(struct enc_args *a, const struct userconf *uc)
 {
 	struct sc_lookup_opts *lk = &a->lk;
 
-	if (!lk->ca_file)
-		lk->ca_file = uc->ca_file;
-	if (!lk->smime_ca_file)
-		lk->smime_ca_file = uc->smime_ca_file;
-	if (!lk->known_file)
-		lk->known_file = uc->known_certs;
-	if (!lk->cache_dir)
-		lk->cache_dir = uc->cache_dir;
-	if (!lk->cache_ttl)
-		lk->cache_ttl = uc->cache_ttl;
-	if (!lk->resolver)
-		lk->resolver = uc->resolver;
-	if (!lk->dnssec_anchor)
-		lk->dnssec_anchor = uc->dnssec_anchor;
-	if (!lk->timeout_ms && uc->timeout > 0 && uc->timeout < INT_MAX / 1000)
-		lk->timeout_ms = uc->timeout * 1000;
+	userconf_lookup_defaults(lk, uc);
 	if (a->no_cache)
 		lk->cache_dir = "";
 }

@@ -46,18 +46,14 @@ static void lookup_opts(const struct send_ctx *c, struct sc_lookup_opts *lo, cha
 	memset(lo, 0, sizeof *lo);
 	send_hostname(helo, hsize);
 	lo->server = c->o.server;
-	lo->ca_file = c->o.ca_file ? c->o.ca_file : c->uc.ca_file;
-	lo->smime_ca_file = c->uc.smime_ca_file;
+	lo->ca_file = c->o.ca_file;
 	lo->insecure = c->o.insecure;
 	lo->accept_new = c->o.accept_new;
-	lo->known_file = c->uc.known_certs;
-	lo->cache_dir = c->uc.cache_dir;
-	lo->cache_ttl = c->uc.cache_ttl;
-	lo->resolver = c->o.resolver ? c->o.resolver : c->uc.resolver;
-	lo->dnssec_anchor = c->o.dnssec_anchor ? c->o.dnssec_anchor : c->uc.dnssec_anchor;
-	lo->timeout_ms = c->uc.timeout > 0 ? c->uc.timeout * 1000 : 0;
+	lo->resolver = c->o.resolver;
+	lo->dnssec_anchor = c->o.dnssec_anchor;
 	lo->helo = helo;
 	lo->mx_port = c->o.mx_port;
+	userconf_lookup_defaults(lo, &c->uc);
 }
 
 static void lookup_all(struct send_ctx *c, int always, struct lookups *l)

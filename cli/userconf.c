@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -280,4 +281,24 @@ sc_status userconf_read_secret(const char *path, char *buf, size_t size, char *e
 	buf[n] = '\0';
 	explicit_bzero(tmp, sizeof tmp);
 	return SC_OK;
+}
+
+void userconf_lookup_defaults(struct sc_lookup_opts *lk, const struct userconf *uc)
+{
+	if (!lk->ca_file)
+		lk->ca_file = uc->ca_file;
+	if (!lk->smime_ca_file)
+		lk->smime_ca_file = uc->smime_ca_file;
+	if (!lk->known_file)
+		lk->known_file = uc->known_certs;
+	if (!lk->cache_dir)
+		lk->cache_dir = uc->cache_dir;
+	if (!lk->cache_ttl)
+		lk->cache_ttl = uc->cache_ttl;
+	if (!lk->resolver)
+		lk->resolver = uc->resolver;
+	if (!lk->dnssec_anchor)
+		lk->dnssec_anchor = uc->dnssec_anchor;
+	if (!lk->timeout_ms && uc->timeout > 0 && uc->timeout < INT_MAX / 1000)
+		lk->timeout_ms = uc->timeout * 1000;
 }

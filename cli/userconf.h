@@ -72,6 +72,14 @@ const char *userconf_encrypt_name(enum userconf_encrypt e);
 int userconf_parse_encrypt(const char *s, enum userconf_encrypt *out);
 
 /**
+ * Fill the lookup options a verb's command line left unset (NULL / 0) from the
+ * client configuration: trust anchors, known-certificates file, cache, resolver,
+ * DNSSEC anchor, timeout. Pointers borrow from @p uc (keep it until the lookups
+ * are done). Used by fetch, encrypt and send.
+ */
+void userconf_lookup_defaults(struct sc_lookup_opts *lk, const struct userconf *uc);
+
+/**
  * Read a secret (passphrase, PIN, password) from the first line of @p path into
  * @p buf (NUL-terminated, line end removed, at most @p size - 1 bytes). Refuses an
  * empty first line, a NUL byte, and a line that does not fit.
