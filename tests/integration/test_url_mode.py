@@ -99,6 +99,12 @@ class UrlModeTest(unittest.TestCase):
         self.assertEqual([sctest.pem_to_der(p) for p in sctest.pem_certs(r.stdout)],
                          [pki().der("alice")])
         self.assertIn("/certs/alice@example.test.pem", self.web.requests)
+        # CERS answers with the same URL; the file's chain comes along
+        r = self.fetch("alice@example.test", "--chain")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        ders = [sctest.pem_to_der(p) for p in sctest.pem_certs(r.stdout)]
+        self.assertEqual(ders[0], pki().der("alice"))
+        self.assertEqual(ders, [sctest.pem_to_der(p) for p in pems])
         r = self.fetch("用户@example.test")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertEqual(sctest.pem_to_der(sctest.pem_certs(r.stdout)[0]), pki().der("utf8"))
