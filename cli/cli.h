@@ -80,6 +80,12 @@ int cli_key_shown_len(const char *spec);
  * memory, internal), otherwise CLI_DATA. */
 int cli_exit_data(sc_status st);
 
+/* The shared ends of a verb's getopt_long loop (cli/util.c): the message for an
+ * unknown option or one missing its value (@return CLI_USAGE), and the check
+ * that no operand follows the options (@return CLI_OK or CLI_USAGE). */
+int cli_bad_option(const char *verb, char **argv);
+int cli_no_operands(const char *verb, int argc, char **argv);
+
 /* Map a library status to an exit code. */
 int cli_exit_for(sc_status st);
 

@@ -151,9 +151,7 @@ static int parse_args(int argc, char **argv, struct enc_args *a)
 		case O_MXPORT: a->lk.mx_port = optarg; break;
 		case 'h': usage(stdout); return -1;
 		default:
-			cli_err(VERB, "unknown or incomplete option '%s' (try --help)",
-				argv[optind - 1]);
-			return CLI_USAGE;
+			return cli_bad_option(VERB, argv);
 		}
 	}
 	if (optind != argc) {

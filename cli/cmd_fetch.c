@@ -331,9 +331,7 @@ static int parse_args(int argc, char **argv, struct fetch_opts *o, const char **
 			break;
 		case 'h': usage(stdout); return -1;
 		default:
-			cli_err(VERB, "unknown or incomplete option '%s' (try --help)",
-				argv[optind - 1]);
-			return CLI_USAGE;
+			return cli_bad_option(VERB, argv);
 		}
 	}
 	if (optind != argc - 1) {
@@ -383,7 +381,7 @@ int cmd_fetch(int argc, char **argv)
 	struct sc_lookup_result r;
 	struct fetch_opts o;
 	struct sc_addr a;
-	const char *arg, *why = NULL;
+	const char *arg = NULL, *why = NULL;
 	int rc;
 	sc_status st;
 

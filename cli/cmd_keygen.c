@@ -185,15 +185,11 @@ static int parse_args(int argc, char **argv, struct keygen_args *a)
 		case 'f': a->config = optarg; break;
 		case 'h': usage(stdout); return -1;
 		default:
-			cli_err(VERB, "unknown or incomplete option '%s' (try --help)",
-				argv[optind - 1]);
-			return CLI_USAGE;
+			return cli_bad_option(VERB, argv);
 		}
 	}
-	if (optind != argc) {
-		cli_err(VERB, "unexpected argument '%s' (try --help)", argv[optind]);
+	if (cli_no_operands(VERB, argc, argv) != CLI_OK)
 		return CLI_USAGE;
-	}
 	if (!a->email) {
 		cli_err(VERB, "--email ADDR is required (try --help)");
 		return CLI_USAGE;

@@ -228,9 +228,7 @@ static int parse_args(int argc, char **argv, struct submit_opts *o, const char *
 		case 'p': o->password_file = optarg; break;
 		case 'h': usage(stdout); return -1;
 		default:
-			cli_err(VERB, "unknown or incomplete option '%s' (try --help)",
-				argv[optind - 1]);
-			return CLI_USAGE;
+			return cli_bad_option(VERB, argv);
 		}
 	}
 	if (optind != argc - 1) {
@@ -288,7 +286,7 @@ int cmd_submit(int argc, char **argv)
 	char address[SC_ADDR_KEY_MAX + 8], password[PASSWORD_MAX + 2] = "";
 	struct submit_opts o;
 	struct sc_addr a;
-	const char *arg, *user;
+	const char *arg = NULL, *user;
 	sc_cert *c = NULL;
 	size_t nhosts = 0;
 	int rc;

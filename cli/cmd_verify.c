@@ -79,16 +79,10 @@ static int parse_args(int argc, char **argv, struct verify_args *a)
 		case O_CONFIG: a->config = optarg; break;
 		case 'h': usage(stdout); return -1;
 		default:
-			cli_err(VERB, "unknown or incomplete option '%s' (try --help)",
-				argv[optind - 1]);
-			return CLI_USAGE;
+			return cli_bad_option(VERB, argv);
 		}
 	}
-	if (optind != argc) {
-		cli_err(VERB, "unexpected argument '%s' (try --help)", argv[optind]);
-		return CLI_USAGE;
-	}
-	return CLI_OK;
+	return cli_no_operands(VERB, argc, argv);
 }
 
 /* A bad argument reaching the library is ours, not the message's: failure. */

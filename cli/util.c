@@ -1,6 +1,7 @@
 /*
  * util.c - small helpers shared by the smtpcert verbs (runs in the user's process).
  */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,4 +53,19 @@ int cli_exit_data(sc_status st)
 	if (st == SC_ERR_IO || st == SC_ERR_NOMEM || st == SC_ERR_INTERNAL)
 		return CLI_FAILURE;
 	return CLI_DATA;
+}
+
+int cli_bad_option(const char *verb, char **argv)
+{
+	/* getopt_long has just stepped past the offending word */
+	cli_err(verb, "unknown or incomplete option '%s' (try --help)", argv[optind - 1]);
+	return CLI_USAGE;
+}
+
+int cli_no_operands(const char *verb, int argc, char **argv)
+{
+	if (optind == argc)
+		return CLI_OK;
+	cli_err(verb, "unexpected argument '%s' (try --help)", argv[optind]);
+	return CLI_USAGE;
 }
