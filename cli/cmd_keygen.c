@@ -135,7 +135,7 @@ static int pin_prompt(const char *uri, char *buf, size_t size)
 	buf[0] = '\0';
 	if (cli_tty_open(&tty) != 0)
 		return CLI_OK; /* the library says the token needs a PIN */
-	snprintf(prompt, sizeof prompt, "PIN for %.*s: ", (int)strcspn(uri, "?"), uri);
+	snprintf(prompt, sizeof prompt, "PIN for %.*s: ", cli_key_shown_len(uri), uri);
 	n = cli_tty_ask(&tty, prompt, buf, size);
 	cli_tty_close(&tty);
 	if (n <= 0) {
