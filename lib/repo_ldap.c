@@ -120,11 +120,38 @@ static int repo_ldap_p7_next(STACK_OF(X509) *sk, X509 *cur, const unsigned char 
 	return -1;
 }
 
+/* The DER sequence sc_cert_parse() takes: sk[leaf], then its issuers found by
+ * name in @p sk (RFC 5280 6.1: issuer of one = subject of the next). */
+static sc_status repo_ldap_order(STACK_OF(X509) *sk, int leaf, sc_cert **out)
+{
+	unsigned char used[SC_CHAIN_MAX] = { 0 }, *buf = malloc(SC_CERT_INPUT_MAX);
+	size_t blen = 0, k = 0;
+	int cur = leaf;
+	sc_status st = SC_ERR_SYNTAX;
+
+	if (!buf)
+		return SC_ERR_NOMEM;
+	while (cur >= 0 && k++ < SC_CHAIN_MAX) {
+		X509 *x = sk_X509_value(sk, cur);
+		int l = i2d_X509(x, NULL);
+		unsigned char *w = buf + blen;
+
+		if (l <= 0 || (size_t)l > SC_CERT_INPUT_MAX - blen)
+			goto out;
+		blen += (size_t)i2d_X509(x, &w);
+		used[cur] = 1;
+		cur = repo_ldap_p7_next(sk, x, used);
+	}
+	st = sc_cert_parse(buf, blen, out);
+out:
+	free(buf);
+	return st;
+}
+
 /*
  * userSMIMECertificate (RFC 2798 2.8) holds a PKCS #7 SignedData whose
  * certificates field (RFC 2315 9.1) is an unordered set: the leaf is the one that
- * issued none of the others, then its chain follows issuer names. The result is
- * the DER sequence sc_cert_parse() takes (leaf first).
+ * issued none of the others, then its chain follows issuer names.
  */
 static sc_status repo_ldap_p7_parse(const void *der, size_t len, sc_cert **out)
 {
@@ -132,8 +159,6 @@ static sc_status repo_ldap_p7_parse(const void *der, size_t len, sc_cert **out)
 	PKCS7 *p7 = len <= SC_CERT_INPUT_MAX ? d2i_PKCS7(NULL, &p, (long)len) : NULL;
 	STACK_OF(X509) *sk = p7 && PKCS7_type_is_signed(p7) && p7->d.sign ?
 		p7->d.sign->cert : NULL;
-	unsigned char used[SC_CHAIN_MAX] = { 0 }, *buf = NULL;
-	size_t blen = 0;
 	int n = sk ? sk_X509_num(sk) : 0, cur = -1;
 	sc_status st = SC_ERR_SYNTAX;
 
@@ -148,24 +173,60 @@ static sc_status repo_ldap_p7_parse(const void *der, size_t len, sc_cert **out)
 		if (!issues)
 			cur = i;
 	}
-	if (cur < 0 || !(buf = malloc(SC_CERT_INPUT_MAX)))
-		goto out;
-	while (cur >= 0) {
-		X509 *x = sk_X509_value(sk, cur);
-		int l = i2d_X509(x, NULL);
-		unsigned char *w = buf + blen;
-
-		if (l <= 0 || (size_t)l > SC_CERT_INPUT_MAX - blen)
-			goto out;
-		blen += (size_t)i2d_X509(x, &w);
-		used[cur] = 1;
-		cur = repo_ldap_p7_next(sk, x, used);
-	}
-	st = sc_cert_parse(buf, blen, out);
+	if (cur >= 0)
+		st = repo_ldap_order(sk, cur, out);
 out:
-	free(buf);
 	PKCS7_free(p7);
 	return st;
+}
+
+/*
+ * x-ca-dn: a bare leaf's chain from the CA entry's cACertificate;binary values
+ * (RFC 4523 2.2), so CERS sends leaf + chain like the local stores. On any
+ * failure the leaf stays alone (CERT needs nothing more) and it is reported.
+ */
+static void repo_ldap_add_chain(struct ldap_state *s, sc_cert **c)
+{
+	struct timeval tv = { .tv_sec = s->timeout };
+	char attr[] = "cACertificate;binary", *attrs[] = { attr, NULL };
+	STACK_OF(X509) *sk = sk_X509_new_null();
+	LDAPMessage *res = NULL, *e;
+	struct berval **vals = NULL;
+	const uint8_t *der;
+	X509 *leaf;
+	size_t len;
+	sc_cert *full = NULL;
+	int rc;
+
+	if (!sk || sc_cert_der(*c, 0, &der, &len) != SC_OK)
+		goto out;
+	leaf = d2i_X509(NULL, &der, (long)len);
+	if (!leaf || !sk_X509_push(sk, leaf)) {
+		X509_free(leaf);
+		goto out;
+	}
+	rc = ldap_search_ext_s(s->ld, s->url.ca_dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs,
+			       0, NULL, NULL, &tv, 1, &res);
+	e = rc == LDAP_SUCCESS ? ldap_first_entry(s->ld, res) : NULL;
+	vals = e ? ldap_get_values_len(s->ld, e, attr) : NULL;
+	for (size_t i = 0; vals && vals[i] && sk_X509_num(sk) < SC_CHAIN_MAX; i++) {
+		const unsigned char *p = (const unsigned char *)vals[i]->bv_val;
+		X509 *x = d2i_X509(NULL, &p, (long)vals[i]->bv_len);
+
+		if (x && !sk_X509_push(sk, x))
+			X509_free(x);
+	}
+	if (sk_X509_num(sk) > 1 && repo_ldap_order(sk, 0, &full) == SC_OK) {
+		sc_cert_free(*c);
+		*c = full;
+	} else {
+		sc_repo_warn(s->repo, "%s: no chain from %s (cACertificate;binary)", s->url.uri,
+			     s->url.ca_dn);
+	}
+out:
+	ldap_value_free_len(vals);
+	ldap_msgfree(res);
+	sk_X509_pop_free(sk, X509_free);
 }
 
 /* A value: a DER certificate, or (userSMIMECertificate) a PKCS #7 SignedData. */
@@ -270,6 +331,9 @@ static sc_status repo_ldap_lookup_locked(struct ldap_state *s, const char *key, 
 		return st;
 	repo_ldap_collect(s, res, certs, &n);
 	ldap_msgfree(res);
+	for (size_t i = 0; s->url.ca_dn[0] && s->ld && i < n; i++)
+		if (sc_cert_count(certs[i]) == 1)
+			repo_ldap_add_chain(s, &certs[i]);
 	for (size_t i = 0; st == SC_OK && i < n; i++) {
 		struct sc_repo_entry e;
 

@@ -21,11 +21,15 @@ struct sc_repo_ldap_url {
 	size_t nattrs;
 	int scope;       /* LDAP_SCOPE_BASE / ONELEVEL / SUBTREE */
 	char filter[512];
+	char ca_dn[512];  /* extension x-ca-dn: entry whose cACertificate;binary
+			   * values complete a bare leaf's chain ("" = none) */
 };
 
 /* Parse "//hostport[,hostport...]/base?attrs?scope?filter" (after "ldap:" or
  * "ldaps:"; @p scheme is "ldap" or "ldaps"). Defaults: attribute
  * userCertificate;binary, scope base (RFC 4516 2), filter (mail=%s).
+ * Extensions: x-ca-dn=DN (commas as %2C, RFC 4516 2); other non-critical ones
+ * are ignored, a critical ('!') unknown one is an error.
  * @return SC_OK; SC_ERR_CONFIG with a message in @p err. */
 SC_MUST_CHECK sc_status sc_repo_ldap_url_parse(const char *scheme, const char *rest,
 					       struct sc_repo_ldap_url *u, char *err,

@@ -141,6 +141,31 @@ static int url_filter_ok(const char *f)
 	return have;
 }
 
+/* RFC 4516 2: extensions = [!]type[=value], comma-separated, after the filter.
+ * A critical extension we do not know must not be ignored. */
+static int url_exts(const char *s, const char *end, struct sc_repo_ldap_url *u)
+{
+	if (memchr(s, '?', (size_t)(end - s)))
+		return -1;
+	while (s < end) {
+		const char *comma = memchr(s, ',', (size_t)(end - s));
+		size_t len = comma ? (size_t)(comma - s) : (size_t)(end - s);
+		int critical = len > 0 && *s == '!';
+		const char *t = s + critical;
+		size_t tlen = len - (size_t)critical;
+
+		if (tlen >= 7 && !strncasecmp(t, "x-ca-dn", 7) && (tlen == 7 || t[7] == '=')) {
+			if (tlen <= 8 ||
+			    pct_decode(t + 8, tlen - 8, u->ca_dn, sizeof u->ca_dn) != 0)
+				return -1;
+		} else if (critical || tlen == 0) {
+			return -1;
+		}
+		s += len + (comma != NULL);
+	}
+	return 0;
+}
+
 sc_status sc_repo_ldap_url_parse(const char *scheme, const char *rest,
 				 struct sc_repo_ldap_url *u, char *err, size_t errlen)
 {
@@ -186,10 +211,9 @@ sc_status sc_repo_ldap_url_parse(const char *scheme, const char *rest,
 		return SC_ERR_CONFIG;
 	}
 	next_field(&s, end, &f, &flen);
-	if (s != end || (f + flen != end)) {
-		/* RFC 4516 2: extensions; none is implemented, and a critical one
-		 * must not be ignored */
-		set_err(err, errlen, "LDAP URL extensions are not supported");
+	if (url_exts(s, end, u) != 0) {
+		set_err(err, errlen, "bad or unsupported critical LDAP URL extension "
+			"(known: x-ca-dn=DN)");
 		return SC_ERR_CONFIG;
 	}
 	if (flen == 0) {

@@ -44,6 +44,10 @@ class LdapRepoTest(unittest.TestCase):
                                 capture_output=True, timeout=30, check=True).stdout
             cls.slapd.add_person("smime", "smime@example.test", [p7],
                                  attribute="userSMIMECertificate")
+            # a bare leaf whose chain comes from the CA entry (x-ca-dn)
+            cls.slapd.add_person("bare", "bare@example.test", [cls.pki.der("alice")])
+            cls.chain = [sctest.pem_to_der(c) for c in chain]
+            cls.slapd.add_ca("ou=ca," + SUFFIX, cls.chain[1:])
         except BaseException:
             cls.slapd.cleanup()
             raise
@@ -116,6 +120,17 @@ class LdapRepoTest(unittest.TestCase):
         self.assertEqual(r.ders(), chain)  # leaf first, then its issuers, in order
         r = self.cert(d, "bob@example.test")  # the second attribute still counts
         self.assertEqual(r.ders(), [self.pki.der("bob")])
+
+    def test_ca_entry_chain(self):
+        spec = ldap_spec(self.slapd) + "?x-ca-dn=ou=ca%2C" + SUFFIX.replace(",", "%2C")
+        d = self.daemon(spec)
+        with Client(d.port) as c:
+            c.ehlo()
+            r = c.cmd("CERS bare@example.test")
+            self.assertEqual(r.code, 250, r.text)
+            self.assertEqual(r.ders(), self.chain)
+            r = c.cmd("CERT bare@example.test")
+            self.assertEqual(r.ders(), self.chain[:1])
 
     def test_filter_injection(self):
         d = self.daemon(ldap_spec(self.slapd))

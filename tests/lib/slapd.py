@@ -142,3 +142,11 @@ class Slapd:
         for der in ders:
             lines.append("%s:: %s" % (attribute, base64.b64encode(der).decode()))
         self._add("\n".join(lines) + "\n")
+
+    def add_ca(self, dn, ders):
+        """A pkiCA entry (RFC 4523) at @dn holding @ders as cACertificate;binary."""
+        lines = ["dn: " + dn, "objectClass: organizationalUnit", "objectClass: pkiCA",
+                 "ou: " + dn.split(",")[0].split("=", 1)[1]]
+        for der in ders:
+            lines.append("cACertificate;binary:: " + base64.b64encode(der).decode())
+        self._add("\n".join(lines) + "\n")

@@ -63,6 +63,21 @@ static void test_url_defaults_and_hosts(void **state)
 	assert_int_equal(u.scope, LDAP_SCOPE_ONELEVEL);
 }
 
+static void test_url_extensions(void **state)
+{
+	struct sc_repo_ldap_url u;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(sc_repo_ldap_url_parse("ldap", "//h/dc=x??sub?(mail=%s)?e-bindname=x,"
+						"!x-ca-dn=ou=ca%2Cdc=x", &u, err, sizeof err), SC_OK);
+	assert_string_equal(u.ca_dn, "ou=ca,dc=x"); /* a non-critical unknown is ignored */
+	assert_int_equal(sc_repo_ldap_url_parse("ldap", "//h/dc=x??sub?(mail=%s)?", &u, err,
+						sizeof err), SC_OK);
+	assert_string_equal(u.ca_dn, "");
+	assert_string_equal(u.filter, "(mail=%s)");
+}
+
 static void test_url_errors(void **state)
 {
 	static const char *const bad[] = {
@@ -76,7 +91,10 @@ static void test_url_errors(void **state)
 		"//h/dc=x?a(b?sub?(mail=%s)",           /* bad attribute */
 		"//h/dc=x?a,b,c,d,e?sub?(mail=%s)",     /* too many attributes */
 		"//h/dc=x?a,,b?sub?(mail=%s)",          /* empty attribute */
-		"//h/dc=x??sub?(mail=%s)?!e-bindname=x",/* extensions */
+		"//h/dc=x??sub?(mail=%s)?!e-bindname=x",/* critical, unknown */
+		"//h/dc=x??sub?(mail=%s)?x-ca-dn=",     /* empty CA DN */
+		"//h/dc=x??sub?(mail=%s)?x-ca-dn=a%00", /* NUL in the CA DN */
+		"//h/dc=x??sub?(mail=%s)?a?b",          /* too many fields */
 		"//h,,k/dc=x??sub?(mail=%s)",           /* empty host */
 		"//h%20k/dc=x??sub?(mail=%s)",          /* space in a host */
 	};
@@ -233,6 +251,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_url_full),
 		cmocka_unit_test(test_url_defaults_and_hosts),
+		cmocka_unit_test(test_url_extensions),
 		cmocka_unit_test(test_url_errors),
 		cmocka_unit_test(test_escape),
 		cmocka_unit_test(test_filter),
