@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +32,18 @@ struct sc_repo {
 	sc_repo_warn_fn warn;
 	void *warn_arg;
 	const struct sc_repo_ldap_opts *ldap; /* during open() only */
+	/* Every backend call holds it, so one sc_repo may be used from several
+	 * threads (the daemon's workers for remote chains): lmdb's cached read
+	 * transaction (MDB_NOTLS) is then never used by two threads at once.
+	 * Recursive: a visitor may call back into the same repository. */
+	pthread_mutex_t lock;
 };
+
+static sc_status repo_locked_end(sc_repo *r, sc_status st)
+{
+	pthread_mutex_unlock(&r->lock);
+	return st;
+}
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -121,10 +133,19 @@ sc_status sc_repo_open_ex(const char *spec, unsigned flags,
 	}
 	r->be = be;
 	r->flags = flags;
+	{
+		pthread_mutexattr_t ma;
+
+		pthread_mutexattr_init(&ma);
+		pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
+		pthread_mutex_init(&r->lock, &ma);
+		pthread_mutexattr_destroy(&ma);
+	}
 	r->ldap = ldap;
 	st = be->open(r, path, flags, &r->state, err, errlen);
 	r->ldap = NULL;
 	if (st != SC_OK) {
+		pthread_mutex_destroy(&r->lock);
 		free(r->spec);
 		free(r);
 		return st;
@@ -138,6 +159,7 @@ void sc_repo_close(sc_repo *r)
 	if (!r)
 		return;
 	r->be->close(r->state);
+	pthread_mutex_destroy(&r->lock);
 	free(r->spec);
 	free(r);
 }
@@ -287,7 +309,8 @@ sc_status sc_repo_lookup(sc_repo *r, const struct sc_addr *addr, time_t now,
 	SC_ENSURE_ARG(addr);
 	SC_ENSURE_ARG(fn);
 	SC_TRY(make_key(addr, key, sizeof key, &keylen));
-	st = r->be->lookup(r->state, key, keylen, pick_visit, &p);
+	pthread_mutex_lock(&r->lock);
+	st = repo_locked_end(r, r->be->lookup(r->state, key, keylen, pick_visit, &p));
 	if (st == SC_OK && !p.finished)
 		return SC_ERR_INTERNAL; /* backend broke the final-call contract */
 	return st;
@@ -316,7 +339,8 @@ sc_status sc_repo_entries(sc_repo *r, const struct sc_addr *addr, sc_repo_entry_
 	SC_ENSURE_ARG(addr);
 	SC_ENSURE_ARG(fn);
 	SC_TRY(make_key(addr, key, sizeof key, &keylen));
-	return r->be->lookup(r->state, key, keylen, passthru_visit, &p);
+	pthread_mutex_lock(&r->lock);
+	return repo_locked_end(r, r->be->lookup(r->state, key, keylen, passthru_visit, &p));
 }
 
 sc_status sc_repo_store(sc_repo *r, const struct sc_addr *addr, const sc_cert *c)
@@ -335,7 +359,8 @@ sc_status sc_repo_store(sc_repo *r, const struct sc_addr *addr, const sc_cert *c
 	e.key = key;
 	e.key_len = keylen;
 	e.added = (int64_t)time(NULL);
-	return r->be->store(r->state, key, keylen, &e);
+	pthread_mutex_lock(&r->lock);
+	return repo_locked_end(r, r->be->store(r->state, key, keylen, &e));
 }
 
 /* Bulk import (repo.h): keys go into one allocation, entries point into it and
@@ -378,6 +403,7 @@ sc_status sc_repo_store_batch(sc_repo *r, const struct sc_addr *addrs,
 		e[i].key_len = keylen;
 		e[i].added = now;
 	}
+	pthread_mutex_lock(&r->lock);
 	if (st == SC_OK && r->be->store_batch) {
 		st = r->be->store_batch(r->state, e, n);
 		if (st == SC_OK && done)
@@ -389,6 +415,7 @@ sc_status sc_repo_store_batch(sc_repo *r, const struct sc_addr *addrs,
 				*done = i + 1;
 		}
 	}
+	pthread_mutex_unlock(&r->lock);
 	free(e);
 	free(keys);
 	return st;
@@ -407,7 +434,8 @@ sc_status sc_repo_remove(sc_repo *r, const struct sc_addr *addr, const uint8_t *
 	SC_ENSURE_ARG(addr);
 	SC_ENSURE(!(r->flags & SC_REPO_RDONLY), SC_ERR_PERM);
 	SC_TRY(make_key(addr, key, sizeof key, &keylen));
-	st = r->be->remove(r->state, key, keylen, fingerprint, &n);
+	pthread_mutex_lock(&r->lock);
+	st = repo_locked_end(r, r->be->remove(r->state, key, keylen, fingerprint, &n));
 	if (removed)
 		*removed = n;
 	if (st == SC_OK && n == 0)
@@ -419,5 +447,6 @@ sc_status sc_repo_list(sc_repo *r, sc_repo_entry_fn fn, void *arg)
 {
 	SC_ENSURE_ARG(r);
 	SC_ENSURE_ARG(fn);
-	return r->be->list(r->state, fn, arg);
+	pthread_mutex_lock(&r->lock);
+	return repo_locked_end(r, r->be->list(r->state, fn, arg));
 }
