@@ -1,7 +1,11 @@
 /*
  * testsrv.c - line I/O for scripted test servers (see testsrv.h).
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "testsrv.h"
 
@@ -70,4 +74,44 @@ void ts_lines(int fd, sc_tls *tls, const char *text)
 	out[n++] = '\r';
 	out[n++] = '\n';
 	ts_send(fd, tls, out, n);
+}
+
+/* Bind 127.0.0.1:0 (the kernel picks a free port) and report the port. */
+static int ts_bind(char port[8])
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t sl = sizeof sin;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&sin, sizeof sin) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&sin, &sl) != 0) {
+		close(fd);
+		return -1;
+	}
+	snprintf(port, 8, "%u", ntohs(sin.sin_port));
+	return fd;
+}
+
+int ts_listen(char port[8])
+{
+	int fd = ts_bind(port);
+
+	if (fd >= 0 && listen(fd, 1) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int ts_dead_port(char port[8])
+{
+	int fd = ts_bind(port);
+
+	if (fd < 0)
+		return -1;
+	close(fd);
+	return 0;
 }

@@ -1,7 +1,7 @@
 /*
  * testsrv.h - line I/O for the scripted SMTP servers that unit tests run in a
- * thread (test_smtp.c, test_smtp_submit.c): plain socket or TLS (when @p tls is
- * non-NULL), blocking, bounded.
+ * thread (test_smtp*.c, the delivery tests): plain socket or TLS (when @p tls is
+ * non-NULL), blocking, bounded; and the loopback ports they listen on.
  */
 #ifndef SC_TESTSRV_H
 #define SC_TESTSRV_H
@@ -20,5 +20,13 @@ void ts_send(int fd, sc_tls *tls, const char *data, size_t len);
 /* Send @p text, lines separated by '\n', each sent with CRLF, in one write
  * (text beyond 8 KiB is cut). */
 void ts_lines(int fd, sc_tls *tls, const char *text);
+
+/* A socket listening on 127.0.0.1 at a free port, written in decimal to @p port.
+ * @return the descriptor, or -1. */
+int ts_listen(char port[8]);
+
+/* A free 127.0.0.1 port nobody listens on (bound, then closed), into @p port:
+ * connecting to it is refused. @return 0, or -1. */
+int ts_dead_port(char port[8]);
 
 #endif

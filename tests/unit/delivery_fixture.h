@@ -211,18 +211,10 @@ out:
 
 static FIX_UNUSED void srv_start(struct server *sv, const char *const *script)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	socklen_t sl = sizeof sin;
-
 	memset(sv, 0, sizeof *sv);
 	sv->script = script;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sv->lfd = socket(AF_INET, SOCK_STREAM, 0);
+	sv->lfd = ts_listen(sv->port);
 	assert_true(sv->lfd >= 0);
-	assert_int_equal(bind(sv->lfd, (struct sockaddr *)&sin, sizeof sin), 0);
-	assert_int_equal(listen(sv->lfd, 1), 0);
-	assert_int_equal(getsockname(sv->lfd, (struct sockaddr *)&sin, &sl), 0);
-	snprintf(sv->port, sizeof sv->port, "%u", ntohs(sin.sin_port));
 	assert_int_equal(pthread_create(&sv->th, NULL, srv_main, sv), 0);
 }
 

@@ -110,22 +110,14 @@ static void test_lmtp_mail_and_data_refused(void **state)
 /* Nothing listens: 451 4.4.1 for everyone, never a lost message. */
 static void test_lmtp_server_down(void **state)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	socklen_t sl = sizeof sin;
 	struct delivery_rcpt r[2] = { { .addr = addr("a@example.test") },
 				      { .addr = addr("b@example.test") } };
 	struct delivery_msg m = { .rcpt = r, .nrcpt = 2, .size = sizeof g_msg - 1 };
 	struct delivery_cfg cfg;
 	char port[8], err[256];
-	int fd;
 
 	(void)state;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof sin), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &sl), 0);
-	snprintf(port, sizeof port, "%u", ntohs(sin.sin_port));
-	close(fd);
+	assert_int_equal(ts_dead_port(port), 0);
 	cfg_lmtp(&cfg, port);
 	m.fd = spool(g_msg, sizeof g_msg - 1);
 	assert_int_equal(delivery_run(&cfg, &m), SC_OK);
@@ -362,13 +354,10 @@ static void test_notice_kept_when_not_delivered(void **state)
 		"C RCPT TO:<postmaster@example.test>", "S 550 5.1.1 no postmaster here",
 		"C RSET", "S 250 OK", NULL
 	};
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	socklen_t sl = sizeof sin;
 	struct notify_target t;
 	struct server sv;
-	char err[512] = "", spec[700];
+	char err[512] = "", spec[700], dead[8];
 	unsigned ok, left;
-	int fd;
 
 	(void)state;
 	assert_int_equal(notify_save(g_tmp, "0e3f", g_notice, sizeof g_notice - 1, err,
@@ -379,12 +368,8 @@ static void test_notice_kept_when_not_delivered(void **state)
 	assert_int_equal(notify_deliver(&t, "0e3f", err, sizeof err), SC_ERR_CONFIG);
 	assert_true(spooled("0e3f"));
 	/* the store is down: temporary, it stays */
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof sin), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &sl), 0);
-	snprintf(spec, sizeof spec, "lmtp:127.0.0.1:%u", ntohs(sin.sin_port));
-	close(fd);
+	assert_int_equal(ts_dead_port(dead), 0);
+	snprintf(spec, sizeof spec, "lmtp:127.0.0.1:%s", dead);
 	notice_target(&t, spec);
 	assert_int_equal(notify_flush(&t, &ok, &left, err, sizeof err), SC_ERR_TEMP);
 	assert_int_equal(ok, 0);

@@ -144,18 +144,10 @@ out:
 
 static void srv_start(struct server *sv, const char *const *script)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	socklen_t sl = sizeof sin;
-
 	memset(sv, 0, sizeof *sv);
 	sv->script = script;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sv->lfd = socket(AF_INET, SOCK_STREAM, 0);
+	sv->lfd = ts_listen(sv->port);
 	assert_true(sv->lfd >= 0);
-	assert_int_equal(bind(sv->lfd, (struct sockaddr *)&sin, sizeof sin), 0);
-	assert_int_equal(listen(sv->lfd, 1), 0);
-	assert_int_equal(getsockname(sv->lfd, (struct sockaddr *)&sin, &sl), 0);
-	snprintf(sv->port, sizeof sv->port, "%u", ntohs(sin.sin_port));
 	assert_int_equal(pthread_create(&sv->th, NULL, srv_main, sv), 0);
 }
 
@@ -532,19 +524,11 @@ static void test_timeout(void **state)
 static void test_connect_errors(void **state)
 {
 	struct sc_smtp_opts o = plain_opts();
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	socklen_t sl = sizeof sin;
 	char err[256] = "", port[8];
 	sc_smtp *s;
-	int fd;
 
-	/* a port nobody listens on: bind one, close it */
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof sin), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &sl), 0);
-	snprintf(port, sizeof port, "%u", ntohs(sin.sin_port));
-	close(fd);
+	/* a port nobody listens on */
+	assert_int_equal(ts_dead_port(port), 0);
 	assert_int_equal(sc_smtp_connect("127.0.0.1", port, &o, &s, err, sizeof err),
 			 SC_ERR_NETWORK);
 	assert_non_null(strstr(err, "Connection refused"));
