@@ -128,20 +128,6 @@ enum sc_smime_cipher sc_smime_choose_cipher(const sc_cert *const *rcpts, size_t 
 	return SC_SMIME_AES256_GCM;
 }
 
-/* Free the buffer and the filters BIO_new_CMS() pushed on top of our memory BIO. */
-static void enc_free_sink(struct enc_ctx *c)
-{
-	BIO *b = c->sink;
-
-	while (b && b != c->mem) {
-		BIO *next = BIO_pop(b);
-
-		BIO_free(b);
-		b = next;
-	}
-	c->sink = NULL;
-}
-
 /* The leaf of every recipient, checked for a key type CMS can encrypt to. */
 static sc_status enc_recipients(struct enc_ctx *c, const sc_cert *const *rcpts, size_t n,
 				char *err, size_t errlen)
@@ -333,7 +319,7 @@ sc_status sc_smime_encrypt(int in_fd, int out_fd, const sc_cert *const *rcpts, s
 out:
 	if (rc == SC_ERR_NOMEM && err && errlen && !err[0])
 		sig_fail(err, errlen, rc, 0, "encrypt: out of memory");
-	enc_free_sink(c);
+	sig_free_sink(&c->sink, c->mem);
 	BIO_free(c->mem);
 	CMS_ContentInfo_free(c->cms);
 	sk_X509_pop_free(c->certs, X509_free);

@@ -75,6 +75,10 @@ SC_MUST_CHECK sc_status sig_out_text(struct sig_out *o, const void *p, size_t n)
 SC_MUST_CHECK sc_status sig_out_line(struct sig_out *o, const char *s);
 SC_MUST_CHECK sc_status sig_out_flush(struct sig_out *o);
 
+/** Free the filter BIOs BIO_new_CMS() (or a digest chain) pushed on top of
+ *  @p mem, which stays; *@p sink becomes NULL. */
+void sig_free_sink(BIO **sink, BIO *mem);
+
 /** @return non-zero when header field @p f ends with its line end (the last
  *  field of a header-only message without a final newline does not). */
 int sig_field_ends_line(const struct sc_mime_field *f);

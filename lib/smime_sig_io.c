@@ -258,6 +258,19 @@ sc_status sig_out_line(struct sig_out *o, const char *s)
 	return sig_out_text(o, "\n", 1);
 }
 
+void sig_free_sink(BIO **sink, BIO *mem)
+{
+	BIO *b = *sink;
+
+	while (b && b != mem) {
+		BIO *next = BIO_pop(b);
+
+		BIO_free(b);
+		b = next;
+	}
+	*sink = NULL;
+}
+
 int sig_field_ends_line(const struct sc_mime_field *f)
 {
 	return f->raw_len > 0 && f->raw[f->raw_len - 1] == '\n';

@@ -62,21 +62,6 @@ static const int sign_caps[] = {
 	NID_aes_256_gcm, NID_aes_128_gcm, NID_aes_256_cbc, NID_aes_128_cbc,
 };
 
-/* Free the digest chain, or the filters BIO_new_CMS() pushed down to our
- * memory BIO (which stays). */
-static void sign_free_sink(struct sign_ctx *c)
-{
-	BIO *b = c->sink;
-
-	while (b && b != c->mem) {
-		BIO *next = BIO_pop(b);
-
-		BIO_free(b);
-		b = next;
-	}
-	c->sink = NULL;
-}
-
 /* Canonical octets into the CMS sink and, for multipart/signed, the output. */
 static sc_status sign_emit(struct sign_ctx *c, const char *p, size_t n, char *err,
 			   size_t errlen)
@@ -219,7 +204,7 @@ static sc_status sign_detached(struct sign_ctx *c, char *err, size_t errlen)
 	SC_TRY(sign_entity(c, err, errlen));
 
 	ok = CMS_dataFinal(c->cms, c->sink);
-	sign_free_sink(c);
+	sig_free_sink(&c->sink, c->mem);
 	if (!ok)
 		return sig_fail(err, errlen, SC_ERR_CRYPTO, 1, "sign: signing failed");
 	/* RFC 2046 5.1.1: the CRLF before a delimiter belongs to the delimiter. */
@@ -260,7 +245,7 @@ static sc_status sign_opaque(struct sign_ctx *c, char *err, size_t errlen)
 	SC_TRY(sign_entity(c, err, errlen));
 	if (BIO_flush(c->sink) != 1)
 		return sig_fail(err, errlen, SC_ERR_CRYPTO, 1, "sign: signing failed");
-	sign_free_sink(c);
+	sig_free_sink(&c->sink, c->mem);
 	return sig_b64_drain(&c->out, c->mem, 1);
 }
 
@@ -324,7 +309,7 @@ sc_status sc_smime_sign(int in_fd, int out_fd, const sc_key *key, const sc_cert 
 	if (rc == SC_ERR_IO && err && errlen && !err[0])
 		sig_fail(err, errlen, rc, 0, "sign: write failed");
 out:
-	sign_free_sink(c);
+	sig_free_sink(&c->sink, c->mem);
 	BIO_free(c->mem);
 	CMS_ContentInfo_free(c->cms);
 	X509_free(c->signer);
