@@ -212,41 +212,18 @@ sc_status lookup_cache_put(const char *dir, const char *question, const sc_cert 
 {
 	char path[CACHE_PATH_MAX], tmp[CACHE_PATH_MAX + 16];
 	FILE *f;
-	int fd, bad;
+	int bad;
 
 	SC_ENSURE_ARG(dir && question && c && meta);
 	SC_ENSURE(meta->trust == SC_TRUST_PKIX || meta->trust == SC_TRUST_DANE, SC_ERR_ARG);
 	SC_ENSURE(!strchr(meta->server, '\n'), SC_ERR_ARG);
 	SC_ENSURE(cache_path(dir, question, path, sizeof path), SC_ERR_TOO_LONG);
 	SC_TRY(lookup_mkdirs(dir, err, errlen));
-	snprintf(tmp, sizeof tmp, "%s.tmpXXXXXX", path);
-	fd = mkstemp(tmp);
-	if (fd < 0) {
-		lookup_seterr(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
-		return SC_ERR_IO;
-	}
-	(void)fchmod(fd, 0600);
-	f = fdopen(fd, "w");
-	if (!f) {
-		close(fd);
-		unlink(tmp);
-		return SC_ERR_IO;
-	}
+	SC_TRY(lookup_tmp_open(path, tmp, sizeof tmp, &f, err, errlen));
 	bad = fprintf(f, "smtpcert-cache: 1\nfetched: %lld\ntrust: %s\ndnssec: %d\nserver: %s\n",
 		      (long long)meta->fetched, sc_trust_name(meta->trust), meta->dnssec ? 1 : 0,
 		      meta->server) < 0 || write_pem(f, c) != 0;
-	if (bad || fflush(f) != 0 || fsync(fileno(f)) != 0) {
-		lookup_seterr(err, errlen, "%s: cannot write: %s", tmp, strerror(errno));
-		fclose(f);
-		unlink(tmp);
-		return SC_ERR_IO;
-	}
-	if (fclose(f) != 0 || rename(tmp, path) != 0) {
-		lookup_seterr(err, errlen, "%s: cannot replace: %s", path, strerror(errno));
-		unlink(tmp);
-		return SC_ERR_IO;
-	}
-	return SC_OK;
+	return lookup_tmp_commit(f, bad, tmp, path, err, errlen);
 }
 
 void lookup_cache_drop(const char *dir, const char *question)

@@ -7,6 +7,7 @@
 #define SMTPCERT_LOOKUP_INT_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -16,6 +17,23 @@
 /* printf-style message into a caller's buffer (NULL or 0 size: dropped). */
 void lookup_seterr(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/**
+ * Atomic file replacement for the known_certs file and the cache: open a 0600
+ * temporary file next to @p path (its name into @p tmp of @p tmpsize octets).
+ * @return SC_OK with *@p f open; SC_ERR_TOO_LONG; SC_ERR_IO (message in @p err).
+ */
+SC_MUST_CHECK sc_status lookup_tmp_open(const char *path, char *tmp, size_t tmpsize, FILE **f,
+					char *err, size_t errlen);
+
+/**
+ * Finish what lookup_tmp_open() began: unless @p bad (a write already failed),
+ * flush, fsync, close and rename over @p path; on any failure the temporary file
+ * is removed and @p path is left as it was.
+ * @return SC_OK; SC_ERR_IO (message in @p err).
+ */
+SC_MUST_CHECK sc_status lookup_tmp_commit(FILE *f, int bad, const char *tmp, const char *path,
+					  char *err, size_t errlen);
 
 /* Longest line of the known-certificates file; longer lines are corrupt. */
 #define KNOWN_LINE_MAX 1024

@@ -196,14 +196,12 @@ static sc_status known_read(const char *path, struct known_file *k, char *err, s
 	return st;
 }
 
-static sc_status known_write(const char *path, const struct known_file *k, char *err,
-			     size_t errlen)
+sc_status lookup_tmp_open(const char *path, char *tmp, size_t tmpsize, FILE **f, char *err,
+			  size_t errlen)
 {
-	char tmp[4096];
-	FILE *f;
-	int fd, bad = 0;
+	int fd;
 
-	if (snprintf(tmp, sizeof tmp, "%s.tmpXXXXXX", path) >= (int)sizeof tmp)
+	if (snprintf(tmp, tmpsize, "%s.tmpXXXXXX", path) >= (int)tmpsize)
 		return SC_ERR_TOO_LONG;
 	fd = mkstemp(tmp);
 	if (fd < 0) {
@@ -212,14 +210,19 @@ static sc_status known_write(const char *path, const struct known_file *k, char 
 		return SC_ERR_IO;
 	}
 	(void)fchmod(fd, 0600);
-	f = fdopen(fd, "w");
-	if (!f) {
+	*f = fdopen(fd, "w");
+	if (!*f) {
+		lookup_seterr(err, errlen, "%s: %s", tmp, strerror(errno));
 		close(fd);
 		unlink(tmp);
 		return SC_ERR_IO;
 	}
-	for (size_t i = 0; i < k->n && !bad; i++)
-		bad = fprintf(f, "%s\n", k->lines[i].text) < 0;
+	return SC_OK;
+}
+
+sc_status lookup_tmp_commit(FILE *f, int bad, const char *tmp, const char *path, char *err,
+			    size_t errlen)
+{
 	if (bad || fflush(f) != 0 || fsync(fileno(f)) != 0) {
 		lookup_seterr(err, errlen, "%s: cannot write: %s", tmp, strerror(errno));
 		fclose(f);
@@ -232,6 +235,19 @@ static sc_status known_write(const char *path, const struct known_file *k, char 
 		return SC_ERR_IO;
 	}
 	return SC_OK;
+}
+
+static sc_status known_write(const char *path, const struct known_file *k, char *err,
+			     size_t errlen)
+{
+	char tmp[4096];
+	FILE *f;
+	int bad = 0;
+
+	SC_TRY(lookup_tmp_open(path, tmp, sizeof tmp, &f, err, errlen));
+	for (size_t i = 0; i < k->n && !bad; i++)
+		bad = fprintf(f, "%s\n", k->lines[i].text) < 0;
+	return lookup_tmp_commit(f, bad, tmp, path, err, errlen);
 }
 
 static void fmt_time(time_t t, char out[32])
