@@ -26,6 +26,7 @@
 
 #include "dns_int.h"
 #include "lookup_int.h"
+#include "errmsg.h"
 
 #define DNS_ROOT_KEY "/usr/share/dns/root.key"
 #define DNS_TYPE_A 1
@@ -64,7 +65,7 @@ sc_status dns_open(const char *resolver, const char *anchor, int timeout_ms,
 	d->ub = ub_ctx_create();
 	if (!d->ub) {
 		free(d);
-		lookup_seterr(err, errlen, "DNS: cannot create a resolver context");
+		sc_errf(err, errlen, "DNS: cannot create a resolver context");
 		return SC_ERR_NOMEM;
 	}
 	/* Answers are collected with ub_process() on the caller's thread. */
@@ -78,7 +79,7 @@ sc_status dns_open(const char *resolver, const char *anchor, int timeout_ms,
 		(void)ub_ctx_set_option(d->ub, "local-zone:", "test. transparent");
 		r = ub_ctx_set_fwd(d->ub, resolver);
 		if (r) {
-			lookup_seterr(err, errlen, "DNS: resolver '%s': %s", resolver, ub_strerror(r));
+			sc_errf(err, errlen, "DNS: resolver '%s': %s", resolver, ub_strerror(r));
 			dns_close(d);
 			return SC_ERR_CONFIG;
 		}
@@ -93,14 +94,14 @@ sc_status dns_open(const char *resolver, const char *anchor, int timeout_ms,
 		/* libunbound reads the file only at the first query, and then
 		 * reports a vague "initialization failure": check it here. */
 		if (access(anchor, R_OK) != 0) {
-			lookup_seterr(err, errlen, "DNS: trust anchor %s: %s", anchor,
+			sc_errf(err, errlen, "DNS: trust anchor %s: %s", anchor,
 				      strerror(errno));
 			dns_close(d);
 			return SC_ERR_CONFIG;
 		}
 		r = ub_ctx_add_ta_file(d->ub, anchor);
 		if (r) {
-			lookup_seterr(err, errlen, "DNS: trust anchor %s: %s", anchor,
+			sc_errf(err, errlen, "DNS: trust anchor %s: %s", anchor,
 				      r == UB_READFILE ? strerror(errno) : ub_strerror(r));
 			dns_close(d);
 			return SC_ERR_CONFIG;
@@ -148,12 +149,12 @@ static sc_status dns_query(struct dns_ctx *d, const char *name, int type,
 	if (r == UB_INITFAIL) {
 		/* The context is set up at the first query: a trust anchor file that
 		 * does not parse fails here (libunbound logs the line to stderr). */
-		lookup_seterr(err, errlen, "DNS: resolver set-up failed (trust anchor or "
+		sc_errf(err, errlen, "DNS: resolver set-up failed (trust anchor or "
 			      "resolver settings): %s", ub_strerror(r));
 		return SC_ERR_CONFIG;
 	}
 	if (r) {
-		lookup_seterr(err, errlen, "DNS: %s: %s", name, ub_strerror(r));
+		sc_errf(err, errlen, "DNS: %s: %s", name, ub_strerror(r));
 		return SC_ERR_NETWORK;
 	}
 	while (!w.done) {
@@ -162,23 +163,23 @@ static sc_status dns_query(struct dns_ctx *d, const char *name, int type,
 
 		if (left <= 0) {
 			(void)ub_cancel(d->ub, id);
-			lookup_seterr(err, errlen, "DNS: %s: no answer within %d ms", name,
+			sc_errf(err, errlen, "DNS: %s: no answer within %d ms", name,
 				      d->timeout_ms);
 			return SC_ERR_TIMEOUT;
 		}
 		r = poll(&p, 1, (int)(left > 1000 ? 1000 : left));
 		if (r < 0 && errno != EINTR) {
 			(void)ub_cancel(d->ub, id);
-			lookup_seterr(err, errlen, "DNS: poll: %s", strerror(errno));
+			sc_errf(err, errlen, "DNS: poll: %s", strerror(errno));
 			return SC_ERR_NETWORK;
 		}
 		if (r > 0 && (r = ub_process(d->ub)) != 0) {
-			lookup_seterr(err, errlen, "DNS: %s: %s", name, ub_strerror(r));
+			sc_errf(err, errlen, "DNS: %s: %s", name, ub_strerror(r));
 			return SC_ERR_NETWORK;
 		}
 	}
 	if (w.err) {
-		lookup_seterr(err, errlen, "DNS: %s: %s", name, ub_strerror(w.err));
+		sc_errf(err, errlen, "DNS: %s: %s", name, ub_strerror(w.err));
 		ub_resolve_free(w.result);
 		return SC_ERR_NETWORK;
 	}
@@ -192,13 +193,13 @@ static sc_status dns_verdict(const struct dns_ctx *d, const struct ub_result *r,
 {
 	if (r->bogus) {
 		*sec = DNS_BOGUS;
-		lookup_seterr(err, errlen, "DNS: %s: DNSSEC validation failed (bogus answer): %s",
+		sc_errf(err, errlen, "DNS: %s: DNSSEC validation failed (bogus answer): %s",
 			      name, r->why_bogus ? r->why_bogus : "no reason given");
 		return SC_ERR_VERIFY;
 	}
 	*sec = r->secure && d->anchored ? DNS_SECURE : DNS_INSECURE;
 	if (r->rcode == DNS_RCODE_SERVFAIL) {
-		lookup_seterr(err, errlen, "DNS: %s: server failure", name);
+		sc_errf(err, errlen, "DNS: %s: server failure", name);
 		return SC_ERR_TEMP;
 	}
 	return SC_OK;
@@ -272,7 +273,7 @@ sc_status dns_mx(struct dns_ctx *d, const char *domain, char hosts[][SC_DOMAIN_M
 	if (st != SC_OK)
 		goto out;
 	if (r->nxdomain) {
-		lookup_seterr(err, errlen, "DNS: %s: no such domain", domain);
+		sc_errf(err, errlen, "DNS: %s: no such domain", domain);
 		st = SC_ERR_NOT_FOUND;
 		goto out;
 	}
@@ -294,7 +295,7 @@ sc_status dns_mx(struct dns_ctx *d, const char *domain, char hosts[][SC_DOMAIN_M
 	/* RFC 7505 3: a single MX with the root as exchange: no mail here. */
 	for (size_t i = 0; i < count; i++) {
 		if (!mx[i].name[0]) {
-			lookup_seterr(err, errlen, "DNS: %s publishes a null MX (RFC 7505): it "
+			sc_errf(err, errlen, "DNS: %s publishes a null MX (RFC 7505): it "
 				      "accepts no mail", domain);
 			st = SC_ERR_NOT_FOUND;
 			goto out;
@@ -366,7 +367,7 @@ sc_status dns_addrs(struct dns_ctx *d, const char *host, char addrs[][DNS_ADDR_M
 	 * lead to the server are secure too. */
 	*sec = s4 == DNS_SECURE && s6 == DNS_SECURE ? DNS_SECURE : DNS_INSECURE;
 	if (st == SC_OK && *n == 0) {
-		lookup_seterr(err, errlen, "DNS: %s has no address records", host);
+		sc_errf(err, errlen, "DNS: %s has no address records", host);
 		return SC_ERR_NOT_FOUND;
 	}
 	return *n ? SC_OK : st;

@@ -16,6 +16,15 @@ static void errmsg_vformat(char *err, size_t errlen, const char *fmt, va_list ap
 		vsnprintf(err, errlen, fmt, ap);
 }
 
+void sc_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	errmsg_vformat(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
 sc_status sc_fail(char *err, size_t errlen, sc_status st, const char *fmt, ...)
 {
 	va_list ap;

@@ -1,5 +1,5 @@
 /*
- * errmsg.h - private to lib/: sc_fail(), the one way a lib/ module writes a
+ * errmsg.h - private to lib/: sc_fail() and sc_errf(), the one way a lib/ module writes a
  * failure message into a caller's (err, errlen) buffer and returns the status in
  * the same statement. Not installed.
  */
@@ -18,6 +18,9 @@
  */
 sc_status sc_fail(char *err, size_t errlen, sc_status st, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+
+/** The message alone, for callers that decide the status elsewhere. */
+void sc_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /**
  * sc_fail(), then drop OpenSSL's queued errors: for modules whose message already

@@ -26,6 +26,7 @@
 
 #include "smtpcert/smtpcert.h"
 #include "smtp_int.h"
+#include "errmsg.h"
 
 #define HTTP_URL_MAX 2048
 #define HTTP_HEADERS_MAX (16 * 1024)
@@ -128,19 +129,6 @@ struct http_resp {
 	size_t len;
 	int too_long;
 };
-
-static void http_seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void http_seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* Content-Length (RFC 9110 8.6): digits only; repeated values must agree. */
 static const char *parse_clen(const char *v, size_t vlen, struct http_resp *r)
@@ -245,22 +233,22 @@ static sc_status curl_status(CURL *h, CURLcode rc, const struct http_url *u,
 	long vr = 0;
 
 	if (r->too_long || rc == CURLE_FILESIZE_EXCEEDED) {
-		http_seterr(err, errlen, "%s: HTTP response larger than %d bytes", u->host,
+		sc_errf(err, errlen, "%s: HTTP response larger than %d bytes", u->host,
 			    SC_CERT_INPUT_MAX);
 		return SC_ERR_TOO_LONG;
 	}
 	if (r->why) {
-		http_seterr(err, errlen, "%s: %s", u->host, r->why);
+		sc_errf(err, errlen, "%s: %s", u->host, r->why);
 		return SC_ERR_PROTOCOL;
 	}
 	switch (rc) {
 	case CURLE_PARTIAL_FILE:
-		http_seterr(err, errlen, "%s: HTTP body truncated (%zu of %lld bytes)", u->host,
+		sc_errf(err, errlen, "%s: HTTP body truncated (%zu of %lld bytes)", u->host,
 			    r->len, r->clen);
 		return SC_ERR_PROTOCOL;
 	case CURLE_UNSUPPORTED_PROTOCOL: /* the scheme was checked: an HTTP/0.9 answer */
 	case CURLE_WEIRD_SERVER_REPLY:
-		http_seterr(err, errlen, "%s: %s (%s)", u->host,
+		sc_errf(err, errlen, "%s: %s (%s)", u->host,
 			    strstr(msg, "Content-Length") ? "bad Content-Length"
 			    : r->head_bytes		  ? "bad HTTP response"
 							  : "not an HTTP response",
@@ -269,16 +257,16 @@ static sc_status curl_status(CURL *h, CURLcode rc, const struct http_url *u,
 	case CURLE_GOT_NOTHING:
 	case CURLE_RECV_ERROR:
 		if (r->head_bytes && !r->head_done) {
-			http_seterr(err, errlen, "%s: connection closed inside the HTTP headers",
+			sc_errf(err, errlen, "%s: connection closed inside the HTTP headers",
 				    u->host);
 			return SC_ERR_PROTOCOL;
 		}
-		http_seterr(err, errlen, "%s: %s", u->host, msg);
+		sc_errf(err, errlen, "%s: %s", u->host, msg);
 		return rc == CURLE_RECV_ERROR ? SC_ERR_NETWORK : SC_ERR_PROTOCOL;
 	case CURLE_PEER_FAILED_VERIFICATION:
 		/* libcurl checks the name itself once the chain verified */
 		curl_easy_getinfo(h, CURLINFO_SSL_VERIFYRESULT, &vr);
-		http_seterr(err, errlen, "%s: TLS verification failed: %s (%s)", u->host,
+		sc_errf(err, errlen, "%s: TLS verification failed: %s (%s)", u->host,
 			    vr == X509_V_OK || strstr(msg, "host name")
 				    ? "hostname mismatch"
 				    : X509_verify_cert_error_string(vr),
@@ -286,21 +274,21 @@ static sc_status curl_status(CURL *h, CURLcode rc, const struct http_url *u,
 		return SC_ERR_VERIFY;
 	case CURLE_SSL_CACERT_BADFILE:
 	case CURLE_SSL_CRL_BADFILE:
-		http_seterr(err, errlen, "%s: %s", u->host, msg);
+		sc_errf(err, errlen, "%s: %s", u->host, msg);
 		return SC_ERR_CONFIG;
 	case CURLE_SSL_CONNECT_ERROR:
 	case CURLE_SSL_CERTPROBLEM:
 	case CURLE_SSL_CIPHER:
 	case CURLE_USE_SSL_FAILED:
-		http_seterr(err, errlen, "%s: TLS: %s", u->host, msg);
+		sc_errf(err, errlen, "%s: TLS: %s", u->host, msg);
 		return SC_ERR_TLS;
 	case CURLE_OPERATION_TIMEDOUT:
-		http_seterr(err, errlen, "%s: timed out: %s", u->host, msg);
+		sc_errf(err, errlen, "%s: timed out: %s", u->host, msg);
 		return SC_ERR_TIMEOUT;
 	case CURLE_OUT_OF_MEMORY:
 		return SC_ERR_NOMEM;
 	default:
-		http_seterr(err, errlen, "%s: %s", u->host, msg);
+		sc_errf(err, errlen, "%s: %s", u->host, msg);
 		return SC_ERR_NETWORK;
 	}
 }
@@ -332,16 +320,16 @@ sc_status sc_http_fetch_cert(const char *url, const char *ca_file, int insecure,
 	if (timeout_ms <= 0)
 		timeout_ms = SMTP_DEFAULT_TIMEOUT;
 	if ((why = url_parse(url, &u)) != NULL) {
-		http_seterr(err, errlen, "%.200s: %s", url, why);
+		sc_errf(err, errlen, "%.200s: %s", url, why);
 		return SC_ERR_SYNTAX;
 	}
 	if (!u.tls && !insecure) {
-		http_seterr(err, errlen, "%.200s: refusing a plain http:// URL: nothing would "
+		sc_errf(err, errlen, "%.200s: refusing a plain http:// URL: nothing would "
 			    "authenticate the certificate (use --insecure to allow)", url);
 		return SC_ERR_POLICY;
 	}
 	if (pthread_once(&curl_once, curl_init) != 0 || curl_init_rc != CURLE_OK) {
-		http_seterr(err, errlen, "libcurl initialisation failed");
+		sc_errf(err, errlen, "libcurl initialisation failed");
 		return SC_ERR_INTERNAL;
 	}
 	if (!(r.body = malloc(SC_CERT_INPUT_MAX)) || !(h = curl_easy_init())) {
@@ -388,14 +376,14 @@ sc_status sc_http_fetch_cert(const char *url, const char *ca_file, int insecure,
 	}
 	if (!r.head_done) {
 		/* libcurl accepts an HTTP/1.0 response cut inside its headers */
-		http_seterr(err, errlen, "%s: connection closed inside the HTTP headers", u.host);
+		sc_errf(err, errlen, "%s: connection closed inside the HTTP headers", u.host);
 		st = SC_ERR_PROTOCOL;
 		goto out;
 	}
 	if (curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code) != CURLE_OK)
 		code = 0;
 	if (code != 200) {
-		http_seterr(err, errlen, "%.200s: HTTP %ld %s%s%s", url, code, r.reason,
+		sc_errf(err, errlen, "%.200s: HTTP %ld %s%s%s", url, code, r.reason,
 			    r.location[0] ? ", redirect not followed: " : "", r.location);
 		st = code == 404 || code == 410 ? SC_ERR_NOT_FOUND
 		     : code >= 500		  ? SC_ERR_TEMP
@@ -403,14 +391,14 @@ sc_status sc_http_fetch_cert(const char *url, const char *ca_file, int insecure,
 		goto out;
 	}
 	if (r.clen >= 0 && (long long)r.len != r.clen) {
-		http_seterr(err, errlen, "%s: HTTP body truncated (%zu of %lld bytes)", u.host,
+		sc_errf(err, errlen, "%s: HTTP body truncated (%zu of %lld bytes)", u.host,
 			    r.len, r.clen);
 		st = SC_ERR_PROTOCOL;
 		goto out;
 	}
 	st = sc_cert_parse(r.body, r.len, out);
 	if (st != SC_OK && st != SC_ERR_NOMEM) {
-		http_seterr(err, errlen, "%.200s: no usable certificate in the response (%s)", url,
+		sc_errf(err, errlen, "%.200s: no usable certificate in the response (%s)", url,
 			    sc_strerror(st));
 		st = SC_ERR_PROTOCOL;
 	}

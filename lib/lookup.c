@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "lookup_int.h"
+#include "errmsg.h"
 
 #define LOOKUP_DEFAULT_TTL 3600
 #define LOOKUP_PATH_MAX 4096
@@ -80,7 +81,7 @@ sc_status lookup_ask(const struct sc_addr *a, const struct sc_lookup_opts *o, co
 
 		/* The message names the address connected to; say which host. */
 		snprintf(orig, sizeof orig, "%s", err);
-		lookup_seterr(err, errlen, "MX host %s (port %s): %s", tls_name, port, orig);
+		sc_errf(err, errlen, "MX host %s (port %s): %s", tls_name, port, orig);
 	}
 	/* Here "unsupported" means STARTTLS was required and not offered: the
 	 * channel cannot be authenticated. */
@@ -93,16 +94,16 @@ sc_status lookup_ask(const struct sc_addr *a, const struct sc_lookup_opts *o, co
 		 tls_name, port);
 	if (o->insecure) {
 		f->trust = ver ? SC_TRUST_TLS_ONLY : SC_TRUST_INSECURE;
-		lookup_seterr(f->detail, sizeof f->detail, "%s: server not authenticated (--insecure, %s)",
+		sc_errf(f->detail, sizeof f->detail, "%s: server not authenticated (--insecure, %s)",
 			 f->server, ver ? ver : "plaintext");
 	} else if (so.ntlsa && sc_smtp_dane_match(s, match, sizeof match)) {
 		f->trust = SC_TRUST_DANE;
-		lookup_seterr(f->detail, sizeof f->detail, "%s: %s, authenticated by DANE (TLSA %s of "
+		sc_errf(f->detail, sizeof f->detail, "%s: %s, authenticated by DANE (TLSA %s of "
 			 "_%s._tcp.%s, DNSSEC-validated)", f->server, ver ? ver : "TLS", match, port,
 			 tls_name);
 	} else {
 		f->trust = SC_TRUST_PKIX;
-		lookup_seterr(f->detail, sizeof f->detail, "%s: %s, server certificate verified for %s "
+		sc_errf(f->detail, sizeof f->detail, "%s: %s, server certificate verified for %s "
 			 "against %s", f->server, ver ? ver : "TLS", tls_name,
 			 o->ca_file ? o->ca_file : "the system trust store");
 	}
@@ -150,7 +151,7 @@ static sc_status fetch_server(const struct sc_addr *a, const struct sc_lookup_op
 	char host[SC_DOMAIN_MAX + 1], port[8];
 
 	if (split_server(o->server, host, sizeof host, port, sizeof port) != 0) {
-		lookup_seterr(err, errlen, "server '%s': expected HOST, HOST:PORT or [IPV6]:PORT",
+		sc_errf(err, errlen, "server '%s': expected HOST, HOST:PORT or [IPV6]:PORT",
 			      o->server);
 		return SC_ERR_ARG;
 	}
@@ -248,7 +249,7 @@ static int from_cache(const struct sc_addr *a, const struct sc_lookup_opts *o,
 	res->trust = SC_TRUST_CACHE;
 	res->dnssec = meta.dnssec;
 	res->server[0] = '\0';
-	lookup_seterr(res->detail, sizeof res->detail, "from the cache: fetched %s from %s, trusted "
+	sc_errf(res->detail, sizeof res->detail, "from the cache: fetched %s from %s, trusted "
 		 "by %s", when, meta.server, sc_trust_name(meta.trust));
 	return 1;
 }

@@ -28,6 +28,7 @@
 #include <openssl/sha.h>
 
 #include "lookup_int.h"
+#include "errmsg.h"
 
 #define CACHE_PATH_MAX 4096
 #define CACHE_HEADER_MAX 1024
@@ -63,7 +64,7 @@ sc_status lookup_mkdirs(const char *path, char *err, size_t errlen)
 
 			*p = '\0';
 			if (mkdir(buf, 0700) != 0 && errno != EEXIST) {
-				lookup_seterr(err, errlen, "cannot create %s: %s", buf,
+				sc_errf(err, errlen, "cannot create %s: %s", buf,
 					      strerror(errno));
 				return SC_ERR_IO;
 			}

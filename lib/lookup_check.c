@@ -16,20 +16,10 @@
 #include <openssl/x509v3.h>
 
 #include "lookup_int.h"
+#include "errmsg.h"
 
 /* RFC 8551 2.4.2 / BCP 195: smaller RSA keys are not worth encrypting to. */
 #define CHECK_RSA_MIN_BITS 2048
-
-void lookup_seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static X509 *leaf_x509(const sc_cert *c)
 {
@@ -56,13 +46,13 @@ static sc_status check_key(X509 *x, const char *who, char *err, size_t errlen)
 
 	if (!pk) {
 		ERR_clear_error();
-		lookup_seterr(err, errlen, "%s: the public key cannot be decoded", who);
+		sc_errf(err, errlen, "%s: the public key cannot be decoded", who);
 		return SC_ERR_UNSUPPORTED;
 	}
 	switch (EVP_PKEY_get_base_id(pk)) {
 	case EVP_PKEY_RSA:
 		if (EVP_PKEY_get_bits(pk) < CHECK_RSA_MIN_BITS) {
-			lookup_seterr(err, errlen, "%s: RSA key of %d bits is too weak to encrypt to "
+			sc_errf(err, errlen, "%s: RSA key of %d bits is too weak to encrypt to "
 				      "(at least %d)", who, EVP_PKEY_get_bits(pk),
 				      CHECK_RSA_MIN_BITS);
 			return SC_ERR_UNSUPPORTED;
@@ -77,13 +67,13 @@ static sc_status check_key(X509 *x, const char *who, char *err, size_t errlen)
 	default:
 		/* RSA-PSS keys may not do key transport (RFC 4056 3); Ed25519/X25519
 		 * and DSA are not something we encrypt to. */
-		lookup_seterr(err, errlen, "%s: key type %s is not supported for encryption "
+		sc_errf(err, errlen, "%s: key type %s is not supported for encryption "
 			      "(algorithm not supported)", who,
 			      OBJ_nid2sn(EVP_PKEY_get_base_id(pk)));
 		return SC_ERR_UNSUPPORTED;
 	}
 	if (ku != UINT32_MAX && !(ku & need)) {
-		lookup_seterr(err, errlen, "%s: keyUsage does not allow %s: not for encryption",
+		sc_errf(err, errlen, "%s: keyUsage does not allow %s: not for encryption",
 			      who, what);
 		return SC_ERR_UNSUPPORTED;
 	}
@@ -96,7 +86,7 @@ static sc_status check_eku(X509 *x, const char *who, char *err, size_t errlen)
 	uint32_t xku = X509_get_extended_key_usage(x); /* UINT32_MAX: absent */
 
 	if (xku != UINT32_MAX && !(xku & (XKU_SMIME | XKU_ANYEKU))) {
-		lookup_seterr(err, errlen, "%s: extKeyUsage lacks emailProtection", who);
+		sc_errf(err, errlen, "%s: extKeyUsage lacks emailProtection", who);
 		return SC_ERR_UNSUPPORTED;
 	}
 	return SC_OK;
@@ -116,12 +106,12 @@ sc_status sc_cert_check_for_encryption(const sc_cert *c, const struct sc_addr *a
 	if (sc_addr_format(addr, who, sizeof who - 20) != SC_OK)
 		snprintf(who, sizeof who, "(address)");
 	if (!sc_cert_has_email(c, addr)) {
-		lookup_seterr(err, errlen, "the certificate is not for %s", who);
+		sc_errf(err, errlen, "the certificate is not for %s", who);
 		return SC_ERR_MISMATCH;
 	}
 	st = sc_cert_check_time(c, now);
 	if (st != SC_OK) {
-		lookup_seterr(err, errlen, "the certificate for %s is %s", who,
+		sc_errf(err, errlen, "the certificate for %s is %s", who,
 			      st == SC_ERR_EXPIRED ? "expired" : "not yet valid");
 		return st;
 	}
@@ -130,7 +120,7 @@ sc_status sc_cert_check_for_encryption(const sc_cert *c, const struct sc_addr *a
 	x = leaf_x509(c);
 	if (!x) {
 		ERR_clear_error();
-		lookup_seterr(err, errlen, "%s cannot be decoded", who);
+		sc_errf(err, errlen, "%s cannot be decoded", who);
 		return SC_ERR_UNSUPPORTED;
 	}
 	/* Computes the cached extension flags; failure means a broken extension. */

@@ -14,9 +14,6 @@
 #include "smtpcert/smtpcert.h"
 #include "smtpcert/lookup.h"
 
-/* printf-style message into a caller's buffer (NULL or 0 size: dropped). */
-void lookup_seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
 
 /**
  * Atomic file replacement for the known_certs file and the cache: open a 0600

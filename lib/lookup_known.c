@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "lookup_int.h"
+#include "errmsg.h"
 
 struct known_line {
 	char *text;       /* the line as read (without newline), owned */
@@ -175,19 +176,19 @@ static sc_status known_read(const char *path, struct known_file *k, char *err, s
 	if (!f) {
 		if (errno == ENOENT)
 			return SC_OK;
-		lookup_seterr(err, errlen, "%s: %s", path, strerror(errno));
+		sc_errf(err, errlen, "%s: %s", path, strerror(errno));
 		return SC_ERR_IO;
 	}
 	while (st == SC_OK && read_line(f, line, &len, &bad, &total)) {
 		if (total > KNOWN_FILE_MAX) {
-			lookup_seterr(err, errlen, "%s: larger than %d bytes", path, KNOWN_FILE_MAX);
+			sc_errf(err, errlen, "%s: larger than %d bytes", path, KNOWN_FILE_MAX);
 			st = SC_ERR_TOO_LONG;
 			break;
 		}
 		st = bad ? add_line(k, dropped, sizeof dropped - 1) : add_line(k, line, len);
 	}
 	if (st == SC_OK && ferror(f)) {
-		lookup_seterr(err, errlen, "%s: read error", path);
+		sc_errf(err, errlen, "%s: read error", path);
 		st = SC_ERR_IO;
 	}
 	fclose(f);
@@ -205,14 +206,14 @@ sc_status lookup_tmp_open(const char *path, char *tmp, size_t tmpsize, FILE **f,
 		return SC_ERR_TOO_LONG;
 	fd = mkstemp(tmp);
 	if (fd < 0) {
-		lookup_seterr(err, errlen, "%s: cannot create a temporary file: %s", path,
+		sc_errf(err, errlen, "%s: cannot create a temporary file: %s", path,
 			      strerror(errno));
 		return SC_ERR_IO;
 	}
 	(void)fchmod(fd, 0600);
 	*f = fdopen(fd, "w");
 	if (!*f) {
-		lookup_seterr(err, errlen, "%s: %s", tmp, strerror(errno));
+		sc_errf(err, errlen, "%s: %s", tmp, strerror(errno));
 		close(fd);
 		unlink(tmp);
 		return SC_ERR_IO;
@@ -224,13 +225,13 @@ sc_status lookup_tmp_commit(FILE *f, int bad, const char *tmp, const char *path,
 			    size_t errlen)
 {
 	if (bad || fflush(f) != 0 || fsync(fileno(f)) != 0) {
-		lookup_seterr(err, errlen, "%s: cannot write: %s", tmp, strerror(errno));
+		sc_errf(err, errlen, "%s: cannot write: %s", tmp, strerror(errno));
 		fclose(f);
 		unlink(tmp);
 		return SC_ERR_IO;
 	}
 	if (fclose(f) != 0 || rename(tmp, path) != 0) {
-		lookup_seterr(err, errlen, "%s: cannot replace: %s", path, strerror(errno));
+		sc_errf(err, errlen, "%s: cannot replace: %s", path, strerror(errno));
 		unlink(tmp);
 		return SC_ERR_IO;
 	}
@@ -315,7 +316,7 @@ sc_status lookup_known_check(const char *path, const char *key, const sc_cert *c
 		st = set_record(hit, key, fp, stamp, stamp);
 		*pin = ca_ok ? SC_PIN_CHANGED_CA : SC_PIN_ACCEPTED_NEW;
 	} else {
-		lookup_seterr(err, errlen, "the certificate of %s CHANGED: remembered SHA-256 %s "
+		sc_errf(err, errlen, "the certificate of %s CHANGED: remembered SHA-256 %s "
 			      "(first seen %s, last seen %s), now offered %s; refused "
 			      "(use --accept-new if the change is expected)", key, hit->fp,
 			      hit->first, hit->last, fp);

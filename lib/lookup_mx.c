@@ -18,6 +18,7 @@
 
 #include "dns_int.h"
 #include "lookup_int.h"
+#include "errmsg.h"
 
 /* Records OpenSSL can match and RFC 7672 3.1 lets SMTP use. */
 static size_t usable_tlsa(const struct dns_tlsa *t, struct sc_tlsa *out)
@@ -93,14 +94,14 @@ sc_status lookup_fetch_mx(const struct sc_addr *a, const struct sc_lookup_opts *
 	sc_status st, sec_st = SC_OK;
 
 	if (a->flags & SC_ADDR_IS_LITERAL) {
-		lookup_seterr(err, errlen, "%s: an address literal has no MX records: use --server",
+		sc_errf(err, errlen, "%s: an address literal has no MX records: use --server",
 			      a->domain);
 		return SC_ERR_ARG;
 	}
 	for (const char *p = a->domain; *p; p++) {
 		if ((unsigned char)*p >= 0x80) {
 			/* DNS needs A-labels (RFC 5890); no IDNA library here. */
-			lookup_seterr(err, errlen, "%s: an internationalized domain must be given "
+			sc_errf(err, errlen, "%s: an internationalized domain must be given "
 				      "in its A-label (xn--) form for the MX lookup", a->domain);
 			return SC_ERR_UNSUPPORTED;
 		}
@@ -119,7 +120,7 @@ sc_status lookup_fetch_mx(const struct sc_addr *a, const struct sc_lookup_opts *
 			break;
 		if (security_failure(st) && sec_st == SC_OK) {
 			sec_st = st;
-			lookup_seterr(first_sec, sizeof first_sec, "%s", err ? err : "");
+			sc_errf(first_sec, sizeof first_sec, "%s", err ? err : "");
 		}
 		if (!lookup_try_next(st))
 			break;
@@ -128,7 +129,7 @@ sc_status lookup_fetch_mx(const struct sc_addr *a, const struct sc_lookup_opts *
 	 * were unreachable after them. */
 	if (st != SC_OK && sec_st != SC_OK && lookup_try_next(st)) {
 		st = sec_st;
-		lookup_seterr(err, errlen, "%s", first_sec);
+		sc_errf(err, errlen, "%s", first_sec);
 	}
 out:
 	dns_close(d);

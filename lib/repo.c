@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "repo_backend.h"
+#include "errmsg.h"
 
 /* The registry: adding a backend is one line here plus its lib/repo_<x>.c. */
 static const struct sc_repo_backend *const backends[] = {
@@ -43,20 +44,6 @@ static sc_status repo_locked_end(sc_repo *r, sc_status st)
 {
 	pthread_mutex_unlock(&r->lock);
 	return st;
-}
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
 }
 
 /* Backend for "scheme:rest", with *rest pointing after the colon; NULL if none. */
@@ -110,25 +97,25 @@ sc_status sc_repo_open_ex(const char *spec, unsigned flags,
 
 	SC_ENSURE_ARG(out);
 	*out = NULL;
-	set_err(err, errlen, "%s", "");
+	sc_errf(err, errlen, "%s", "");
 	if (!spec) {
-		set_err(err, errlen, "no repository given");
+		sc_errf(err, errlen, "no repository given");
 		return SC_ERR_CONFIG;
 	}
 	be = find_backend(spec, &path);
 	if (!be) {
-		set_err(err, errlen, "%s: unknown repository type (expected lmdb:/path, "
+		sc_errf(err, errlen, "%s: unknown repository type (expected lmdb:/path, "
 			"dir:/path or ldap://host/base?attr?scope?filter)", spec);
 		return SC_ERR_CONFIG;
 	}
 	if (!*path) {
-		set_err(err, errlen, "%s: no path after '%s:'", spec, be->scheme);
+		sc_errf(err, errlen, "%s: no path after '%s:'", spec, be->scheme);
 		return SC_ERR_CONFIG;
 	}
 	r = calloc(1, sizeof *r);
 	if (!r || !(r->spec = strdup(spec))) {
 		free(r);
-		set_err(err, errlen, "%s: out of memory", spec);
+		sc_errf(err, errlen, "%s: out of memory", spec);
 		return SC_ERR_NOMEM;
 	}
 	r->be = be;

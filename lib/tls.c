@@ -23,6 +23,7 @@
 #include <openssl/x509v3.h>
 
 #include "smtpcert/smtpcert.h"
+#include "errmsg.h"
 
 #define TLS_ERR_MAX 256
 
@@ -59,20 +60,6 @@ static void ssl_errstr(char *buf, size_t size, const char *fallback)
 	ERR_clear_error();
 }
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* Report an unreadable file as I/O (with errno) before OpenSSL's vaguer errors. */
 static sc_status check_readable(const char *path, const char *what, char *err,
 				size_t errlen)
@@ -80,7 +67,7 @@ static sc_status check_readable(const char *path, const char *what, char *err,
 	FILE *f = fopen(path, "r");
 
 	if (!f) {
-		set_err(err, errlen, "%s: cannot read %s: %s", path, what, strerror(errno));
+		sc_errf(err, errlen, "%s: cannot read %s: %s", path, what, strerror(errno));
 		return SC_ERR_IO;
 	}
 	fclose(f);
@@ -98,7 +85,7 @@ static sc_status ctx_new(int server, sc_tls_ctx **out, char *err, size_t errlen)
 		char why[TLS_ERR_MAX];
 
 		ssl_errstr(why, sizeof why, "SSL_CTX_new failed");
-		set_err(err, errlen, "TLS: %s", why);
+		sc_errf(err, errlen, "TLS: %s", why);
 		free(c);
 		return SC_ERR_CRYPTO;
 	}
@@ -136,7 +123,7 @@ sc_status sc_tls_server_ctx_new(const char *cert_file, const char *key_file,
 	SC_TRY(ctx_new(1, &c, err, errlen));
 	if (SSL_CTX_use_certificate_chain_file(c->ssl, cert_file) != 1) {
 		ssl_errstr(why, sizeof why, "unusable");
-		set_err(err, errlen, "%s: not a usable PEM certificate chain: %s", cert_file, why);
+		sc_errf(err, errlen, "%s: not a usable PEM certificate chain: %s", cert_file, why);
 		goto fail;
 	}
 	if (SSL_CTX_use_PrivateKey_file(c->ssl, key_file, SSL_FILETYPE_PEM) != 1) {
@@ -146,13 +133,13 @@ sc_status sc_tls_server_ctx_new(const char *cert_file, const char *key_file,
 		if (ERR_GET_LIB(e) == ERR_LIB_X509 && ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH)
 			goto mismatch;
 		ssl_errstr(why, sizeof why, "unusable");
-		set_err(err, errlen, "%s: not a usable PEM private key: %s", key_file, why);
+		sc_errf(err, errlen, "%s: not a usable PEM private key: %s", key_file, why);
 		goto fail;
 	}
 	if (SSL_CTX_check_private_key(c->ssl) != 1) {
 mismatch:
 		ERR_clear_error();
-		set_err(err, errlen, "%s: private key does not match the certificate in %s",
+		sc_errf(err, errlen, "%s: private key does not match the certificate in %s",
 			key_file, cert_file);
 		goto fail;
 	}
@@ -183,7 +170,7 @@ sc_status sc_tls_client_ctx_new(const char *ca_file, int insecure, sc_tls_ctx **
 		if (ca_file ? SSL_CTX_load_verify_locations(c->ssl, ca_file, NULL) != 1
 			    : SSL_CTX_set_default_verify_paths(c->ssl) != 1) {
 			ssl_errstr(why, sizeof why, "unusable");
-			set_err(err, errlen, "%s: cannot load trust anchors: %s",
+			sc_errf(err, errlen, "%s: cannot load trust anchors: %s",
 				ca_file ? ca_file : "system trust store", why);
 			sc_tls_ctx_unref(c);
 			return SC_ERR_CONFIG;
@@ -192,7 +179,7 @@ sc_status sc_tls_client_ctx_new(const char *ca_file, int insecure, sc_tls_ctx **
 		 * sessions that do not ask for it verify as before. */
 		if (SSL_CTX_dane_enable(c->ssl) <= 0) {
 			ssl_errstr(why, sizeof why, "DANE unavailable");
-			set_err(err, errlen, "TLS: %s", why);
+			sc_errf(err, errlen, "TLS: %s", why);
 			sc_tls_ctx_unref(c);
 			return SC_ERR_CRYPTO;
 		}
