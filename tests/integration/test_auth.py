@@ -120,6 +120,7 @@ class PasswdAuthTest(unittest.TestCase):
             self.assertEqual(c.pending(0.5), b"")
             # no identity survived: this AUTH is the first one (503 otherwise)
             self.assertEqual(c.cmd("AUTH PLAIN " + cred).code, 235)
+        self.assertTrue(self.d.log_has("result=235", start=mark), self.d.log_text()[mark:])
         log = self.d.log_text()[mark:]
         self.assertEqual(len(re.findall(r"cmd=AUTH mech=PLAIN user=alice@example.test result=235",
                                         log)), 1, log)

@@ -669,6 +669,13 @@ class Daemon:
                 return m
             time.sleep(0.05)
 
+    def log_has(self, text, timeout=5.0, start=0):
+        """True once the literal @text is in the log after @start.  The daemon
+        writes its log once per event-loop round, after the replies of that
+        round may already be on the wire: a test never reads the log right
+        after a reply without waiting."""
+        return self.wait_log(re.escape(text), timeout, start) is not None
+
     def reload(self, timeout=5.0):
         """SIGHUP; wait for a log line about the reload (or a short poll)."""
         mark = len(self.log_text())
