@@ -173,6 +173,7 @@ static sc_status runtime_load_repos(struct runtime *rt, const struct runtime *ol
 		.starttls = sc_config_bool(rt->cfg, "ldap_starttls"),
 		.ca_file = sc_config_str(rt->cfg, "ldap_ca_file"),
 		.timeout = (int)runtime_cfg_int(rt->cfg, "ldap_timeout", 10),
+		.cache_ttl = (unsigned)runtime_cfg_int(rt->cfg, "ldap_cache_ttl", 60),
 	};
 
 	if (n > RUNTIME_REPOS_MAX) {

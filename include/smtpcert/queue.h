@@ -18,6 +18,7 @@
 #include "status.h"
 #include "addr.h"
 #include "cert.h"
+#include "config.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -54,6 +55,24 @@ int sc_queue_id_valid(const char *id);
 /** Open (creating the directories, mode 0700) the queue under @p state_dir. */
 SC_MUST_CHECK sc_status sc_queue_open(const char *state_dir, sc_queue **out, char *err,
 				      size_t errlen);
+
+/**
+ * Open the queue where the configuration puts it: with @p db_spec NULL, the
+ * directories under @p state_dir (sc_queue_open()); with a "pgsql:CONNINFO"
+ * spec, the submissions and audit tables of that PostgreSQL database
+ * (lib/pgsql_db.h), so that every daemon and admin sharing the database shares
+ * one queue: a submission taken by one node can be decided on any other. The
+ * same calls, ids, states and audit actions work on both; sc_queue_add() is
+ * durable when it returns SC_OK in both (a committed transaction).
+ * @return as sc_queue_open(); SC_ERR_TEMP when the database cannot be reached;
+ *         SC_ERR_CONFIG for a spec that is not "pgsql:...".
+ */
+SC_MUST_CHECK sc_status sc_queue_open_ex(const char *state_dir, const char *db_spec,
+					 sc_queue **out, char *err, size_t errlen);
+
+/** The first "pgsql:" entry of @p cfg's `repository` list, or NULL: where the
+ *  queue and audit log live when several nodes share one database. */
+const char *sc_queue_db_spec(const sc_config *cfg);
 void sc_queue_close(sc_queue *q);
 
 /** Message callback: @p msg is NUL-terminated and valid only during the call. */

@@ -11,6 +11,11 @@
  *                       for the same address go in <dir>/<key>.d/<anything>.pem.
  *                       Characters outside [A-Za-z0-9@._+-] in the key are written
  *                       as %XX in file names.
+ *   pgsql:CONNINFO      PostgreSQL (libpq conninfo, e.g. "pgsql:host=db
+ *                       dbname=smtpcert"): a store several daemons share; the
+ *                       schema is created and migrated on open (lib/pgsql_db.h).
+ *                       Unreachable or timed out (the conninfo's connect_timeout,
+ *                       default 10 s, bounds every query) = SC_ERR_TEMP.
  *   ldap://host:port/base?attribute?scope?filter  (RFC 4516; also ldaps://)
  *                       a read-only directory: the filter's %s is the lookup key,
  *                       escaped per RFC 4515 3; the attribute defaults to
@@ -89,6 +94,10 @@ struct sc_repo_ldap_opts {
 	int starttls;                   /**< StartTLS on ldap:// (RFC 4513 3), required */
 	const char *ca_file;            /**< trust anchors for the server's certificate */
 	int timeout;                    /**< seconds per operation; <= 0: 10 */
+	unsigned cache_ttl;             /**< seconds an answer (the entries found, or
+					 *  none) is reused; 0: no cache. Validity
+					 *  and CRLs are applied to cached entries on
+					 *  every lookup, as to fresh ones */
 };
 
 /**
