@@ -82,6 +82,15 @@ SC_MUST_CHECK sc_status sc_pg_exec(sc_pg *db, const char *sql, int nparams,
 				   const int *formats, int binary_result, PGresult **res,
 				   char *err, size_t errlen);
 
+/**
+ * Bring the schema of @p db to SC_PG_SCHEMA_VERSION (lib/pgsql_schema.c; run by
+ * sc_pg_connect()). A database already at this version is only read, so a
+ * role with SELECT rights alone may connect (lookups through a read-only user).
+ * @return SC_OK; SC_ERR_CONFIG (newer schema, or an older one this role may not
+ *         migrate); SC_ERR_TEMP as sc_pg_exec.
+ */
+SC_MUST_CHECK sc_status sc_pg_migrate(sc_pg *db, char *err, size_t errlen);
+
 /** @return non-zero while the connection can be used. */
 int sc_pg_ok(const sc_pg *db);
 
