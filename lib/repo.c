@@ -46,6 +46,21 @@ static sc_status repo_locked_end(sc_repo *r, sc_status st)
 	return st;
 }
 
+/* Reads (lookup, entries, list) of a thread-safe backend run in parallel: the
+ * lock would make every worker wait for one network round trip at a time. */
+static void repo_read_lock(sc_repo *r)
+{
+	if (!r->be->threadsafe)
+		pthread_mutex_lock(&r->lock);
+}
+
+static sc_status repo_read_end(sc_repo *r, sc_status st)
+{
+	if (!r->be->threadsafe)
+		pthread_mutex_unlock(&r->lock);
+	return st;
+}
+
 /* Backend for "scheme:rest", with *rest pointing after the colon; NULL if none. */
 static const struct sc_repo_backend *find_backend(const char *spec, const char **rest)
 {
@@ -296,8 +311,8 @@ sc_status sc_repo_lookup(sc_repo *r, const struct sc_addr *addr, time_t now,
 	SC_ENSURE_ARG(addr);
 	SC_ENSURE_ARG(fn);
 	SC_TRY(make_key(addr, key, sizeof key, &keylen));
-	pthread_mutex_lock(&r->lock);
-	st = repo_locked_end(r, r->be->lookup(r->state, key, keylen, pick_visit, &p));
+	repo_read_lock(r);
+	st = repo_read_end(r, r->be->lookup(r->state, key, keylen, pick_visit, &p));
 	if (st == SC_OK && !p.finished)
 		return SC_ERR_INTERNAL; /* backend broke the final-call contract */
 	return st;
@@ -326,8 +341,8 @@ sc_status sc_repo_entries(sc_repo *r, const struct sc_addr *addr, sc_repo_entry_
 	SC_ENSURE_ARG(addr);
 	SC_ENSURE_ARG(fn);
 	SC_TRY(make_key(addr, key, sizeof key, &keylen));
-	pthread_mutex_lock(&r->lock);
-	return repo_locked_end(r, r->be->lookup(r->state, key, keylen, passthru_visit, &p));
+	repo_read_lock(r);
+	return repo_read_end(r, r->be->lookup(r->state, key, keylen, passthru_visit, &p));
 }
 
 sc_status sc_repo_store(sc_repo *r, const struct sc_addr *addr, const sc_cert *c)
@@ -434,6 +449,6 @@ sc_status sc_repo_list(sc_repo *r, sc_repo_entry_fn fn, void *arg)
 {
 	SC_ENSURE_ARG(r);
 	SC_ENSURE_ARG(fn);
-	pthread_mutex_lock(&r->lock);
-	return repo_locked_end(r, r->be->list(r->state, fn, arg));
+	repo_read_lock(r);
+	return repo_read_end(r, r->be->list(r->state, fn, arg));
 }

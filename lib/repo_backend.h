@@ -54,6 +54,11 @@ struct sc_repo_backend {
 
 	/* Non-zero: lookups go over the network (sc_repo_is_remote()). */
 	int remote;
+
+	/* Non-zero: lookup() and list() may run in several threads at once on one
+	 * state (the backend locks what it shares, e.g. ldap's connection pool), so
+	 * lib/repo.c does not serialise them with the sc_repo's lock. */
+	int threadsafe;
 };
 
 extern const struct sc_repo_backend sc_repo_lmdb_backend;

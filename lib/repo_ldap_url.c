@@ -292,3 +292,65 @@ sc_status sc_repo_ldap_filter(const char *tmpl, const char *key, size_t keylen, 
 	out[o] = '\0';
 	return SC_OK;
 }
+
+/* The attribute whose assertion value ends at @p end in @p f: the text after the
+ * last '(' up to the '=' that starts the value, when it is an attribute
+ * description (RFC 4512 2.5) and the match is equality or substrings. */
+static void filter_attr(const char *f, size_t end, char *attr, size_t size)
+{
+	size_t eq = end, open;
+
+	attr[0] = '\0';
+	while (eq > 0 && f[eq - 1] != '=' && f[eq - 1] != '(')
+		eq--;
+	if (eq == 0 || f[eq - 1] != '=')
+		return;
+	eq--;
+	for (open = eq; open > 0 && f[open - 1] != '('; open--)
+		if (!((f[open - 1] >= 'a' && f[open - 1] <= 'z') ||
+		      (f[open - 1] >= 'A' && f[open - 1] <= 'Z') ||
+		      (f[open - 1] >= '0' && f[open - 1] <= '9') ||
+		      f[open - 1] == '-' || f[open - 1] == ';' || f[open - 1] == '.'))
+			return; /* ~=, >=, <=, extensible: not an address match */
+	if (open == 0 || open == eq || eq - open >= size)
+		return;
+	memcpy(attr, f + open, eq - open);
+	attr[eq - open] = '\0';
+}
+
+sc_status sc_repo_ldap_filter_all(const char *tmpl, char *out, size_t size, char *attr,
+				  size_t attrsize)
+{
+	size_t o = 0;
+	int first = 1;
+
+	SC_ENSURE_ARG(tmpl && out && size > 0 && (!attr || attrsize > 0));
+	if (attr)
+		attr[0] = '\0';
+	for (const char *p = tmpl; *p; p++) {
+		if (o + 1 >= size)
+			return SC_ERR_TOO_LONG;
+		if (*p == '%' && p[1] == 's') {
+			/* RFC 4515 3: an unescaped '*' in the value is a presence or
+			 * substrings match: any address in that attribute */
+			if (first && attr)
+				filter_attr(out, o, attr, attrsize);
+			first = 0;
+			out[o++] = '*';
+			p++;
+			continue;
+		}
+		if (*p == '%') {
+			int hi = hexval(p[1]), lo = hi >= 0 ? hexval(p[2]) : -1;
+
+			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+				return SC_ERR_SYNTAX;
+			out[o++] = (char)(hi * 16 + lo);
+			p += 2;
+			continue;
+		}
+		out[o++] = *p;
+	}
+	out[o] = '\0';
+	return SC_OK;
+}

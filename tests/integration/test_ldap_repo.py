@@ -56,8 +56,11 @@ class LdapRepoTest(unittest.TestCase):
     def tearDownClass(cls):
         cls.slapd.cleanup()
 
-    def daemon(self, repository, certs=()):
-        d = Daemon({"repository": repository, "ldap_timeout": "3"}, certs=certs)
+    def daemon(self, repository, certs=(), **extra):
+        # no cache unless a test asks: down/up tests must see the directory itself
+        cfg = {"repository": repository, "ldap_timeout": "3", "ldap_cache_ttl": "0"}
+        cfg.update(extra)
+        d = Daemon(cfg, certs=certs)
         self.addCleanup(d.cleanup)
         return d
 
