@@ -4,7 +4,8 @@
  * share: opening the queue under state_dir, resolving an ID argument, the policy
  * verdict of a submission now, and safe text/JSON output of values that came from
  * a certificate or a peer. Runs in the administrator's process while the daemon
- * runs (the queue is a directory of atomically renamed files).
+ * runs (the queue is a directory of atomically renamed files, or the tables of
+ * the pgsql: database all nodes share).
  */
 #include <stdio.h>
 #include <string.h>
@@ -86,7 +87,9 @@ int admin_queue_open(struct admin_ctx *ctx, const char *verb, sc_queue **q)
 	char err[1024] = "";
 	sc_status st;
 
-	st = sc_queue_open(dir, q, err, sizeof err);
+	/* Where the daemons keep it: a pgsql: repository holds the queue shared by
+	 * every node, else the directories under state_dir (smtpcertd.conf(5)). */
+	st = sc_queue_open_ex(dir, sc_queue_db_spec(ctx->cfg), q, err, sizeof err);
 	if (st != SC_OK) {
 		admin_err(verb, "%s", err[0] ? err : sc_strerror(st));
 		return st == SC_ERR_PERM ? CLI_FAILURE : cli_exit_for(st);

@@ -1,59 +1,29 @@
 /*
- * queue.c - the durable review queue of CERC submissions (include/smtpcert/queue.h):
- * STATE/submissions/{tmp,pending,accepted,rejected}/<id> plus STATE/audit.log. The
- * daemon adds entries, `smtpcert admin` lists and decides them, both at once: every
- * change is a single rename(2), so the other process sees the old or the new state,
- * never a half-written file. The entry format is lib/queue_entry.c.
- *
- * Durability (a 250 reply promises the data survives kill -9 and power loss):
- * write tmp/<id>, fsync it, rename into pending/, fsync pending/. A decision
- * renames pending/<id> into accepted/ or rejected/ first - the rename is the claim,
- * exactly one of two concurrent deciders wins it - then rewrites the entry's header
- * with the decision time and reason (tmp + fsync + rename over) and fsyncs both
- * directories. Runs in the daemon and in the admin CLI. A handle holds no hidden
- * global state but is not itself locked: threads sharing one serialise their calls
- * (the daemon's CERC workers take a mutex); separate processes need nothing.
+ * queue.c - the front of the review queue of CERC submissions
+ * (include/smtpcert/queue.h): choosing the backend (directories under state_dir,
+ * lib/queue_dir.c, or the tables of a PostgreSQL database shared by several
+ * nodes, lib/queue_pgsql.c), and what both share: argument and id checks, new
+ * ids, the metadata of a submission (text from a peer cleaned to UTF-8, the
+ * certificate's fingerprint, names and validity), the warn callback. The vtable
+ * is in queue_int.h. Runs in the daemon (its CERC workers serialise calls on one
+ * handle) and in `smtpcert admin`.
  */
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "queue_int.h"
 
-enum { D_TMP, D_PENDING, D_ACCEPTED, D_REJECTED, D_COUNT };
-
-static const char *const dir_names[D_COUNT] = { "tmp", "pending", "accepted", "rejected" };
-
-/* Leftovers of a writer that crashed; younger files may be another process's write. */
-#define TMP_STALE_SECONDS 3600
-
-struct sc_queue {
-	char state_dir[PATH_MAX];
-	int dfd[D_COUNT];
-	int audit_fd;
-	int chown_to;   /* root creating files: give them state_dir's owner */
-	uid_t uid;
-	gid_t gid;
-	sc_queue_warn_fn warn;
-	void *warn_arg;
-};
-
-static int state_dir_index(enum sc_submission_state st)
+void sc_queue_set_warn(sc_queue *q, sc_queue_warn_fn fn, void *arg)
 {
-	return st == SC_SUB_ACCEPTED ? D_ACCEPTED : st == SC_SUB_REJECTED ? D_REJECTED : D_PENDING;
+	q->warn = fn;
+	q->warn_arg = arg;
 }
 
-static void warnf(sc_queue *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void warnf(sc_queue *q, const char *fmt, ...)
+void sc_queue_warnf(sc_queue *q, const char *fmt, ...)
 {
 	char msg[1024];
 	va_list ap;
@@ -66,259 +36,7 @@ static void warnf(sc_queue *q, const char *fmt, ...)
 	q->warn(q->warn_arg, msg);
 }
 
-void sc_queue_set_warn(sc_queue *q, sc_queue_warn_fn fn, void *arg)
-{
-	q->warn = fn;
-	q->warn_arg = arg;
-}
-
-/*
- * The daemon runs as an unprivileged user while the administrator runs the CLI as
- * root: files root creates here get the owner of state_dir, so the daemon can still
- * write its audit lines and entries afterwards.
- */
-static void give(const sc_queue *q, int fd)
-{
-	if (q->chown_to && fchown(fd, q->uid, q->gid) != 0) {
-		/* best effort: the daemon will report EACCES itself */
-	}
-}
-
-static sc_status errno_status(int e)
-{
-	switch (e) {
-	case ENOENT: return SC_ERR_NOT_FOUND;
-	case EACCES:
-	case EPERM:
-	case EROFS: return SC_ERR_PERM;
-	case ENOMEM: return SC_ERR_NOMEM;
-	default: return SC_ERR_IO;
-	}
-}
-
-/* mkdirat + open as a directory, refusing symlinks. @return fd or -1 (errno set). */
-static int open_subdir(sc_queue *q, int parent, const char *name)
-{
-	int fd;
-
-	if (mkdirat(parent, name, 0700) == 0) {
-		fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd >= 0) {
-			give(q, fd);
-			(void)fsync(parent);
-		}
-		return fd;
-	}
-	if (errno != EEXIST)
-		return -1;
-	return openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-}
-
-static void clean_tmp(sc_queue *q)
-{
-	int fd = openat(q->dfd[D_TMP], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	time_t now = time(NULL);
-	struct dirent *de;
-	struct stat st;
-	DIR *d;
-
-	if (fd < 0 || !(d = fdopendir(fd))) {
-		if (fd >= 0)
-			close(fd);
-		return;
-	}
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.')
-			continue;
-		if (fstatat(q->dfd[D_TMP], de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    S_ISREG(st.st_mode) && now - st.st_mtime > TMP_STALE_SECONDS)
-			(void)unlinkat(q->dfd[D_TMP], de->d_name, 0);
-	}
-	closedir(d);
-}
-
-sc_status sc_queue_open(const char *state_dir, sc_queue **out, char *err, size_t errlen)
-{
-	sc_queue *q;
-	struct stat st;
-	int sfd = -1, subfd = -1;
-	sc_status rc = SC_OK;
-
-	SC_ENSURE_ARG(state_dir && out);
-	if (err && errlen)
-		err[0] = '\0';
-	q = calloc(1, sizeof *q);
-	if (!q)
-		return SC_ERR_NOMEM;
-	q->audit_fd = -1;
-	for (int i = 0; i < D_COUNT; i++)
-		q->dfd[i] = -1;
-	if ((size_t)snprintf(q->state_dir, sizeof q->state_dir, "%s", state_dir) >=
-	    sizeof q->state_dir) {
-		free(q);
-		return SC_ERR_TOO_LONG;
-	}
-	if (mkdir(state_dir, 0700) != 0 && errno != EEXIST)
-		goto fail_errno;
-	sfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (sfd < 0 || fstat(sfd, &st) != 0)
-		goto fail_errno;
-	if (geteuid() == 0 && st.st_uid != 0) {
-		q->chown_to = 1;
-		q->uid = st.st_uid;
-		q->gid = st.st_gid;
-	}
-	subfd = open_subdir(q, sfd, "submissions");
-	if (subfd < 0)
-		goto fail_errno;
-	for (int i = 0; i < D_COUNT; i++)
-		if ((q->dfd[i] = open_subdir(q, subfd, dir_names[i])) < 0)
-			goto fail_errno;
-	/* O_APPEND: the daemon and the CLI append lines without interleaving them. */
-	q->audit_fd = openat(sfd, "audit.log",
-			     O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (q->audit_fd < 0)
-		goto fail_errno;
-	give(q, q->audit_fd);
-	close(subfd);
-	close(sfd);
-	clean_tmp(q);
-	*out = q;
-	return SC_OK;
-
-fail_errno:
-	rc = errno_status(errno);
-	if (rc == SC_ERR_NOT_FOUND)
-		rc = SC_ERR_IO;
-	if (err && errlen)
-		snprintf(err, errlen, "%s: cannot open the submission queue: %s", state_dir,
-			 strerror(errno));
-	if (subfd >= 0)
-		close(subfd);
-	if (sfd >= 0)
-		close(sfd);
-	sc_queue_close(q);
-	return rc;
-}
-
-void sc_queue_close(sc_queue *q)
-{
-	if (!q)
-		return;
-	for (int i = 0; i < D_COUNT; i++)
-		if (q->dfd[i] >= 0)
-			close(q->dfd[i]);
-	if (q->audit_fd >= 0)
-		close(q->audit_fd);
-	free(q);
-}
-
-/* ---- files ---- */
-
-static sc_status write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return SC_ERR_IO;
-		p += w;
-		n -= (size_t)w;
-	}
-	return SC_OK;
-}
-
-static sc_status fsync_fd(int fd)
-{
-	return fsync(fd) == 0 ? SC_OK : SC_ERR_IO;
-}
-
-/* Create tmp/@p name exclusively with @p n octets of @p data, fsync'ed. */
-static sc_status write_tmp(sc_queue *q, const char *name, const char *data, size_t n)
-{
-	int fd = openat(q->dfd[D_TMP], name,
-			O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	sc_status st;
-
-	if (fd < 0)
-		return errno == EEXIST ? SC_ERR_EXISTS : errno_status(errno);
-	give(q, fd);
-	st = write_all(fd, data, n);
-	if (st == SC_OK)
-		st = fsync_fd(fd);
-	if (close(fd) != 0 && st == SC_OK)
-		st = SC_ERR_IO;
-	if (st != SC_OK)
-		(void)unlinkat(q->dfd[D_TMP], name, 0);
-	return st;
-}
-
-/* Read a regular file (no symlink) of at most @p max octets; *@p out is malloc'ed. */
-static sc_status read_entry(int dfd, const char *name, size_t max, char **out, size_t *len)
-{
-	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-	struct stat st;
-	size_t got = 0;
-	char *buf;
-	sc_status rc = SC_OK;
-
-	if (fd < 0)
-		return errno == ENOENT ? SC_ERR_NOT_FOUND : errno == ELOOP ? SC_ERR_SYNTAX
-									 : errno_status(errno);
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return SC_ERR_SYNTAX;
-	}
-	buf = malloc(max + 1);
-	if (!buf) {
-		close(fd);
-		return SC_ERR_NOMEM;
-	}
-	/* Read one octet more than allowed to tell "too long" from "exactly max". */
-	while (got <= max) {
-		ssize_t r = read(fd, buf + got, max + 1 - got);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			rc = SC_ERR_IO;
-			break;
-		}
-		if (r == 0)
-			break;
-		got += (size_t)r;
-	}
-	close(fd);
-	if (rc != SC_OK) {
-		free(buf);
-		return rc;
-	}
-	*out = buf;
-	*len = got;
-	return SC_OK;
-}
-
-static int exists_in(const sc_queue *q, int d, const char *id)
-{
-	struct stat st;
-
-	return fstatat(q->dfd[d], id, &st, AT_SYMLINK_NOFOLLOW) == 0;
-}
-
-/* ---- audit ---- */
-
-sc_status sc_queue_audit(sc_queue *q, const char *actor, const char *action, const char *id,
-			 const char *address, const char *detail)
-{
-	SC_ENSURE_ARG(q && action);
-	return sc_queue_audit_fd(q->audit_fd, actor, action, id, address, detail);
-}
-
-/* ---- add ---- */
-
-static sc_status new_id(char id[SC_QUEUE_ID_LEN + 1])
+sc_status sc_queue_new_id(char id[SC_QUEUE_ID_LEN + 1])
 {
 	uint8_t rnd[SC_QUEUE_ID_LEN / 2];
 	ssize_t n;
@@ -332,14 +50,68 @@ static sc_status new_id(char id[SC_QUEUE_ID_LEN + 1])
 	return SC_OK;
 }
 
+static int is_pgsql(const char *spec)
+{
+	return spec && strncmp(spec, "pgsql:", 6) == 0;
+}
+
+const char *sc_queue_db_spec(const sc_config *cfg)
+{
+	const char *const *specs;
+	size_t n;
+
+	if (!cfg)
+		return NULL;
+	n = sc_config_list(cfg, "repository", &specs);
+	for (size_t i = 0; i < n; i++)
+		if (is_pgsql(specs[i]))
+			return specs[i];
+	return NULL;
+}
+
+sc_status sc_queue_open(const char *state_dir, sc_queue **out, char *err, size_t errlen)
+{
+	return sc_queue_open_ex(state_dir, NULL, out, err, errlen);
+}
+
+sc_status sc_queue_open_ex(const char *state_dir, const char *db_spec, sc_queue **out,
+			   char *err, size_t errlen)
+{
+	SC_ENSURE_ARG(out);
+	if (err && errlen)
+		err[0] = '\0';
+	if (!db_spec) {
+		SC_ENSURE_ARG(state_dir);
+		return sc_queue_dir_open(state_dir, out, err, errlen);
+	}
+	if (!is_pgsql(db_spec)) {
+		if (err && errlen)
+			snprintf(err, errlen, "%.200s: the submission queue lives in a pgsql: "
+				 "database or under state_dir", db_spec);
+		return SC_ERR_CONFIG;
+	}
+	return sc_queue_pg_open(db_spec + 6, out, err, errlen);
+}
+
+void sc_queue_close(sc_queue *q)
+{
+	if (q)
+		q->ops->close(q);
+}
+
+sc_status sc_queue_audit(sc_queue *q, const char *actor, const char *action, const char *id,
+			 const char *address, const char *detail)
+{
+	SC_ENSURE_ARG(q && action);
+	return q->ops->audit(q, actor, action, id, address, detail);
+}
+
 sc_status sc_queue_add(sc_queue *q, const sc_cert *c, const struct sc_addr *addr,
 		       const char *auth_user, const char *client, struct sc_submission *out)
 {
 	struct sc_submission s;
 	uint8_t fp[32];
-	char *data = NULL, detail[256], name[sizeof s.subject];
-	size_t len;
-	sc_status st = SC_ERR_EXISTS;
+	char name[sizeof s.subject];
 
 	SC_ENSURE_ARG(q && c && addr);
 	memset(&s, 0, sizeof s);
@@ -350,256 +122,39 @@ sc_status sc_queue_add(sc_queue *q, const sc_cert *c, const struct sc_addr *addr
 	s.received = (int64_t)time(NULL);
 	sc_cert_fingerprint(c, fp);
 	sc_hex(fp, 32, s.fingerprint);
-	/* Through sc_queue_copy_text too: whatever the certificate holds, the entry encodes. */
+	/* Through sc_queue_copy_text too: whatever the certificate holds, the entry
+	 * encodes (as a file header or as a PostgreSQL text value). */
 	sc_cert_subject(c, name, sizeof name);
 	sc_queue_copy_text(s.subject, sizeof s.subject, name);
 	sc_cert_issuer(c, name, sizeof name);
 	sc_queue_copy_text(s.issuer, sizeof s.issuer, name);
 	s.not_before = sc_cert_not_before(c);
 	s.not_after = sc_cert_not_after(c);
-	/* 128 random bits do not collide; the loop is the uniqueness proof, not hope. */
-	for (int tries = 0; tries < 8 && st == SC_ERR_EXISTS; tries++) {
-		if ((st = new_id(s.id)) != SC_OK)
-			break;
-		st = SC_ERR_EXISTS;
-		if (exists_in(q, D_PENDING, s.id) || exists_in(q, D_ACCEPTED, s.id) ||
-		    exists_in(q, D_REJECTED, s.id))
-			continue;
-		free(data);
-		data = NULL;
-		if ((st = sc_queue_entry_encode(&s, c, &data, &len)) != SC_OK)
-			break;
-		st = write_tmp(q, s.id, data, len);
-		if (st != SC_OK)
-			continue;
-		if (renameat2(q->dfd[D_TMP], s.id, q->dfd[D_PENDING], s.id, RENAME_NOREPLACE) != 0 &&
-		    (errno != EINVAL ||
-		     linkat(q->dfd[D_TMP], s.id, q->dfd[D_PENDING], s.id, 0) != 0)) {
-			st = errno == EEXIST ? SC_ERR_EXISTS : errno_status(errno);
-			(void)unlinkat(q->dfd[D_TMP], s.id, 0);
-			continue;
-		}
-		(void)unlinkat(q->dfd[D_TMP], s.id, 0); /* after the linkat fallback */
-		st = fsync_fd(q->dfd[D_PENDING]);
-		/* Not durable means not queued: no entry behind a 451 (the client retries). */
-		if (st != SC_OK)
-			(void)unlinkat(q->dfd[D_PENDING], s.id, 0);
-	}
-	free(data);
-	if (st != SC_OK)
-		return st;
-	snprintf(detail, sizeof detail, "client=%s fingerprint=%s", s.client, s.fingerprint);
-	if (sc_queue_audit(q, s.auth_user[0] ? s.auth_user : "-", "submit", s.id, s.address,
-			   detail) != SC_OK)
-		warnf(q, "%s/audit.log: cannot append: %s", q->state_dir, strerror(errno));
+	SC_TRY(q->ops->add(q, &s, c));
 	if (out)
 		*out = s;
 	return SC_OK;
 }
 
-/* ---- get / list ---- */
-
-/* Read and decode dir @p d entry @p id; header only unless @p cert is wanted. */
-static sc_status load(sc_queue *q, int d, const char *id, struct sc_submission *s,
-		      sc_cert **cert, int header_only)
-{
-	char *data = NULL;
-	size_t len, body;
-	sc_status st;
-
-	SC_TRY(read_entry(q->dfd[d], id, header_only ? SC_QUEUE_HEADER_MAX : SC_QUEUE_ENTRY_MAX,
-			  &data, &len));
-	if (!header_only && len > SC_QUEUE_ENTRY_MAX)
-		st = SC_ERR_TOO_LONG;
-	else
-		st = sc_queue_entry_decode(data, len, header_only, s, &body);
-	/* A file renamed by hand must not pass for another submission. */
-	if (st == SC_OK && strcmp(s->id, id))
-		st = SC_ERR_MISMATCH;
-	if (st == SC_OK && cert)
-		st = sc_queue_entry_cert(s, data + body, len - body, cert);
-	free(data);
-	if (st == SC_OK)
-		s->state = d == D_ACCEPTED ? SC_SUB_ACCEPTED
-					   : d == D_REJECTED ? SC_SUB_REJECTED : SC_SUB_PENDING;
-	return st;
-}
-
 sc_status sc_queue_get(sc_queue *q, const char *id, struct sc_submission *out, sc_cert **cert)
 {
-	struct sc_submission s;
-
 	SC_ENSURE_ARG(q && id && out);
 	SC_ENSURE(sc_queue_id_valid(id), SC_ERR_SYNTAX);
 	if (cert)
 		*cert = NULL;
-	/* Entries only move pending -> accepted/rejected: this order never misses one. */
-	for (int d = D_PENDING; d < D_COUNT; d++) {
-		sc_status st = load(q, d, id, &s, cert, 0);
-
-		if (st == SC_ERR_NOT_FOUND)
-			continue;
-		if (st == SC_OK)
-			*out = s;
-		return st;
-	}
-	return SC_ERR_NOT_FOUND;
-}
-
-static int cmp_sub(const void *a, const void *b)
-{
-	const struct sc_submission *x = a, *y = b;
-
-	if (x->received != y->received)
-		return x->received < y->received ? -1 : 1;
-	return strcmp(x->id, y->id);
+	return q->ops->get(q, id, out, cert);
 }
 
 sc_status sc_queue_list(sc_queue *q, enum sc_submission_state state, sc_queue_fn fn, void *arg)
 {
-	int d = state_dir_index(state), fd;
-	struct sc_submission *v = NULL;
-	size_t n = 0, cap = 0, scanned = 0;
-	struct dirent *de;
-	sc_status st = SC_OK;
-	int too_many = 0;
-	DIR *dir;
-
 	SC_ENSURE_ARG(q && fn);
-	/* A fresh open file description: readdir position is not shared between calls. */
-	fd = openat(q->dfd[d], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return errno_status(errno);
-	dir = fdopendir(fd);
-	if (!dir) {
-		close(fd);
-		return SC_ERR_NOMEM;
-	}
-	while ((de = readdir(dir)) != NULL) {
-		struct sc_submission s;
-		sc_status ls;
-
-		if (de->d_name[0] == '.')
-			continue;
-		/* Every file counts toward the bound, junk too: the work stays bounded. */
-		if (scanned++ == SC_QUEUE_LIST_MAX) {
-			too_many = 1;
-			break;
-		}
-		if (!sc_queue_id_valid(de->d_name)) {
-			warnf(q, "%s/submissions/%s/%s: not a submission id, ignored",
-			      q->state_dir, dir_names[d], de->d_name);
-			continue;
-		}
-		ls = load(q, d, de->d_name, &s, NULL, 1);
-		if (ls == SC_ERR_NOT_FOUND)
-			continue; /* decided meanwhile */
-		if (ls != SC_OK) {
-			warnf(q, "%s/submissions/%s/%s: unreadable entry: %s", q->state_dir,
-			      dir_names[d], de->d_name, sc_strerror(ls));
-			continue;
-		}
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 64;
-			struct sc_submission *nv = realloc(v, ncap * sizeof *v);
-
-			if (!nv) {
-				st = SC_ERR_NOMEM;
-				break;
-			}
-			v = nv;
-			cap = ncap;
-		}
-		v[n++] = s;
-	}
-	closedir(dir);
-	if (st == SC_OK) {
-		if (n)
-			qsort(v, n, sizeof *v, cmp_sub);
-		for (size_t i = 0; i < n && st == SC_OK; i++)
-			st = fn(arg, &v[i]);
-	}
-	free(v);
-	if (st == SC_OK && too_many)
-		st = SC_ERR_TOO_MANY;
-	return st;
-}
-
-/* ---- decide ---- */
-
-/* After the claim: write the decision into the entry (best effort, see caller). */
-static sc_status record_decision(sc_queue *q, int d, const char *id, const char *reason,
-				 struct sc_submission *s)
-{
-	char *data = NULL, *out = NULL, tmpname[SC_QUEUE_ID_LEN + 8];
-	size_t len, body, hlen;
-	sc_status st;
-
-	SC_TRY(read_entry(q->dfd[d], id, SC_QUEUE_ENTRY_MAX, &data, &len));
-	st = len > SC_QUEUE_ENTRY_MAX ? SC_ERR_TOO_LONG
-				      : sc_queue_entry_decode(data, len, 0, s, &body);
-	if (st == SC_OK && strcmp(s->id, id))
-		st = SC_ERR_MISMATCH;
-	if (st == SC_OK) {
-		s->decided = (int64_t)time(NULL);
-		sc_queue_copy_text(s->reason, sizeof s->reason, reason);
-		out = malloc(SC_QUEUE_HEADER_MAX + (len - body));
-		st = out ? sc_queue_entry_header(s, out, SC_QUEUE_HEADER_MAX, &hlen) : SC_ERR_NOMEM;
-	}
-	if (st == SC_OK) {
-		memcpy(out + hlen, data + body, len - body);
-		snprintf(tmpname, sizeof tmpname, "%s.decide", id);
-		(void)unlinkat(q->dfd[D_TMP], tmpname, 0); /* a crashed earlier attempt */
-		st = write_tmp(q, tmpname, out, hlen + len - body);
-	}
-	if (st == SC_OK) {
-		if (renameat(q->dfd[D_TMP], tmpname, q->dfd[d], id) != 0) {
-			st = errno_status(errno);
-			(void)unlinkat(q->dfd[D_TMP], tmpname, 0);
-		} else {
-			st = fsync_fd(q->dfd[d]);
-		}
-	}
-	free(out);
-	free(data);
-	return st;
+	return q->ops->list(q, state, fn, arg);
 }
 
 sc_status sc_queue_decide(sc_queue *q, const char *id, int accept, const char *reason,
 			  const char *actor)
 {
-	int d = accept ? D_ACCEPTED : D_REJECTED;
-	struct sc_submission s;
-	sc_status st;
-
 	SC_ENSURE_ARG(q && id);
 	SC_ENSURE(sc_queue_id_valid(id), SC_ERR_SYNTAX);
-	/* The claim: one atomic rename; of two deciders the second finds nothing. */
-	if (renameat2(q->dfd[D_PENDING], id, q->dfd[d], id, RENAME_NOREPLACE) != 0 &&
-	    (errno != EINVAL || renameat(q->dfd[D_PENDING], id, q->dfd[d], id) != 0)) {
-		if (errno == EEXIST)
-			return SC_ERR_EXISTS;
-		if (errno != ENOENT)
-			return errno_status(errno);
-		return exists_in(q, D_ACCEPTED, id) || exists_in(q, D_REJECTED, id)
-			       ? SC_ERR_EXISTS
-			       : SC_ERR_NOT_FOUND;
-	}
-	if (fsync_fd(q->dfd[d]) != SC_OK || fsync_fd(q->dfd[D_PENDING]) != SC_OK)
-		return SC_ERR_IO;
-	/*
-	 * The decision stands from the rename on; a header that cannot be rewritten
-	 * (an entry damaged on disk can still be rejected) only loses the time and
-	 * reason in the file: the audit line keeps them.
-	 */
-	st = record_decision(q, d, id, reason, &s);
-	if (st != SC_OK) {
-		warnf(q, "%s/submissions/%s/%s: decision not written into the entry: %s",
-		      q->state_dir, dir_names[d], id, sc_strerror(st));
-		memset(&s, 0, sizeof s);
-	}
-	if (sc_queue_audit(q, actor ? actor : "-", accept ? "accept" : "reject", id,
-			   s.address[0] ? s.address : "-", reason) != SC_OK)
-		warnf(q, "%s/audit.log: cannot append: %s", q->state_dir, strerror(errno));
-	return SC_OK;
+	return q->ops->decide(q, id, accept, reason, actor);
 }

@@ -1,7 +1,9 @@
 /*
- * queue_int.h - the on-disk form of one review-queue entry (lib/queue_entry.c),
- * internal to libsmtpcert; lib/queue.c moves those files around, the fuzz target
- * fuzz/queue_fuzz.c drives the decoder.
+ * queue_int.h - internals of the review queue, in libsmtpcert: the backend vtable
+ * behind include/smtpcert/queue.h (lib/queue.c is the common front, lib/queue_dir.c
+ * the directories under state_dir, lib/queue_pgsql.c the PostgreSQL tables), and
+ * the on-disk form of one directory entry (lib/queue_entry.c; the fuzz target
+ * fuzz/queue_fuzz.c drives its decoder).
  *
  * An entry file is text an administrator can read with cat:
  *
@@ -86,5 +88,51 @@ void sc_queue_copy_text(char *dst, size_t size, const char *src);
 SC_MUST_CHECK sc_status sc_queue_audit_fd(int fd, const char *actor, const char *action,
 					  const char *id, const char *address,
 					  const char *detail);
+
+/* ---- backends (lib/queue.c dispatches; every call has valid arguments) ---- */
+
+/**
+ * One backend. The front (lib/queue.c) validates ids and arguments, builds the
+ * metadata of a new submission (cleaned text, fingerprint, subject) and leaves
+ * to the backend only what differs: where entries live, how a decision is
+ * claimed, where audit records go. Each backend writes its own audit records
+ * for add and decide (the PostgreSQL one in the same transaction).
+ */
+struct sc_queue_ops {
+	/** Store @p s (every field but id set, state pending) durably under a new id
+	 *  from sc_queue_new_id() written into s->id; audit "submit". */
+	sc_status (*add)(sc_queue *q, struct sc_submission *s, const sc_cert *c);
+	sc_status (*get)(sc_queue *q, const char *id, struct sc_submission *out,
+			 sc_cert **cert);
+	sc_status (*list)(sc_queue *q, enum sc_submission_state state, sc_queue_fn fn,
+			  void *arg);
+	/** Claim and record; SC_ERR_EXISTS when decided already, audit on SC_OK. */
+	sc_status (*decide)(sc_queue *q, const char *id, int accept, const char *reason,
+			    const char *actor);
+	sc_status (*audit)(sc_queue *q, const char *actor, const char *action, const char *id,
+			   const char *address, const char *detail);
+	void (*close)(sc_queue *q);
+};
+
+/** The common part, first member of every backend's handle. */
+struct sc_queue {
+	const struct sc_queue_ops *ops;
+	sc_queue_warn_fn warn;
+	void *warn_arg;
+};
+
+/** A new random id (128 bits from getrandom, hex). @return SC_OK, SC_ERR_INTERNAL. */
+SC_MUST_CHECK sc_status sc_queue_new_id(char id[SC_QUEUE_ID_LEN + 1]);
+
+/** Report through the queue's warn callback, if any. */
+void sc_queue_warnf(sc_queue *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/** The directory backend (lib/queue_dir.c): arguments as sc_queue_open(). */
+SC_MUST_CHECK sc_status sc_queue_dir_open(const char *state_dir, sc_queue **out, char *err,
+					  size_t errlen);
+
+/** The PostgreSQL backend (lib/queue_pgsql.c); @p conninfo follows "pgsql:". */
+SC_MUST_CHECK sc_status sc_queue_pg_open(const char *conninfo, sc_queue **out, char *err,
+					 size_t errlen);
 
 #endif
