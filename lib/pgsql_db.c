@@ -498,6 +498,22 @@ int sc_pg_pool_timeout(const sc_pg_pool *p)
 	return p ? p->timeout : PG_TIMEOUT_DEFAULT;
 }
 
+/*
+ * An idle connection the server has closed meanwhile (a restart sends "terminating
+ * connection due to administrator command" and hangs up) is readable: consume
+ * that now, so the next query does not fail on it with a needless 451.
+ */
+static int pg_idle_alive(sc_pg *db)
+{
+	struct pollfd pfd = {.fd = PQsocket(db->conn), .events = POLLIN};
+
+	if (!sc_pg_ok(db) || pfd.fd < 0)
+		return 0;
+	if (poll(&pfd, 1, 0) == 0)
+		return 1;
+	return PQconsumeInput(db->conn) && PQstatus(db->conn) == CONNECTION_OK;
+}
+
 /* Called with the lock held; returns with it held. */
 static sc_status pg_pool_connect(sc_pg_pool *p, sc_pg **out, char *err, size_t errlen)
 {
@@ -537,7 +553,7 @@ sc_status sc_pg_pool_get(sc_pg_pool *p, sc_pg **out, char *err, size_t errlen)
 		while (p->nidle) {
 			sc_pg *db = p->idle[--p->nidle];
 
-			if (sc_pg_ok(db)) {
+			if (pg_idle_alive(db)) {
 				*out = db;
 				goto done;
 			}

@@ -20,11 +20,13 @@
 
 /* Version 0 -> 1: statements run in order, one per sc_pg_exec() (the extended
  * query protocol takes one statement per call). Version N+1 appends an array
- * and a line to pg_steps; released steps never change. */
+ * and a line to pg_steps; released steps never change. certs.addr sorts bytewise
+ * (COLLATE "C") whatever the database's locale: list() walks the primary key in
+ * the key order every backend uses (lmdb: memcmp). */
 static const char *const pg_step1[] = {
 	"CREATE TABLE smtpcert_schema (version integer NOT NULL)",
 	"CREATE TABLE chain_certs (fingerprint bytea PRIMARY KEY, der bytea NOT NULL)",
-	"CREATE TABLE certs (addr text NOT NULL, fingerprint bytea NOT NULL,"
+	"CREATE TABLE certs (addr text COLLATE \"C\" NOT NULL, fingerprint bytea NOT NULL,"
 	" leaf bytea NOT NULL, chain bytea[] NOT NULL DEFAULT '{}',"
 	" not_before bigint NOT NULL, not_after bigint NOT NULL, added bigint NOT NULL,"
 	" PRIMARY KEY (addr, fingerprint))",

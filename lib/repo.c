@@ -17,12 +17,15 @@
 #include "repo_backend.h"
 #include "errmsg.h"
 
+extern const struct sc_repo_backend sc_repo_pgsql_backend; /* lib/repo_pgsql.c */
+
 /* The registry: adding a backend is one line here plus its lib/repo_<x>.c. */
 static const struct sc_repo_backend *const backends[] = {
 	&sc_repo_lmdb_backend,
 	&sc_repo_dir_backend,
 	&sc_repo_ldap_backend,
 	&sc_repo_ldaps_backend,
+	&sc_repo_pgsql_backend,
 };
 
 struct sc_repo {

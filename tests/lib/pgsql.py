@@ -20,6 +20,8 @@ postgresql.
     pg.psql("SELECT 1")                          # -> output text
     pg.createdb("other"); pg.conninfo("other", timeout=3)
     pg.stop(); pg.start(); pg.cleanup()
+
+Run as a script it serves C tests: see main().
 """
 
 import atexit
@@ -195,3 +197,30 @@ class Postgres:
     def createdb(self, name):
         self.psql('CREATE DATABASE "%s"' % name, dbname="postgres")
         return name
+
+
+def main():
+    """`python3 pgsql.py`: start a cluster, print its conninfo (database DB) on
+    one line, keep it until stdin closes, then stop it and remove it. Used by
+    C unit tests (tests/unit/test_repo_pgsql.c), whose exit, even by a crash,
+    closes the pipe and so stops the server."""
+    import sys
+    pg = None
+    try:
+        pg = Postgres()
+        pg.start()
+        sys.stdout.write(pg.conninfo() + "\n")
+        sys.stdout.flush()
+        sys.stdin.read()
+    except AssertionError as e:
+        sys.stdout.write("ERROR " + " ".join(str(e).split())[:2000] + "\n")
+        sys.stdout.flush()
+        return 1
+    finally:
+        if pg is not None:
+            pg.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
