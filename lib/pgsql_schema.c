@@ -53,6 +53,7 @@ static sc_status pg_schema_version(sc_pg *db, int *version, char *err, size_t er
 	PGresult *r = NULL;
 	char *end;
 	long v;
+	int bad;
 
 	*version = 0;
 	SC_TRY(sc_pg_exec(db, "SELECT to_regclass('smtpcert_schema') IS NOT NULL", 0, NULL,
@@ -70,8 +71,9 @@ static sc_status pg_schema_version(sc_pg *db, int *version, char *err, size_t er
 			       "pgsql: table smtpcert_schema must hold exactly one row");
 	}
 	v = strtol(PQgetvalue(r, 0, 0), &end, 10);
+	bad = *end != '\0' || v < 0 || v > 1000000;
 	PQclear(r);
-	if (*end || v < 0 || v > 1000000)
+	if (bad)
 		return sc_fail(err, errlen, SC_ERR_CONFIG, "pgsql: bad schema version");
 	*version = (int)v;
 	return SC_OK;

@@ -498,4 +498,6 @@ const struct sc_repo_backend sc_repo_pgsql_backend = {
 	.remove = pgr_remove,
 	.list = pgr_list,
 	.remote = 1,
+	/* lookups and lists share only the pool, which locks */
+	.threadsafe = 1,
 };
