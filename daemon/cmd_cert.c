@@ -1,58 +1,42 @@
 /*
  * cmd_cert.c - CERT and CERS (the certificate service proposal; replies
- * per INTERFACE.md and docs/design.md). Daemon process; reads the repositories
- * of the session's runtime on the event loop: an LMDB lookup is a read of the
- * memory map (no allocation, no blocking call besides page faults), and the PEM
- * is encoded straight from the entry into the output buffer. Not-found answers
- * go through harvest.c (delays and limits against address harvesting).
+ * per INTERFACE.md and docs/design.md). Daemon process, event loop. When every
+ * store of the current runtime is local, the repositories are read on the
+ * loop: an LMDB lookup is a read of the memory map (no allocation, no blocking
+ * call besides page faults), and the PEM is encoded straight from the entry
+ * into the output buffer. With a remote store (LDAP, PostgreSQL) the whole
+ * walk runs on a worker thread (cert_job.c) and the answer is sent from its
+ * done function. Not-found answers go through harvest.c (delays and limits
+ * against address harvesting).
  */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
+#include "cert_job.h"
 #include "commands.h"
 #include "harvest.h"
 #include "log.h"
 #include "reply.h"
 #include "runtime.h"
 #include "session.h"
+#include "worker.h"
 
-struct cert_emit {
-	struct session *s;
-	int chain;     /* CERS: leaf and chain; CERT: leaf only */
-	int too_big;   /* the reply would not fit the output buffer */
-	const char *url;
-	const struct sc_addr *addr;
-	const char *key;
-};
-
-static sc_status cert_emit_entry(void *arg, const struct sc_repo_entry *e)
+/* The session's sink: straight into the output buffer, no copy (the fast path
+ * of local stores; reply_pem() reads the DER in place, from the LMDB map). */
+static size_t cert_sink_room(void *arg)
 {
-	struct cert_emit *ce = arg;
-	size_t n = ce->chain ? e->n_der : 1, need = 16;
+	return reply_room(arg);
+}
 
-	if (ce->url) {
-		char url[SESSION_LINE_MAX - 8];
+static sc_status cert_sink_line(void *arg, const char *text)
+{
+	return reply(arg, "250-%s", text);
+}
 
-		/* lib/certurl.c: the same expansion export-www writes files by */
-		if (sc_cert_url_expand(ce->url, ce->key, url, sizeof url) != SC_OK) {
-			ce->too_big = 1;
-			return SC_ERR_TOO_LONG;
-		}
-		return reply(ce->s, "250-%s", url);
-	}
-	if (n > SC_CHAIN_MAX)
-		n = SC_CHAIN_MAX;
-	for (size_t i = 0; i < n; i++)
-		need += reply_pem_size(e->der_len[i]);
-	/* all or nothing: a reply is never cut in the middle of a certificate */
-	if (need > reply_room(ce->s)) {
-		ce->too_big = 1;
-		return SC_ERR_TOO_LONG;
-	}
-	for (size_t i = 0; i < n; i++)
-		SC_TRY(reply_pem(ce->s, e->der[i], e->der_len[i]));
-	return SC_OK;
+static sc_status cert_sink_pem(void *arg, const uint8_t *der, size_t der_len)
+{
+	return reply_pem(arg, der, der_len);
 }
 
 /* The current domains, repositories and CRLs, even in a session older than a
@@ -91,82 +75,114 @@ int cert_address(struct session *s, struct request *rq, struct sc_addr *a)
 	return 1;
 }
 
-/* sc_repo_entries() callback: stop at the first entry, whatever its state. */
-static sc_status cert_any_entry(void *arg, const struct sc_repo_entry *e)
+/* Log what the walk met and queue the final reply line.
+ * @return 1 when the answer is "550 5.1.1 Certificate Not Found". */
+static int cert_finish(struct session *s, const struct cert_walk *w)
 {
-	(void)e;
-	*(int *)arg = 1;
-	return SC_ERR_EXISTS;
-}
-
-/* Does the store hold the address at all (even only expired or revoked entries)? */
-static int cert_store_has(struct runtime_repo *rr, const struct sc_addr *a)
-{
-	int found = 0;
-
-	if (sc_repo_entries(rr->repo, a, cert_any_entry, &found) != SC_OK && !found)
-		return 0;
-	return found;
-}
-
-/*
- * `repository` is an ordered list: the first store that has the address answers
- * (INTERFACE.md), so an expired or revoked certificate in the first store is
- * never shadowed by an older copy in a later one. A store that is unavailable
- * does not stop the search (a later store may answer), but when no store found
- * the address and one was unavailable the answer is 451, never 550: we cannot
- * know it does not exist.
- */
-static int cert_lookup(struct session *s, struct request *rq, int chain)
-{
-	struct runtime *rt = cert_runtime(s);
-	struct cert_emit ce = { .s = s, .chain = chain, .url = rt->cert_url };
-	struct sc_addr a;
-	time_t now = time(NULL);
-	int unavailable = 0;
-
-	if (!cert_address(s, rq, &a))
-		return 0;
-	ce.addr = &a;
-	ce.key = rq->logaddr;
-	for (size_t i = 0; i < rt->nrepos; i++) {
-		sc_status rc = sc_repo_lookup(rt->repos[i]->repo, &a, now, rt->crls,
-					      cert_emit_entry, &ce);
-
-		if (rc == SC_OK) {
-			reply(s, "250 2.0.0 OK");
-			return 0;
-		}
-		if (ce.too_big) {
-			log_msg(LOG_WARNING, "client=%s session=%s addr=%s certificate too large to send",
-				s->peer, s->id, rq->logaddr);
-			reply(s, "554 5.3.4 Certificate too large to send");
-			return 0;
-		}
-		switch (rc) {
-		case SC_ERR_NOT_FOUND:
-		case SC_ERR_EXPIRED:
-		case SC_ERR_NOT_YET_VALID:
-		case SC_ERR_REVOKED:
-			if (cert_store_has(rt->repos[i], &a))
-				i = rt->nrepos; /* this store has the address: it answers */
-			continue;
-		default:
+	for (size_t i = 0; i < w->rt->nrepos; i++)
+		if (w->store_rc[i] != SC_OK)
 			log_msg(LOG_WARNING, "client=%s session=%s addr=%s repository %s: %s",
-				s->peer, s->id, rq->logaddr, sc_repo_spec(rt->repos[i]->repo),
-				sc_strerror(rc));
-			if (s->out_failed)
-				return 0;
-			unavailable = 1;
-		}
-	}
-	if (unavailable) {
+				s->peer, s->id, w->key, sc_repo_spec(w->rt->repos[i]->repo),
+				sc_strerror(w->store_rc[i]));
+	switch (w->outcome) {
+	case CERT_FOUND:
+		reply(s, "250 2.0.0 OK");
+		return 0;
+	case CERT_TOO_BIG:
+		log_msg(LOG_WARNING, "client=%s session=%s addr=%s certificate too large to send",
+			s->peer, s->id, w->key);
+		reply(s, "554 5.3.4 Certificate too large to send");
+		return 0;
+	case CERT_SINK_FAILED:
+		s->out_failed = 1; /* no memory for the reply: the session closes */
+		return 0;
+	case CERT_UNAVAILABLE:
 		reply(s, "451 4.3.0 Certificate repository temporarily unavailable");
 		return 0;
+	case CERT_NOT_FOUND:
+		break;
 	}
 	/* identical for unknown, expired and revoked: answers reveal nothing */
 	reply(s, "550 5.1.1 Certificate Not Found");
 	return 1;
+}
+
+/* Loop thread, the job done (cert_job.h): send what the worker built, count
+ * it for harvest.c, write the request's log line (one per request, as
+ * command_dispatch() or harvest.c would have) and take input again. */
+static void cert_answered(struct session *s, struct cert_job *j)
+{
+	struct cert_walk *w = &j->walk;
+	struct timespec t1;
+	long us;
+
+	session_enter(s, SESSION_READY);
+	reply_note(s, 0, "-");
+	if (w->outcome == CERT_FOUND && j->body && sc_buf_len(j->body) > 0) {
+		size_t len = sc_buf_len(j->body);
+
+		/* the room was measured at submission and nothing was queued since
+		 * (a 421 would have ended SESSION_LOOKUP): this is a safety net */
+		if (len + 16 > reply_room(s))
+			w->outcome = s->out_failed ? CERT_SINK_FAILED : CERT_TOO_BIG;
+		else if (sc_buf_append(s->out, sc_buf_data(j->body), len) != SC_OK)
+			w->outcome = CERT_SINK_FAILED;
+	}
+	harvest_answered(s, cert_finish(s, w));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	us = (long)(t1.tv_sec - j->t0.tv_sec) * 1000000L + (t1.tv_nsec - j->t0.tv_nsec) / 1000L;
+	if (j->delayed >= 0)
+		log_msg(LOG_INFO, "client=%s session=%s cmd=%s addr=%s result=%d status=%s delayed=%lds",
+			s->peer, s->id, j->verb, j->key, s->last_code, s->last_status, j->delayed);
+	else
+		log_msg(LOG_INFO, "client=%s session=%s cmd=%s addr=%s result=%d status=%s us=%ld",
+			s->peer, s->id, j->verb, j->key, s->last_code, s->last_status, us);
+	/* RFC 5321 4.2.1: a 5yz answer counts as a failed command, as elsewhere */
+	if (s->last_code >= 500 && s->state != SESSION_CLOSING)
+		session_count_error(s);
+	if (s->out_failed && s->state != SESSION_CLOSING) {
+		s->close_reason = "output-error";
+		session_enter(s, SESSION_CLOSING);
+	}
+	if (s->wake)
+		s->wake(s);
+}
+
+/* A remote store: the whole walk on a worker thread (cert_job.h). */
+static int cert_lookup_async(struct session *s, struct request *rq, struct runtime *rt,
+			     const struct sc_addr *a, int chain)
+{
+	sc_status rc = cert_job_start(s, rt, a, rq->logaddr, chain, rq->cmd->verb,
+				      harvest_delay(s), reply_room(s), cert_answered);
+
+	if (rc != SC_OK) {
+		/* the pool's queue is full (a hung directory and a flood): say so
+		 * at once rather than wait */
+		log_msg(LOG_WARNING, "client=%s session=%s addr=%s lookup not started: %s",
+			s->peer, s->id, rq->logaddr, sc_strerror(rc));
+		reply(s, "451 4.3.0 Certificate repository temporarily unavailable");
+		return HARVEST_ANSWERED;
+	}
+	session_enter(s, SESSION_LOOKUP);
+	return HARVEST_LATER;
+}
+
+/* harvest_lookup_fn: answer now (local stores, or no worker pool) or later. */
+static int cert_lookup(struct session *s, struct request *rq, int chain)
+{
+	struct runtime *rt = cert_runtime(s);
+	struct cert_sink sink = { cert_sink_room, cert_sink_line, cert_sink_pem, s };
+	struct cert_walk w = { .rt = rt, .key = rq->logaddr, .chain = chain };
+	struct sc_addr a;
+
+	if (!cert_address(s, rq, &a))
+		return HARVEST_ANSWERED;
+	if (cert_job_wanted(rt) && worker_default())
+		return cert_lookup_async(s, rq, rt, &a, chain);
+	w.addr = &a;
+	w.now = time(NULL);
+	cert_walk(&w, &sink);
+	return cert_finish(s, &w) ? HARVEST_NOT_FOUND : HARVEST_ANSWERED;
 }
 
 void cmd_cert(struct session *s, struct request *rq)

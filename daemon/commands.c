@@ -165,6 +165,9 @@ void command_dispatch(struct session *s, const char *line, size_t len)
 			if (rq.cmd->flags & CMD_ENDS_PIPELINE_GROUP)
 				s->discard_input = 1;
 		}
+		/* a worker job answers (cert_job.c): it logs the request then */
+		if (s->state == SESSION_LOOKUP)
+			return;
 	}
 	log_msg(LOG_INFO, "client=%s session=%s cmd=%s%s%s result=%d status=%s us=%ld", s->peer,
 		s->id, verb, rq.logaddr[0] ? " addr=" : "", rq.logaddr, s->last_code,

@@ -235,7 +235,8 @@ static int conn_waits_for_job(const struct conn *c)
 	/* AUTH: the verification or its failure delay (cmd_auth.c) */
 	return c->s.state == SESSION_SUBMIT || c->s.state == SESSION_AUTH_WAIT ||
 	       c->s.state == SESSION_DELIVER || c->s.state == SESSION_PROXY_WAIT ||
-	       c->s.state == SESSION_CERT_WAIT; /* harvest delay (harvest.c) */
+	       c->s.state == SESSION_CERT_WAIT || /* harvest delay (harvest.c) */
+	       c->s.state == SESSION_LOOKUP;      /* remote store (cert_job.c) */
 }
 
 /* Everything queued is sent: act on the session's state.

@@ -45,17 +45,32 @@ static void harvest_close(struct session *s, const char *why)
 	session_enter(s, SESSION_CLOSING);
 }
 
-/* Run the lookup and count a not-found answer. */
-static void harvest_answer(struct session *s, struct request *rq, int chain,
-			   harvest_lookup_fn fn)
+void harvest_answered(struct session *s, int not_found)
 {
-	if (!fn(s, rq, chain) || harvest_exempt(s))
+	if (!not_found || harvest_exempt(s))
 		return;
 	s->cert_misses++;
 	(void)anvil_harvest_miss(s->peer, time(NULL));
 	if (s->rt->harvest_limit > 0 && s->cert_misses >= (unsigned long)s->rt->harvest_limit &&
 	    s->state != SESSION_CLOSING)
 		harvest_close(s, "session");
+}
+
+long harvest_delay(const struct session *s)
+{
+	return s->harvest ? s->harvest->delay : -1;
+}
+
+/* Run the lookup; count a not-found answer now, or let the job count it.
+ * @return the lookup's harvest_result. */
+static int harvest_answer(struct session *s, struct request *rq, int chain,
+			  harvest_lookup_fn fn)
+{
+	int r = fn(s, rq, chain);
+
+	if (r != HARVEST_LATER)
+		harvest_answered(s, r == HARVEST_NOT_FOUND);
+	return r;
 }
 
 void harvest_free(struct session *s)
@@ -87,7 +102,11 @@ static void harvest_timer_cb(evutil_socket_t fd, short what, void *arg)
 	rq.arglen = h->arglen;
 	session_enter(s, SESSION_READY);
 	reply_note(s, 0, "-");
-	harvest_answer(s, &rq, h->chain, h->fn);
+	if (harvest_answer(s, &rq, h->chain, h->fn) == HARVEST_LATER) {
+		/* the job logs the request (with this delay) and wakes the session */
+		harvest_free(s);
+		return;
+	}
 	/* the command's log line, as command_dispatch() writes it for the others */
 	log_msg(LOG_INFO, "client=%s session=%s cmd=%s%s%s result=%d status=%s delayed=%lds",
 		s->peer, s->id, rq.cmd->verb, rq.logaddr[0] ? " addr=" : "", rq.logaddr,

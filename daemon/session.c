@@ -12,10 +12,12 @@
  *   READY --DATA 354 / BDAT--> DATA --end of data--> DELIVER --job done--> READY
  *   proxy mode: READY --relayed command--> PROXY_WAIT --backend reply--> READY,
  *   and DATA streams in PROXY_DATA
+ *   READY --CERT/CERS, remote store--> LOOKUP --worker job done--> READY
  */
 #include <stdio.h>
 #include <string.h>
 
+#include "cert_job.h"
 #include "cmd_auth.h"
 #include "commands.h"
 #include "harvest.h"
@@ -42,6 +44,7 @@ const char *session_state_name(enum session_state st)
 	case SESSION_PROXY_WAIT: return "PROXY_WAIT";
 	case SESSION_PROXY_DATA: return "PROXY_DATA";
 	case SESSION_CERT_WAIT: return "CERT_WAIT";
+	case SESSION_LOOKUP: return "LOOKUP";
 	}
 	return "?";
 }
@@ -71,6 +74,7 @@ void session_fini(struct session *s)
 	proxy_free(s);
 	transaction_free(s); /* a delivery in flight completes without us */
 	harvest_free(s);
+	cert_job_cancel(s); /* a lookup in flight completes without us */
 	if (s->out)
 		sc_buf_free(s->out);
 	s->out = NULL;
@@ -96,8 +100,8 @@ void session_greet(struct session *s)
 }
 
 /* Command lines are taken only in CONNECTED and READY (input.c); UPLOAD, DATA
- * and PROXY_DATA input goes to session_upload_input(); SUBMIT, DELIVER and
- * PROXY_WAIT read nothing (pipelining order). */
+ * and PROXY_DATA input goes to session_upload_input(); SUBMIT, DELIVER,
+ * PROXY_WAIT and LOOKUP read nothing (pipelining order). */
 static int session_takes_commands(const struct session *s)
 {
 	return s->state == SESSION_CONNECTED || s->state == SESSION_READY;

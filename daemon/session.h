@@ -41,7 +41,9 @@ enum session_state {
 	SESSION_PROXY_WAIT,/**< proxy mode: a command went to the backend, its reply is
 			    *  awaited: no input is read (pipelining order kept) */
 	SESSION_PROXY_DATA,/**< proxy mode: message data streams to the backend */
-	SESSION_CERT_WAIT  /**< CERT/CERS answer delayed (harvest.c): no input is read */
+	SESSION_CERT_WAIT, /**< CERT/CERS answer delayed (harvest.c): no input is read */
+	SESSION_LOOKUP     /**< CERT/CERS walk runs on a worker (remote store,
+			    *  cert_job.h): no input is read (pipelining order) */
 };
 
 /** The mail transaction, reset by RSET/HELO/EHLO (RFC 5321 4.1.1.5). */
@@ -52,6 +54,8 @@ struct cerc;
 struct proxy;
 /** A CERT/CERS answer waiting for its harvest delay (harvest.c). */
 struct harvest;
+/** A CERT/CERS lookup running on a worker thread (cert_job.c). */
+struct cert_job;
 
 struct session {
 	enum session_state state;
@@ -98,6 +102,8 @@ struct session {
 	 * the delayed answer pending in SESSION_CERT_WAIT (NULL otherwise) */
 	unsigned cert_misses;
 	struct harvest *harvest;
+	/** the lookup in flight in SESSION_LOOKUP (cert_job.c), NULL otherwise */
+	struct cert_job *lookup;
 };
 
 /** Set up @p s (zeroed by the caller) with a reference to @p rt. */

@@ -7,6 +7,13 @@
  * network unaffected), loopback exempt unless configured, without a worker the
  * answer is immediate, and a session that ends during its delay is never
  * touched again (ASan).
+ *
+ * Lookups as worker jobs (cert_job.c, SESSION_LOOKUP): forced for the dir:
+ * store (found, chain, not found counted when the answer arrives, delay then
+ * job, 421 at the limit), a session freed or timed out while its job runs,
+ * the pool's queue full (451 at once), and a real remote store: a chain of
+ * [dir:, ldap:// to a server that accepts and never answers] where the first
+ * store answers what it has and the hung one makes the rest 451, never 550.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,7 +24,9 @@
 
 #include <event2/event.h>
 #include "test_d_fixture.h"
+#include "testsrv.h"
 #include "anvil.h"
+#include "cert_job.h"
 #include "input.h"
 #include "log.h"
 #include "session.h"
@@ -228,11 +237,239 @@ static void test_no_worker_and_loopback(void **state)
 	session_fini(&s);
 }
 
+/* Run the loop until the session's job (or timer) woke it. */
+static void wait_woken(struct event_base *base)
+{
+	struct timeval tv = { 30, 0 };
+
+	event_base_loopexit(base, &tv);
+	while (!g_woken && event_base_loop(base, EVLOOP_ONCE) == 0)
+		;
+	assert_int_equal(g_woken, 1);
+}
+
+/* A command answered by a worker job: nothing at once, then the reply. */
+static const char *run_job(struct event_base *base, struct session *s, const char *line)
+{
+	g_woken = 0;
+	assert_string_equal(cmd(s, line), "");
+	assert_int_equal(s->state, SESSION_LOOKUP);
+	assert_non_null(s->lookup);
+	/* pipelined commands wait their turn */
+	assert_false(input_session_ready(s));
+	wait_woken(base);
+	assert_null(s->lookup);
+	assert_int_not_equal(s->state, SESSION_LOOKUP);
+	return take(s);
+}
+
+static size_t count(const char *hay, const char *needle)
+{
+	size_t n = 0;
+
+	for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
+		n++;
+	return n;
+}
+
+static void test_async(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct worker *w = NULL;
+	struct session s;
+	const char *r;
+
+	(void)state;
+	assert_int_equal(worker_create(base, 2, &w), SC_OK);
+	worker_set_default(w);
+	cert_job_force_async(1);
+	open_session(&s, "192.0.2.1:1234");
+	s.wake = wake;
+	r = run_job(base, &s, "CERT alice@example.test");
+	assert_int_equal(count(r, "-----BEGIN CERTIFICATE-----"), 1);
+	assert_non_null(strstr(r, "\r\n250 2.0.0 OK\r\n"));
+	assert_memory_equal(r, "250------BEGIN CERTIFICATE-----\r\n", 33);
+	assert_int_equal(s.state, SESSION_READY);
+	/* CERS: leaf and CA, in order, as the synchronous path sends them */
+	r = run_job(base, &s, "CERS alice@example.test");
+	assert_int_equal(count(r, "-----BEGIN CERTIFICATE-----"), 2);
+	/* syntax and foreign domains are answered at once, no job */
+	assert_memory_equal(cmd(&s, "CERT nobody"), "501 ", 4);
+	assert_memory_equal(cmd(&s, "CERT x@other.test"), "550 5.7.1 ", 10);
+	assert_null(s.lookup);
+	/* not found: counted when the answer arrives */
+	assert_string_equal(run_job(base, &s, "CERT nobody1@example.test"),
+			    "550 5.1.1 Certificate Not Found\r\n");
+	assert_int_equal(s.cert_misses, 1);
+	assert_string_equal(run_job(base, &s, "CERT dave@example.test"),
+			    "550 5.1.1 Certificate Not Found\r\n");
+	assert_int_equal(s.cert_misses, 2);
+	/* past the threshold: the delay first, then the job */
+	r = run_delayed(base, &s, "CERT alice@example.test", 1000);
+	assert_non_null(strstr(r, "250 2.0.0 OK\r\n"));
+	assert_int_equal(s.cert_misses, 2);
+	r = run_delayed(base, &s, "CERS nobody2@example.test", 1000);
+	assert_string_equal(r, "550 5.1.1 Certificate Not Found\r\n");
+	assert_int_equal(s.cert_misses, 3);
+	/* the fourth not-found answer ends the session (harvest_limit = 4) */
+	r = run_delayed(base, &s, "CERT nobody3@example.test", 2000);
+	assert_memory_equal(r, "550 5.1.1 Certificate Not Found\r\n421 4.7.0 ", 43);
+	assert_int_equal(s.state, SESSION_CLOSING);
+	session_fini(&s);
+
+	/* a session freed while its job runs: done frees the job alone (ASan) */
+	{
+		struct session *sp = calloc(1, sizeof *sp);
+
+		open_session(sp, "203.0.113.1:1");
+		sp->wake = wake;
+		assert_string_equal(cmd(sp, "CERT alice@example.test"), "");
+		assert_non_null(sp->lookup);
+		session_fini(sp);
+		assert_null(sp->lookup);
+		free(sp);
+		/* and one a timeout closed meanwhile: the answer is dropped */
+		sp = calloc(1, sizeof *sp);
+		open_session(sp, "203.0.113.2:1");
+		g_woken = 0;
+		sp->wake = wake;
+		assert_string_equal(cmd(sp, "CERT alice@example.test"), "");
+		session_timeout(sp);
+		assert_memory_equal(take(sp), "421 4.4.2 ", 10);
+		while (worker_pending(w) > 0 && event_base_loop(base, EVLOOP_ONCE) == 0)
+			;
+		assert_int_equal(g_woken, 0);
+		assert_string_equal(take(sp), "");
+		assert_int_equal(sp->state, SESSION_CLOSING);
+		assert_null(sp->lookup);
+		session_fini(sp);
+		free(sp);
+	}
+	cert_job_force_async(0);
+	/* local stores without forcing: the synchronous path, no job */
+	open_session(&s, "192.0.2.50:1");
+	r = cmd(&s, "CERT alice@example.test");
+	assert_non_null(strstr(r, "250 2.0.0 OK\r\n"));
+	session_fini(&s);
+	worker_destroy(w);
+	worker_set_default(NULL);
+	event_base_free(base);
+}
+
+static volatile int g_release;
+
+static void blocker(void *arg)
+{
+	(void)arg;
+	while (!__atomic_load_n(&g_release, __ATOMIC_ACQUIRE))
+		usleep(1000);
+}
+
+static void nothing(void *arg)
+{
+	(void)arg;
+}
+
+/* worker_submit() refusing (queue full): 451 4.3.0 at once, nothing counted. */
+static void test_queue_full(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct worker *w = NULL;
+	struct session s;
+	size_t n = 0;
+
+	(void)state;
+	assert_int_equal(worker_create(base, 1, &w), SC_OK);
+	worker_set_default(w);
+	cert_job_force_async(1);
+	g_release = 0;
+	assert_int_equal(worker_submit(w, blocker, NULL, NULL), SC_OK);
+	while (worker_submit(w, nothing, NULL, NULL) == SC_OK)
+		assert_true(++n <= WORKER_QUEUE_MAX);
+	open_session(&s, "192.0.2.1:1");
+	assert_string_equal(cmd(&s, "CERT alice@example.test"),
+			    "451 4.3.0 Certificate repository temporarily unavailable\r\n");
+	assert_int_equal(s.state, SESSION_READY);
+	assert_null(s.lookup);
+	assert_int_equal(s.cert_misses, 0);
+	__atomic_store_n(&g_release, 1, __ATOMIC_RELEASE);
+	/* then the queue drains and jobs run again */
+	while (worker_pending(w) > 0 && event_base_loop(base, EVLOOP_ONCE) == 0)
+		;
+	s.wake = wake;
+	assert_non_null(strstr(run_job(base, &s, "CERT alice@example.test"), "250 2.0.0 OK"));
+	session_fini(&s);
+	cert_job_force_async(0);
+	worker_destroy(w);
+	worker_set_default(NULL);
+	event_base_free(base);
+}
+
+/* A real remote store that hangs: [dir:, ldap:// accepting and never
+ * answering], ldap_timeout = 1. The walk runs as a job without forcing. */
+static void test_hung_directory(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct worker *w = NULL;
+	struct runtime *rt = NULL;
+	struct session s;
+	char port[8], conf[700], text[2048], err[512] = "";
+	int lfd = ts_listen(port);
+	const char *r;
+
+	(void)state;
+	assert_true(lfd >= 0);
+	snprintf(text, sizeof text,
+		 "hostname = mx.test\nlisten = 127.0.0.1:25\ndomains = example.test\n"
+		 "repository = dir:%s/repo, ldap://127.0.0.1:%s/dc=example,dc=test?"
+		 "userCertificate;binary?sub?(mail=%%s)\n"
+		 "ldap_timeout = 1\ncrl_file = %s/crl.pem\nstate_dir = %s\n"
+		 "limits_exempt_loopback = no\nharvest_threshold = 10\n",
+		 fix.dir, port, fix.dir, fix.dir);
+	snprintf(conf, sizeof conf, "%s/hung.conf", fix.dir);
+	tc_write_file(conf, text, strlen(text));
+	if (runtime_load(conf, NULL, &rt, err, sizeof err) != SC_OK)
+		fail_msg("runtime_load: %s", err);
+	runtime_ref(rt); /* runtime_set_current() takes one reference */
+	runtime_set_current(rt);
+	assert_true(cert_job_wanted(rt));
+	assert_int_equal(worker_create(base, 2, &w), SC_OK);
+	worker_set_default(w);
+	memset(&s, 0, sizeof s);
+	session_init(&s, rt, "192.0.2.7:1", "hung0001");
+	session_greet(&s);
+	(void)take(&s);
+	assert_memory_equal(cmd(&s, "EHLO client.test"), "250", 3);
+	s.wake = wake;
+	/* the first store has it: served, the directory is never asked */
+	r = run_job(base, &s, "CERT alice@example.test");
+	assert_non_null(strstr(r, "250 2.0.0 OK\r\n"));
+	/* expired in the first store: that store answers (550), not the directory */
+	assert_string_equal(run_job(base, &s, "CERT dave@example.test"),
+			    "550 5.1.1 Certificate Not Found\r\n");
+	/* unknown to the first store, the directory hangs: 451, never 550, and
+	 * not counted as a not-found answer */
+	assert_string_equal(run_job(base, &s, "CERT nobody@example.test"),
+			    "451 4.3.0 Certificate repository temporarily unavailable\r\n");
+	assert_int_equal(s.cert_misses, 1);
+	session_fini(&s);
+	worker_destroy(w);
+	worker_set_default(NULL);
+	runtime_ref(fix.rt);
+	runtime_set_current(fix.rt);
+	runtime_unref(rt);
+	close(lfd);
+	event_base_free(base);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_session, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_worker_and_loopback, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_async, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_full, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hung_directory, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,278 @@
+/*
+ * cert_job.c - the ordered repository walk of CERT/CERS and the worker job
+ * that runs it off the event loop for runtimes with a remote store (see
+ * cert_job.h). Owns struct cert_job and its reply body. Daemon process: the
+ * walk runs on the loop (local stores) or on a worker thread; start, cancel
+ * and done run on the loop thread.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cert_job.h"
+#include "reply.h"
+#include "session.h"
+#include "worker.h"
+
+static int cert_job_forced;
+
+struct cert_emit {
+	const struct cert_walk *w;
+	const struct cert_sink *sink;
+	const char *url;
+	int too_big;     /* the reply would not fit the room */
+	int sink_failed; /* the sink refused a line (no memory) */
+};
+
+/* sc_repo_lookup() callback: the chosen entry's "250-" lines, all or none. */
+static sc_status cert_emit_entry(void *arg, const struct sc_repo_entry *e)
+{
+	struct cert_emit *ce = arg;
+	const struct cert_sink *k = ce->sink;
+	size_t n = ce->w->chain ? e->n_der : 1, need = 16;
+	sc_status rc = SC_OK;
+
+	if (ce->url) {
+		char url[SESSION_LINE_MAX - 8];
+
+		/* lib/certurl.c: the same expansion export-www writes files by */
+		if (sc_cert_url_expand(ce->url, ce->w->key, url, sizeof url) != SC_OK) {
+			ce->too_big = 1;
+			return SC_ERR_TOO_LONG;
+		}
+		rc = k->line(k->arg, url);
+		if (rc != SC_OK)
+			ce->sink_failed = 1;
+		return rc;
+	}
+	if (n > SC_CHAIN_MAX)
+		n = SC_CHAIN_MAX;
+	for (size_t i = 0; i < n; i++)
+		need += reply_pem_size(e->der_len[i]);
+	/* all or nothing: a reply is never cut in the middle of a certificate */
+	if (need > k->room(k->arg)) {
+		ce->too_big = 1;
+		return SC_ERR_TOO_LONG;
+	}
+	for (size_t i = 0; i < n && rc == SC_OK; i++)
+		rc = k->pem(k->arg, e->der[i], e->der_len[i]);
+	if (rc != SC_OK)
+		ce->sink_failed = 1;
+	return rc;
+}
+
+/* sc_repo_entries() callback: stop at the first entry, whatever its state. */
+static sc_status cert_any_entry(void *arg, const struct sc_repo_entry *e)
+{
+	(void)e;
+	*(int *)arg = 1;
+	return SC_ERR_EXISTS;
+}
+
+/* Does the store hold the address at all (even only expired or revoked entries)? */
+static int cert_store_has(struct runtime_repo *rr, const struct sc_addr *a)
+{
+	int found = 0;
+
+	if (sc_repo_entries(rr->repo, a, cert_any_entry, &found) != SC_OK && !found)
+		return 0;
+	return found;
+}
+
+/*
+ * `repository` is an ordered list: the first store that has the address answers
+ * (INTERFACE.md), so an expired or revoked certificate in the first store is
+ * never shadowed by an older copy in a later one. A store that is unavailable
+ * does not stop the search (a later store may answer), but when no store found
+ * the address and one was unavailable the answer is 451, never 550: we cannot
+ * know it does not exist.
+ */
+void cert_walk(struct cert_walk *w, const struct cert_sink *sink)
+{
+	struct runtime *rt = w->rt;
+	struct cert_emit ce = { .w = w, .sink = sink, .url = rt->cert_url };
+	int unavailable = 0;
+
+	for (size_t i = 0; i < RUNTIME_REPOS_MAX; i++)
+		w->store_rc[i] = SC_OK;
+	for (size_t i = 0; i < rt->nrepos; i++) {
+		sc_status rc = sc_repo_lookup(rt->repos[i]->repo, w->addr, w->now, rt->crls,
+					      cert_emit_entry, &ce);
+
+		if (rc == SC_OK) {
+			w->outcome = CERT_FOUND;
+			return;
+		}
+		if (ce.too_big) {
+			w->outcome = CERT_TOO_BIG;
+			return;
+		}
+		switch (rc) {
+		case SC_ERR_NOT_FOUND:
+		case SC_ERR_EXPIRED:
+		case SC_ERR_NOT_YET_VALID:
+		case SC_ERR_REVOKED:
+			if (cert_store_has(rt->repos[i], w->addr))
+				i = rt->nrepos; /* this store has the address: it answers */
+			continue;
+		default:
+			w->store_rc[i] = rc;
+			if (ce.sink_failed) {
+				w->outcome = CERT_SINK_FAILED;
+				return;
+			}
+			unavailable = 1;
+		}
+	}
+	/* identical for unknown, expired and revoked: answers reveal nothing */
+	w->outcome = unavailable ? CERT_UNAVAILABLE : CERT_NOT_FOUND;
+}
+
+int cert_job_wanted(const struct runtime *rt)
+{
+	if (cert_job_forced)
+		return 1;
+	for (size_t i = 0; i < rt->nrepos; i++)
+		if (sc_repo_is_remote(rt->repos[i]->repo))
+			return 1;
+	return 0;
+}
+
+void cert_job_force_async(int on)
+{
+	cert_job_forced = on;
+}
+
+/* The job's sink: the body buffer, at most j->room bytes. */
+static size_t cert_job_room(void *arg)
+{
+	struct cert_job *j = arg;
+
+	if (!j->room)
+		return 0;
+	if (!j->body && sc_buf_new(j->room, &j->body) != SC_OK) {
+		j->body = NULL;
+		j->body_failed = 1;
+		return 0;
+	}
+	return sc_buf_room(j->body);
+}
+
+static sc_status cert_job_line(void *arg, const char *text)
+{
+	struct cert_job *j = arg;
+	size_t len = strnlen(text, SESSION_LINE_MAX - 6);
+
+	/* the same 250- line reply() makes, never longer than a reply line */
+	if (cert_job_room(j) < len + 6)
+		return j->body_failed ? SC_ERR_NOMEM : SC_ERR_TOO_LONG;
+	SC_TRY(sc_buf_append(j->body, "250-", 4));
+	SC_TRY(sc_buf_append(j->body, text, len));
+	return sc_buf_append(j->body, "\r\n", 2);
+}
+
+static sc_status cert_job_pem_line(void *arg, const char *text, size_t len)
+{
+	sc_buf *b = arg;
+
+	SC_TRY(sc_buf_append(b, "250-", 4));
+	SC_TRY(sc_buf_append(b, text, len));
+	return sc_buf_append(b, "\r\n", 2);
+}
+
+static sc_status cert_job_pem(void *arg, const uint8_t *der, size_t der_len)
+{
+	struct cert_job *j = arg;
+
+	if (!j->body)
+		return SC_ERR_NOMEM; /* room() made it, or said 0 */
+	return sc_pem_encode_lines(der, der_len, "CERTIFICATE", cert_job_pem_line, j->body);
+}
+
+/* Worker thread: never touches the session. */
+static void cert_job_work(void *arg)
+{
+	struct cert_job *j = arg;
+	struct cert_sink sink = { cert_job_room, cert_job_line, cert_job_pem, j };
+
+	/* the session is gone before the walk began: spare the directory */
+	if (__atomic_load_n(&j->cancelled, __ATOMIC_ACQUIRE))
+		return;
+	cert_walk(&j->walk, &sink);
+	if (j->body_failed && j->walk.outcome == CERT_TOO_BIG)
+		j->walk.outcome = CERT_SINK_FAILED;
+}
+
+static void cert_job_free(struct cert_job *j)
+{
+	if (j->body)
+		sc_buf_free(j->body);
+	runtime_unref(j->rt);
+	free(j);
+}
+
+/* Loop thread (or worker_destroy()'s thread at exit, sessions all gone). */
+static void cert_job_done(void *arg)
+{
+	struct cert_job *j = arg;
+	struct session *s = j->s;
+
+	if (s) {
+		s->lookup = NULL;
+		/* a timeout or shutdown may have closed the session meanwhile (421
+		 * queued): the answer is dropped */
+		if (s->state == SESSION_LOOKUP)
+			j->answered(s, j);
+	}
+	cert_job_free(j);
+}
+
+sc_status cert_job_start(struct session *s, struct runtime *rt, const struct sc_addr *addr,
+			 const char *key, int chain, const char *verb, long delayed, size_t room,
+			 cert_job_answered_fn answered)
+{
+	struct worker *w = worker_default();
+	struct cert_job *j;
+	sc_status rc;
+
+	if (!w || s->lookup)
+		return SC_ERR_TEMP;
+	j = calloc(1, sizeof *j);
+	if (!j)
+		return SC_ERR_NOMEM;
+	j->s = s;
+	j->rt = rt;
+	runtime_ref(rt);
+	j->addr = *addr;
+	snprintf(j->key, sizeof j->key, "%s", key);
+	j->verb = verb;
+	j->delayed = delayed;
+	j->room = room;
+	j->answered = answered;
+	clock_gettime(CLOCK_MONOTONIC, &j->t0);
+	j->walk.rt = rt;
+	j->walk.addr = &j->addr;
+	j->walk.key = j->key;
+	j->walk.chain = chain;
+	j->walk.now = time(NULL);
+	j->walk.outcome = CERT_UNAVAILABLE;
+	rc = worker_submit(w, cert_job_work, cert_job_done, j);
+	if (rc != SC_OK) {
+		cert_job_free(j);
+		return rc;
+	}
+	s->lookup = j;
+	return SC_OK;
+}
+
+void cert_job_cancel(struct session *s)
+{
+	struct cert_job *j = s->lookup;
+
+	if (!j)
+		return;
+	/* worker.h: done finds no session and frees the job */
+	__atomic_store_n(&j->cancelled, 1, __ATOMIC_RELEASE);
+	j->s = NULL;
+	s->lookup = NULL;
+}
