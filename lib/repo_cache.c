@@ -55,8 +55,9 @@ sc_status sc_repo_cache_new(unsigned ttl, size_t max_keys, size_t max_bytes,
 {
 	struct sc_repo_cache *c;
 
-	SC_ENSURE_ARG(out && ttl > 0);
+	SC_ENSURE_ARG(out);
 	*out = NULL;
+	SC_ENSURE_ARG(ttl > 0);
 	c = calloc(1, sizeof *c);
 	if (!c)
 		return SC_ERR_NOMEM;

@@ -26,6 +26,7 @@ struct list_run {
 	size_t ncert;
 	struct list_item *items;
 	size_t nitem;
+	size_t skipped; /* values of key_attr that are no address */
 };
 
 static int list_item_cmp(const void *a, const void *b)
@@ -37,7 +38,7 @@ static int list_item_cmp(const void *a, const void *b)
 }
 
 /* The lookup key of one value of the address attribute; 0 if it is no address
- * (reported: an entry no CERT could ever find). */
+ * (counted, reported once: entries no CERT could ever find). */
 static int list_key(struct list_run *x, const struct berval *v, char *key, size_t size)
 {
 	struct sc_addr a;
@@ -46,8 +47,7 @@ static int list_key(struct list_run *x, const struct berval *v, char *key, size_
 	if (sc_addr_parse(v->bv_val, v->bv_len, SC_ADDR_UTF8, &a, NULL) == SC_OK &&
 	    sc_addr_key(&a, key, size, &len) == SC_OK)
 		return 1;
-	sc_repo_warn(x->s->repo, "%s: a value of %s is not an address; skipped",
-		     x->s->url.uri, x->key_attr);
+	x->skipped++;
 	return 0;
 }
 
@@ -217,8 +217,16 @@ sc_status sc_repo_ldap_list(void *state, sc_repo_entry_fn fn, void *arg)
 		sc_repo_ldap_ca_free(cas);
 	}
 	sc_repo_ldap_pool_put(s->pool, ld, sc_repo_ldap_conn_after(rc));
-	if (st == SC_ERR_TEMP && sc_repo_ldap_conn_after(rc) == SC_REPO_LDAP_CONN_OK)
+	if (st == SC_ERR_TEMP && rc == LDAP_SIZELIMIT_EXCEEDED)
+		sc_repo_warn(s->repo, "%s: list stopped by the directory's size limit for "
+			     "paged searches (slapd: limits ... size.prtotal=unlimited for "
+			     "the bind DN)", s->url.uri);
+	else if (st == SC_ERR_TEMP && sc_repo_ldap_conn_after(rc) == SC_REPO_LDAP_CONN_OK)
 		sc_repo_warn(s->repo, "%s: list failed: %s", s->url.uri, ldap_err2string(rc));
+	if (x.skipped)
+		sc_repo_warn(s->repo, "%s: %zu value%s of %s %s not an address; skipped",
+			     s->url.uri, x.skipped, x.skipped == 1 ? "" : "s", attr,
+			     x.skipped == 1 ? "is" : "are");
 	if (st == SC_OK)
 		st = list_visit(&x, fn, arg);
 out:

@@ -169,6 +169,51 @@ static void test_filter(void **state)
 			 SC_ERR_TOO_LONG);
 }
 
+/* list(): %s becomes an unescaped '*' (presence or substrings, RFC 4515 3), the
+ * rest of the template is kept and decoded; the address attribute is the one
+ * the first %s is a value of, in an equality or substrings item only. */
+static void test_filter_all(void **state)
+{
+	static const struct {
+		const char *tmpl, *filter, *attr;
+	} ok[] = {
+		{ "(mail=%s)", "(mail=*)", "mail" },
+		{ "(%26(objectClass=inetOrgPerson)(mail=%s))",
+		  "(&(objectClass=inetOrgPerson)(mail=*))", "mail" },
+		{ "(|(mail=%s)(mailAlternateAddress=%s))", "(|(mail=*)(mailAlternateAddress=*))",
+		  "mail" },
+		{ "(mail=x%s)", "(mail=x*)", "mail" },
+		{ "(mail;lang-en=%s)", "(mail;lang-en=*)", "mail;lang-en" },
+		{ "(mail~=%s)", "(mail~=*)", "" },
+		{ "(mail:caseExactMatch:=%s)", "(mail:caseExactMatch:=*)", "" },
+		{ "(cn=%25s)(mail=%s)", "(cn=%s)(mail=*)", "mail" },
+		{ "%s", "*", "" },
+		{ "(=%s)", "(=*)", "" },
+	};
+	char out[128], attr[16];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+		assert_int_equal(sc_repo_ldap_filter_all(ok[i].tmpl, out, sizeof out, attr,
+							 sizeof attr), SC_OK);
+		assert_string_equal(out, ok[i].filter);
+		assert_string_equal(attr, ok[i].attr);
+	}
+	/* an attribute name too long for the buffer is "cannot tell" */
+	assert_int_equal(sc_repo_ldap_filter_all("(averyveryverylongattribute=%s)", out,
+						 sizeof out, attr, sizeof attr), SC_OK);
+	assert_string_equal(attr, "");
+	assert_int_equal(sc_repo_ldap_filter_all("(mail=%s)", out, sizeof out, NULL, 0), SC_OK);
+	assert_int_equal(sc_repo_ldap_filter_all("(mail=%s)%zz", out, sizeof out, attr,
+						 sizeof attr), SC_ERR_SYNTAX);
+	assert_int_equal(sc_repo_ldap_filter_all("(mail=%s)%00", out, sizeof out, attr,
+						 sizeof attr), SC_ERR_SYNTAX);
+	assert_int_equal(sc_repo_ldap_filter_all("(mail=%s)", out, 8, attr, sizeof attr),
+			 SC_ERR_TOO_LONG);
+	assert_int_equal(sc_repo_ldap_filter_all("(mail=%s)", out, 9, attr, sizeof attr),
+			 SC_OK);
+}
+
 static sc_status count_visit(void *arg, const struct sc_repo_entry *e)
 {
 	(void)e;
@@ -255,6 +300,7 @@ int main(void)
 		cmocka_unit_test(test_url_errors),
 		cmocka_unit_test(test_escape),
 		cmocka_unit_test(test_filter),
+		cmocka_unit_test(test_filter_all),
 		cmocka_unit_test(test_open_options),
 		cmocka_unit_test(test_unreachable_and_readonly),
 	};
