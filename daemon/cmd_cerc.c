@@ -43,6 +43,7 @@
 #include "session.h"
 #include "upload.h"
 #include "worker.h"
+#include "writer.h"
 
 /* Largest postmaster notice. */
 #define CERC_NOTICE_MAX (16 * 1024)
@@ -76,6 +77,7 @@ struct cerc_job {
 	struct timespec t0;
 	time_t now;
 	int auto_accept;
+	int via_writer;            /**< privilege separation: the writer writes */
 	int phase;                 /**< 1: checks + queue (+ notice), 2: notice only */
 	/* results */
 	sc_cert *cert;
@@ -282,6 +284,23 @@ out:
 	free(t);
 }
 
+/* Worker thread, submissions = auto under privilege separation: the writer
+ * stores the certificate it queued under the id (writer.h), so no repository
+ * handle of this process is involved. Failure leaves it pending, as below. */
+static void cerc_job_auto_writer(struct cerc_job *j)
+{
+	struct sc_submission acc;
+	char why[512];
+
+	if (writer_store(j->sub.id, &acc, why, sizeof why) != SC_OK) {
+		log_msg(LOG_WARNING, "session=%s id=%s addr=%s submissions=auto: %s; "
+			"left pending for the administrator", j->sid, j->sub.id, j->key, why);
+		return;
+	}
+	j->sub = acc;
+	snprintf(j->reply, sizeof j->reply, "250 2.0.0 %s accepted", j->sub.id);
+}
+
 /* Worker thread, phase 1: parse, policy, queue; the notice too unless auto. */
 static void cerc_job_work(void *arg)
 {
@@ -331,19 +350,28 @@ static void cerc_job_work(void *arg)
 		}
 		return;
 	}
-	pthread_mutex_lock(&cerc_queue_lock);
-	rc = sc_queue_add(rt->queue, j->cert, &j->addr, j->user, j->client, &j->sub);
-	pthread_mutex_unlock(&cerc_queue_lock);
+	if (j->via_writer) {
+		/* the writer process queues it (writer.h); its why is the reason */
+		rc = writer_submit(j->cert, &j->addr, j->user, j->client, &j->sub, j->why,
+				   sizeof j->why);
+	} else {
+		pthread_mutex_lock(&cerc_queue_lock);
+		rc = sc_queue_add(rt->queue, j->cert, &j->addr, j->user, j->client, &j->sub);
+		pthread_mutex_unlock(&cerc_queue_lock);
+	}
 	if (rc != SC_OK) {
 		/* never 250 without the data on disk */
 		j->code = 451;
-		snprintf(j->why, sizeof j->why, "queue: %s", sc_strerror(rc));
+		if (!j->via_writer)
+			snprintf(j->why, sizeof j->why, "queue: %s", sc_strerror(rc));
 		snprintf(j->reply, sizeof j->reply,
 			 "451 4.3.0 Submission could not be stored, try again later");
 		return;
 	}
 	j->code = 250;
 	snprintf(j->reply, sizeof j->reply, "250 2.0.0 %s queued", j->sub.id);
+	if (j->auto_accept && j->via_writer)
+		cerc_job_auto_writer(j);
 	if (!j->auto_accept)
 		cerc_job_notice(j);
 }
@@ -395,7 +423,8 @@ static void cerc_job_done(void *arg)
 	char status[12] = "-";
 
 	if (j->phase == 1 && j->code == 250 && j->auto_accept) {
-		cerc_job_auto(j);
+		if (!j->via_writer)
+			cerc_job_auto(j);
 		j->phase = 2;
 		cerc_job_run(j);
 		return;
@@ -462,7 +491,8 @@ static void cerc_submit(struct session *s, struct cerc *c)
 	j->now = time(NULL);
 	j->phase = 1;
 	j->auto_accept = j->rt->submissions == RUNTIME_SUBMIT_AUTO;
-	if (!j->rt->queue) {
+	j->via_writer = writer_enabled() && j->rt->submissions != RUNTIME_SUBMIT_OFF;
+	if (!j->rt->queue && !j->via_writer) {
 		/* submissions were switched off by a reload meanwhile */
 		j->code = 550;
 		snprintf(j->reply, sizeof j->reply, "550 5.7.0 Service Unavailable");

@@ -2,11 +2,14 @@
  * main.c - smtpcertd: arguments, start-up checks, signals and the event loop.
  *
  *   smtpcertd -c FILE [-f] [-d] [-n]
+ *   smtpcertd --check-seccomp
  *
  * Start-up order: load the whole runtime (config, TLS, CRLs, repositories) so
  * that every error reaches the terminal; bind the listeners (root may be needed);
  * daemonize (the runtime is loaded again in the child: LMDB environments must not
- * cross a fork); drop privileges; run the loop. Signals are libevent events, so
+ * cross a fork); as root with `user`: fork the writer (writer.h) and load the
+ * runtime once more without write access; drop privileges; install the system
+ * call filter (seccomp_filter.h); run the loop. Signals are libevent events, so
  * their handlers run on the loop like everything else.
  */
 #include <errno.h>
@@ -27,7 +30,9 @@
 #include "privhelper.h"
 #include "process.h"
 #include "runtime.h"
+#include "seccomp_filter.h"
 #include "worker.h"
+#include "writer.h"
 
 /* bound on how long a graceful stop may take before connections are cut */
 #define MAIN_DRAIN_SECONDS 5
@@ -47,6 +52,7 @@ static void main_usage(FILE *f)
 		"  -f       stay in the foreground, log to stderr\n"
 		"  -d       debug logging to stderr (implies -f)\n"
 		"  -n       check the configuration (and the files it names) and exit\n"
+		"  --check-seccomp  install the system call filter and show that it refuses execve\n"
 		"  -V       print the version\n"
 		"  -h       this help\n"
 		"signals: SIGHUP reloads config, TLS files, CRLs and repositories;\n"
@@ -143,6 +149,55 @@ static int main_fail(const char *what, const char *msg)
 	return 1;
 }
 
+/* The system call filter (seccomp_filter.h): the last step before serving, after
+ * the privilege drop, the worker threads and the children exist. */
+static int main_sandbox(const struct runtime *rt)
+{
+	char err[256];
+	sc_status rc;
+
+	if (!sc_config_bool(rt->cfg, "seccomp")) {
+		log_msg(LOG_INFO, "seccomp = no: running without a system call filter");
+		return 0;
+	}
+	rc = seccomp_filter_apply(err, sizeof err);
+	if (rc == SC_ERR_UNSUPPORTED) {
+		log_msg(LOG_WARNING, "%s; running without a system call filter", err);
+		return 0;
+	}
+	if (rc != SC_OK)
+		return main_fail("cannot install the system call filter", err);
+	log_msg(LOG_INFO, "seccomp: system call filter installed: execve, ptrace, mount, "
+		"modules, bpf, namespaces and identity changes are refused (EPERM)");
+	return 0;
+}
+
+/* As root with `user`: start the writer, then load the runtime again so that
+ * this process holds no queue and no writable store (runtime_set_writer()).
+ * The writer is forked while no repository is open here (LMDB environments
+ * must not cross a fork). @return the new runtime, or NULL after logging. */
+static struct runtime *main_privsep(struct runtime *rt)
+{
+	const char *u = sc_config_str(rt->cfg, "user");
+	char err[1024], user[256];
+
+	if (geteuid() != 0 || !u || !*u)
+		return rt;
+	snprintf(user, sizeof user, "%s", u); /* the config goes with the runtime */
+	runtime_unref(rt);
+	rt = NULL;
+	if (writer_start(main_config, user, err, sizeof err) != SC_OK) {
+		main_fail("cannot start the writer process", err);
+		return NULL;
+	}
+	runtime_set_writer(1);
+	if (runtime_load(main_config, NULL, &rt, err, sizeof err) != SC_OK) {
+		main_fail("start-up", err);
+		return NULL;
+	}
+	return rt;
+}
+
 static int main_run(long nofile)
 {
 	struct event *sigs[3];
@@ -189,6 +244,8 @@ static int main_run(long nofile)
 		if (!sigs[i] || event_add(sigs[i], NULL) != 0)
 			return main_fail("cannot register signal handlers", "");
 	}
+	if (main_sandbox(runtime_current()) != 0)
+		return 1;
 	main_startup_line(runtime_current());
 	log_msg(LOG_INFO, "file descriptor limit %ld, max_connections %ld%s", nofile,
 		runtime_current()->max_connections,
@@ -216,6 +273,7 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "check-seccomp", no_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int foreground = 0, debug = 0, check = 0, opt;
@@ -235,6 +293,7 @@ int main(int argc, char **argv)
 		case 'n': check = 1; break;
 		case 'h': main_usage(stdout); return 0;
 		case 'V': printf("smtpcertd %s\n", SMTPCERT_VERSION_STRING); return 0;
+		case 'S': return seccomp_filter_check();
 		default: main_usage(stderr); return 2;
 		}
 	}
@@ -282,6 +341,9 @@ int main(int argc, char **argv)
 		if (rc != SC_OK)
 			return main_fail("start-up", err);
 	}
+	rt = main_privsep(rt);
+	if (!rt)
+		return 1;
 	runtime_set_current(rt);
 	return main_run(nofile);
 }

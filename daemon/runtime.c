@@ -20,6 +20,15 @@ void runtime_set_file_hook(runtime_file_hook hook)
 	file_hook = hook;
 }
 
+/* privilege separation (writer.h): the writer process owns the queue and the
+ * repository writes, so this process opens neither for writing */
+static int writer_owns_writes;
+
+void runtime_set_writer(int on)
+{
+	writer_owns_writes = on;
+}
+
 /* A readable path for @p path (see runtime_file_hook); *fd to close after use. */
 static const char *runtime_file(const char *path, char *buf, size_t size, int *fd)
 {
@@ -197,7 +206,8 @@ static sc_status runtime_load_repos(struct runtime *rt, const struct runtime *ol
 		/* submissions = auto stores accepted certificates into the first
 		 * store from the event loop thread (cmd_cerc.c); everything else
 		 * is read-only */
-		rr->writable = i == 0 && rt->submissions == RUNTIME_SUBMIT_AUTO;
+		rr->writable = i == 0 && rt->submissions == RUNTIME_SUBMIT_AUTO &&
+			       !writer_owns_writes;
 		/* a missing local store is created empty (docs/design.md) */
 		rc = sc_repo_open_ex(specs[i], (rr->writable ? 0 : SC_REPO_RDONLY) |
 				     SC_REPO_CREATE, &ldap, &rr->repo, why, sizeof why);
@@ -364,6 +374,8 @@ static sc_status runtime_load_submissions(struct runtime *rt, char *err, size_t 
 		sc_config_errorf(rt->cfg, "state_dir", err, errlen, "needed when submissions are on");
 		return SC_ERR_CONFIG;
 	}
+	if (writer_owns_writes)
+		return SC_OK; /* rt->queue stays NULL: submissions go to the writer */
 	/* with a pgsql: repository the queue is that database's, shared by every
 	 * node (lib/queue_pgsql.c); state_dir still holds the notice spool */
 	rc = sc_queue_open_ex(state_dir, sc_queue_db_spec(rt->cfg), &rt->queue, msg,

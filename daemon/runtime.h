@@ -123,6 +123,11 @@ void runtime_set_current(struct runtime *rt);
 typedef const char *(*runtime_file_hook)(const char *path, char *buf, size_t size, int *fd);
 void runtime_set_file_hook(runtime_file_hook hook);
 
+/** Privilege separation (writer.h): with @p on, later loads open no review queue
+ *  (rt->queue stays NULL while submissions are on) and every repository
+ *  read-only; the writer process does those writes. */
+void runtime_set_writer(int on);
+
 /** Write the `listen` entries of @p rt, comma-separated, into @p out (truncated
  *  to fit) so that a reload can tell whether they changed. */
 void runtime_listen_text(const struct runtime *rt, char *out, size_t size);

@@ -273,6 +273,8 @@ const struct cfg_key cfg_keys[] = {
 	  "where submission notices go" },
 	{ "user", CFG_STR, NULL, NULL, check_user, 0, 0, NULL, 0,
 	  "unprivileged account to run as after binding (when started as root)" },
+	{ "seccomp", CFG_BOOL, "yes", NULL, NULL, 0, 0, NULL, 0,
+	  "system call filter on the network process (Linux; execve, ptrace, ... refused)" },
 	{ "encrypt_at_rest", CFG_BOOL, "no", NULL, NULL, 0, 0, NULL, 0,
 	  "encrypt plaintext mail to local recipients who have a certificate" },
 	{ "recipients", CFG_PATH, NULL, NULL, NULL, 0, 0, NULL, 0,

@@ -1,0 +1,34 @@
+/*
+ * seccomp_filter.h - the system call filter of smtpcertd's network process (Linux
+ * seccomp-bpf through libseccomp). A deny list, not an allow list: the network
+ * process uses libevent, OpenSSL, libldap, libpq, LMDB, worker threads, LMTP and
+ * proxy connections and reloads all of it on SIGHUP, and an allow list that
+ * misses one rarely used call would break a reload months later. What is denied
+ * is what none of that needs and what an attacker who got code execution wants
+ * next: running programs, debugging other processes, kernel attack surface
+ * (modules, bpf, perf, keyrings, userfaultfd, namespaces, mounts) and getting
+ * privileges back. Denied calls fail with EPERM (the daemon reports an ordinary
+ * error and keeps serving) and the kernel logs them (SCMP_FLTATR_CTL_LOG) where
+ * it can. The filter is applied to every thread (TSYNC) with no_new_privs set.
+ */
+#ifndef SMTPCERTD_SECCOMP_FILTER_H
+#define SMTPCERTD_SECCOMP_FILTER_H
+
+#include <stddef.h>
+#include <smtpcert/smtpcert.h>
+
+/**
+ * Install the filter on all threads of this process. Irrevocable.
+ * @return SC_OK; SC_ERR_UNSUPPORTED (not built with libseccomp, or the kernel
+ *         has no seccomp); SC_ERR_IO with a message in @p err.
+ */
+SC_MUST_CHECK sc_status seccomp_filter_apply(char *err, size_t errlen);
+
+/**
+ * `smtpcertd --check-seccomp`: install the filter in this process, then show
+ * that execve and a few other denied calls are refused, on stdout.
+ * @return the process exit status: 0 when every denied call was refused.
+ */
+int seccomp_filter_check(void);
+
+#endif

@@ -1,0 +1,239 @@
+/*
+ * writer.c - starting the writer process and asking it (see writer.h). The
+ * network process owns one end of the socketpair; worker threads take turns on
+ * it under a mutex, so a request and its reply are never interleaved with
+ * another thread's. A reply carries its request's sequence number: a late reply
+ * to a request that timed out is recognised and dropped.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "listener.h"
+#include "log.h"
+#include "writer.h"
+#include "writer_proto.h"
+
+static pthread_mutex_t writer_lock = PTHREAD_MUTEX_INITIALIZER;
+static int writer_fd = -1;
+static int writer_started;
+static pid_t writer_child;
+static uint32_t writer_seq;
+/* request and reply buffers, used under writer_lock */
+static uint8_t writer_req[WP_MSG_MAX], writer_rep[WP_MSG_MAX];
+
+int writer_enabled(void)
+{
+	return writer_started;
+}
+
+pid_t writer_pid(void)
+{
+	return writer_child;
+}
+
+sc_status writer_start(const char *config_path, const char *user, char *err, size_t errlen)
+{
+	int sv[2], bufsize = 2 * WP_MSG_MAX;
+	struct passwd *pw;
+	pid_t pid;
+
+	SC_ENSURE_ARG(config_path && user);
+	pw = getpwnam(user);
+	if (!pw || pw->pw_uid == 0) {
+		snprintf(err, errlen, "user: %s: %s", user, pw ? "must not be root" : "no such user");
+		return SC_ERR_CONFIG;
+	}
+	SC_TRY(writer_prepare_state(config_path, pw->pw_uid, pw->pw_gid, err, errlen));
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+		snprintf(err, errlen, "writer: socketpair: %s", strerror(errno));
+		return SC_ERR_IO;
+	}
+	/* one datagram must fit the largest message (root may exceed wmem_max) */
+	for (int i = 0; i < 2; i++) {
+		(void)setsockopt(sv[i], SOL_SOCKET, SO_SNDBUFFORCE, &bufsize, sizeof bufsize);
+		(void)setsockopt(sv[i], SOL_SOCKET, SO_RCVBUFFORCE, &bufsize, sizeof bufsize);
+	}
+	pid = fork();
+	if (pid < 0) {
+		snprintf(err, errlen, "writer: fork: %s", strerror(errno));
+		close(sv[0]);
+		close(sv[1]);
+		return SC_ERR_IO;
+	}
+	if (pid == 0) {
+		close(sv[0]);
+		listener_close_all(); /* the writer never talks to the network */
+		writer_serve(sv[1], config_path);
+		_exit(0);
+	}
+	close(sv[1]);
+	writer_fd = sv[0];
+	writer_child = pid;
+	writer_started = 1;
+	log_msg(LOG_INFO, "privsep: writer process %ld owns the queue, the audit log and "
+		"repository writes", (long)pid);
+	return SC_OK;
+}
+
+/* The writer is gone (EOF, a send error): say so once, reap it, stop asking. */
+static void writer_gone(const char *what, int e)
+{
+	int status = 0;
+	char how[64] = "";
+
+	if (writer_child > 0 && waitpid(writer_child, &status, WNOHANG) == writer_child) {
+		if (WIFSIGNALED(status))
+			snprintf(how, sizeof how, " (killed by signal %d)", WTERMSIG(status));
+		else if (WIFEXITED(status))
+			snprintf(how, sizeof how, " (exit status %d)", WEXITSTATUS(status));
+	}
+	log_msg(LOG_ERR, "privsep: writer process %ld is gone%s: %s%s%s; submissions are "
+		"answered 451 4.3.0 until smtpcertd is restarted", (long)writer_child, how, what,
+		e ? ": " : "", e ? strerror(e) : "");
+	close(writer_fd);
+	writer_fd = -1;
+}
+
+/* Send writer_req (@p len octets) and wait for its reply in writer_rep.
+ * Caller holds writer_lock. */
+static sc_status writer_call(size_t len, struct wp_msg *m, char *why, size_t whylen)
+{
+	struct timeval tv = { WRITER_TIMEOUT_SECONDS, 0 };
+	uint32_t seq;
+
+	if (writer_fd < 0) {
+		snprintf(why, whylen, "writer: not running");
+		return SC_ERR_TEMP;
+	}
+	/* replies to requests that timed out earlier: not ours */
+	while (recv(writer_fd, writer_rep, sizeof writer_rep, MSG_DONTWAIT) > 0)
+		;
+	seq = (uint32_t)((writer_req[8] << 24) | (writer_req[9] << 16) | (writer_req[10] << 8) |
+			 writer_req[11]);
+	(void)setsockopt(writer_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	if (send(writer_fd, writer_req, len, MSG_NOSIGNAL) != (ssize_t)len) {
+		snprintf(why, whylen, "writer: %s", strerror(errno));
+		writer_gone("cannot send a request", errno);
+		return SC_ERR_TEMP;
+	}
+	for (;;) {
+		ssize_t n = recv(writer_fd, writer_rep, sizeof writer_rep, MSG_TRUNC);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			snprintf(why, whylen, "writer: no answer within %d s", WRITER_TIMEOUT_SECONDS);
+			log_msg(LOG_ERR, "privsep: writer process %ld did not answer within %d s",
+				(long)writer_child, WRITER_TIMEOUT_SECONDS);
+			return SC_ERR_TEMP;
+		}
+		if (n <= 0) {
+			snprintf(why, whylen, "writer: %s", n == 0 ? "exited" : strerror(errno));
+			writer_gone(n == 0 ? "its socket closed" : "cannot read its answer",
+				    n == 0 ? 0 : errno);
+			return SC_ERR_TEMP;
+		}
+		if ((size_t)n > sizeof writer_rep || wp_header_decode(writer_rep, (size_t)n, m) != SC_OK) {
+			/* the writer is root and trusted, but never crash on it */
+			snprintf(why, whylen, "writer: malformed answer");
+			log_msg(LOG_ERR, "privsep: malformed answer from the writer process");
+			return SC_ERR_PROTOCOL;
+		}
+		if (m->seq == seq)
+			return SC_OK;
+	}
+}
+
+/* Decode a R_SUB or R_ERR answer into @p out / the returned status. */
+static sc_status writer_answer(const struct wp_msg *m, struct sc_submission *out, char *why,
+			       size_t whylen)
+{
+	char msg[WP_ERRMSG_MAX];
+	sc_status st;
+
+	if (m->type == WP_R_SUB) {
+		if (wp_decode_sub(m, out) == SC_OK)
+			return SC_OK;
+	} else if (m->type == WP_R_ERR && wp_decode_err(m, &st, msg, sizeof msg) == SC_OK) {
+		snprintf(why, whylen, "writer: %s", msg[0] ? msg : sc_strerror(st));
+		return st;
+	}
+	snprintf(why, whylen, "writer: malformed answer");
+	return SC_ERR_PROTOCOL;
+}
+
+sc_status writer_submit(const sc_cert *c, const struct sc_addr *addr, const char *auth_user,
+			const char *client, struct sc_submission *out, char *why, size_t whylen)
+{
+	struct wp_submit s;
+	struct wp_msg m;
+	uint8_t *chain;
+	size_t len = 0, n = sc_cert_count(c);
+	sc_status rc;
+
+	SC_ENSURE_ARG(c && addr && out && why);
+	memset(&s, 0, sizeof s);
+	why[0] = '\0';
+	if (sc_addr_format(addr, s.address, sizeof s.address) != SC_OK) {
+		snprintf(why, whylen, "writer: address too long");
+		return SC_ERR_TOO_LONG;
+	}
+	snprintf(s.auth_user, sizeof s.auth_user, "%s", auth_user ? auth_user : "");
+	snprintf(s.client, sizeof s.client, "%s", client ? client : "");
+	chain = malloc(WP_PAYLOAD_MAX);
+	if (!chain)
+		return SC_ERR_NOMEM;
+	/* the chain as DER, back to back: what sc_cert_parse() reads in the writer */
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *der;
+		size_t dlen;
+
+		if (sc_cert_der(c, i, &der, &dlen) != SC_OK || dlen > WP_PAYLOAD_MAX - len) {
+			free(chain);
+			snprintf(why, whylen, "writer: certificate chain too large");
+			return SC_ERR_TOO_LONG;
+		}
+		memcpy(chain + len, der, dlen);
+		len += dlen;
+	}
+	s.chain = chain;
+	s.chain_len = len;
+	pthread_mutex_lock(&writer_lock);
+	rc = wp_encode_submit(writer_req, sizeof writer_req, ++writer_seq, &s, &len);
+	free(chain);
+	if (rc != SC_OK)
+		snprintf(why, whylen, "writer: request too large");
+	else
+		rc = writer_call(len, &m, why, whylen);
+	if (rc == SC_OK)
+		rc = writer_answer(&m, out, why, whylen);
+	pthread_mutex_unlock(&writer_lock);
+	return rc;
+}
+
+sc_status writer_store(const char *id, struct sc_submission *out, char *why, size_t whylen)
+{
+	struct wp_msg m;
+	size_t len;
+	sc_status rc;
+
+	SC_ENSURE_ARG(id && out && why);
+	why[0] = '\0';
+	pthread_mutex_lock(&writer_lock);
+	rc = wp_encode_store(writer_req, sizeof writer_req, ++writer_seq, id, &len);
+	if (rc == SC_OK)
+		rc = writer_call(len, &m, why, whylen);
+	if (rc == SC_OK)
+		rc = writer_answer(&m, out, why, whylen);
+	pthread_mutex_unlock(&writer_lock);
+	return rc;
+}
