@@ -95,6 +95,8 @@ int admin_queue_open(struct admin_ctx *ctx, const char *verb, sc_queue **q)
 		return st == SC_ERR_PERM ? CLI_FAILURE : cli_exit_for(st);
 	}
 	sc_queue_set_warn(*q, queue_warn, (void *)verb);
+	/* the node an audit row names: the configured hostname, as the daemon's */
+	sc_queue_set_node(*q, sc_config_str(ctx->cfg, "hostname"));
 	return CLI_OK;
 }
 

@@ -383,6 +383,8 @@ static sc_status runtime_load_submissions(struct runtime *rt, char *err, size_t 
 	if (rc != SC_OK)
 		sc_config_errorf(rt->cfg, sc_queue_db_spec(rt->cfg) ? "repository" : "state_dir",
 				 err, errlen, "%s", msg[0] ? msg : sc_strerror(rc));
+	else
+		sc_queue_set_node(rt->queue, rt->hostname); /* names this node in audit rows */
 	return rc;
 }
 

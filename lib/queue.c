@@ -12,8 +12,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "queue_int.h"
 
@@ -21,6 +23,12 @@ void sc_queue_set_warn(sc_queue *q, sc_queue_warn_fn fn, void *arg)
 {
 	q->warn = fn;
 	q->warn_arg = arg;
+}
+
+void sc_queue_set_node(sc_queue *q, const char *node)
+{
+	if (q && node && *node)
+		sc_queue_copy_text(q->node, sizeof q->node, node);
 }
 
 void sc_queue_warnf(sc_queue *q, const char *fmt, ...)
@@ -52,7 +60,7 @@ sc_status sc_queue_new_id(char id[SC_QUEUE_ID_LEN + 1])
 
 static int is_pgsql(const char *spec)
 {
-	return spec && strncmp(spec, "pgsql:", 6) == 0;
+	return spec && strncasecmp(spec, "pgsql:", 6) == 0;
 }
 
 const char *sc_queue_db_spec(const sc_config *cfg)
@@ -77,20 +85,30 @@ sc_status sc_queue_open(const char *state_dir, sc_queue **out, char *err, size_t
 sc_status sc_queue_open_ex(const char *state_dir, const char *db_spec, sc_queue **out,
 			   char *err, size_t errlen)
 {
+	char host[256];
+	sc_status st;
+
 	SC_ENSURE_ARG(out);
 	if (err && errlen)
 		err[0] = '\0';
 	if (!db_spec) {
 		SC_ENSURE_ARG(state_dir);
-		return sc_queue_dir_open(state_dir, out, err, errlen);
-	}
-	if (!is_pgsql(db_spec)) {
+		st = sc_queue_dir_open(state_dir, out, err, errlen);
+	} else if (is_pgsql(db_spec)) {
+		st = sc_queue_pg_open(db_spec + 6, out, err, errlen);
+	} else {
 		if (err && errlen)
 			snprintf(err, errlen, "%.200s: the submission queue lives in a pgsql: "
 				 "database or under state_dir", db_spec);
 		return SC_ERR_CONFIG;
 	}
-	return sc_queue_pg_open(db_spec + 6, out, err, errlen);
+	if (st != SC_OK)
+		return st;
+	if (gethostname(host, sizeof host) != 0 || !host[0])
+		snprintf(host, sizeof host, "localhost");
+	host[sizeof host - 1] = '\0';
+	sc_queue_set_node(*out, host);
+	return SC_OK;
 }
 
 void sc_queue_close(sc_queue *q)

@@ -119,6 +119,7 @@ struct sc_queue {
 	const struct sc_queue_ops *ops;
 	sc_queue_warn_fn warn;
 	void *warn_arg;
+	char node[256];   /* sc_queue_set_node(), for the shared audit table */
 };
 
 /** A new random id (128 bits from getrandom, hex). @return SC_OK, SC_ERR_INTERNAL. */

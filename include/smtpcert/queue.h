@@ -75,6 +75,14 @@ SC_MUST_CHECK sc_status sc_queue_open_ex(const char *state_dir, const char *db_s
 const char *sc_queue_db_spec(const sc_config *cfg);
 void sc_queue_close(sc_queue *q);
 
+/**
+ * Name this node in the audit records of a shared (pgsql:) queue, so that a
+ * submission taken by one MX node and decided on another says which did what
+ * (the daemon passes its `hostname`). Default: gethostname(). Cut to 255 bytes;
+ * the directory form ignores it (its audit.log belongs to one node).
+ */
+void sc_queue_set_node(sc_queue *q, const char *node);
+
 /** Message callback: @p msg is NUL-terminated and valid only during the call. */
 typedef void (*sc_queue_warn_fn)(void *arg, const char *msg);
 

@@ -1,10 +1,12 @@
 /*
- * test_queue.c - the review queue (lib/queue.c, lib/queue_entry.c): add / get /
+ * test_queue.c - the review queue (lib/queue.c, queue_dir.c, queue_entry.c): add / get /
  * list / decide, the on-disk layout and entry format, two handles deciding the same
  * entry, bad ids never reaching a path, damaged entry files (truncated, oversized,
  * renamed, forged certificate, bad escapes, embedded NUL, non-UTF-8), the audit log,
  * and error paths provoked with files in place of directories (tests run as root,
- * so permissions cannot provoke them).
+ * so permissions cannot provoke them); the backend choice (sc_queue_open_ex,
+ * sc_queue_db_spec). The pgsql: backend is driven against a real server by
+ * tests/integration/test_pgsql_cluster.py.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -754,6 +756,69 @@ static void test_root_gives_files_to_owner(void **state)
 	assert_int_equal(st.st_uid, 65534);
 }
 
+/* sc_queue_db_spec(): the first pgsql: store of `repository`, whatever its place. */
+static void test_db_spec(void **state)
+{
+	static const char with[] =
+		"domains = example.test\n"
+		"repository = lmdb:/var/lib/x dir:/y pgsql:host=127.0.0.1 port=5 dbname=a "
+		"PGSQL:host=b\n";
+	static const char without[] = "domains = example.test\n"
+				      "repository = lmdb:/var/lib/x ldap://h/o=x?c?sub?(mail=%s)\n";
+	sc_config *cfg = NULL;
+	char err[512] = "";
+
+	assert_null(sc_queue_db_spec(NULL));
+	if (sc_config_parse(with, sizeof with - 1, "t.conf", &cfg, err, sizeof err) != SC_OK)
+		fail_msg("%s", err);
+	assert_non_null(sc_queue_db_spec(cfg));
+	assert_string_equal(sc_queue_db_spec(cfg), "pgsql:host=127.0.0.1 port=5 dbname=a");
+	sc_config_free(cfg);
+	cfg = NULL;
+	assert_int_equal(sc_config_parse(without, sizeof without - 1, "t.conf", &cfg, err,
+					 sizeof err), SC_OK);
+	assert_null(sc_queue_db_spec(cfg));
+	sc_config_free(cfg);
+}
+
+/* sc_queue_open_ex(): NULL spec = the directory form (same files, same calls);
+ * a spec that is not pgsql: is a configuration error naming it. */
+static void test_open_ex(void **state)
+{
+	struct sc_submission s, g;
+	sc_queue *q = NULL;
+	sc_cert *c = NULL;
+	char err[512] = "", p[1200];
+
+	assert_int_equal(sc_queue_open_ex(g_state, "lmdb:/x", &q, err, sizeof err),
+			 SC_ERR_CONFIG);
+	assert_null(q);
+	assert_non_null(strstr(err, "lmdb:/x"));
+	assert_int_equal(sc_queue_open_ex(NULL, NULL, &q, err, sizeof err), SC_ERR_ARG);
+	assert_int_equal(sc_queue_open_ex(g_state, NULL, NULL, err, sizeof err), SC_ERR_ARG);
+	assert_int_equal(sc_queue_open_ex(g_state, NULL, &q, err, sizeof err), SC_OK);
+	assert_string_equal(err, "");
+	/* the node name only matters to a shared queue; long, non-UTF-8: harmless */
+	sc_queue_set_node(q, "mx1.example.test\xff\xfe and a very long tail .................."
+			     "................................................................."
+			     "................................................................."
+			     "................................................................");
+	sc_queue_set_node(q, NULL);
+	assert_int_equal(sc_queue_add(q, g_cert, &g_alice, "alice", "192.0.2.1:1", &s), SC_OK);
+	path_of(p, sizeof p, "pending", s.id);
+	assert_int_equal(access(p, F_OK), 0);
+	assert_int_equal(sc_queue_get(q, s.id, &g, &c), SC_OK);
+	assert_string_equal(g.fingerprint, s.fingerprint);
+	assert_int_equal(sc_cert_count(c), 2);
+	sc_cert_free(c);
+	assert_int_equal(sc_queue_decide(q, s.id, 1, NULL, "auto"), SC_OK);
+	assert_int_equal(sc_queue_decide(q, s.id, 0, "late", "admin:x"), SC_ERR_EXISTS);
+	path_of(p, sizeof p, "accepted", s.id);
+	assert_int_equal(access(p, F_OK), 0);
+	sc_queue_close(q);
+	sc_queue_close(NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -772,6 +837,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_text_fields_sanitised, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_root_gives_files_to_owner, fx_setup,
 						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_db_spec, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_open_ex, fx_setup, fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
