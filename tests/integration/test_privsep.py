@@ -10,11 +10,14 @@ by the writer (the entry is root's, `smtpcert admin pending` lists it) and
 answers 451 4.3.0, the log says so, and CERT still works. Under the filter:
 CERT, mail delivery into a Maildir and SIGHUP still work; `smtpcertd
 --check-seccomp` shows execve refused; `seccomp = no` leaves no filter.
+packaging/smtpcertd.service passes `systemd-analyze verify` and its ExecStart
+options are accepted by the binary.
 Needs root (the suite runs as root in CI); the `nobody` account must exist.
 """
 import os
 import pwd
 import re
+import shutil
 import signal
 import smtplib
 import ssl
@@ -259,6 +262,46 @@ class PrivsepTest(unittest.TestCase):
         with PrivsepDaemon(extra={"seccomp": "no"}) as d:
             self.assertEqual(status_of(d.pid)["Seccomp"], "0")
             self.assertTrue(d.wait_log(r"seccomp = no"))
+
+    def test_systemd_unit(self):
+        """packaging/smtpcertd.service as `make install` writes it: systemd accepts
+        it, ExecStart names the installed smtpcertd, and its options are ones the
+        binary takes."""
+        built = os.path.join(os.path.dirname(sctest.BIN_DIR), "packaging", "smtpcertd.service")
+        with open(built) as f:
+            unit = f.read()
+        starts = re.findall(r"^ExecStart=(\S+) (.*)$", unit, re.M)
+        self.assertEqual(len(starts), 1, unit)
+        exe, args = starts[0]
+        self.assertTrue(exe.startswith("/") and exe.endswith("/sbin/smtpcertd"), exe)
+        self.assertEqual(args, "-c /etc/smtpcert/smtpcertd.conf -f")
+        for key in ("ProtectSystem=strict", "NoNewPrivileges=yes", "PrivateTmp=yes",
+                    "ProtectHome=yes", "SystemCallFilter=@system-service",
+                    "ExecReload=/bin/kill -HUP $MAINPID", "Type=exec",
+                    "StateDirectory=smtpcert"):
+            self.assertIn("\n" + key + "\n", unit)
+        caps = re.search(r"^CapabilityBoundingSet=(.*)$", unit, re.M).group(1).split()
+        self.assertIn("CAP_NET_BIND_SERVICE", caps)
+        self.assertNotIn("CAP_SYS_ADMIN", caps)
+        if not shutil.which("systemd-analyze"):
+            raise AssertionError("systemd-analyze missing: install the package systemd")
+        tmp = sctest.mkdtemp("sc-unit-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        # verify needs the binary to exist: point the unit at the one under test
+        test_unit = os.path.join(tmp, "smtpcertd.service")
+        with open(test_unit, "w") as f:
+            f.write(unit.replace(exe, sctest.binary("smtpcertd")))
+        r = subprocess.run(["systemd-analyze", "verify", "--man=no", test_unit],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(r.stdout + r.stderr, "")
+        # the daemon takes the unit's options (-n: check the config and exit)
+        with Daemon(start=False) as d:
+            cmd = [sctest.binary("smtpcertd")] + args.replace(
+                "/etc/smtpcert/smtpcertd.conf", d.conf).split() + ["-n"]
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertIn("configuration OK", r.stdout)
 
 
 if __name__ == "__main__":
