@@ -1,16 +1,481 @@
 /*
- * queue_pgsql.c - the PostgreSQL backend of the review queue (placeholder until
- * lib/pgsql_db.c lands: a pgsql: queue is refused with a clear message).
+ * queue_pgsql.c - the PostgreSQL backend of the review queue
+ * (include/smtpcert/queue.h, vtable in queue_int.h): the `submissions` and `audit`
+ * tables of schema v1 (lib/pgsql_db.h), used when the `repository` list holds a
+ * pgsql: database, so that every smtpcertd node and every `smtpcert admin` that
+ * share the database share one queue. Runs in the daemon's CERC workers and in
+ * the admin CLI; connections come from a pool (lib/pgsql_db.c), every statement
+ * has a client-side deadline, and an unreachable database is SC_ERR_TEMP (the
+ * daemon answers 451 4.3.0 and the client resends).
+ *
+ * Durability: an add is INSERT submission + INSERT audit in one transaction, and
+ * SC_OK only after COMMIT returned; PostgreSQL's commit is durable (WAL flushed,
+ * synchronous_commit on). A COMMIT whose answer is lost may still have committed:
+ * then the client's resend leaves two pending entries of the same certificate,
+ * which the administrator sees side by side; never none behind a 250.
+ *
+ * Decisions: UPDATE ... WHERE id = $1 AND state = pending is the claim. Under READ
+ * COMMITTED a second node's UPDATE waits for the first to commit, re-reads the
+ * row, finds it decided and matches nothing: exactly one decider wins, as the
+ * directory form's rename. The audit row goes in the same transaction, naming
+ * this node (sc_queue_set_node()).
  */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
+#include "pgsql_db.h"
 #include "queue_int.h"
+
+struct qpg {
+	struct sc_queue base;   /* first: the front's view */
+	sc_pg_pool *pool;
+};
+
+#define QPG_COLS "id, state, address, auth_user, client, received, decided, fingerprint, " \
+		 "subject, issuer, not_before, not_after, reason"
+
+static struct qpg *qpg_of(sc_queue *base)
+{
+	return (struct qpg *)base;
+}
+
+/* Borrow a connection; a failure is the database's, reported through warn. */
+static sc_status qpg_conn(struct qpg *q, sc_pg **db)
+{
+	char err[512] = "";
+	sc_status st = sc_pg_pool_get(q->pool, db, err, sizeof err);
+
+	if (st != SC_OK)
+		sc_queue_warnf(&q->base, "pgsql submission queue: %s",
+			       err[0] ? err : sc_strerror(st));
+	return st;
+}
+
+/* One statement with text parameters (binary where @p formats says so). */
+static sc_status qpg_exec(struct qpg *q, sc_pg *db, const char *sql, int n,
+			  const char *const *v, const int *lens, const int *formats,
+			  PGresult **res)
+{
+	char err[512] = "";
+	sc_status st = sc_pg_exec(db, sql, n, v, lens, formats, 1, res, err, sizeof err);
+
+	if (st != SC_OK && st != SC_ERR_EXISTS)
+		sc_queue_warnf(&q->base, "pgsql submission queue: %s",
+			       err[0] ? err : sc_strerror(st));
+	return st;
+}
+
+static sc_status qpg_begin(struct qpg *q, sc_pg *db)
+{
+	char err[512] = "";
+	sc_status st = sc_pg_begin(db, err, sizeof err);
+
+	if (st != SC_OK)
+		sc_queue_warnf(&q->base, "pgsql submission queue: BEGIN: %s",
+			       err[0] ? err : sc_strerror(st));
+	return st;
+}
+
+static sc_status qpg_commit(struct qpg *q, sc_pg *db)
+{
+	char err[512] = "";
+	sc_status st = sc_pg_commit(db, err, sizeof err);
+
+	if (st != SC_OK)
+		sc_queue_warnf(&q->base, "pgsql submission queue: COMMIT: %s",
+			       err[0] ? err : sc_strerror(st));
+	return st;
+}
+
+/* ---- audit ---- */
+
+/* INSERT one audit row on @p db (inside the caller's transaction, if any). Every
+ * value goes through sc_queue_copy_text: PostgreSQL refuses text that is not
+ * valid in the database encoding, and an audit row must never fail for it. */
+static sc_status qpg_audit_on(struct qpg *q, sc_pg *db, const char *actor, const char *action,
+			      const char *id, const char *address, const char *detail)
+{
+	char a[256], act[64], i[64], addr[SC_ADDR_KEY_MAX], det[1024];
+	const char *v[6] = { q->base.node, a, act, i, addr, det };
+	PGresult *res = NULL;
+	sc_status st;
+
+	sc_queue_copy_text(a, sizeof a, actor ? actor : "");
+	sc_queue_copy_text(act, sizeof act, action);
+	sc_queue_copy_text(i, sizeof i, id ? id : "-");
+	sc_queue_copy_text(addr, sizeof addr, address ? address : "-");
+	sc_queue_copy_text(det, sizeof det, detail ? detail : "");
+	st = qpg_exec(q, db, "INSERT INTO audit (node, actor, action, id, address, detail) "
+		      "VALUES ($1, $2, $3, $4, $5, $6)", 6, v, NULL, NULL, &res);
+	PQclear(res);
+	return st;
+}
+
+static sc_status qpg_audit(sc_queue *base, const char *actor, const char *action,
+			   const char *id, const char *address, const char *detail)
+{
+	struct qpg *q = qpg_of(base);
+	sc_pg *db;
+	sc_status st;
+
+	SC_TRY(qpg_conn(q, &db));
+	st = qpg_audit_on(q, db, actor, action, id, address, detail);
+	sc_pg_pool_put(q->pool, db);
+	return st;
+}
+
+/* ---- add ---- */
+
+/* Leaf then chain, DER back to back (sc_cert_parse reads it back). */
+static sc_status qpg_certs(const sc_cert *c, char **out, size_t *len)
+{
+	size_t total = 0, n = sc_cert_count(c);
+	const uint8_t *der;
+	size_t dlen;
+	char *buf;
+
+	for (size_t i = 0; i < n; i++) {
+		SC_TRY(sc_cert_der(c, i, &der, &dlen));
+		total += dlen;
+	}
+	SC_ENSURE(total > 0 && total <= SC_CERT_INPUT_MAX, SC_ERR_TOO_LONG);
+	buf = malloc(total);
+	if (!buf)
+		return SC_ERR_NOMEM;
+	total = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (sc_cert_der(c, i, &der, &dlen) != SC_OK) {
+			free(buf);
+			return SC_ERR_INTERNAL;
+		}
+		memcpy(buf + total, der, dlen);
+		total += dlen;
+	}
+	*out = buf;
+	*len = total;
+	return SC_OK;
+}
+
+/* One try under the id in s->id: SC_ERR_EXISTS means "draw another id". */
+static sc_status qpg_insert(struct qpg *q, sc_pg *db, const struct sc_submission *s,
+			    const char *certs, size_t certs_len)
+{
+	char rcv[24], nb[24], na[24], detail[256];
+	const char *v[11] = { s->id, s->address, s->auth_user, s->client, rcv, s->fingerprint,
+			      s->subject, s->issuer, nb, na, certs };
+	int lens[11] = { 0 }, formats[11] = { 0 };
+	PGresult *res = NULL;
+	sc_status st;
+
+	snprintf(rcv, sizeof rcv, "%lld", (long long)s->received);
+	snprintf(nb, sizeof nb, "%lld", (long long)s->not_before);
+	snprintf(na, sizeof na, "%lld", (long long)s->not_after);
+	lens[10] = (int)certs_len;
+	formats[10] = 1; /* bytea, binary */
+	SC_TRY(qpg_begin(q, db));
+	st = qpg_exec(q, db, "INSERT INTO submissions (id, state, address, auth_user, client, "
+		      "received, fingerprint, subject, issuer, not_before, not_after, certs) "
+		      "VALUES ($1, 0, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+		      11, v, lens, formats, &res);
+	PQclear(res);
+	if (st == SC_OK) {
+		snprintf(detail, sizeof detail, "client=%s fingerprint=%s", s->client,
+			 s->fingerprint);
+		st = qpg_audit_on(q, db, s->auth_user[0] ? s->auth_user : "-", "submit", s->id,
+				  s->address, detail);
+	}
+	if (st == SC_OK)
+		return qpg_commit(q, db);
+	sc_pg_rollback(db);
+	return st;
+}
+
+static sc_status qpg_add(sc_queue *base, struct sc_submission *s, const sc_cert *c)
+{
+	struct qpg *q = qpg_of(base);
+	char *certs = NULL;
+	size_t len = 0;
+	sc_pg *db;
+	sc_status st;
+
+	SC_TRY(qpg_certs(c, &certs, &len));
+	st = qpg_conn(q, &db);
+	if (st != SC_OK) {
+		free(certs);
+		return st;
+	}
+	/* 128 random bits do not collide; the primary key is the uniqueness proof. */
+	st = SC_ERR_EXISTS;
+	for (int tries = 0; tries < 8 && st == SC_ERR_EXISTS; tries++) {
+		if ((st = sc_queue_new_id(s->id)) != SC_OK)
+			break;
+		st = qpg_insert(q, db, s, certs, len);
+	}
+	sc_pg_pool_put(q->pool, db);
+	free(certs);
+	return st;
+}
+
+/* ---- rows ---- */
+
+/* A bigint column of a binary result (network byte order). */
+static sc_status col_int(const PGresult *r, int row, int col, int64_t *out)
+{
+	const unsigned char *p = (const unsigned char *)PQgetvalue(r, row, col);
+	uint64_t v = 0;
+	int len = PQgetlength(r, row, col);
+
+	if (PQgetisnull(r, row, col) || (len != 8 && len != 2))
+		return SC_ERR_SYNTAX;
+	for (int i = 0; i < len; i++)
+		v = v << 8 | p[i];
+	*out = len == 2 ? (int64_t)(int16_t)(uint16_t)v : (int64_t)v;
+	return SC_OK;
+}
+
+/* A text column into a field: a value that does not fit is refused, not cut
+ * (rows come from this program; anything else was written by hand). */
+static sc_status col_text(const PGresult *r, int row, int col, char *dst, size_t size)
+{
+	int len = PQgetlength(r, row, col);
+	const char *p = PQgetvalue(r, row, col);
+
+	if (PQgetisnull(r, row, col) || memchr(p, '\0', (size_t)len))
+		return SC_ERR_SYNTAX;
+	if ((size_t)len >= size)
+		return SC_ERR_TOO_LONG;
+	/* libpq NUL-terminates every value, binary ones too */
+	sc_queue_copy_text(dst, size, p);
+	return SC_OK;
+}
+
+static int lower_hex(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return s[n] == '\0';
+}
+
+/* Decode one row of QPG_COLS. */
+static sc_status qpg_row(const PGresult *r, int row, struct sc_submission *s)
+{
+	int64_t state;
+
+	memset(s, 0, sizeof *s);
+	SC_TRY(col_text(r, row, 0, s->id, sizeof s->id));
+	SC_TRY(col_int(r, row, 1, &state));
+	SC_TRY(col_text(r, row, 2, s->address, sizeof s->address));
+	SC_TRY(col_text(r, row, 3, s->auth_user, sizeof s->auth_user));
+	SC_TRY(col_text(r, row, 4, s->client, sizeof s->client));
+	SC_TRY(col_int(r, row, 5, &s->received));
+	SC_TRY(col_int(r, row, 6, &s->decided));
+	SC_TRY(col_text(r, row, 7, s->fingerprint, sizeof s->fingerprint));
+	SC_TRY(col_text(r, row, 8, s->subject, sizeof s->subject));
+	SC_TRY(col_text(r, row, 9, s->issuer, sizeof s->issuer));
+	SC_TRY(col_int(r, row, 10, &s->not_before));
+	SC_TRY(col_int(r, row, 11, &s->not_after));
+	SC_TRY(col_text(r, row, 12, s->reason, sizeof s->reason));
+	SC_ENSURE(sc_queue_id_valid(s->id) && lower_hex(s->fingerprint, 64), SC_ERR_SYNTAX);
+	SC_ENSURE(state == SC_SUB_PENDING || state == SC_SUB_ACCEPTED ||
+		  state == SC_SUB_REJECTED, SC_ERR_SYNTAX);
+	s->state = (enum sc_submission_state)state;
+	return SC_OK;
+}
+
+/* The certificates of a row (column @p col), checked against its fingerprint:
+ * an entry is never served with another certificate than the one it names. */
+static sc_status qpg_row_cert(const PGresult *r, int row, int col,
+			      const struct sc_submission *s, sc_cert **out)
+{
+	int len = PQgetlength(r, row, col);
+	char fp_hex[65];
+	uint8_t fp[32];
+	sc_cert *c = NULL;
+
+	SC_ENSURE(!PQgetisnull(r, row, col) && len > 0, SC_ERR_SYNTAX);
+	SC_ENSURE((size_t)len <= SC_CERT_INPUT_MAX, SC_ERR_TOO_LONG);
+	SC_TRY(sc_cert_parse(PQgetvalue(r, row, col), (size_t)len, &c));
+	sc_cert_fingerprint(c, fp);
+	sc_hex(fp, 32, fp_hex);
+	if (strcmp(fp_hex, s->fingerprint)) {
+		sc_cert_free(c);
+		return SC_ERR_MISMATCH;
+	}
+	*out = c;
+	return SC_OK;
+}
+
+/* ---- get / list ---- */
+
+static sc_status qpg_get(sc_queue *base, const char *id, struct sc_submission *out,
+			 sc_cert **cert)
+{
+	struct qpg *q = qpg_of(base);
+	struct sc_submission s;
+	PGresult *res = NULL;
+	sc_pg *db;
+	sc_status st;
+
+	SC_TRY(qpg_conn(q, &db));
+	st = qpg_exec(q, db, "SELECT " QPG_COLS ", certs FROM submissions WHERE id = $1", 1,
+		      &id, NULL, NULL, &res);
+	sc_pg_pool_put(q->pool, db);
+	if (st != SC_OK)
+		return st;
+	if (PQntuples(res) != 1)
+		st = SC_ERR_NOT_FOUND;
+	else
+		st = qpg_row(res, 0, &s);
+	if (st == SC_OK && strcmp(s.id, id))
+		st = SC_ERR_MISMATCH;
+	if (st == SC_OK && cert)
+		st = qpg_row_cert(res, 0, 13, &s, cert);
+	PQclear(res);
+	if (st == SC_OK)
+		*out = s;
+	return st;
+}
+
+static sc_status qpg_list(sc_queue *base, enum sc_submission_state state, sc_queue_fn fn,
+			  void *arg)
+{
+	struct qpg *q = qpg_of(base);
+	char st_txt[8], limit[16];
+	const char *v[2] = { st_txt, limit };
+	PGresult *res = NULL;
+	sc_pg *db;
+	sc_status st;
+	int n;
+
+	snprintf(st_txt, sizeof st_txt, "%d", (int)state);
+	/* one row more than delivered tells "exactly the maximum" from "more" */
+	snprintf(limit, sizeof limit, "%d", SC_QUEUE_LIST_MAX + 1);
+	SC_TRY(qpg_conn(q, &db));
+	st = qpg_exec(q, db, "SELECT " QPG_COLS " FROM submissions WHERE state = $1 "
+		      "ORDER BY received, id LIMIT $2", 2, v, NULL, NULL, &res);
+	sc_pg_pool_put(q->pool, db);
+	if (st != SC_OK)
+		return st;
+	n = PQntuples(res);
+	/* Ordered by the database: these are the oldest, unlike a directory scan. */
+	for (int i = 0; i < n && i < SC_QUEUE_LIST_MAX && st == SC_OK; i++) {
+		struct sc_submission s;
+		sc_status rs = qpg_row(res, i, &s);
+
+		if (rs != SC_OK) {
+			sc_queue_warnf(base, "pgsql submission queue: row %d of state %d: "
+				       "unreadable entry: %s", i, (int)state, sc_strerror(rs));
+			continue;
+		}
+		st = fn(arg, &s);
+	}
+	PQclear(res);
+	if (st == SC_OK && n > SC_QUEUE_LIST_MAX)
+		st = SC_ERR_TOO_MANY;
+	return st;
+}
+
+/* ---- decide ---- */
+
+/* Inside the transaction: claim the row; SC_ERR_EXISTS / NOT_FOUND when it
+ * is not pending. *@p address receives the submission's address. */
+static sc_status qpg_claim(struct qpg *q, sc_pg *db, const char *id, int accept,
+			   const char *reason, char *address, size_t size)
+{
+	char st_txt[8], when[24], why[sizeof ((struct sc_submission *)0)->reason];
+	const char *v[4] = { id, st_txt, when, why };
+	PGresult *res = NULL;
+	sc_status st;
+
+	snprintf(st_txt, sizeof st_txt, "%d", accept ? SC_SUB_ACCEPTED : SC_SUB_REJECTED);
+	snprintf(when, sizeof when, "%lld", (long long)time(NULL));
+	sc_queue_copy_text(why, sizeof why, reason);
+	SC_TRY(qpg_exec(q, db, "UPDATE submissions SET state = $2, decided = $3, reason = $4 "
+			"WHERE id = $1 AND state = 0 RETURNING address", 4, v, NULL, NULL,
+			&res));
+	if (PQntuples(res) == 1) {
+		st = col_text(res, 0, 0, address, size);
+		if (st != SC_OK)
+			snprintf(address, size, "-");
+		PQclear(res);
+		return SC_OK;
+	}
+	PQclear(res);
+	res = NULL;
+	SC_TRY(qpg_exec(q, db, "SELECT state FROM submissions WHERE id = $1", 1, &id, NULL, NULL,
+			&res));
+	st = PQntuples(res) ? SC_ERR_EXISTS : SC_ERR_NOT_FOUND;
+	PQclear(res);
+	return st;
+}
+
+static sc_status qpg_decide(sc_queue *base, const char *id, int accept, const char *reason,
+			    const char *actor)
+{
+	struct qpg *q = qpg_of(base);
+	char address[SC_ADDR_KEY_MAX];
+	sc_pg *db;
+	sc_status st;
+
+	SC_TRY(qpg_conn(q, &db));
+	st = qpg_begin(q, db);
+	if (st == SC_OK) {
+		st = qpg_claim(q, db, id, accept, reason, address, sizeof address);
+		if (st == SC_OK)
+			st = qpg_audit_on(q, db, actor ? actor : "-", accept ? "accept" : "reject",
+					  id, address, reason);
+		if (st == SC_OK)
+			st = qpg_commit(q, db);
+		else
+			sc_pg_rollback(db);
+	}
+	sc_pg_pool_put(q->pool, db);
+	return st;
+}
+
+/* ---- open / close ---- */
+
+static void qpg_close(sc_queue *base)
+{
+	struct qpg *q = qpg_of(base);
+
+	sc_pg_pool_free(q->pool);
+	free(q);
+}
+
+static const struct sc_queue_ops qpg_ops = {
+	.add = qpg_add,
+	.get = qpg_get,
+	.list = qpg_list,
+	.decide = qpg_decide,
+	.audit = qpg_audit,
+	.close = qpg_close,
+};
 
 sc_status sc_queue_pg_open(const char *conninfo, sc_queue **out, char *err, size_t errlen)
 {
-	(void)conninfo;
-	(void)out;
-	if (err && errlen)
-		snprintf(err, errlen, "pgsql: submission queue: not available in this build yet");
-	return SC_ERR_UNSUPPORTED;
+	struct qpg *q = calloc(1, sizeof *q);
+	sc_pg *db = NULL;
+	sc_status st;
+
+	if (!q)
+		return SC_ERR_NOMEM;
+	q->base.ops = &qpg_ops;
+	st = sc_pg_pool_new(conninfo, &q->pool, err, errlen);
+	/* Connect once now: the schema is created or checked (pgsql_db.h), and a
+	 * wrong password or an unreachable server is reported at startup. */
+	if (st == SC_OK)
+		st = sc_pg_pool_get(q->pool, &db, err, errlen);
+	if (st != SC_OK) {
+		if (q->pool)
+			sc_pg_pool_free(q->pool);
+		free(q);
+		return st;
+	}
+	sc_pg_pool_put(q->pool, db);
+	*out = &q->base;
+	return SC_OK;
 }
