@@ -1,7 +1,9 @@
 /*
  * admin_export.c - `smtpcert admin -c FILE export-www DIR`: the files that
  * cert_url points at (docs/protocol.md 10.2), for any web server whose document
- * root is DIR. For every address of the configured lmdb: and dir: repositories,
+ * root is DIR. For every address of the configured repositories (any type: the
+ * stores are walked with sc_repo_list() and asked with sc_repo_lookup() only;
+ * ldap:// stores with the configured ldap_* settings),
  * the certificate CERT would serve now (sc_repo_lookup: valid, not revoked by the
  * configured CRLs, newest first; the first store that has the address answers)
  * is written, leaf then chain in PEM (one file serves CERT and CERS), to the path
@@ -29,15 +31,17 @@ void admin_export_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: smtpcert admin -c FILE export-www DIR\n\n"
-		"Writes under DIR, for every address in the configured lmdb: and dir:\n"
-		"repositories, the file the cert_url template names (the URL's path,\n"
-		"percent-decoded, relative to DIR): the PEM certificate CERT serves now\n"
+		"Writes under DIR, for every address in the configured repositories\n"
+		"(lmdb:, dir:, ldap://, ...), the file the cert_url template names (the\n"
+		"URL's path, percent-decoded, relative to DIR): the PEM certificate CERT\n"
+		"serves now\n"
 		"(valid and not revoked by the configured crl_file), followed by its\n"
 		"chain, so the same file answers CERT and CERS. Files are replaced\n"
 		"atomically with mode 0644; directories are created. DIR/%s lists the\n"
 		"files written; those of addresses no longer served are removed, and\n"
 		"nothing else in DIR is touched. Prints a summary line. Run it after every\n"
-		"import, remove, accept or CRL update, e.g. from cron.\n\n"
+		"import, remove, accept or CRL update, e.g. from cron (for a directory\n"
+		"store: as often as its entries change).\n\n"
 		"example: smtpcert admin -c /etc/smtpcert/smtpcertd.conf export-www /var/www/certs\n",
 		EXPORT_MANIFEST);
 }
@@ -366,6 +370,7 @@ int admin_export(struct admin_ctx *ctx, int argc, char **argv)
 	size_t nspec = sc_config_list(ctx->cfg, "repository", &specs);
 	struct export_run x = { .rc = CLI_OK };
 	struct export_set keys = { 0 }, old = { 0 };
+	struct sc_repo_ldap_opts remote;
 	sc_repo **repos;
 	struct stat sb;
 
@@ -400,13 +405,15 @@ int admin_export(struct admin_ctx *ctx, int argc, char **argv)
 	repos = calloc(nspec ? nspec : 1, sizeof *repos);
 	if (!repos)
 		return CLI_FAILURE;
+	sc_repo_ldap_opts_from_config(ctx->cfg, &remote);
 	for (size_t i = 0; i < nspec; i++) {
 		char err[1024] = "";
 		sc_status st;
 
 		if (!admin_repo_local("export-www", specs[i]))
 			continue;
-		st = sc_repo_open(specs[i], SC_REPO_RDONLY, &repos[i], err, sizeof err);
+		st = sc_repo_open_ex(specs[i], SC_REPO_RDONLY, &remote, &repos[i], err,
+				     sizeof err);
 		if (st == SC_ERR_NOT_FOUND)
 			continue; /* nothing imported yet: an empty store */
 		if (st == SC_OK) {

@@ -1,6 +1,7 @@
 /*
  * admin_list.c - `smtpcert admin -c FILE list [--json]`: every certificate stored
- * in the configured lmdb: and dir: repositories, valid or not, with the status the
+ * in the configured repositories (any type, through sc_repo_list(); ldap:// with
+ * the configured ldap_* settings), valid or not, with the status the
  * server applies to it (repo.h sc_repo_entry_usable: validity window and the
  * configured CRLs). Text: one line per entry; --json: one array of objects.
  * Runs in the administrator's process; opens the stores read-only.
@@ -14,8 +15,8 @@ void admin_list_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: smtpcert admin -c FILE list [--json]\n\n"
-		"Prints every certificate stored in the configured lmdb: and dir:\n"
-		"repositories, one line each:\n"
+		"Prints every certificate stored in the configured repositories\n"
+		"(lmdb:, dir:, ldap://, ...), one line each:\n"
 		"  ADDRESS  STATUS  NOT-AFTER  SHA256-FINGERPRINT  SUBJECT\n"
 		"STATUS is valid, expired, not-yet-valid or revoked (by a configured\n"
 		"crl_file); the server serves only valid ones. With --json: an array of\n"
@@ -135,6 +136,7 @@ int admin_list(struct admin_ctx *ctx, int argc, char **argv)
 	const char *const *specs;
 	size_t nspec = sc_config_list(ctx->cfg, "repository", &specs);
 	struct list_out o = { .ctx = ctx };
+	struct sc_repo_ldap_opts remote;
 	int rc = CLI_OK;
 
 	for (int i = 1; i < argc; i++) {
@@ -146,6 +148,7 @@ int admin_list(struct admin_ctx *ctx, int argc, char **argv)
 			return CLI_USAGE;
 		}
 	}
+	sc_repo_ldap_opts_from_config(ctx->cfg, &remote);
 	if (o.json)
 		fputs("[", stdout);
 	for (size_t i = 0; i < nspec; i++) {
@@ -155,7 +158,7 @@ int admin_list(struct admin_ctx *ctx, int argc, char **argv)
 
 		if (!admin_repo_local("list", specs[i]))
 			continue;
-		st = sc_repo_open(specs[i], SC_REPO_RDONLY, &repo, err, sizeof err);
+		st = sc_repo_open_ex(specs[i], SC_REPO_RDONLY, &remote, &repo, err, sizeof err);
 		if (st == SC_ERR_NOT_FOUND)
 			continue; /* nothing imported yet: an empty store */
 		if (st == SC_OK) {

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "smtpcert/config.h"
 #include "repo_backend.h"
 #include "repo_cache.h"
 #include "repo_ldap.h"
@@ -196,6 +197,20 @@ static sc_status repo_ldap_remove(void *state, const char *key, size_t keylen,
 	(void)state, (void)key, (void)keylen, (void)fingerprint;
 	*removed = 0;
 	return SC_ERR_PERM;
+}
+
+void sc_repo_ldap_opts_from_config(const sc_config *cfg, struct sc_repo_ldap_opts *o)
+{
+	long long t = sc_config_int(cfg, "ldap_timeout"), ttl = sc_config_int(cfg, "ldap_cache_ttl");
+
+	memset(o, 0, sizeof *o);
+	o->bind_dn = sc_config_str(cfg, "ldap_bind_dn");
+	o->bind_password_file = sc_config_str(cfg, "ldap_bind_password_file");
+	o->starttls = sc_config_bool(cfg, "ldap_starttls");
+	o->ca_file = sc_config_str(cfg, "ldap_ca_file");
+	/* lib/config_keys.c bounds both; out of range here means "the default" */
+	o->timeout = t > 0 && t <= 3600 ? (int)t : LDAP_TIMEOUT_DEFAULT;
+	o->cache_ttl = ttl >= 0 && ttl <= 86400 ? (unsigned)ttl : 60;
 }
 
 static void repo_ldap_close(void *state)

@@ -108,6 +108,16 @@ SC_MUST_CHECK sc_status sc_repo_open_ex(const char *spec, unsigned flags,
 					const struct sc_repo_ldap_opts *ldap, sc_repo **out,
 					char *err, size_t errlen);
 
+struct sc_config;
+
+/**
+ * Fill @p o from the ldap_* keys of @p cfg (smtpcertd.conf(5): ldap_bind_dn,
+ * ldap_bind_password_file, ldap_starttls, ldap_ca_file, ldap_timeout,
+ * ldap_cache_ttl), so every program opening the configured stores uses the same
+ * settings. Strings point into @p cfg and live as long as it.
+ */
+void sc_repo_ldap_opts_from_config(const struct sc_config *cfg, struct sc_repo_ldap_opts *o);
+
 /** @return non-zero when lookups in @p r go over the network (ldap://): the daemon
  *  then runs them off the event loop. */
 int sc_repo_is_remote(const sc_repo *r);

@@ -12,7 +12,11 @@ scripts/install-deps installs slapd and ldap-utils.
     ldap = Slapd()
     ldap.start()                       # ldap.port, ldap.url
     ldap.add_person("alice", "alice@example.test", [der, ...])
+    ldap.delete("uid=alice,ou=people," + SUFFIX)
     ldap.stop(); ldap.start(); ldap.cleanup()
+
+slapd's size limit is 500 entries per plain search and unlimited in RFC 2696
+pages (size.prtotal), as a directory set up for smtpcert's list should be.
 """
 
 import base64
@@ -44,6 +48,7 @@ class Slapd:
     def __init__(self, directory=None):
         self.slapd = _tool("slapd", "slapd")
         self.ldapadd = _tool("ldapadd", "ldap-utils")
+        self.ldapdelete = _tool("ldapdelete", "ldap-utils")
         self.dir = directory or tempfile.mkdtemp(prefix="sc-slapd-")
         self.db = os.path.join(self.dir, "db")
         self.conf = os.path.join(self.dir, "slapd.conf")
@@ -67,6 +72,7 @@ class Slapd:
                 "rootdn \"%s\"" % ROOTDN,
                 "rootpw %s" % ROOTPW,
                 "directory %s" % self.db,
+                "sizelimit size.soft=500 size.hard=500 size.prtotal=unlimited",
                 "access to * by * read",
                 "",
             ]))
@@ -133,6 +139,13 @@ class Slapd:
             raise AssertionError("ldapadd failed (%d): %s%s\n%s"
                                  % (r.returncode, r.stdout.decode(errors="replace"),
                                     r.stderr.decode(errors="replace"), ldif[:2000]))
+
+    def delete(self, dn):
+        r = subprocess.run([self.ldapdelete, "-x", "-H", self.url, "-D", ROOTDN, "-w", ROOTPW,
+                            dn], capture_output=True, timeout=30)
+        if r.returncode != 0:
+            raise AssertionError("ldapdelete %s failed (%d): %s" % (
+                dn, r.returncode, r.stderr.decode(errors="replace")))
 
     def add_person(self, uid, mail, ders=(), attribute="userCertificate;binary"):
         """An inetOrgPerson ou=people entry with @mail and @ders as @attribute."""
