@@ -27,7 +27,9 @@
  * one process. Cost: one LMDB write transaction with its fsync (a few ms) during
  * which other sessions wait; submissions are rare and authenticated, lookups
  * are not delayed otherwise. If the store fails the submission stays pending
- * (reply "queued") and the administrator decides.
+ * (reply "queued") and the administrator decides. A remote first store
+ * (sc_repo_is_remote: pgsql: shared by several nodes) is thread-safe and slow,
+ * so there the store and the decision run on the worker instead.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -77,6 +79,7 @@ struct cerc_job {
 	struct timespec t0;
 	time_t now;
 	int auto_accept;
+	int auto_done;             /**< remote first store: auto ran on the worker */
 	int via_writer;            /**< privilege separation: the writer writes */
 	int phase;                 /**< 1: checks + queue (+ notice), 2: notice only */
 	/* results */
@@ -301,6 +304,8 @@ static void cerc_job_auto_writer(struct cerc_job *j)
 	snprintf(j->reply, sizeof j->reply, "250 2.0.0 %s accepted", j->sub.id);
 }
 
+static void cerc_job_auto(struct cerc_job *j);
+
 /* Worker thread, phase 1: parse, policy, queue; the notice too unless auto. */
 static void cerc_job_work(void *arg)
 {
@@ -372,11 +377,20 @@ static void cerc_job_work(void *arg)
 	snprintf(j->reply, sizeof j->reply, "250 2.0.0 %s queued", j->sub.id);
 	if (j->auto_accept && j->via_writer)
 		cerc_job_auto_writer(j);
+	/* a remote first store (pgsql:, shared by several nodes) is written from
+	 * this worker, never from the event loop: the store and the shared
+	 * queue's decision both go over the network */
+	if (j->auto_accept && !j->via_writer && j->rt->nrepos &&
+	    sc_repo_is_remote(j->rt->repos[0]->repo)) {
+		cerc_job_auto(j);
+		j->auto_done = 1;
+	}
 	if (!j->auto_accept)
 		cerc_job_notice(j);
 }
 
-/* Event loop: submissions = auto, after the durable queue add. */
+/* Event loop (worker for a remote first store): submissions = auto, after the
+ * durable queue add. */
 static void cerc_job_auto(struct cerc_job *j)
 {
 	struct runtime_repo *rr = j->rt->nrepos ? j->rt->repos[0] : NULL;
@@ -423,7 +437,7 @@ static void cerc_job_done(void *arg)
 	char status[12] = "-";
 
 	if (j->phase == 1 && j->code == 250 && j->auto_accept) {
-		if (!j->via_writer)
+		if (!j->via_writer && !j->auto_done)
 			cerc_job_auto(j);
 		j->phase = 2;
 		cerc_job_run(j);

@@ -67,13 +67,45 @@ static sc_status qpg_exec(struct qpg *q, sc_pg *db, const char *sql, int n,
 	return st;
 }
 
-static sc_status qpg_begin(struct qpg *q, sc_pg *db)
+/*
+ * A connection with a transaction begun. A pooled connection the server dropped
+ * meanwhile (a restart, an idle timeout) fails its first statement having done
+ * nothing, so there is one retry on a new connection; a database that is down
+ * fails both at once (the pool does not reconnect within a second).
+ */
+static sc_status qpg_begin_tx(struct qpg *q, sc_pg **db)
 {
 	char err[512] = "";
-	sc_status st = sc_pg_begin(db, err, sizeof err);
+	sc_status st = SC_ERR_TEMP;
 
+	for (int i = 0; i < 2 && st == SC_ERR_TEMP; i++) {
+		SC_TRY(qpg_conn(q, db));
+		st = sc_pg_begin(*db, err, sizeof err);
+		if (st == SC_OK)
+			return SC_OK;
+		sc_pg_pool_put(q->pool, *db);
+		*db = NULL;
+	}
+	sc_queue_warnf(&q->base, "pgsql submission queue: BEGIN: %s",
+		       err[0] ? err : sc_strerror(st));
+	return st;
+}
+
+/* One read-only statement on a pooled connection, retried once like BEGIN. */
+static sc_status qpg_read(struct qpg *q, const char *sql, int n, const char *const *v,
+			  PGresult **res)
+{
+	char err[512] = "";
+	sc_status st = SC_ERR_TEMP;
+	sc_pg *db;
+
+	for (int i = 0; i < 2 && st == SC_ERR_TEMP; i++) {
+		SC_TRY(qpg_conn(q, &db));
+		st = sc_pg_exec(db, sql, n, v, NULL, NULL, 1, res, err, sizeof err);
+		sc_pg_pool_put(q->pool, db);
+	}
 	if (st != SC_OK)
-		sc_queue_warnf(&q->base, "pgsql submission queue: BEGIN: %s",
+		sc_queue_warnf(&q->base, "pgsql submission queue: %s",
 			       err[0] ? err : sc_strerror(st));
 	return st;
 }
@@ -117,11 +149,16 @@ static sc_status qpg_audit(sc_queue *base, const char *actor, const char *action
 			   const char *id, const char *address, const char *detail)
 {
 	struct qpg *q = qpg_of(base);
-	sc_pg *db;
+	sc_pg *db = NULL;
 	sc_status st;
 
-	SC_TRY(qpg_conn(q, &db));
+	/* a transaction of its own, for the retry of qpg_begin_tx */
+	SC_TRY(qpg_begin_tx(q, &db));
 	st = qpg_audit_on(q, db, actor, action, id, address, detail);
+	if (st == SC_OK)
+		st = qpg_commit(q, db);
+	else
+		sc_pg_rollback(db);
 	sc_pg_pool_put(q->pool, db);
 	return st;
 }
@@ -159,9 +196,10 @@ static sc_status qpg_certs(const sc_cert *c, char **out, size_t *len)
 }
 
 /* One try under the id in s->id: SC_ERR_EXISTS means "draw another id". */
-static sc_status qpg_insert(struct qpg *q, sc_pg *db, const struct sc_submission *s,
-			    const char *certs, size_t certs_len)
+static sc_status qpg_insert(struct qpg *q, const struct sc_submission *s, const char *certs,
+			    size_t certs_len)
 {
+	sc_pg *db = NULL;
 	char rcv[24], nb[24], na[24], detail[256];
 	const char *v[11] = { s->id, s->address, s->auth_user, s->client, rcv, s->fingerprint,
 			      s->subject, s->issuer, nb, na, certs };
@@ -174,7 +212,7 @@ static sc_status qpg_insert(struct qpg *q, sc_pg *db, const struct sc_submission
 	snprintf(na, sizeof na, "%lld", (long long)s->not_after);
 	lens[10] = (int)certs_len;
 	formats[10] = 1; /* bytea, binary */
-	SC_TRY(qpg_begin(q, db));
+	SC_TRY(qpg_begin_tx(q, &db));
 	st = qpg_exec(q, db, "INSERT INTO submissions (id, state, address, auth_user, client, "
 		      "received, fingerprint, subject, issuer, not_before, not_after, certs) "
 		      "VALUES ($1, 0, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -186,9 +224,13 @@ static sc_status qpg_insert(struct qpg *q, sc_pg *db, const struct sc_submission
 		st = qpg_audit_on(q, db, s->auth_user[0] ? s->auth_user : "-", "submit", s->id,
 				  s->address, detail);
 	}
+	/* SC_ERR_TEMP from COMMIT is ambiguous (it may have committed): no retry,
+	 * the client resends after its 451 (see the file header) */
 	if (st == SC_OK)
-		return qpg_commit(q, db);
-	sc_pg_rollback(db);
+		st = qpg_commit(q, db);
+	else
+		sc_pg_rollback(db);
+	sc_pg_pool_put(q->pool, db);
 	return st;
 }
 
@@ -197,23 +239,16 @@ static sc_status qpg_add(sc_queue *base, struct sc_submission *s, const sc_cert 
 	struct qpg *q = qpg_of(base);
 	char *certs = NULL;
 	size_t len = 0;
-	sc_pg *db;
 	sc_status st;
 
 	SC_TRY(qpg_certs(c, &certs, &len));
-	st = qpg_conn(q, &db);
-	if (st != SC_OK) {
-		free(certs);
-		return st;
-	}
 	/* 128 random bits do not collide; the primary key is the uniqueness proof. */
 	st = SC_ERR_EXISTS;
 	for (int tries = 0; tries < 8 && st == SC_ERR_EXISTS; tries++) {
 		if ((st = sc_queue_new_id(s->id)) != SC_OK)
 			break;
-		st = qpg_insert(q, db, s, certs, len);
+		st = qpg_insert(q, s, certs, len);
 	}
-	sc_pg_pool_put(q->pool, db);
 	free(certs);
 	return st;
 }
@@ -316,15 +351,10 @@ static sc_status qpg_get(sc_queue *base, const char *id, struct sc_submission *o
 	struct qpg *q = qpg_of(base);
 	struct sc_submission s;
 	PGresult *res = NULL;
-	sc_pg *db;
 	sc_status st;
 
-	SC_TRY(qpg_conn(q, &db));
-	st = qpg_exec(q, db, "SELECT " QPG_COLS ", certs FROM submissions WHERE id = $1", 1,
-		      &id, NULL, NULL, &res);
-	sc_pg_pool_put(q->pool, db);
-	if (st != SC_OK)
-		return st;
+	SC_TRY(qpg_read(q, "SELECT " QPG_COLS ", certs FROM submissions WHERE id = $1", 1, &id,
+			&res));
 	if (PQntuples(res) != 1)
 		st = SC_ERR_NOT_FOUND;
 	else
@@ -346,19 +376,14 @@ static sc_status qpg_list(sc_queue *base, enum sc_submission_state state, sc_que
 	char st_txt[8], limit[16];
 	const char *v[2] = { st_txt, limit };
 	PGresult *res = NULL;
-	sc_pg *db;
-	sc_status st;
+	sc_status st = SC_OK;
 	int n;
 
 	snprintf(st_txt, sizeof st_txt, "%d", (int)state);
 	/* one row more than delivered tells "exactly the maximum" from "more" */
 	snprintf(limit, sizeof limit, "%d", SC_QUEUE_LIST_MAX + 1);
-	SC_TRY(qpg_conn(q, &db));
-	st = qpg_exec(q, db, "SELECT " QPG_COLS " FROM submissions WHERE state = $1 "
-		      "ORDER BY received, id LIMIT $2", 2, v, NULL, NULL, &res);
-	sc_pg_pool_put(q->pool, db);
-	if (st != SC_OK)
-		return st;
+	SC_TRY(qpg_read(q, "SELECT " QPG_COLS " FROM submissions WHERE state = $1 "
+			"ORDER BY received, id LIMIT $2", 2, v, &res));
 	n = PQntuples(res);
 	/* Ordered by the database: these are the oldest, unlike a directory scan. */
 	for (int i = 0; i < n && i < SC_QUEUE_LIST_MAX && st == SC_OK; i++) {
@@ -417,21 +442,18 @@ static sc_status qpg_decide(sc_queue *base, const char *id, int accept, const ch
 {
 	struct qpg *q = qpg_of(base);
 	char address[SC_ADDR_KEY_MAX];
-	sc_pg *db;
+	sc_pg *db = NULL;
 	sc_status st;
 
-	SC_TRY(qpg_conn(q, &db));
-	st = qpg_begin(q, db);
-	if (st == SC_OK) {
-		st = qpg_claim(q, db, id, accept, reason, address, sizeof address);
-		if (st == SC_OK)
-			st = qpg_audit_on(q, db, actor ? actor : "-", accept ? "accept" : "reject",
-					  id, address, reason);
-		if (st == SC_OK)
-			st = qpg_commit(q, db);
-		else
-			sc_pg_rollback(db);
-	}
+	SC_TRY(qpg_begin_tx(q, &db));
+	st = qpg_claim(q, db, id, accept, reason, address, sizeof address);
+	if (st == SC_OK)
+		st = qpg_audit_on(q, db, actor ? actor : "-", accept ? "accept" : "reject", id,
+				  address, reason);
+	if (st == SC_OK)
+		st = qpg_commit(q, db);
+	else
+		sc_pg_rollback(db);
 	sc_pg_pool_put(q->pool, db);
 	return st;
 }
