@@ -84,6 +84,8 @@ static void privhelper_serve(int sock, const char *config_path)
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGINT, SIG_IGN);
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	/* ps and /proc tell the three processes apart (smtpcertd(8)) */
+	(void)prctl(PR_SET_NAME, "smtpcertd-priv");
 	for (;;) {
 		ssize_t n = recv(sock, path, sizeof path - 1, 0);
 		int fd;
@@ -182,7 +184,7 @@ static int privhelper_copy(int in)
 {
 	static char chunk[16384];
 	size_t total = 0;
-	int mfd = memfd_create("smtpcertd-reload", MFD_CLOEXEC);
+	int mfd = memfd_create("smtpcertd-priv", MFD_CLOEXEC);
 
 	if (mfd < 0)
 		return -1;

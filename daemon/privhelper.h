@@ -1,8 +1,8 @@
 /*
  * privhelper.h - a minimal privileged helper so that SIGHUP can reload files
  * only root may read (the TLS key, typically) after the daemon has dropped to
- * `user`. Full privilege separation comes in a later issue; until then this
- * helper does one thing.
+ * `user`. It does one thing; queue and repository writes have a process of
+ * their own (writer.h).
  *
  * Before the privilege drop smtpcertd forks the helper, which stays root and
  * answers one request over a socketpair: "open PATH read-only". It re-reads the

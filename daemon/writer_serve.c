@@ -55,7 +55,9 @@ static void wsrv_warn(void *arg, const char *msg)
 
 static sc_status wsrv_queue(struct wsrv *w, sc_queue **q)
 {
-	sc_status rc = sc_queue_open(w->state_dir, q, w->err, sizeof w->err);
+	/* where the configuration puts it: state_dir, or a shared pgsql: database */
+	sc_status rc = sc_queue_open_ex(w->state_dir, sc_queue_db_spec(w->cfg), q, w->err,
+					sizeof w->err);
 
 	if (rc == SC_OK)
 		sc_queue_set_warn(*q, wsrv_warn, NULL);

@@ -154,6 +154,9 @@ class PrivsepTest(unittest.TestCase):
             self.assertEqual(ws["Uid"].split()[1], "0", "the writer runs as root")
             self.assertEqual(ws["Seccomp"], "0")
             self.assertTrue(d.wait_log(r"privsep: writer process %d owns the queue" % wpid))
+            helpers = [p for p, comm in children_of(d.pid).items() if comm == "smtpcertd-priv"]
+            self.assertEqual(len(helpers), 1, children_of(d.pid))
+            self.assertEqual(status_of(helpers[0])["Uid"].split()[1], "0")
             self.assertTrue(d.wait_log(r"seccomp: system call filter installed"))
 
             # --- what nobody may do to the files
