@@ -13,9 +13,7 @@
  * PG_LIST_PAGE entries a statement), so memory stays bounded whatever the size
  * of the table and no statement stays open while the visitor runs.
  *
- * The leaf's issuer and serial (for CRL checks) are not columns: the leaf is
- * parsed again (sc_cert_parse) when it is read, which also proves that the row
- * still holds the certificate its fingerprint names.
+ * Rows are decoded by lib/pgsql_row.c (fuzz/pgrow_fuzz.c).
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -24,6 +22,7 @@
 #include <string.h>
 
 #include "pgsql_db.h"
+#include "pgsql_row.h"
 #include "repo_backend.h"
 
 #define FP_LEN 32
@@ -40,15 +39,7 @@ struct pgr_state {
 	unsigned flags;
 };
 
-/* One decoded entry: pointers into the PGresult and the parsed leaf. */
-struct pgr_entry {
-	struct sc_repo_entry e;
-	sc_cert *leaf;
-};
-
-/* Result columns of every read (binary format). */
-enum { COL_ADDR, COL_FP, COL_LEAF, COL_NB, COL_NA, COL_ADDED, COL_ORD, COL_DER };
-
+/* Result columns of every read (binary format): lib/pgsql_row.h's order. */
 #define PG_SELECT                                                                  \
 	"SELECT c.addr, c.fingerprint, c.leaf, c.not_before, c.not_after, c.added,"  \
 	" u.o, cc.der FROM (SELECT * FROM certs WHERE "
@@ -72,88 +63,6 @@ static void pgr_init_sql(void)
 	snprintf(sql_list_next, sizeof(sql_list_next),
 		 PG_SELECT "(addr, fingerprint) > ($1, $2)" PG_JOIN, PG_LIST_PAGE,
 		 PG_CHAIN_SLOTS);
-}
-
-/* ---- decoding rows (every length checked: the database is not trusted) ---- */
-
-static int pgr_int8(const PGresult *res, int row, int col, int64_t *out)
-{
-	const uint8_t *p = (const uint8_t *)PQgetvalue(res, row, col);
-	uint64_t v = 0;
-
-	if (PQgetisnull(res, row, col) || PQgetlength(res, row, col) != 8)
-		return -1;
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	*out = (int64_t)v;
-	return 0;
-}
-
-static int pgr_same_entry(const PGresult *res, int a, int b)
-{
-	for (int col = COL_ADDR; col <= COL_FP; col++)
-		if (PQgetlength(res, a, col) != PQgetlength(res, b, col) ||
-		    memcmp(PQgetvalue(res, a, col), PQgetvalue(res, b, col),
-			   (size_t)PQgetlength(res, a, col)))
-			return 0;
-	return 1;
-}
-
-/*
- * Decode the rows [*row, next entry) into @p out: the entry, with the leaf
- * parsed. *@p row is advanced past the entry even when it is corrupt.
- * @return 0, or -1 for a corrupt entry (skipped with a warning by callers).
- */
-static int pgr_decode(const PGresult *res, int *row, struct pgr_entry *out)
-{
-	struct sc_repo_entry *e = &out->e;
-	int first = *row, n = PQntuples(res), bad = 0;
-	uint8_t fp[FP_LEN];
-	size_t klen;
-
-	while (*row < n && pgr_same_entry(res, first, *row))
-		(*row)++;
-	memset(out, 0, sizeof(*out));
-	klen = (size_t)PQgetlength(res, first, COL_ADDR);
-	e->key = PQgetvalue(res, first, COL_ADDR); /* libpq NUL-terminates values */
-	e->key_len = klen;
-	if (PQgetisnull(res, first, COL_ADDR) || klen == 0 || klen >= SC_ADDR_KEY_MAX ||
-	    strlen(e->key) != klen || PQgetlength(res, first, COL_FP) != FP_LEN ||
-	    PQgetisnull(res, first, COL_LEAF) || PQgetlength(res, first, COL_LEAF) == 0 ||
-	    pgr_int8(res, first, COL_NB, &e->not_before) ||
-	    pgr_int8(res, first, COL_NA, &e->not_after) ||
-	    pgr_int8(res, first, COL_ADDED, &e->added))
-		return -1;
-	memcpy(e->fingerprint, PQgetvalue(res, first, COL_FP), FP_LEN);
-	e->der[0] = (const uint8_t *)PQgetvalue(res, first, COL_LEAF);
-	e->der_len[0] = (size_t)PQgetlength(res, first, COL_LEAF);
-	e->n_der = 1;
-	/* chain rows: ordinality 1, 2, ... in order; NULL when the chain is empty */
-	for (int i = first; i < *row && !PQgetisnull(res, i, COL_ORD); i++) {
-		int64_t ord;
-
-		if (pgr_int8(res, i, COL_ORD, &ord) || ord != (int64_t)e->n_der ||
-		    e->n_der >= SC_CHAIN_MAX || PQgetisnull(res, i, COL_DER) ||
-		    PQgetlength(res, i, COL_DER) == 0) {
-			bad = 1; /* e.g. a chain fingerprint missing from chain_certs */
-			break;
-		}
-		e->der[e->n_der] = (const uint8_t *)PQgetvalue(res, i, COL_DER);
-		e->der_len[e->n_der] = (size_t)PQgetlength(res, i, COL_DER);
-		e->n_der++;
-	}
-	if (bad || e->der[0][0] != 0x30 ||
-	    sc_cert_parse(e->der[0], e->der_len[0], &out->leaf) != SC_OK)
-		return -1;
-	sc_cert_fingerprint(out->leaf, fp);
-	if (sc_cert_count(out->leaf) != 1 || memcmp(fp, e->fingerprint, FP_LEN)) {
-		sc_cert_free(out->leaf);
-		out->leaf = NULL;
-		return -1;
-	}
-	sc_cert_issuer_der(out->leaf, &e->issuer, &e->issuer_len);
-	sc_cert_serial_raw(out->leaf, &e->serial, &e->serial_len);
-	return 0;
 }
 
 /* ---- open / close ------------------------------------------------------------ */
@@ -232,7 +141,7 @@ static sc_status pgr_lookup(void *state, const char *key, size_t keylen,
 			    sc_repo_entry_fn visit, void *arg)
 {
 	struct pgr_state *s = state;
-	struct pgr_entry *ents;
+	struct sc_pgrow_entry *ents;
 	const char *vals[1] = {key};
 	PGresult *res;
 	size_t n = 0;
@@ -252,7 +161,7 @@ static sc_status pgr_lookup(void *state, const char *key, size_t keylen,
 				     SC_REPO_ENTRIES_MAX);
 			break;
 		}
-		if (pgr_decode(res, &row, &ents[n]) != 0 ||
+		if (sc_pgrow_decode(res, &row, &ents[n]) != 0 ||
 		    ents[n].e.key_len != keylen || memcmp(ents[n].e.key, key, keylen)) {
 			sc_cert_free(ents[n].leaf);
 			sc_repo_warn(s->r, "pgsql: %s: corrupt entry skipped", key);
@@ -291,17 +200,17 @@ static sc_status pgr_list(void *state, sc_repo_entry_fn fn, void *arg)
 			break;
 		rows = PQntuples(res);
 		for (int row = 0; row < rows && st == SC_OK;) {
-			struct pgr_entry pe;
+			struct sc_pgrow_entry pe;
 			int start = row;
-			size_t klen = (size_t)PQgetlength(res, start, COL_ADDR);
-			size_t fplen = (size_t)PQgetlength(res, start, COL_FP);
+			size_t klen = (size_t)PQgetlength(res, start, SC_PGROW_ADDR);
+			size_t fplen = (size_t)PQgetlength(res, start, SC_PGROW_FP);
 			char *p;
 
 			entries++;
-			if (pgr_decode(res, &row, &pe) != 0) {
+			if (sc_pgrow_decode(res, &row, &pe) != 0) {
 				sc_repo_warn(s->r, "pgsql: %.*s: corrupt entry skipped",
 					     klen > 320 ? 320 : (int)klen,
-					     PQgetvalue(res, start, COL_ADDR));
+					     PQgetvalue(res, start, SC_PGROW_ADDR));
 			} else {
 				st = fn(arg, &pe.e);
 				sc_cert_free(pe.leaf);
@@ -312,8 +221,8 @@ static sc_status pgr_list(void *state, sc_repo_entry_fn fn, void *arg)
 				break;
 			}
 			last = p;
-			memcpy(last, PQgetvalue(res, start, COL_ADDR), klen + 1);
-			memcpy(last + klen + 1, PQgetvalue(res, start, COL_FP), fplen);
+			memcpy(last, PQgetvalue(res, start, SC_PGROW_ADDR), klen + 1);
+			memcpy(last + klen + 1, PQgetvalue(res, start, SC_PGROW_FP), fplen);
 			vals[0] = last;
 			vals[1] = last + klen + 1;
 			lens[1] = (int)fplen;
@@ -385,7 +294,7 @@ static sc_status pgr_put(sc_pg *db, const struct sc_repo_entry *e, char *err, si
 	/* SC_REPO_ENTRIES_MAX bounds every lookup; under the address lock, so
 	 * the count cannot change before the insert */
 	SC_TRY(sc_pg_exec(db, sql_count, 2, vals, lens, fmts, 1, &res, err, errlen));
-	bad = PQntuples(res) != 1 || pgr_int8(res, 0, 0, &others);
+	bad = PQntuples(res) != 1 || sc_pgrow_int8(res, 0, 0, &others);
 	PQclear(res);
 	if (bad)
 		return SC_ERR_IO;
