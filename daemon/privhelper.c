@@ -21,6 +21,7 @@
 #include "listener.h"
 #include "log.h"
 #include "privhelper.h"
+#include "seccomp_filter.h"
 
 /* Largest file passed through (config files are at most this size too). */
 #define PRIVHELPER_FILE_MAX SC_CONFIG_MAX_BYTES
@@ -86,6 +87,7 @@ static void privhelper_serve(int sock, const char *config_path)
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	/* ps and /proc tell the three processes apart (smtpcertd(8)) */
 	(void)prctl(PR_SET_NAME, "smtpcertd-priv");
+	seccomp_filter_child(config_path, "reload helper");
 	for (;;) {
 		ssize_t n = recv(sock, path, sizeof path - 1, 0);
 		int fd;

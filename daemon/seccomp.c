@@ -10,6 +10,7 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 
+#include "log.h"
 #include "seccomp_filter.h"
 
 /* LeakSanitizer stops the process's threads with ptrace() at exit: sanitizer
@@ -119,6 +120,31 @@ sc_status seccomp_filter_apply(char *err, size_t errlen)
 	return SC_ERR_UNSUPPORTED;
 }
 #endif
+
+int seccomp_filter_wanted(const char *config_path)
+{
+	sc_config *cfg = NULL;
+	char err[256];
+	int on = 1;
+
+	if (config_path && sc_config_load(config_path, &cfg, err, sizeof err) == SC_OK) {
+		on = sc_config_bool(cfg, "seccomp");
+		sc_config_free(cfg);
+	}
+	return on;
+}
+
+void seccomp_filter_child(const char *config_path, const char *who)
+{
+	char err[256];
+	sc_status rc;
+
+	if (!seccomp_filter_wanted(config_path))
+		return;
+	rc = seccomp_filter_apply(err, sizeof err);
+	if (rc != SC_OK && rc != SC_ERR_UNSUPPORTED)
+		log_msg(LOG_WARNING, "%s: %s; running without a system call filter", who, err);
+}
 
 /* One probe of --check-seccomp: @p ret/@p e what the call did. @return 1 when
  * it was refused with EPERM. */

@@ -10,6 +10,8 @@
  * privileges back. Denied calls fail with EPERM (the daemon reports an ordinary
  * error and keeps serving) and the kernel logs them (SCMP_FLTATR_CTL_LOG) where
  * it can. The filter is applied to every thread (TSYNC) with no_new_privs set.
+ * The root children (writer, reload helper) get the same filter: they need none
+ * of those calls either, and it keeps a compromised one from running a shell.
  */
 #ifndef SMTPCERTD_SECCOMP_FILTER_H
 #define SMTPCERTD_SECCOMP_FILTER_H
@@ -23,6 +25,15 @@
  *         has no seccomp); SC_ERR_IO with a message in @p err.
  */
 SC_MUST_CHECK sc_status seccomp_filter_apply(char *err, size_t errlen);
+
+/** The `seccomp` setting of the configuration at @p config_path (yes when it
+ *  cannot be read: the default). For the root children, which keep no runtime. */
+int seccomp_filter_wanted(const char *config_path);
+
+/** In a child process (writer, reload helper): install the filter when the
+ *  configuration wants it; a failure is logged, not fatal. @p who names the
+ *  process in the log. */
+void seccomp_filter_child(const char *config_path, const char *who);
 
 /**
  * `smtpcertd --check-seccomp`: install the filter in this process, then show

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "seccomp_filter.h"
 #include "writer.h"
 #include "writer_proto.h"
 
@@ -248,6 +249,7 @@ void writer_serve(int sock, const char *config_path)
 	signal(SIGTERM, SIG_DFL);
 	(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
 	(void)prctl(PR_SET_NAME, "smtpcertd-write");
+	seccomp_filter_child(config_path, "writer");
 	for (;;) {
 		ssize_t n = recv(sock, in, sizeof in, MSG_TRUNC);
 		size_t len;

@@ -1,8 +1,8 @@
 """Privilege separation (issue 7): smtpcertd started as root with `user = nobody`.
 
 The processes and their identities in /proc: the network process runs as
-nobody under a seccomp filter (Seccomp: 2, NoNewPrivs: 1), the writer stays
-root. What nobody can do to the files (tried with runuser): nothing to the
+nobody under a seccomp filter (Seccomp: 2, NoNewPrivs: 1), the writer and the
+reload helper stay root, filtered too. What nobody can do to the files (tried with runuser): nothing to the
 queue, the audit log or the LMDB data file; it may create files in state_dir
 (the mail spool) and write its own notices. CERC over STARTTLS + AUTH is queued
 by the writer (the entry is root's, `smtpcert admin pending` lists it) and
@@ -152,11 +152,12 @@ class PrivsepTest(unittest.TestCase):
             wpid = d.writer()
             ws = status_of(wpid)
             self.assertEqual(ws["Uid"].split()[1], "0", "the writer runs as root")
-            self.assertEqual(ws["Seccomp"], "0")
+            self.assertEqual(ws["Seccomp"], "2", "the writer is filtered too")
             self.assertTrue(d.wait_log(r"privsep: writer process %d owns the queue" % wpid))
             helpers = [p for p, comm in children_of(d.pid).items() if comm == "smtpcertd-priv"]
             self.assertEqual(len(helpers), 1, children_of(d.pid))
-            self.assertEqual(status_of(helpers[0])["Uid"].split()[1], "0")
+            hs = status_of(helpers[0])
+            self.assertEqual((hs["Uid"].split()[1], hs["Seccomp"]), ("0", "2"))
             self.assertTrue(d.wait_log(r"seccomp: system call filter installed"))
 
             # --- what nobody may do to the files
@@ -264,6 +265,7 @@ class PrivsepTest(unittest.TestCase):
         self.assertIn("seccomp check passed", r.stdout)
         with PrivsepDaemon(extra={"seccomp": "no"}) as d:
             self.assertEqual(status_of(d.pid)["Seccomp"], "0")
+            self.assertEqual(status_of(d.writer())["Seccomp"], "0")
             self.assertTrue(d.wait_log(r"seccomp = no"))
 
     def test_systemd_unit(self):
