@@ -187,6 +187,55 @@ class PgsqlRepoTest(unittest.TestCase):
         self.assertIn("no answer within 2 s", r.stderr)
         self.assertTrue(d.alive())
 
+    def test_statement_deadline(self):
+        """A statement that waits on a lock past connect_timeout: 451, the
+        statement is cancelled on the server, and the next lookup after the lock
+        is gone answers (the daemon keeps running)."""
+        db = self.fresh_db()
+        d = self.daemon(self.spec(db, timeout=2))
+        r = d.admin("import", self.pki.chain("bob"))
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        locker = subprocess.Popen(
+            [os.path.join(self.pg.bin, "psql"), "-X", "-q", "-h", "127.0.0.1",
+             "-p", str(self.pg.port), "-U", "sc", "-d", db, "-c",
+             "BEGIN; LOCK TABLE certs IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(60);"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 30
+            while self.pg.psql("SELECT count(*) FROM pg_locks l JOIN pg_class c ON "
+                               "c.oid = l.relation WHERE c.relname = 'certs' AND "
+                               "l.mode = 'AccessExclusiveLock' AND l.granted",
+                               dbname=db).strip() != "1":
+                self.assertLess(time.monotonic(), deadline, "psql never took the lock")
+                time.sleep(0.1)
+            r = self.cmd(d, "CERT bob@example.test")
+            self.assertEqual(r.code, 451, r.text)
+            self.assertIn("4.3.0", r.text)
+            # the daemon's cancel reached the server: no lookup left waiting
+            deadline = time.monotonic() + 30
+            while self.pg.psql("SELECT count(*) FROM pg_stat_activity WHERE "
+                               "query LIKE '%%FROM certs WHERE addr%%' AND "
+                               "state = 'active' AND pid <> pg_backend_pid()",
+                               dbname=db).strip() != "0":
+                self.assertLess(time.monotonic(), deadline, "lookup not cancelled")
+                time.sleep(0.1)
+        finally:
+            # the server notices a vanished client only after pg_sleep: end
+            # the locking session on the server side
+            self.pg.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                         "query LIKE '%%pg_sleep(60)%%' AND pid <> pg_backend_pid()",
+                         dbname=db)
+            locker.kill()
+            locker.wait()
+        deadline = time.monotonic() + 30
+        while True:
+            r = self.cmd(d, "CERT bob@example.test")
+            if r.code != 451 or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+        self.assertEqual(r.code, 250, r.text)
+        self.assertTrue(d.alive())
+
     def test_newer_schema_refused(self):
         db = self.fresh_db()
         self.pg.psql("CREATE TABLE smtpcert_schema (version integer NOT NULL); "
