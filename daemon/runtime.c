@@ -378,8 +378,8 @@ static sc_status runtime_load_submissions(struct runtime *rt, char *err, size_t 
 		return SC_OK; /* rt->queue stays NULL: submissions go to the writer */
 	/* with a pgsql: repository the queue is that database's, shared by every
 	 * node (lib/queue_pgsql.c); state_dir still holds the notice spool */
-	rc = sc_queue_open_ex(state_dir, sc_queue_db_spec(rt->cfg), &rt->queue, msg,
-			      sizeof msg);
+	rc = sc_queue_open_lazy(state_dir, sc_queue_db_spec(rt->cfg), &rt->queue, msg,
+				sizeof msg);
 	if (rc != SC_OK)
 		sc_config_errorf(rt->cfg, sc_queue_db_spec(rt->cfg) ? "repository" : "state_dir",
 				 err, errlen, "%s", msg[0] ? msg : sc_strerror(rc));

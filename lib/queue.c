@@ -82,8 +82,8 @@ sc_status sc_queue_open(const char *state_dir, sc_queue **out, char *err, size_t
 	return sc_queue_open_ex(state_dir, NULL, out, err, errlen);
 }
 
-sc_status sc_queue_open_ex(const char *state_dir, const char *db_spec, sc_queue **out,
-			   char *err, size_t errlen)
+static sc_status queue_open(const char *state_dir, const char *db_spec, int lazy,
+			    sc_queue **out, char *err, size_t errlen)
 {
 	char host[256];
 	sc_status st;
@@ -95,7 +95,7 @@ sc_status sc_queue_open_ex(const char *state_dir, const char *db_spec, sc_queue 
 		SC_ENSURE_ARG(state_dir);
 		st = sc_queue_dir_open(state_dir, out, err, errlen);
 	} else if (is_pgsql(db_spec)) {
-		st = sc_queue_pg_open(db_spec + 6, out, err, errlen);
+		st = sc_queue_pg_open(db_spec + 6, lazy, out, err, errlen);
 	} else {
 		if (err && errlen)
 			snprintf(err, errlen, "%.200s: the submission queue lives in a pgsql: "
@@ -109,6 +109,18 @@ sc_status sc_queue_open_ex(const char *state_dir, const char *db_spec, sc_queue 
 	host[sizeof host - 1] = '\0';
 	sc_queue_set_node(*out, host);
 	return SC_OK;
+}
+
+sc_status sc_queue_open_ex(const char *state_dir, const char *db_spec, sc_queue **out,
+			   char *err, size_t errlen)
+{
+	return queue_open(state_dir, db_spec, 0, out, err, errlen);
+}
+
+sc_status sc_queue_open_lazy(const char *state_dir, const char *db_spec, sc_queue **out,
+			     char *err, size_t errlen)
+{
+	return queue_open(state_dir, db_spec, 1, out, err, errlen);
 }
 
 void sc_queue_close(sc_queue *q)

@@ -132,8 +132,9 @@ void sc_queue_warnf(sc_queue *q, const char *fmt, ...) __attribute__((format(pri
 SC_MUST_CHECK sc_status sc_queue_dir_open(const char *state_dir, sc_queue **out, char *err,
 					  size_t errlen);
 
-/** The PostgreSQL backend (lib/queue_pgsql.c); @p conninfo follows "pgsql:". */
-SC_MUST_CHECK sc_status sc_queue_pg_open(const char *conninfo, sc_queue **out, char *err,
-					 size_t errlen);
+/** The PostgreSQL backend (lib/queue_pgsql.c); @p conninfo follows "pgsql:";
+ *  @p lazy as sc_queue_open_lazy(). */
+SC_MUST_CHECK sc_status sc_queue_pg_open(const char *conninfo, int lazy, sc_queue **out,
+					 char *err, size_t errlen);
 
 #endif

@@ -477,7 +477,8 @@ static const struct sc_queue_ops qpg_ops = {
 	.close = qpg_close,
 };
 
-sc_status sc_queue_pg_open(const char *conninfo, sc_queue **out, char *err, size_t errlen)
+sc_status sc_queue_pg_open(const char *conninfo, int lazy, sc_queue **out, char *err,
+			   size_t errlen)
 {
 	struct qpg *q = calloc(1, sizeof *q);
 	sc_pg *db = NULL;
@@ -488,9 +489,14 @@ sc_status sc_queue_pg_open(const char *conninfo, sc_queue **out, char *err, size
 	q->base.ops = &qpg_ops;
 	st = sc_pg_pool_new(conninfo, &q->pool, err, errlen);
 	/* Connect once now: the schema is created or checked (pgsql_db.h), and a
-	 * wrong password or an unreachable server is reported at startup. */
+	 * wrong password or an unreachable server is reported at start-up; lazily,
+	 * an unreachable one only at the first call (the pool connects then). */
 	if (st == SC_OK)
 		st = sc_pg_pool_get(q->pool, &db, err, errlen);
+	if (st == SC_ERR_TEMP && lazy) {
+		*out = &q->base;
+		return SC_OK;
+	}
 	if (st != SC_OK) {
 		if (q->pool)
 			sc_pg_pool_free(q->pool);

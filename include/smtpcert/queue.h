@@ -70,6 +70,17 @@ SC_MUST_CHECK sc_status sc_queue_open(const char *state_dir, sc_queue **out, cha
 SC_MUST_CHECK sc_status sc_queue_open_ex(const char *state_dir, const char *db_spec,
 					 sc_queue **out, char *err, size_t errlen);
 
+/**
+ * sc_queue_open_ex() for a long-running process (the daemon): a pgsql: database
+ * that does not answer yet is not an error. The handle connects at its first
+ * call, which returns SC_ERR_TEMP until the database answers (CERC meanwhile
+ * answers 451 4.3.0), as the pgsql: repository does at start-up. A bad conninfo
+ * still fails here; a refused login or a newer schema fails at once when the
+ * server answers, else at the first call (SC_ERR_CONFIG).
+ */
+SC_MUST_CHECK sc_status sc_queue_open_lazy(const char *state_dir, const char *db_spec,
+					   sc_queue **out, char *err, size_t errlen);
+
 /** The first "pgsql:" entry of @p cfg's `repository` list, or NULL: where the
  *  queue and audit log live when several nodes share one database. */
 const char *sc_queue_db_spec(const sc_config *cfg);

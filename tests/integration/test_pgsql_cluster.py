@@ -11,8 +11,9 @@ accept on B, CERT answered by A and B; reject on the other node; audit rows
 naming both nodes; accept or reject of an id the other node already decided
 (a clear error, nothing changed); the database stopped during a CERC (451
 4.3.0, nothing queued) and started again (the resend works, without
-restarting the daemons); both nodes started at once on an empty database
-(one migration) with submissions = auto (served by the other node at once).
+restarting the daemons); a node started while the database is down (CERC
+451 until it answers); both nodes started at once on an empty database (one
+migration) with submissions = auto (served by the other node at once).
 """
 import os
 import re
@@ -200,19 +201,35 @@ class PgsqlClusterTest(unittest.TestCase):
         finally:
             self.pg.start()
         # nothing was queued by the failed try; the resend works on the same
-        # daemons (a client retries later; the pool waits a second after a
-        # failed connect, so a resend at once may still get 451)
+        # daemons
         self.assertEqual(self.sql("SELECT count(*) FROM submissions"), "0")
-        mark = len(a.log_text())
+        sid = self.resend_until_queued(a, "alice@example.test", self.pem("alice"))
+        self.assertIn(sid, b.pending())
+        self.assertTrue(a.alive() and b.alive())
+
+    def resend_until_queued(self, node, user, pem):
+        """A client's retries after 451 (the pool waits a second after a failed
+        connect, so a resend at once may still get 451)."""
         for attempt in range(20):
-            last = a.submit("alice@example.test", self.pem("alice"))
+            last = node.submit(user, pem)
             if not last.startswith("451 4.3.0"):
                 break
             time.sleep(0.5)
         m = re.match(ID_RE, last)
-        self.assertTrue(m, "%s\n%s" % (last, a.log_text()[mark:][-3000:]))
-        self.assertIn(m.group(1), b.pending())
-        self.assertTrue(a.alive() and b.alive())
+        self.assertTrue(m, "%s\n%s" % (last, node.log_text()[-3000:]))
+        return m.group(1)
+
+    def test_node_starts_while_database_down(self):
+        self.pg.stop()
+        try:
+            # a node starts anyway (as with its pgsql: repository): CERC is 451
+            a = self.node("mx-a.example.test")
+            last = a.submit("alice@example.test", self.pem("alice"))
+            self.assertTrue(last.startswith("451 4.3.0"), last)
+        finally:
+            self.pg.start()
+        sid = self.resend_until_queued(a, "alice@example.test", self.pem("alice"))
+        self.assertEqual(self.sql("SELECT id FROM submissions"), sid)
 
     def test_start_together_auto(self):
         # both nodes start at once on an empty database: one migrates, both serve

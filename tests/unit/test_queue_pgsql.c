@@ -453,6 +453,17 @@ static void test_unreachable(void **state)
 	assert_int_equal(sc_queue_open_ex(NULL, spec, &q, err, sizeof err), SC_ERR_TEMP);
 	assert_null(q);
 	assert_true(err[0] != '\0');
+	/* the daemon's open: a handle whose calls say SC_ERR_TEMP until it answers */
+	assert_int_equal(sc_queue_open_lazy(NULL, spec, &q, err, sizeof err), SC_OK);
+	assert_int_equal(sc_queue_add(q, g_cert2, &g_alice, "alice", "c", &s), SC_ERR_TEMP);
+	assert_int_equal(sc_queue_list(q, SC_SUB_PENDING, seen_fn, &v), SC_ERR_TEMP);
+	assert_int_equal(sc_queue_decide(q, "0123456789abcdef0123456789abcdef", 1, NULL, "x"),
+			 SC_ERR_TEMP);
+	sc_queue_close(q);
+	/* a conninfo libpq cannot parse fails even lazily */
+	assert_int_equal(sc_queue_open_lazy(NULL, "pgsql:host=127.0.0.1 nosuchkey=1", &q, err,
+					    sizeof err), SC_ERR_CONFIG);
+	q = NULL;
 	q = open_q("mx");
 	assert_int_equal(sc_queue_add(q, g_cert2, &g_alice, "alice", "c", &s), SC_OK);
 	PQclear(sql("postgres", "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
