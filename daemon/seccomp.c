@@ -51,6 +51,13 @@ static const char *const seccomp_denied[] = {
 	"setfsuid", "setfsgid", "setgroups", "capset",
 };
 
+/* libseccomp's answer when the kernel (or valgrind, which does not emulate
+ * seccomp(2)) lacks a feature the filter needs: run without, with a warning. */
+static int seccomp_unsupported(int rc)
+{
+	return rc == -EOPNOTSUPP || rc == -ENOSYS || rc == -EINVAL;
+}
+
 static sc_status seccomp_build(scmp_filter_ctx *out, char *err, size_t errlen)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
@@ -89,7 +96,7 @@ static sc_status seccomp_build(scmp_filter_ctx *out, char *err, size_t errlen)
 	if (rc != 0) {
 		snprintf(err, errlen, "seccomp: cannot build the filter: %s", strerror(-rc));
 		seccomp_release(ctx);
-		return SC_ERR_IO;
+		return seccomp_unsupported(rc) ? SC_ERR_UNSUPPORTED : SC_ERR_IO;
 	}
 	*out = ctx;
 	return SC_OK;
@@ -109,7 +116,7 @@ sc_status seccomp_filter_apply(char *err, size_t errlen)
 	seccomp_release(ctx);
 	if (rc != 0) {
 		snprintf(err, errlen, "seccomp: cannot load the filter: %s", strerror(-rc));
-		return SC_ERR_IO;
+		return seccomp_unsupported(rc) ? SC_ERR_UNSUPPORTED : SC_ERR_IO;
 	}
 	return SC_OK;
 }
