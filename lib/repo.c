@@ -25,6 +25,7 @@ static const struct sc_repo_backend *const backends[] = {
 	&sc_repo_dir_backend,
 	&sc_repo_ldap_backend,
 	&sc_repo_ldaps_backend,
+	&sc_repo_ldapi_backend,
 	&sc_repo_pgsql_backend,
 };
 

@@ -65,6 +65,7 @@ extern const struct sc_repo_backend sc_repo_lmdb_backend;
 extern const struct sc_repo_backend sc_repo_dir_backend;
 extern const struct sc_repo_backend sc_repo_ldap_backend;
 extern const struct sc_repo_backend sc_repo_ldaps_backend;
+extern const struct sc_repo_backend sc_repo_ldapi_backend;
 
 /* The ldap settings given to sc_repo_open_ex() (NULL when none), for a backend's
  * open(); valid during open() only. */

@@ -1,7 +1,8 @@
 /*
  * repo_ldap.c - the ldap:// and ldaps:// repository backend (repo.h): a read-only
  * store whose entries are certificates in a directory, found with an RFC 4516
- * URL whose filter holds the lookup key (escaped, lib/repo_ldap_url.c). Lookups
+ * URL whose filter holds the lookup key (escaped, lib/repo_ldap_url.c); also
+ * ldapi:// (OpenLDAP's LDAP over a Unix socket). Lookups
  * run on the daemon's worker threads at the same time: each takes a connection
  * of the store's pool (lib/repo_ldap_pool.c: lazy connects, failover across the
  * URL's hosts, broken connections replaced, backoff while down) and answers from
@@ -249,7 +250,8 @@ static sc_status repo_ldap_open_scheme(const char *scheme, sc_repo *r, const cha
 		pc.uri = s->url.uri;
 		pc.bind_dn = o ? o->bind_dn : NULL;
 		pc.password = pw;
-		pc.starttls = o && o->starttls;
+		/* a Unix socket never leaves the host: StartTLS only on the wire */
+		pc.starttls = o && o->starttls && strcmp(scheme, "ldapi");
 		pc.ca_file = o ? o->ca_file : NULL;
 		pc.timeout = s->timeout;
 		st = sc_repo_ldap_pool_new(&pc, &s->pool);
@@ -285,6 +287,13 @@ static sc_status repo_ldaps_open(sc_repo *r, const char *path, unsigned flags, v
 	return repo_ldap_open_scheme("ldaps", r, path, state, err, errlen);
 }
 
+static sc_status repo_ldapi_open(sc_repo *r, const char *path, unsigned flags, void **state,
+				 char *err, size_t errlen)
+{
+	(void)flags;
+	return repo_ldap_open_scheme("ldapi", r, path, state, err, errlen);
+}
+
 const struct sc_repo_backend sc_repo_ldap_backend = {
 	.scheme = "ldap",
 	.open = repo_ldap_open,
@@ -300,6 +309,20 @@ const struct sc_repo_backend sc_repo_ldap_backend = {
 const struct sc_repo_backend sc_repo_ldaps_backend = {
 	.scheme = "ldaps",
 	.open = repo_ldaps_open,
+	.close = repo_ldap_close,
+	.lookup = repo_ldap_lookup,
+	.store = repo_ldap_store,
+	.remove = repo_ldap_remove,
+	.list = sc_repo_ldap_list,
+	.remote = 1,
+	.threadsafe = 1,
+};
+
+/* ldapi:// (a Unix socket on this host): the same store; "remote" still, since
+ * the directory server may block as any other. */
+const struct sc_repo_backend sc_repo_ldapi_backend = {
+	.scheme = "ldapi",
+	.open = repo_ldapi_open,
 	.close = repo_ldap_close,
 	.lookup = repo_ldap_lookup,
 	.store = repo_ldap_store,

@@ -20,7 +20,8 @@ struct sc_repo_cache;
  * filter which keeps the URL's %XX and %s (decoded at substitution time, so that
  * a %25s in the URL stays the text "%s" and never becomes a placeholder). */
 struct sc_repo_ldap_url {
-	char uri[1024];  /* for ldap_initialize(): "ldap://h1:389 ldap://h2:389" */
+	char uri[1024];  /* for ldap_initialize(): "ldap://h1:389 ldap://h2:389",
+			  * "ldapi://%2Frun%2Fslapd%2Fldapi" */
 	char base[512];
 	char attrs[SC_REPO_LDAP_ATTRS_MAX][64];
 	size_t nattrs;
@@ -30,8 +31,13 @@ struct sc_repo_ldap_url {
 			   * values complete a bare leaf's chain ("" = none) */
 };
 
-/* Parse "//hostport[,hostport...]/base?attrs?scope?filter" (after "ldap:" or
- * "ldaps:"; @p scheme is "ldap" or "ldaps"). Defaults: attribute
+/* Longest ldapi:// socket path (sun_path is 108 bytes on Linux, with the NUL). */
+#define SC_REPO_LDAPI_PATH_MAX 108
+
+/* Parse "//hostport[,hostport...]/base?attrs?scope?filter" (after "ldap:",
+ * "ldaps:" or "ldapi:"; @p scheme is "ldap", "ldaps" or "ldapi"; for ldapi each
+ * host is a percent-encoded absolute socket path, "" the libldap default
+ * socket). Defaults: attribute
  * userCertificate;binary, scope base (RFC 4516 2), filter (mail=%s).
  * Extensions: x-ca-dn=DN (commas as %2C, RFC 4516 2); other non-critical ones
  * are ignored, a critical ('!') unknown one is an error.
@@ -58,14 +64,18 @@ SC_MUST_CHECK sc_status sc_repo_ldap_filter(const char *tmpl, const char *key, s
  * per store, so a daemon with more worker threads than that makes the rest wait
  * (at most ldap_timeout) instead of opening more. 8 is a few times the worker
  * count of a small host and far below any directory's connection limit.
- * Failover: the URI list is tried in order by libldap at each connect, so a new
- * connection goes to the first server that answers; a connection lives at most
- * SC_REPO_LDAP_CONN_MAX_AGE seconds, after which it is closed when returned, so
- * connections that failed over to a later server come back to the first one
- * once it is up again.
+ * Failover: the URL's servers (at most SC_REPO_LDAP_HOSTS_MAX) are tried in
+ * order at each connect, one at a time, so a server that accepts connections
+ * and never answers counts as down as well as one that refuses (libldap's own
+ * list only moves on when the TCP connect fails); one that failed is skipped
+ * for ldap_timeout. A new connection thus goes to the first server that
+ * answers; a connection lives at most SC_REPO_LDAP_CONN_MAX_AGE seconds, after
+ * which it is closed when returned, so connections that failed over to a later
+ * server come back to the first one once it is up again.
  */
 #define SC_REPO_LDAP_POOL_MAX 8
 #define SC_REPO_LDAP_CONN_MAX_AGE 300
+#define SC_REPO_LDAP_HOSTS_MAX 8
 
 struct sc_repo_ldap_pool;
 

@@ -24,6 +24,9 @@ struct pool_slot {
 
 struct sc_repo_ldap_pool {
 	char *uri, *bind_dn, *ca_file, *password;
+	char *uris[SC_REPO_LDAP_HOSTS_MAX]; /* into uri, split at spaces */
+	size_t nuris;
+	time_t uri_down[SC_REPO_LDAP_HOSTS_MAX]; /* monotonic: skip it until then */
 	size_t password_len;
 	int starttls, timeout;
 	sc_repo *repo;
@@ -70,6 +73,14 @@ sc_status sc_repo_ldap_pool_new(const struct sc_repo_ldap_pool_cfg *cfg,
 		free(p);
 		return SC_ERR_NOMEM;
 	}
+	/* one URI per attempt (pool_connect): libldap's own list moves on only when
+	 * the TCP connect fails, not when a server accepts and never answers */
+	for (char *u = p->uri, *sp; u && *u && p->nuris < SC_REPO_LDAP_HOSTS_MAX; u = sp) {
+		sp = strchr(u, ' ');
+		if (sp)
+			*sp++ = '\0';
+		p->uris[p->nuris++] = u;
+	}
 	if (cfg->password_len)
 		memcpy(p->password, cfg->password, cfg->password_len);
 	p->password[cfg->password_len] = '\0';
@@ -109,9 +120,9 @@ static int pool_transport_error(int rc)
 	return rc == LDAP_SERVER_DOWN || rc == LDAP_TIMEOUT || rc == LDAP_CONNECT_ERROR;
 }
 
-/* Connect, StartTLS, bind: a new handle. Runs without the lock (it may take up
- * to one ldap_timeout per URI). SC_ERR_TEMP on failure. */
-static sc_status pool_connect(struct sc_repo_ldap_pool *p, LDAP **out)
+/* Connect to @p uri, StartTLS, bind: a new handle. Runs without the lock (it
+ * may take up to one ldap_timeout). SC_ERR_TEMP on failure. */
+static sc_status pool_connect_one(struct sc_repo_ldap_pool *p, const char *uri, LDAP **out)
 {
 	struct timeval tv = { .tv_sec = p->timeout };
 	int version = LDAP_VERSION3, rc;
@@ -119,9 +130,7 @@ static sc_status pool_connect(struct sc_repo_ldap_pool *p, LDAP **out)
 	LDAP *ld = NULL;
 
 	*out = NULL;
-	/* a list "ldap://h1 ldap://h2": libldap tries each in order at connect
-	 * (failover), always from the first */
-	if (ldap_initialize(&ld, p->uri) != LDAP_SUCCESS || !ld)
+	if (ldap_initialize(&ld, uri) != LDAP_SUCCESS || !ld)
 		return SC_ERR_TEMP;
 	ldap_set_option(ld, LDAP_OPT_PROTOCOL_VERSION, &version);
 	/* a dead server must not hold a lookup longer than ldap_timeout */
@@ -138,7 +147,7 @@ static sc_status pool_connect(struct sc_repo_ldap_pool *p, LDAP **out)
 	/* RFC 4513 3: StartTLS before the bind, so the password never goes in clear;
 	 * a failed StartTLS is a failure, not a fallback to plaintext */
 	if (p->starttls && (rc = ldap_start_tls_s(ld, NULL, NULL)) != LDAP_SUCCESS) {
-		sc_repo_warn(p->repo, "%s: StartTLS failed: %s", p->uri, ldap_err2string(rc));
+		sc_repo_warn(p->repo, "%s: StartTLS failed: %s", uri, ldap_err2string(rc));
 		ldap_unbind_ext_s(ld, NULL, NULL);
 		return SC_ERR_TEMP;
 	}
@@ -148,12 +157,37 @@ static sc_status pool_connect(struct sc_repo_ldap_pool *p, LDAP **out)
 			      NULL, NULL);
 	if (rc != LDAP_SUCCESS) {
 		if (!pool_transport_error(rc))
-			sc_repo_warn(p->repo, "%s: bind failed: %s", p->uri, ldap_err2string(rc));
+			sc_repo_warn(p->repo, "%s: bind failed: %s", uri, ldap_err2string(rc));
 		ldap_unbind_ext_s(ld, NULL, NULL);
 		return SC_ERR_TEMP;
 	}
 	*out = ld;
 	return SC_OK;
+}
+
+/*
+ * Failover: the URL's servers in order, from the first every time (so a
+ * connection opened again goes back to it), skipping one that failed less than
+ * ldap_timeout ago: a dead first server costs one timeout per period, after
+ * which new connections go straight to the next. Runs without the lock.
+ */
+static sc_status pool_connect(struct sc_repo_ldap_pool *p, LDAP **out)
+{
+	for (size_t i = 0; i < p->nuris; i++) {
+		int skip;
+
+		pthread_mutex_lock(&p->lock);
+		skip = pool_now() < p->uri_down[i];
+		pthread_mutex_unlock(&p->lock);
+		if (skip)
+			continue;
+		if (pool_connect_one(p, p->uris[i], out) == SC_OK)
+			return SC_OK;
+		pthread_mutex_lock(&p->lock);
+		p->uri_down[i] = pool_now() + p->timeout;
+		pthread_mutex_unlock(&p->lock);
+	}
+	return SC_ERR_TEMP;
 }
 
 /* Close slot @p i. Called with the lock held. */

@@ -54,24 +54,62 @@ static void set_err(char *err, size_t errlen, const char *msg)
 		snprintf(err, errlen, "%s", msg);
 }
 
+/* ldapi (OpenLDAP: LDAP over a Unix socket, the URL's host being the socket's
+ * path percent-encoded, e.g. ldapi://%2Fvar%2Frun%2Fslapd%2Fldapi): @p path is
+ * the decoded host; an absolute path that fits sun_path, written back encoded
+ * as libldap expects (every byte outside RFC 3986 2.3 unreserved as %XX). */
+static int url_ldapi_host(const char *path, char *out, size_t size)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t o = 0;
+
+	if (path[0] != '/' || strlen(path) >= SC_REPO_LDAPI_PATH_MAX)
+		return -1;
+	for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+		int plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' ||
+			    *p == '~';
+
+		if (*p < 0x21 || *p == 0x7f)
+			return -1; /* controls and spaces: not in a path we accept */
+		if (o + (plain ? 1 : 3) >= size)
+			return -1;
+		if (plain) {
+			out[o++] = (char)*p;
+		} else {
+			out[o++] = '%';
+			out[o++] = hex[*p >> 4];
+			out[o++] = hex[*p & 15];
+		}
+	}
+	out[o] = '\0';
+	return 0;
+}
+
 /* "h1:389,h2" -> "ldap://h1:389 ldap://h2" (libldap takes a space-separated list
  * and tries each in turn: failover across servers). */
 static int url_hosts(const char *scheme, const char *s, size_t n, char *out, size_t size)
 {
-	size_t o = 0;
+	size_t o = 0, nhost = 0;
+	int ldapi = !strcmp(scheme, "ldapi");
 
 	if (n == 0)
 		return snprintf(out, size, "%s://", scheme) < (int)size ? 0 : -1;
+	if (s[n - 1] == ',')
+		return -1; /* "h1," : an empty last host */
 	while (n > 0) {
 		const char *comma = memchr(s, ',', n);
 		size_t len = comma ? (size_t)(comma - s) : n;
-		char host[256];
+		char host[256], enc[3 * SC_REPO_LDAPI_PATH_MAX];
 		int w;
 
-		if (len == 0 || pct_decode(s, len, host, sizeof host) != 0 ||
-		    strpbrk(host, " /?#@"))
+		if (len == 0 || nhost++ == SC_REPO_LDAP_HOSTS_MAX ||
+		    pct_decode(s, len, host, sizeof host) != 0)
 			return -1;
-		w = snprintf(out + o, size - o, "%s%s://%s", o ? " " : "", scheme, host);
+		if (ldapi ? url_ldapi_host(host, enc, sizeof enc) != 0 : !!strpbrk(host, " /?#@"))
+			return -1;
+		w = snprintf(out + o, size - o, "%s%s://%s", o ? " " : "", scheme,
+			     ldapi ? enc : host);
 		if (w < 0 || (size_t)w >= size - o)
 			return -1;
 		o += (size_t)w;
@@ -184,7 +222,7 @@ sc_status sc_repo_ldap_url_parse(const char *scheme, const char *rest,
 	hlen = strcspn(s, "/?");
 	s += hlen;
 	if (url_hosts(scheme, host, hlen, u->uri, sizeof u->uri) != 0) {
-		set_err(err, errlen, "bad host list in LDAP URL");
+		set_err(err, errlen, "bad host list in LDAP URL (at most 8 hosts)");
 		return SC_ERR_CONFIG;
 	}
 	if (*s == '/')

@@ -137,6 +137,15 @@ class LdapRepoTest(unittest.TestCase):
             r = c.cmd("CERT bare@example.test")
             self.assertEqual(r.ders(), self.chain[:1])
 
+    def test_ldapi_socket(self):
+        spec = "%s/ou=people,%s?userCertificate;binary?sub?(mail=%%s)" % (self.slapd.ldapi_url,
+                                                                         SUFFIX)
+        d = self.daemon(spec)
+        r = self.cert(d, "bob@example.test")
+        self.assertEqual(r.code, 250, r.text)
+        self.assertEqual(r.ders(), [self.pki.der("bob")])
+        self.assertEqual(self.cert(d, "nobody@example.test").code, 550)
+
     def test_filter_injection(self):
         d = self.daemon(ldap_spec(self.slapd))
         for address in ("*@example.test", "x*@example.test".replace("x", "*"),

@@ -4,7 +4,8 @@ Everything lives in a temporary directory: slapd.conf (the system's /etc/ldap
 config is never read), the mdb database, the pid file and the log. The suffix
 is dc=example,dc=test with rootdn cn=admin,dc=example,dc=test (password
 ROOTPW); the schemas are Debian's core, cosine and inetorgperson. slapd listens
-on ldap://127.0.0.1:PORT/ only, runs as the current user, and is stopped by
+on ldap://127.0.0.1:PORT/ and on the Unix socket DIR/ldapi (ldapi_url) only,
+runs as the current user, and is stopped by
 its PID (stop() keeps the data, so start() brings the same directory back).
 A missing slapd or ldapadd is an error (AssertionError), never a skipped test:
 scripts/install-deps installs slapd and ldap-utils.
@@ -27,6 +28,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.parse
 
 import sctest
 
@@ -81,9 +83,16 @@ class Slapd:
     def url(self):
         return "ldap://127.0.0.1:%d" % self.port
 
+    @property
+    def ldapi_url(self):
+        """The Unix socket slapd also listens on (OpenLDAP's ldapi://, the path
+        percent-encoded)."""
+        return "ldapi://" + urllib.parse.quote(os.path.join(self.dir, "ldapi"), safe="")
+
     def start(self, timeout=15):
         log = open(self.logfile, "ab")
-        self.proc = subprocess.Popen([self.slapd, "-h", self.url + "/", "-f", self.conf,
+        self.proc = subprocess.Popen([self.slapd, "-h", self.url + "/ " + self.ldapi_url,
+                                      "-f", self.conf,
                                       "-d", "0"], stdin=subprocess.DEVNULL, stdout=log,
                                      stderr=log)
         log.close()

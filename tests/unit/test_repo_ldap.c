@@ -63,6 +63,58 @@ static void test_url_defaults_and_hosts(void **state)
 	assert_int_equal(u.scope, LDAP_SCOPE_ONELEVEL);
 }
 
+static sc_status count_visit(void *arg, const struct sc_repo_entry *e);
+
+/* ldapi:// (OpenLDAP): the host is a percent-encoded absolute socket path,
+ * passed to libldap encoded again; "" is libldap's default socket. */
+static void test_url_ldapi(void **state)
+{
+	static const char *const bad[] = {
+		"//run%2Fslapd%2Fldapi/dc=x",         /* relative */
+		"//%2Frun%2Fs%20d/dc=x",              /* space */
+		"//%2Frun%2Fs%0Ad/dc=x",              /* control */
+		"//%2Frun,/dc=x",                     /* empty second */
+	};
+	struct sc_repo_ldap_url u;
+	char err[256], big[512];
+	sc_repo *r = NULL;
+
+	(void)state;
+	assert_int_equal(sc_repo_ldap_url_parse("ldapi", "//%2Frun%2Fslapd%2Fldapi/dc=x??sub?"
+						"(mail=%s)", &u, err, sizeof err), SC_OK);
+	assert_string_equal(u.uri, "ldapi://%2Frun%2Fslapd%2Fldapi");
+	assert_string_equal(u.base, "dc=x");
+	/* a literal '/' is not a host delimiter problem once encoded; odd bytes
+	 * are encoded; several sockets fail over like hosts */
+	assert_int_equal(sc_repo_ldap_url_parse("ldapi", "//%2Fa%2Fb:c,%2Fd_e.f~g/dc=x", &u, err,
+						sizeof err), SC_OK);
+	assert_string_equal(u.uri, "ldapi://%2Fa%2Fb%3Ac ldapi://%2Fd_e.f~g");
+	assert_int_equal(sc_repo_ldap_url_parse("ldapi", "///dc=x", &u, err, sizeof err), SC_OK);
+	assert_string_equal(u.uri, "ldapi://");
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		assert_int_equal(sc_repo_ldap_url_parse("ldapi", bad[i], &u, err, sizeof err),
+				 SC_ERR_CONFIG);
+	/* longer than sun_path */
+	memcpy(big, "//%2F", 5);
+	memset(big + 5, 'a', 120);
+	memcpy(big + 125, "/dc=x", 6);
+	assert_int_equal(sc_repo_ldap_url_parse("ldapi", big, &u, err, sizeof err), SC_ERR_CONFIG);
+	/* a registered scheme, remote (a local directory server may block too) */
+	assert_true(sc_repo_scheme_known("ldapi:///dc=x"));
+	assert_int_equal(sc_repo_open("ldapi://%2Fnonexistent%2Fsock/dc=x??sub?(mail=%s)",
+				      SC_REPO_RDONLY, &r, err, sizeof err), SC_OK);
+	assert_true(sc_repo_is_remote(r));
+	{
+		struct sc_addr a;
+		int n = 0;
+
+		assert_int_equal(sc_addr_parse("a@example.test", 14, 0, &a, NULL), SC_OK);
+		assert_int_equal(sc_repo_lookup(r, &a, time(NULL), NULL, count_visit, &n),
+				 SC_ERR_TEMP);
+	}
+	sc_repo_close(r);
+}
+
 static void test_url_extensions(void **state)
 {
 	struct sc_repo_ldap_url u;
@@ -96,6 +148,8 @@ static void test_url_errors(void **state)
 		"//h/dc=x??sub?(mail=%s)?x-ca-dn=a%00", /* NUL in the CA DN */
 		"//h/dc=x??sub?(mail=%s)?a?b",          /* too many fields */
 		"//h,,k/dc=x??sub?(mail=%s)",           /* empty host */
+		"//h,/dc=x??sub?(mail=%s)",             /* empty last host */
+		"//a,b,c,d,e,f,g,h,i/dc=x",             /* 9 hosts */
 		"//h%20k/dc=x??sub?(mail=%s)",          /* space in a host */
 	};
 	struct sc_repo_ldap_url u;
@@ -297,6 +351,7 @@ int main(void)
 		cmocka_unit_test(test_url_full),
 		cmocka_unit_test(test_url_defaults_and_hosts),
 		cmocka_unit_test(test_url_extensions),
+		cmocka_unit_test(test_url_ldapi),
 		cmocka_unit_test(test_url_errors),
 		cmocka_unit_test(test_escape),
 		cmocka_unit_test(test_filter),

@@ -46,6 +46,7 @@ struct slapd {
 	char dir[512];
 	char port[8];
 	char url[64];
+	char ldapi[600]; /* ldapi://%2F...%2Fldapi: slapd's socket in dir */
 	pid_t pid;
 	int loaded;
 };
@@ -65,6 +66,14 @@ static void slapd_init(struct slapd *d)
 	tc_tmpdir(d->dir, sizeof d->dir);
 	assert_int_equal(ts_dead_port(d->port), 0);
 	snprintf(d->url, sizeof d->url, "ldap://127.0.0.1:%s", d->port);
+	{
+		size_t o = snprintf(d->ldapi, sizeof d->ldapi, "ldapi://");
+
+		for (const char *p = d->dir; *p && o + 4 < sizeof d->ldapi; p++)
+			o += (size_t)snprintf(d->ldapi + o, sizeof d->ldapi - o,
+					      *p == '/' ? "%%2F" : "%c", *p);
+		snprintf(d->ldapi + o, sizeof d->ldapi - o, "%%2Fldapi");
+	}
 	snprintf(conf, sizeof conf, "%s/db", d->dir);
 	assert_int_equal(mkdir(conf, 0700), 0);
 	snprintf(conf, sizeof conf, "%s/slapd.conf", d->dir);
@@ -183,13 +192,13 @@ static void del_person(struct slapd *d, const char *uid)
 
 static void slapd_start(struct slapd *d)
 {
-	char conf[600], log[600], listen[80];
+	char conf[600], log[600], listen[700];
 	struct sockaddr_in sa = { .sin_family = AF_INET };
 	int ok = 0;
 
 	snprintf(conf, sizeof conf, "%s/slapd.conf", d->dir);
 	snprintf(log, sizeof log, "%s/slapd.log", d->dir);
-	snprintf(listen, sizeof listen, "%s/", d->url);
+	snprintf(listen, sizeof listen, "%s/ %s", d->url, d->ldapi);
 	d->pid = fork();
 	assert_true(d->pid >= 0);
 	if (d->pid == 0) {
@@ -461,7 +470,7 @@ static void test_failover(void **state)
 	add_person(&g_a, "fo", mail, da, la);
 	add_person(&g_b, "fo", mail, db, lb);
 	snprintf(hosts, sizeof hosts, "127.0.0.1:%s,127.0.0.1:%s", g_a.port, g_b.port);
-	r = open_store(hosts, NULL, 0, 3);
+	r = open_store(hosts, NULL, 0, 2);
 	/* both up: the first answers */
 	assert_int_equal(lookup(r, "fo@example.test", &g), SC_OK);
 	assert_memory_equal(g.fp, fpa, 32);
@@ -474,7 +483,10 @@ static void test_failover(void **state)
 	slapd_start(&g_a);
 	assert_int_equal(lookup(r, "fo@example.test", &g), SC_OK);
 	assert_memory_equal(g.fp, fpb, 32);
-	/* ...and a connection opened again goes to the first, the second still up */
+	/* ...and a connection opened again goes to the first, the second still up,
+	 * once the first's backoff (ldap_timeout, 2 s here, counted from its
+	 * failure) is over: until then new connections skip it */
+	sleep(3);
 	slapd_stop(&g_b);
 	slapd_start(&g_b);
 	assert_int_equal(lookup(r, "fo@example.test", &g), SC_OK);
@@ -563,6 +575,99 @@ static void test_cache(void **state)
 	sc_repo_close(fresh);
 	free(d1);
 	free(d2);
+}
+
+/* ---- a server that accepts connections and never answers ---- */
+
+static void *silent_worker(void *arg)
+{
+	struct worker *w = arg;
+	struct got g;
+
+	if (lookup(w->repo, "user1@example.test", &g) != SC_ERR_TEMP)
+		w->bad++;
+	return NULL;
+}
+
+/* Connections the kernel completed on @p fd (the backlog), accepted and closed. */
+static int silent_drain(int fd)
+{
+	int n = 0, c;
+
+	while ((c = accept4(fd, NULL, NULL, SOCK_NONBLOCK)) >= 0) {
+		close(c);
+		n++;
+	}
+	return n;
+}
+
+static void test_silent_server(void **state)
+{
+	char port[8], hosts[64];
+	int fd = ts_listen(port);
+	struct worker w[8];
+	pthread_t t[8];
+	struct got g;
+	sc_repo *r;
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
+	snprintf(hosts, sizeof hosts, "127.0.0.1:%s", port);
+	r = open_store(hosts, NULL, 0, 2);
+	/* 8 lookups at once while nothing is open: one thread connects, the others
+	 * wait for its outcome; all SC_ERR_TEMP, one connection attempt in all */
+	for (int i = 0; i < 8; i++) {
+		w[i] = (struct worker){ .repo = r, .id = i };
+		assert_int_equal(pthread_create(&t[i], NULL, silent_worker, &w[i]), 0);
+	}
+	for (int i = 0; i < 8; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(w[i].bad, 0);
+	}
+	assert_int_equal(silent_drain(fd), 1);
+	/* within the backoff: no attempt at all */
+	assert_int_equal(lookup(r, "user1@example.test", &g), SC_ERR_TEMP);
+	assert_int_equal(silent_drain(fd), 0);
+	sc_repo_close(r);
+	/* silent first, a real server second: the first lookup waits one timeout
+	 * and is answered by the second; then the silent one is skipped while
+	 * 8 threads open more connections (its backoff is 5 s) */
+	snprintf(hosts, sizeof hosts, "127.0.0.1:%s,127.0.0.1:%s", port, g_a.port);
+	r = open_store(hosts, NULL, 0, 5);
+	assert_int_equal(lookup(r, "user1@example.test", &g), SC_OK);
+	assert_memory_equal(g.fp, g_user_fp[1], 32);
+	assert_int_equal(silent_drain(fd), 1);
+	for (int i = 0; i < 8; i++) {
+		w[i] = (struct worker){ .repo = r, .id = i };
+		assert_int_equal(pthread_create(&t[i], NULL, lookup_worker, &w[i]), 0);
+	}
+	for (int i = 0; i < 8; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(w[i].bad, 0);
+	}
+	assert_int_equal(silent_drain(fd), 0);
+	sc_repo_close(r);
+	close(fd);
+}
+
+/* ---- ldapi:// ---- */
+
+static void test_ldapi(void **state)
+{
+	struct sc_repo_ldap_opts o = { .timeout = 5, .starttls = 1 /* ignored: a socket */ };
+	char spec[800], err[512];
+	struct got g;
+	sc_repo *r = NULL;
+
+	(void)state;
+	snprintf(spec, sizeof spec, "%s/" PEOPLE "?userCertificate;binary?sub?(mail=%%s)",
+		 g_a.ldapi);
+	assert_int_equal(sc_repo_open_ex(spec, SC_REPO_RDONLY, &o, &r, err, sizeof err), SC_OK);
+	assert_int_equal(lookup(r, "user3@example.test", &g), SC_OK);
+	assert_memory_equal(g.fp, g_user_fp[3], 32);
+	assert_int_equal(lookup(r, "nobody@example.test", &g), SC_ERR_NOT_FOUND);
+	sc_repo_close(r);
 }
 
 /* ---- list ---- */
@@ -729,6 +834,8 @@ int main(void)
 		cmocka_unit_test(test_failover),
 		cmocka_unit_test(test_cache),
 		cmocka_unit_test(test_list),
+		cmocka_unit_test(test_ldapi),
+		cmocka_unit_test(test_silent_server),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
