@@ -15,6 +15,10 @@
 #include "worker.h"
 
 static int cert_job_forced;
+/* loop thread: lookups on the pool, and those waiting for a slot (FIFO) */
+static unsigned cert_inflight;
+static struct cert_job *cert_wait_head, *cert_wait_tail;
+static size_t cert_nwaiting;
 
 struct cert_emit {
 	const struct cert_walk *w;
@@ -198,6 +202,8 @@ static void cert_job_work(void *arg)
 	/* the session is gone before the walk began: spare the directory */
 	if (__atomic_load_n(&j->cancelled, __ATOMIC_ACQUIRE))
 		return;
+	/* validity is judged when the walk runs (it may have waited for a slot) */
+	j->walk.now = time(NULL);
 	cert_walk(&j->walk, &sink);
 	if (j->body_failed && j->walk.outcome == CERT_TOO_BIG)
 		j->walk.outcome = CERT_SINK_FAILED;
@@ -211,10 +217,9 @@ static void cert_job_free(struct cert_job *j)
 	free(j);
 }
 
-/* Loop thread (or worker_destroy()'s thread at exit, sessions all gone). */
-static void cert_job_done(void *arg)
+/* Loop thread: answer the session if it still waits, free the job. */
+static void cert_job_finish(struct cert_job *j)
 {
-	struct cert_job *j = arg;
 	struct session *s = j->s;
 
 	if (s) {
@@ -227,15 +232,54 @@ static void cert_job_done(void *arg)
 	cert_job_free(j);
 }
 
+static void cert_job_done(void *arg);
+
+/* Hand waiting lookups to the pool while slots are free. A job whose session
+ * ended while it waited is freed unasked; one the pool refuses is answered
+ * 451 (no store was asked). */
+static void cert_job_pump(void)
+{
+	while (cert_wait_head && cert_inflight < CERT_JOB_INFLIGHT_MAX) {
+		struct cert_job *j = cert_wait_head;
+		struct worker *w = worker_default();
+
+		cert_wait_head = j->next;
+		if (!cert_wait_head)
+			cert_wait_tail = NULL;
+		cert_nwaiting--;
+		j->next = NULL;
+		if (!j->s) {
+			cert_job_free(j);
+			continue;
+		}
+		if (w && worker_submit(w, cert_job_work, cert_job_done, j) == SC_OK) {
+			cert_inflight++;
+			continue;
+		}
+		j->walk.outcome = CERT_UNAVAILABLE;
+		cert_job_finish(j);
+	}
+}
+
+/* Loop thread (or worker_destroy()'s thread at exit, sessions all gone). */
+static void cert_job_done(void *arg)
+{
+	cert_inflight--;
+	cert_job_finish(arg);
+	cert_job_pump();
+}
+
 sc_status cert_job_start(struct session *s, struct runtime *rt, const struct sc_addr *addr,
 			 const char *key, int chain, const char *verb, long delayed, size_t room,
 			 cert_job_answered_fn answered)
 {
 	struct worker *w = worker_default();
 	struct cert_job *j;
-	sc_status rc;
+	sc_status rc = SC_OK;
 
 	if (!w || s->lookup)
+		return SC_ERR_TEMP;
+	if (cert_inflight >= CERT_JOB_INFLIGHT_MAX && cert_nwaiting >= CERT_JOB_WAITING_MAX)
 		return SC_ERR_TEMP;
 	j = calloc(1, sizeof *j);
 	if (!j)
@@ -256,10 +300,21 @@ sc_status cert_job_start(struct session *s, struct runtime *rt, const struct sc_
 	j->walk.chain = chain;
 	j->walk.now = time(NULL);
 	j->walk.outcome = CERT_UNAVAILABLE;
-	rc = worker_submit(w, cert_job_work, cert_job_done, j);
-	if (rc != SC_OK) {
-		cert_job_free(j);
-		return rc;
+	if (cert_inflight < CERT_JOB_INFLIGHT_MAX) {
+		rc = worker_submit(w, cert_job_work, cert_job_done, j);
+		if (rc != SC_OK) {
+			cert_job_free(j);
+			return rc;
+		}
+		cert_inflight++;
+	} else {
+		/* every slot is taken (a slow directory): wait in line */
+		if (cert_wait_tail)
+			cert_wait_tail->next = j;
+		else
+			cert_wait_head = j;
+		cert_wait_tail = j;
+		cert_nwaiting++;
 	}
 	s->lookup = j;
 	return SC_OK;

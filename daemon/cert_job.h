@@ -17,6 +17,11 @@
  * session sits in SESSION_LOOKUP and reads no input, so pipelined commands are
  * answered in order after it.
  *
+ * At most CERT_JOB_INFLIGHT_MAX lookups are handed to the pool at once, the
+ * others wait in a FIFO on the loop thread: a directory that hangs holds at
+ * most that many threads, and the rest of the pool keeps serving AUTH, CERC
+ * and deliveries.
+ *
  * Cancellation (worker.h pattern): session_fini() calls cert_job_cancel(); the
  * job then never touches the session, a walk not started yet is skipped, and
  * the done function frees the job.
@@ -30,8 +35,14 @@
 #include <smtpcert/smtpcert.h>
 
 #include "runtime.h"
+#include "worker.h"
 
 struct session;
+
+/* Lookups handed to the worker pool at once (one thread of the default pool
+ * stays free for other jobs), and lookups waiting for a slot. */
+#define CERT_JOB_INFLIGHT_MAX (WORKER_THREADS_DEFAULT - 1)
+#define CERT_JOB_WAITING_MAX WORKER_QUEUE_MAX
 
 enum cert_outcome {
 	CERT_FOUND,       /**< the "250-" lines went to the sink: 250 2.0.0 */
@@ -91,13 +102,15 @@ struct cert_job {
 	int body_failed;              /**< body could not be allocated */
 	struct cert_walk walk;
 	cert_job_answered_fn answered;
+	struct cert_job *next;        /**< waiting for a slot (cert_job.c) */
 };
 
 /**
  * Submit the walk for @p addr / @p key in @p rt to the daemon's worker pool;
  * on SC_OK the session is attached (s->lookup) and the caller enters
  * SESSION_LOOKUP. @p room bounds the reply's "250-" lines.
- * @return SC_OK; SC_ERR_TEMP (no pool, or its queue is full); SC_ERR_NOMEM.
+ * @return SC_OK; SC_ERR_TEMP (no pool, or its queue or the waiting list is
+ *         full); SC_ERR_NOMEM.
  */
 SC_MUST_CHECK sc_status cert_job_start(struct session *s, struct runtime *rt,
 				       const struct sc_addr *addr, const char *key, int chain,

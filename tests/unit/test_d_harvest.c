@@ -356,11 +356,12 @@ static void test_async(void **state)
 	event_base_free(base);
 }
 
-static volatile int g_release;
+static volatile int g_release, g_blocking;
 
 static void blocker(void *arg)
 {
 	(void)arg;
+	__atomic_store_n(&g_blocking, 1, __ATOMIC_RELEASE);
 	while (!__atomic_load_n(&g_release, __ATOMIC_ACQUIRE))
 		usleep(1000);
 }
@@ -368,6 +369,11 @@ static void blocker(void *arg)
 static void nothing(void *arg)
 {
 	(void)arg;
+}
+
+static void set_flag(void *arg)
+{
+	*(int *)arg = 1;
 }
 
 /* worker_submit() refusing (queue full): 451 4.3.0 at once, nothing counted. */
@@ -383,7 +389,11 @@ static void test_queue_full(void **state)
 	worker_set_default(w);
 	cert_job_force_async(1);
 	g_release = 0;
+	g_blocking = 0;
 	assert_int_equal(worker_submit(w, blocker, NULL, NULL), SC_OK);
+	/* the thread holds the blocker: what is queued now stays queued */
+	while (!__atomic_load_n(&g_blocking, __ATOMIC_ACQUIRE))
+		usleep(1000);
 	while (worker_submit(w, nothing, NULL, NULL) == SC_OK)
 		assert_true(++n <= WORKER_QUEUE_MAX);
 	open_session(&s, "192.0.2.1:1");
@@ -405,20 +415,13 @@ static void test_queue_full(void **state)
 	event_base_free(base);
 }
 
-/* A real remote store that hangs: [dir:, ldap:// accepting and never
- * answering], ldap_timeout = 1. The walk runs as a job without forcing. */
-static void test_hung_directory(void **state)
+/* A runtime with [dir:, ldap:// to @p port] and ldap_timeout = 1, made
+ * current (the caller restores fix.rt with hung_runtime_end()). */
+static struct runtime *hung_runtime(const char *port, const char *name)
 {
-	struct event_base *base = event_base_new();
-	struct worker *w = NULL;
 	struct runtime *rt = NULL;
-	struct session s;
-	char port[8], conf[700], text[2048], err[512] = "";
-	int lfd = ts_listen(port);
-	const char *r;
+	char conf[700], text[2048], err[512] = "";
 
-	(void)state;
-	assert_true(lfd >= 0);
 	snprintf(text, sizeof text,
 		 "hostname = mx.test\nlisten = 127.0.0.1:25\ndomains = example.test\n"
 		 "repository = dir:%s/repo, ldap://127.0.0.1:%s/dc=example,dc=test?"
@@ -426,13 +429,38 @@ static void test_hung_directory(void **state)
 		 "ldap_timeout = 1\ncrl_file = %s/crl.pem\nstate_dir = %s\n"
 		 "limits_exempt_loopback = no\nharvest_threshold = 10\n",
 		 fix.dir, port, fix.dir, fix.dir);
-	snprintf(conf, sizeof conf, "%s/hung.conf", fix.dir);
+	snprintf(conf, sizeof conf, "%s/%s.conf", fix.dir, name);
 	tc_write_file(conf, text, strlen(text));
 	if (runtime_load(conf, NULL, &rt, err, sizeof err) != SC_OK)
 		fail_msg("runtime_load: %s", err);
 	runtime_ref(rt); /* runtime_set_current() takes one reference */
 	runtime_set_current(rt);
 	assert_true(cert_job_wanted(rt));
+	return rt;
+}
+
+static void hung_runtime_end(struct runtime *rt)
+{
+	runtime_ref(fix.rt);
+	runtime_set_current(fix.rt);
+	runtime_unref(rt);
+}
+
+/* A real remote store that hangs: [dir:, ldap:// accepting and never
+ * answering], ldap_timeout = 1. The walk runs as a job without forcing. */
+static void test_hung_directory(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct worker *w = NULL;
+	struct runtime *rt;
+	struct session s;
+	char port[8];
+	int lfd = ts_listen(port);
+	const char *r;
+
+	(void)state;
+	assert_true(lfd >= 0);
+	rt = hung_runtime(port, "hung1");
 	assert_int_equal(worker_create(base, 2, &w), SC_OK);
 	worker_set_default(w);
 	memset(&s, 0, sizeof s);
@@ -455,9 +483,62 @@ static void test_hung_directory(void **state)
 	session_fini(&s);
 	worker_destroy(w);
 	worker_set_default(NULL);
-	runtime_ref(fix.rt);
-	runtime_set_current(fix.rt);
-	runtime_unref(rt);
+	hung_runtime_end(rt);
+	close(lfd);
+	event_base_free(base);
+}
+
+/* More lookups than slots on a hung store (a fresh one: a store that just
+ * timed out answers at once for a while): CERT_JOB_INFLIGHT_MAX run, the rest
+ * wait in line, and a thread of the pool stays free for other work (AUTH,
+ * CERC): its job is done while lookups still wait. */
+static void test_lookup_slots(void **state)
+{
+	enum { N = CERT_JOB_INFLIGHT_MAX + 2 };
+	struct event_base *base = event_base_new();
+	struct worker *w = NULL;
+	struct runtime *rt;
+	struct session *ss = calloc(N, sizeof *ss);
+	char port[8];
+	int lfd = ts_listen(port), other = 0, waiting = 0, answered = 0;
+
+	(void)state;
+	assert_true(lfd >= 0);
+	assert_non_null(ss);
+	rt = hung_runtime(port, "hung2");
+	assert_int_equal(worker_create(base, WORKER_THREADS_DEFAULT, &w), SC_OK);
+	worker_set_default(w);
+	for (int i = 0; i < N; i++) {
+		char peer[32];
+
+		snprintf(peer, sizeof peer, "192.0.2.%d:1", 20 + i);
+		session_init(&ss[i], rt, peer, "hung0002");
+		assert_memory_equal(cmd(&ss[i], "EHLO client.test"), "250", 3);
+		assert_string_equal(cmd(&ss[i], "CERT nobody@example.test"), "");
+		assert_int_equal(ss[i].state, SESSION_LOOKUP);
+	}
+	assert_int_equal(worker_submit(w, nothing, set_flag, &other), SC_OK);
+	while (!other && event_base_loop(base, EVLOOP_ONCE) == 0)
+		;
+	for (int i = 0; i < N; i++)
+		waiting += ss[i].state == SESSION_LOOKUP;
+	/* at least the two beyond the slots cannot have started */
+	assert_true(waiting >= 2);
+	/* one session leaves while waiting for a slot: freed unasked (ASan) */
+	session_fini(&ss[N - 1]);
+	while (worker_pending(w) > 0 && event_base_loop(base, EVLOOP_ONCE) == 0)
+		;
+	for (int i = 0; i < N - 1; i++) {
+		assert_int_equal(ss[i].state, SESSION_READY);
+		answered += strcmp(take(&ss[i]), "451 4.3.0 Certificate repository "
+				   "temporarily unavailable\r\n") == 0;
+		session_fini(&ss[i]);
+	}
+	assert_int_equal(answered, N - 1);
+	free(ss);
+	worker_destroy(w);
+	worker_set_default(NULL);
+	hung_runtime_end(rt);
 	close(lfd);
 	event_base_free(base);
 }
@@ -470,6 +551,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_async, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hung_directory, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lookup_slots, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
