@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "rcpt_local.h"
 #include "runtime.h"
 
@@ -346,6 +347,14 @@ static sc_status runtime_load_rcpts(struct runtime *rt, char *err, size_t errlen
 	return rc;
 }
 
+/* The queue's own problems (a pgsql: database's error text, an unreadable
+ * entry): worker threads call it, log_msg is thread-safe. */
+static void runtime_queue_warn(void *arg, const char *msg)
+{
+	(void)arg;
+	log_msg(LOG_WARNING, "submission queue: %s", msg);
+}
+
 /* CERC: the review queue, the postmaster address and the upload limit. */
 static sc_status runtime_load_submissions(struct runtime *rt, char *err, size_t errlen)
 {
@@ -383,8 +392,10 @@ static sc_status runtime_load_submissions(struct runtime *rt, char *err, size_t 
 	if (rc != SC_OK)
 		sc_config_errorf(rt->cfg, sc_queue_db_spec(rt->cfg) ? "repository" : "state_dir",
 				 err, errlen, "%s", msg[0] ? msg : sc_strerror(rc));
-	else
+	if (rc == SC_OK) {
 		sc_queue_set_node(rt->queue, rt->hostname); /* names this node in audit rows */
+		sc_queue_set_warn(rt->queue, runtime_queue_warn, NULL);
+	}
 	return rc;
 }
 

@@ -194,6 +194,9 @@ class PgsqlClusterTest(unittest.TestCase):
             last = a.submit("alice@example.test", self.pem("alice"))
             self.assertTrue(last.startswith("451 4.3.0"), last)
             self.assertTrue(a.wait_log(r"cmd=CERC .*result=451", timeout=10), a.log_text()[-2000:])
+            # the log says why: the database's own message
+            self.assertTrue(a.wait_log(r"submission queue: pgsql", timeout=10),
+                            a.log_text()[-2000:])
             # the admin says why, not a crash
             r = b.admin("pending")
             self.assertNotEqual(r.returncode, 0)
