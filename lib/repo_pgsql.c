@@ -41,28 +41,34 @@ struct pgr_state {
 
 /* Result columns of every read (binary format): lib/pgsql_row.h's order. */
 #define PG_SELECT                                                                  \
-	"SELECT c.addr, c.fingerprint, c.leaf, c.not_before, c.not_after, c.added,"  \
-	" u.o, cc.der FROM (SELECT * FROM certs WHERE "
+	"SELECT c.addr, c.fingerprint,"                                              \
+	" CASE WHEN length(c.leaf) <= %d THEN c.leaf END,"                           \
+	" c.not_before, c.not_after, c.added, u.o,"                                  \
+	" CASE WHEN length(cc.der) <= %d THEN cc.der END"                            \
+	" FROM (SELECT * FROM certs WHERE "
 #define PG_JOIN                                                                    \
 	" ORDER BY addr, fingerprint LIMIT %d) c"                                    \
 	" LEFT JOIN LATERAL unnest(c.chain[1:%d]) WITH ORDINALITY AS u(fp, o) ON true" \
 	" LEFT JOIN chain_certs cc ON cc.fingerprint = u.fp"                         \
 	" ORDER BY c.addr, c.fingerprint, u.o"
 
-static char sql_lookup[512], sql_list_first[512], sql_list_next[512];
+static char sql_lookup[768], sql_list_first[768], sql_list_next[768];
 static void pgr_init_store_sql(void);
 
 static void pgr_init_sql(void)
 {
 	pgr_init_store_sql();
-	/* the bounds are compile-time constants, written into the SQL once */
+	/* The bounds are compile-time constants, written into the SQL once. A
+	 * certificate over SC_CERT_INPUT_MAX comes back as NULL (a corrupt entry),
+	 * so one result holds at most (33 * 7) rows of 64 KiB values whatever a
+	 * writer put in the tables: libpq buffers a whole result in memory. */
 	snprintf(sql_lookup, sizeof(sql_lookup), PG_SELECT "addr = $1" PG_JOIN,
-		 SC_REPO_ENTRIES_MAX + 1, PG_CHAIN_SLOTS);
+		 SC_CERT_INPUT_MAX, SC_CERT_INPUT_MAX, SC_REPO_ENTRIES_MAX + 1, PG_CHAIN_SLOTS);
 	snprintf(sql_list_first, sizeof(sql_list_first), PG_SELECT "true" PG_JOIN,
-		 PG_LIST_PAGE, PG_CHAIN_SLOTS);
+		 SC_CERT_INPUT_MAX, SC_CERT_INPUT_MAX, PG_LIST_PAGE, PG_CHAIN_SLOTS);
 	snprintf(sql_list_next, sizeof(sql_list_next),
-		 PG_SELECT "(addr, fingerprint) > ($1, $2)" PG_JOIN, PG_LIST_PAGE,
-		 PG_CHAIN_SLOTS);
+		 PG_SELECT "(addr, fingerprint) > ($1, $2)" PG_JOIN, SC_CERT_INPUT_MAX,
+		 SC_CERT_INPUT_MAX, PG_LIST_PAGE, PG_CHAIN_SLOTS);
 }
 
 /* ---- open / close ------------------------------------------------------------ */

@@ -487,7 +487,7 @@ static void test_corrupt_rows_skipped(void **state)
 
 	store(r, "alice@example.test", c);
 	/* junk leaf; a real leaf under a wrong fingerprint; a chain certificate
-	 * missing from chain_certs; a short fingerprint (list only) */
+	 * missing from chain_certs; an oversized leaf; a short fingerprint (list) */
 	PQclear(sql(g_db, "INSERT INTO certs VALUES ('alice@example.test', "
 		    "'\\x" ZERO31 "01', '\\x3003020100', '{}', 0, 9999999999, 0)"));
 	PQclear(sql(g_db, "INSERT INTO certs SELECT addr, '\\x" ZERO31 "02', leaf, chain, "
@@ -495,13 +495,17 @@ static void test_corrupt_rows_skipped(void **state)
 	PQclear(sql(g_db, "INSERT INTO certs SELECT addr, '\\x" ZERO31 "03', leaf, "
 		    "ARRAY['\\xdead'::bytea], not_before, not_after, added FROM certs "
 		    "WHERE fingerprint = '\\x" ZERO31 "02'"));
+	/* a leaf over SC_CERT_INPUT_MAX never leaves the server */
+	PQclear(sql(g_db, "INSERT INTO certs VALUES ('alice@example.test', "
+		    "'\\x" ZERO31 "04', decode('30' || repeat('00', 70000), 'hex'), '{}', 0, "
+		    "9999999999, 0)"));
 	PQclear(sql(g_db, "INSERT INTO certs VALUES ('zed@example.test', '\\x01', "
 		    "'\\x3003020100', '{}', 0, 1, 0)"));
 	sc_repo_set_warn(r, warn_fn, &wn);
 	assert_int_equal(lookup(r, "alice@example.test", NULL, &g), SC_OK);
 	assert_fp(&g, c);
 	assert_int_equal(g.n_der, 2);
-	assert_int_equal(wn.n, 3);
+	assert_int_equal(wn.n, 4);
 	assert_non_null(strstr(wn.last, "corrupt"));
 	assert_int_equal(count_entries(r, "alice@example.test"), 1);
 	/* list walks past every corrupt row, including the short key */
