@@ -1,7 +1,10 @@
 /*
  * smtpcert/queue.h - the durable review queue of CERC submissions under state_dir,
  * shared by the daemon (adds) and `smtpcert admin` (lists, accepts, rejects) while
- * both run.
+ * both run; or, when `repository` holds a pgsql: database, in that database's
+ * submissions and audit tables, shared by every node (sc_queue_open_ex(); the
+ * same calls and statuses, docs/scaling.md). What follows describes the
+ * directory form.
  *
  * Layout: STATE/submissions/{pending,accepted,rejected}/<id>; each entry is written
  * to a temporary file, fsync'ed, renamed into place and the directory fsync'ed, so a
