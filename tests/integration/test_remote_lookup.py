@@ -6,7 +6,8 @@ Against a hung directory (a socket that accepts and never answers,
 ldap_timeout = 3): another client is answered while the first one's lookup
 hangs, then the first gets 451 4.3.0; a client that disconnects or times out
 during its lookup, and SIGTERM with a lookup in flight (the answer, then 421,
-then a clean exit). Against a real slapd (tests/lib/slapd.py): pipelined
+then a clean exit; or, when the lookup outlasts the drain, the close and a
+clean exit). Against a real slapd (tests/lib/slapd.py): pipelined
 commands answered in order with the right content, a chain of [lmdb, ldap]
 where lmdb answers first, 40 concurrent clients, and the harvest limits
 (delays, counting, 421) as with a local store."""
@@ -248,6 +249,35 @@ class RemoteLookupTest(unittest.TestCase):
         log = d.log_text()
         self.assertIn("all connections closed, exiting", log)
         self.assertIn("stopped", log)
+
+    def test_sigterm_drain_ends_first(self):
+        # ldap_timeout 8 s > the 5 s drain: the drain ends with the lookup in
+        # flight; the session is closed, the job finishes without it (worker
+        # threads are joined at exit) and the daemon exits cleanly
+        h = self.hung()
+        d = self.daemon(ldap_spec(h.url), ldap_timeout="8")
+        a = Client(d.port, timeout=30)
+        self.addCleanup(a.close)
+        a.ehlo()
+        a.send(b"CERT bob@example.test\r\n")
+        self.assertTrue(d.log_has("-> LOOKUP", timeout=10))
+        d.proc.send_signal(signal.SIGTERM)
+        data = b""
+        try:
+            while True:
+                a._fill(30)
+        except sctest.Closed:
+            data = a.buf
+        except (ConnectionResetError, OSError):
+            data = a.buf
+        # never a certificate answer; a 421 when the drain's end says goodbye
+        self.assertNotIn(b"250", data)
+        self.assertTrue(data == b"" or data.startswith(b"421 "), data)
+        self.assertEqual(d.proc.wait(30), 0, d.log_text()[-3000:])
+        log = d.log_text()
+        self.assertIn("connections still open after", log)
+        self.assertIn("stopped", log)
+        self.assertNotIn("cmd=CERT addr=bob", log)
 
     def test_concurrent_clients(self):
         d = self.daemon(ldap_spec(self.slapd.url))
