@@ -5,7 +5,9 @@
  * replacement, eviction of the oldest by key count and by bytes, an answer
  * larger than the cache refused, copies independent of the caller's buffers,
  * visitor errors passed on, and several threads reading and writing at once
- * while answers are evicted under readers.
+ * while answers are evicted under readers; and the cache inside the ldap://
+ * backend against a real slapd, where lib/repo.c still applies validity and
+ * CRLs to cached entries.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,11 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include <smtpcert/smtpcert.h>
 #include "repo_backend.h"
 #include "repo_cache.h"
+#include "ldaptest.h"
 
 /* A fake entry whose bytes all derive from @p tag, so a replay can be checked. */
 struct fake {
@@ -285,6 +289,82 @@ static void test_threads(void **state)
 	sc_repo_cache_free(c);
 }
 
+/* The cache inside the ldap:// backend, against a real slapd
+ * (tests/lib/ldaptest.h): answers (and "none") reused within the TTL, off
+ * with TTL 0, validity and CRLs applied by lib/repo.c to cached entries at
+ * every lookup, SC_ERR_TEMP never cached. */
+static void test_cache_in_ldap_store(void **state)
+{
+	const char *m1[] = { "c1@example.test", NULL }, *m2[] = { "c2@example.test", NULL };
+	const char *m3[] = { "c3@example.test", NULL };
+	uint8_t *d1, *d2, *d3, fp1[32], fp2[32], fp3[32];
+	size_t l1, l2, l3;
+	struct lt_slapd g_a;
+	long revoked = 5001;
+	char *crl;
+	size_t crllen;
+	sc_crlset *crls;
+	struct lt_got g;
+	sc_repo *cached, *fresh;
+
+	(void)state;
+	lt_pki_init();
+	lt_slapd_init(&g_a);
+	lt_slapd_start(&g_a);
+	lt_make_leaf("c3@example.test", 5003, 0, &d3, &l3, fp3);
+	lt_add_person(&g_a, "c3", m3, d3, l3);
+	lt_make_leaf("c1@example.test", 5001, 0, &d1, &l1, fp1);
+	lt_make_leaf("c2@example.test", 5002, 0, &d2, &l2, fp2);
+	lt_add_person(&g_a, "c1", m1, d1, l1);
+	cached = lt_open_store(g_a.url + 7, NULL, 3600, 3);
+	fresh = lt_open_store(g_a.url + 7, NULL, 0, 3);
+	assert_int_equal(lt_lookup(cached, "c1@example.test", &g), SC_OK);
+	assert_memory_equal(g.fp, fp1, 32);
+	/* "no entries" is remembered too */
+	assert_int_equal(lt_lookup(cached, "c2@example.test", &g), SC_ERR_NOT_FOUND);
+	lt_del_person(&g_a, "c1");
+	lt_add_person(&g_a, "c2", m2, d2, l2);
+	/* within the TTL the cached answers stand; without a cache the directory's */
+	assert_int_equal(lt_lookup(cached, "c1@example.test", &g), SC_OK);
+	assert_memory_equal(g.fp, fp1, 32);
+	assert_int_equal(lt_lookup(cached, "c2@example.test", &g), SC_ERR_NOT_FOUND);
+	assert_int_equal(lt_lookup(fresh, "c1@example.test", &g), SC_ERR_NOT_FOUND);
+	assert_int_equal(lt_lookup(fresh, "c2@example.test", &g), SC_OK);
+	assert_memory_equal(g.fp, fp2, 32);
+	/* validity and CRLs are applied to the cached entry at every answer */
+	assert_int_equal(lt_lookup_at(cached, "c1@example.test", time(NULL) + 31 * 86400, NULL, &g),
+			 SC_ERR_NOT_FOUND);
+	assert_int_equal(lt_lookup_at(cached, "c1@example.test", time(NULL) - 2 * 86400, NULL, &g),
+			 SC_ERR_NOT_FOUND);
+	tc_crl_new(lt_ca, lt_key, &revoked, 1, 0, 0, &crl, &crllen);
+	assert_int_equal(sc_crlset_new(&crls), SC_OK);
+	assert_int_equal(sc_crlset_add_mem(crls, crl, crllen), SC_OK);
+	assert_int_equal(lt_lookup_at(cached, "c1@example.test", time(NULL), crls, &g),
+			 SC_ERR_NOT_FOUND);
+	assert_int_equal(g.calls, 0);
+	/* and the same entry, still cached, is served when it is usable */
+	assert_int_equal(lt_lookup(cached, "c1@example.test", &g), SC_OK);
+	sc_crlset_free(crls);
+	free(crl);
+	/* SC_ERR_TEMP is never cached: an address first asked while the directory
+	 * is down is found once it is back */
+	lt_slapd_stop(&g_a);
+	assert_int_equal(lt_lookup(cached, "c3@example.test", &g), SC_ERR_TEMP);
+	assert_int_equal(lt_lookup(cached, "c1@example.test", &g), SC_OK); /* cached */
+	lt_slapd_start(&g_a);
+	for (int i = 0; i < 100 && lt_lookup(cached, "c3@example.test", &g) == SC_ERR_TEMP; i++)
+		usleep(100000);
+	assert_memory_equal(g.fp, fp3, 32);
+	sc_repo_close(cached);
+	sc_repo_close(fresh);
+	lt_slapd_stop(&g_a);
+	tc_rmtree(g_a.dir);
+	lt_pki_free();
+	free(d1);
+	free(d2);
+	free(d3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -292,6 +372,7 @@ int main(void)
 		cmocka_unit_test(test_replace_and_visitor_error),
 		cmocka_unit_test(test_bounds_evict_oldest),
 		cmocka_unit_test(test_threads),
+		cmocka_unit_test(test_cache_in_ldap_store),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
