@@ -30,6 +30,12 @@
  * (reply "queued") and the administrator decides. A remote first store
  * (sc_repo_is_remote: pgsql: shared by several nodes) is thread-safe and slow,
  * so there the store and the decision run on the worker instead.
+ *
+ * Privilege separation (writer.h, started as root with `user`): this process
+ * holds no queue and no writable store; the worker asks the writer process
+ * instead of sc_queue_add (SUBMIT) and, under auto, to store what it queued
+ * (STORE by id), both synchronously from the worker thread. No writer
+ * answering is a 451 4.3.0 like any failed queue add.
  */
 #include <pthread.h>
 #include <stdio.h>
