@@ -112,7 +112,9 @@ static void main_stop(int sig)
 
 static void main_signal(evutil_socket_t sig, short what, void *arg)
 {
-	if (sig == SIGHUP)
+	if (sig == SIGCHLD)
+		writer_reap(); /* the writer (or the reload helper) ended */
+	else if (sig == SIGHUP)
 		main_reload();
 	else
 		main_stop((int)sig);
@@ -200,8 +202,8 @@ static struct runtime *main_privsep(struct runtime *rt)
 
 static int main_run(long nofile)
 {
-	struct event *sigs[3];
-	const int signos[3] = { SIGHUP, SIGTERM, SIGINT };
+	struct event *sigs[4];
+	const int signos[4] = { SIGHUP, SIGTERM, SIGINT, SIGCHLD };
 	const char *user;
 	char err[1024] = "";
 	int dropped = 0;
@@ -239,7 +241,7 @@ static int main_run(long nofile)
 	 * and are retried periodically (notify.h) */
 	if (notify_start(main_base) != SC_OK)
 		return main_fail("cannot start the notice retry timer", "out of memory");
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 4; i++) {
 		sigs[i] = evsignal_new(main_base, signos[i], main_signal, NULL);
 		if (!sigs[i] || event_add(sigs[i], NULL) != 0)
 			return main_fail("cannot register signal handlers", "");
@@ -257,7 +259,7 @@ static int main_run(long nofile)
 	notify_stop();
 	worker_destroy(main_worker);
 	listener_close_all();
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 4; i++)
 		event_free(sigs[i]);
 	if (main_drain_ev)
 		event_free(main_drain_ev);

@@ -23,6 +23,11 @@
 #include "writer_proto.h"
 
 static pthread_mutex_t writer_lock = PTHREAD_MUTEX_INITIALIZER;
+/* how the writer ended, once reaped (writer_reap() on the loop or
+ * writer_gone() on a worker); guarded by writer_how_lock, never held long */
+static pthread_mutex_t writer_how_lock = PTHREAD_MUTEX_INITIALIZER;
+static char writer_how[64];
+static int writer_reaped;
 static int writer_fd = -1;
 static int writer_started;
 static pid_t writer_child;
@@ -84,18 +89,44 @@ sc_status writer_start(const char *config_path, const char *user, char *err, siz
 	return SC_OK;
 }
 
+/* Reap the writer if it has ended; *@p how gets " (killed by signal N)" or
+ * " (exit status N)" once it has. @return 1 when it has ended. */
+static int writer_ended(char *how, size_t size)
+{
+	int status = 0, ended;
+
+	pthread_mutex_lock(&writer_how_lock);
+	if (!writer_reaped && writer_child > 0 &&
+	    waitpid(writer_child, &status, WNOHANG) == writer_child) {
+		writer_reaped = 1;
+		if (WIFSIGNALED(status))
+			snprintf(writer_how, sizeof writer_how, " (killed by signal %d)",
+				 WTERMSIG(status));
+		else if (WIFEXITED(status))
+			snprintf(writer_how, sizeof writer_how, " (exit status %d)",
+				 WEXITSTATUS(status));
+	}
+	ended = writer_reaped;
+	snprintf(how, size, "%s", writer_how);
+	pthread_mutex_unlock(&writer_how_lock);
+	return ended;
+}
+
+void writer_reap(void)
+{
+	char how[64];
+
+	if (writer_started && !writer_reaped && writer_ended(how, sizeof how))
+		log_msg(LOG_ERR, "privsep: writer process %ld ended%s; submissions are answered "
+			"451 4.3.0 until smtpcertd is restarted", (long)writer_child, how);
+}
+
 /* The writer is gone (EOF, a send error): say so once, reap it, stop asking. */
 static void writer_gone(const char *what, int e)
 {
-	int status = 0;
-	char how[64] = "";
+	char how[64];
 
-	if (writer_child > 0 && waitpid(writer_child, &status, WNOHANG) == writer_child) {
-		if (WIFSIGNALED(status))
-			snprintf(how, sizeof how, " (killed by signal %d)", WTERMSIG(status));
-		else if (WIFEXITED(status))
-			snprintf(how, sizeof how, " (exit status %d)", WEXITSTATUS(status));
-	}
+	(void)writer_ended(how, sizeof how);
 	log_msg(LOG_ERR, "privsep: writer process %ld is gone%s: %s%s%s; submissions are "
 		"answered 451 4.3.0 until smtpcertd is restarted", (long)writer_child, how, what,
 		e ? ": " : "", e ? strerror(e) : "");

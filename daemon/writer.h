@@ -43,6 +43,10 @@ int writer_enabled(void);
 /** The writer's pid, or 0. */
 pid_t writer_pid(void);
 
+/** On SIGCHLD (event loop): when the writer has ended, reap it and log it at
+ *  once, rather than at the next submission. */
+void writer_reap(void);
+
 /**
  * Queue a checked submission through the writer (sc_queue_add() there).
  * Thread-safe (one request at a time). @p why gets the reason of a failure.

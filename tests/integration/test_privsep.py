@@ -7,7 +7,8 @@ queue, the audit log or the LMDB data file; it may create files in state_dir
 (the mail spool) and write its own notices. CERC over STARTTLS + AUTH is queued
 by the writer (the entry is root's, `smtpcert admin pending` lists it) and
 `submissions = auto` stores through it; after the writer is killed CERC
-answers 451 4.3.0, the log says so, and CERT still works. Under the filter:
+answers 451 4.3.0, the log says so (at once and at the next CERC), and CERT
+still works. Under the filter:
 CERT, mail delivery into a Maildir and SIGHUP still work; `smtpcertd
 --check-seccomp` shows execve refused; `seccomp = no` leaves no filter.
 packaging/smtpcertd.service passes `systemd-analyze verify` and its ExecStart
@@ -247,6 +248,9 @@ class PrivsepTest(unittest.TestCase):
         with PrivsepDaemon() as d:
             wpid = d.writer()
             os.kill(wpid, signal.SIGKILL)
+            # logged when it happens (SIGCHLD), not only at the next CERC
+            self.assertTrue(d.wait_log(r"privsep: writer process %d ended \(killed by signal 9\)"
+                                       % wpid), d.log_text()[-2000:])
             s = d.session("alice@example.test")
             last = submit(s, "alice@example.test", self.pki.pem("alice.chain"))
             self.assertTrue(last.startswith("451 4.3.0"), last)
