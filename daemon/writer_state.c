@@ -15,7 +15,8 @@
  *     lock.mdb              OWNER:GROUP g+rw LMDB readers write their reader
  *                                            slot here (even with MDB_RDONLY)
  *
- * GROUP is `user`'s primary group. Entries inside the queue directories keep
+ * dir: stores are left as they are (a warning when `user` could write the
+ * directory). GROUP is `user`'s primary group. Entries inside the queue directories keep
  * whatever owner they had: nobody but root can reach them through a 0700
  * directory. A world-writable state_dir is refused rather than changed (a
  * state_dir of /tmp must not turn /tmp into root's directory).
@@ -153,9 +154,19 @@ sc_status writer_prepare_state(const char *config_path, uid_t uid, gid_t gid, ch
 	state_dir = sc_config_str(cfg, "state_dir");
 	rc = state_dir && *state_dir ? wstate_queue(state_dir, uid, gid, err, errlen) : SC_OK;
 	n = sc_config_list(cfg, "repository", &specs);
-	for (size_t i = 0; i < n && rc == SC_OK; i++)
+	for (size_t i = 0; i < n && rc == SC_OK; i++) {
+		struct stat st;
+
 		if (strncmp(specs[i], "lmdb:", 5) == 0)
 			rc = wstate_lmdb(specs[i] + 5, uid, gid, err, errlen);
+		/* a dir: store is the administrator's tree of files: not changed
+		 * here, but a writable one defeats the separation, so say so */
+		else if (strncmp(specs[i], "dir:", 4) == 0 && stat(specs[i] + 4, &st) == 0 &&
+			 (st.st_uid == uid || (st.st_mode & S_IWOTH) ||
+			  (st.st_gid == gid && (st.st_mode & S_IWGRP))))
+			log_msg(LOG_WARNING, "privsep: repository %s is writable by the daemon's "
+				"user: make it root's", specs[i]);
+	}
 	sc_config_free(cfg);
 	return rc;
 }
