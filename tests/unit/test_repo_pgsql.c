@@ -11,6 +11,7 @@
 #define REPO_SCHEME "pgsql"
 #include "repo_cases.h"
 
+#include <pthread.h>
 #include <signal.h>
 
 #include "pgsql_db.h"
@@ -566,6 +567,61 @@ static void test_batch_all_or_nothing(void **state)
 	sc_repo_close(r);
 }
 
+struct lookup_thread {
+	sc_repo *r;
+	const sc_cert *c;
+	int failures;
+};
+
+static void *lookup_thread_main(void *arg)
+{
+	struct lookup_thread *t = arg;
+	struct sc_addr a;
+	uint8_t want[32];
+
+	sc_cert_fingerprint(t->c, want);
+	if (sc_addr_parse("alice@example.test", 18, 0, &a, NULL) != SC_OK) {
+		t->failures++;
+		return NULL;
+	}
+	for (int i = 0; i < 40; i++) {
+		struct got g = { 0 };
+
+		if (sc_repo_lookup(t->r, &a, time(NULL), NULL, got_fn, &g) != SC_OK ||
+		    g.calls != 1 || memcmp(g.fp, want, 32) || g.n_der != 2)
+			t->failures++;
+	}
+	return NULL;
+}
+
+/* The backend is threadsafe (lib/repo.c does not serialise its reads): the
+ * daemon's workers look up in parallel, each on a pooled connection. */
+static void test_parallel_lookups(void **state)
+{
+	enum { T = 6 };
+	sc_repo *w = open_repo(0), *r;
+	sc_cert *c = mk_cert((struct tc_cert_opts){ 0 }, 1, NULL);
+	struct lookup_thread t[T];
+	pthread_t tid[T];
+
+	store(w, "alice@example.test", c);
+	r = open_repo(SC_REPO_RDONLY);
+	for (int i = 0; i < T; i++) {
+		t[i] = (struct lookup_thread){ .r = r, .c = c };
+		assert_int_equal(pthread_create(&tid[i], NULL, lookup_thread_main, &t[i]), 0);
+	}
+	for (int i = 0; i < T; i++) {
+		assert_int_equal(pthread_join(tid[i], NULL), 0);
+		assert_int_equal(t[i].failures, 0);
+	}
+	/* at most SC_PG_POOL_MAX connections, whatever the number of threads */
+	assert_true(sql_long(g_db, "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+			     "current_database() AND pid <> pg_backend_pid()") <= 2 * SC_PG_POOL_MAX);
+	sc_repo_close(r);
+	sc_repo_close(w);
+	sc_cert_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -593,6 +649,7 @@ int main(void)
 		PGCASE(test_corrupt_rows_skipped),
 		PGCASE(test_list_pages),
 		PGCASE(test_batch_all_or_nothing),
+		PGCASE(test_parallel_lookups),
 	};
 
 	return cmocka_run_group_tests(tests, pg_group_setup, pg_group_teardown);
