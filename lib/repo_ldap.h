@@ -1,6 +1,10 @@
 /*
- * repo_ldap.h - internal to libsmtpcert: the LDAP URL and filter helpers of the
- * ldap:// repository backend (lib/repo_ldap_url.c), exposed for unit tests.
+ * repo_ldap.h - internal to libsmtpcert: what the files of the ldap://,
+ * ldaps:// and ldapi:// backend share (and the unit tests and fuzz targets
+ * reach): URL and filter text (lib/repo_ldap_url.c), the connection pool
+ * (lib/repo_ldap_pool.c), certificates out of directory values
+ * (lib/repo_ldap_cert.c), the store itself (lib/repo_ldap.c) and its list()
+ * (lib/repo_ldap_list.c).
  */
 #ifndef SC_REPO_LDAP_H
 #define SC_REPO_LDAP_H
