@@ -203,6 +203,12 @@ class PrivsepTest(unittest.TestCase):
             with open(os.path.join(state, "audit.log")) as f:
                 self.assertRegex(f.read(), r"submit.*%s" % m.group(1))
             self.assertTrue(d.wait_log(r"cmd=CERC addr=alice@example.test .*result=250"))
+            # the postmaster notice: spooled in notices/ and delivered by the
+            # network process as nobody (the writer only queues)
+            pm = os.path.join(d.mail, "example.test", "postmaster", "new")
+            self.assertEqual(len(os.listdir(pm)), 1, d.log_text()[-2000:])
+            with open(os.path.join(pm, os.listdir(pm)[0]), errors="replace") as f:
+                self.assertIn(m.group(1), f.read())
 
             # --- mail delivery under the filter (worker thread, Maildir)
             with smtplib.SMTP("127.0.0.1", d.port, timeout=30) as c:
