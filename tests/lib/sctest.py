@@ -621,6 +621,8 @@ class Daemon:
                 # the daemon drops privileges: valgrind could not remove its
                 # gdbserver FIFOs in /tmp then, and would say so in the log
                 "--vgdb=no",
+                # third-party code only (the file says why for each entry)
+                "--suppressions=" + os.path.join(SOURCE_DIR, "tests", "valgrind.supp"),
                 "--log-file=" + os.path.join(self.tmp, "valgrind.%p.log")]
 
     def valgrind_report(self):
