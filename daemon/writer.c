@@ -134,12 +134,12 @@ static void writer_gone(const char *what, int e)
 	writer_fd = -1;
 }
 
-/* Send writer_req (@p len octets) and wait for its reply in writer_rep.
- * Caller holds writer_lock. */
-static sc_status writer_call(size_t len, struct wp_msg *m, char *why, size_t whylen)
+/* Send writer_req (@p len octets, sequence number @p seq) and wait for its
+ * reply in writer_rep. Caller holds writer_lock. */
+static sc_status writer_call(size_t len, uint32_t seq, struct wp_msg *m, char *why,
+			     size_t whylen)
 {
 	struct timeval tv = { WRITER_TIMEOUT_SECONDS, 0 };
-	uint32_t seq;
 
 	if (writer_fd < 0) {
 		snprintf(why, whylen, "writer: not running");
@@ -148,8 +148,6 @@ static sc_status writer_call(size_t len, struct wp_msg *m, char *why, size_t why
 	/* replies to requests that timed out earlier: not ours */
 	while (recv(writer_fd, writer_rep, sizeof writer_rep, MSG_DONTWAIT) > 0)
 		;
-	seq = (uint32_t)((writer_req[8] << 24) | (writer_req[9] << 16) | (writer_req[10] << 8) |
-			 writer_req[11]);
 	(void)setsockopt(writer_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	if (send(writer_fd, writer_req, len, MSG_NOSIGNAL) != (ssize_t)len) {
 		snprintf(why, whylen, "writer: %s", strerror(errno));
@@ -244,7 +242,7 @@ sc_status writer_submit(const sc_cert *c, const struct sc_addr *addr, const char
 	if (rc != SC_OK)
 		snprintf(why, whylen, "writer: request too large");
 	else
-		rc = writer_call(len, &m, why, whylen);
+		rc = writer_call(len, writer_seq, &m, why, whylen);
 	if (rc == SC_OK)
 		rc = writer_answer(&m, out, why, whylen);
 	pthread_mutex_unlock(&writer_lock);
@@ -261,8 +259,10 @@ sc_status writer_store(const char *id, struct sc_submission *out, char *why, siz
 	why[0] = '\0';
 	pthread_mutex_lock(&writer_lock);
 	rc = wp_encode_store(writer_req, sizeof writer_req, ++writer_seq, id, &len);
-	if (rc == SC_OK)
-		rc = writer_call(len, &m, why, whylen);
+	if (rc != SC_OK)
+		snprintf(why, whylen, "writer: not a submission id");
+	else
+		rc = writer_call(len, writer_seq, &m, why, whylen);
 	if (rc == SC_OK)
 		rc = writer_answer(&m, out, why, whylen);
 	pthread_mutex_unlock(&writer_lock);
