@@ -8,7 +8,7 @@ hangs, then the first gets 451 4.3.0; a client that disconnects or times out
 during its lookup, and SIGTERM with a lookup in flight (the answer, then 421,
 then a clean exit; or, when the lookup outlasts the drain, the close and a
 clean exit). Against a real slapd (tests/lib/slapd.py): pipelined
-commands answered in order with the right content, a chain of [lmdb, ldap]
+commands answered in order with the right content, URL mode, a chain of [lmdb, ldap]
 where lmdb answers first, 40 concurrent clients, and the harvest limits
 (delays, counting, 421) as with a local store."""
 import os
@@ -175,6 +175,20 @@ class RemoteLookupTest(unittest.TestCase):
                           ("nobody", "550 status=5.1.1")):
             self.assertIsNotNone(d.wait_log(r"cmd=CER[TS] addr=%s@example\.test result=%s us="
                                             % (addr, res)), d.log_text()[-2000:])
+
+    def test_url_mode(self):
+        # cert_url: the job builds the URL line instead of the PEM lines
+        d = self.daemon(ldap_spec(self.slapd.url),
+                        cert_url="https://www.example.test/certs/%u.pem")
+        c = self.client(d)
+        c.send(b"CERT bob@example.test\r\nCERS bob@example.test\r\n"
+               b"CERT nobody@example.test\r\n")
+        for _ in range(2):
+            r = c.reply(timeout=30)
+            self.assertEqual(r.lines, ["https://www.example.test/certs/bob@example.test.pem",
+                                       "2.0.0 OK"])
+            self.assertEqual(r.code, 250)
+        self.assertEqual(c.reply(timeout=30).last, "550 5.1.1 Certificate Not Found")
 
     def test_chain_lmdb_then_ldap(self):
         repo = "lmdb:%s" % sctest.mkdtemp("sc-remote-lmdb-")
