@@ -67,24 +67,43 @@ static sc_status qpg_exec(struct qpg *q, sc_pg *db, const char *sql, int n,
 	return st;
 }
 
+static long long qpg_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Worth a second try: a quick SC_ERR_TEMP is a connection that was already dead
+ * (reset, EOF); a slow one is a deadline, and a retry would double the wait. */
+static int qpg_retry(sc_status st, long long t0)
+{
+	return st == SC_ERR_TEMP && qpg_now_ms() - t0 < 1000;
+}
+
 /*
  * A connection with a transaction begun. A pooled connection the server dropped
- * meanwhile (a restart, an idle timeout) fails its first statement having done
- * nothing, so there is one retry on a new connection; a database that is down
- * fails both at once (the pool does not reconnect within a second).
+ * meanwhile (a restart, an idle timeout) fails its first statement at once having
+ * done nothing, so there is one retry on a new connection; a database that is
+ * down fails both at once (the pool does not reconnect within a second).
  */
 static sc_status qpg_begin_tx(struct qpg *q, sc_pg **db)
 {
 	char err[512] = "";
 	sc_status st = SC_ERR_TEMP;
+	long long t0;
 
-	for (int i = 0; i < 2 && st == SC_ERR_TEMP; i++) {
+	for (int i = 0; i < 2; i++) {
 		SC_TRY(qpg_conn(q, db));
+		t0 = qpg_now_ms();
 		st = sc_pg_begin(*db, err, sizeof err);
 		if (st == SC_OK)
 			return SC_OK;
 		sc_pg_pool_put(q->pool, *db);
 		*db = NULL;
+		if (!qpg_retry(st, t0))
+			break;
 	}
 	sc_queue_warnf(&q->base, "pgsql submission queue: BEGIN: %s",
 		       err[0] ? err : sc_strerror(st));
@@ -97,12 +116,16 @@ static sc_status qpg_read(struct qpg *q, const char *sql, int n, const char *con
 {
 	char err[512] = "";
 	sc_status st = SC_ERR_TEMP;
+	long long t0;
 	sc_pg *db;
 
-	for (int i = 0; i < 2 && st == SC_ERR_TEMP; i++) {
+	for (int i = 0; i < 2; i++) {
 		SC_TRY(qpg_conn(q, &db));
+		t0 = qpg_now_ms();
 		st = sc_pg_exec(db, sql, n, v, NULL, NULL, 1, res, err, sizeof err);
 		sc_pg_pool_put(q->pool, db);
+		if (!qpg_retry(st, t0))
+			break;
 	}
 	if (st != SC_OK)
 		sc_queue_warnf(&q->base, "pgsql submission queue: %s",

@@ -460,6 +460,22 @@ static void test_unreachable(void **state)
 	assert_int_equal(sc_queue_decide(q, "0123456789abcdef0123456789abcdef", 1, NULL, "x"),
 			 SC_ERR_TEMP);
 	sc_queue_close(q);
+	/* a server that accepts and never answers: the deadline, then SC_ERR_TEMP
+	 * (lazily too); the listen backlog takes the connections */
+	{
+		char lport[8];
+		int lfd = ts_listen(lport);
+
+		assert_true(lfd >= 0);
+		snprintf(spec, sizeof spec, "pgsql:host=127.0.0.1 port=%s dbname=x user=sc "
+			 "connect_timeout=1", lport);
+		assert_int_equal(sc_queue_open_ex(NULL, spec, &q, err, sizeof err), SC_ERR_TEMP);
+		assert_int_equal(sc_queue_open_lazy(NULL, spec, &q, err, sizeof err), SC_OK);
+		assert_int_equal(sc_queue_add(q, g_cert2, &g_alice, "alice", "c", &s),
+				 SC_ERR_TEMP);
+		sc_queue_close(q);
+		close(lfd);
+	}
 	/* a conninfo libpq cannot parse fails even lazily */
 	assert_int_equal(sc_queue_open_lazy(NULL, "pgsql:host=127.0.0.1 nosuchkey=1", &q, err,
 					    sizeof err), SC_ERR_CONFIG);
