@@ -165,6 +165,13 @@ static int store(struct admin_ctx *ctx, const struct sc_addr *addr, const sc_cer
 	/* The first repository is the one the admin tool writes (smtpcertd.conf(5)). */
 	if (!admin_repo_local("accept", specs[0]))
 		return CLI_FAILURE;
+	/* A queue shared by several nodes with a first store only this node reads:
+	 * the others will not serve it (docs/scaling.md). No spec in the message: a
+	 * conninfo may hold a password. */
+	if (sc_queue_db_spec(ctx->cfg) && sc_queue_db_spec(ctx->cfg) != specs[0])
+		admin_err("accept", "warning: the submission queue is in the pgsql: database, "
+			  "but the certificate goes to the first repository, which other nodes "
+			  "may not read; put the pgsql: store first");
 	st = sc_repo_open(specs[0], SC_REPO_CREATE, repo, err, sizeof err);
 	if (st != SC_OK) {
 		admin_err("accept", "%s", err[0] ? err : sc_strerror(st));

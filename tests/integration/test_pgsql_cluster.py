@@ -9,7 +9,8 @@ own hostname, state_dir and port, submissions over STARTTLS + AUTH (smtplib),
 `smtpcert admin -c NODE.conf` on either node. Covered: CERC on A, pending and
 accept on B, CERT answered by A and B; reject on the other node; audit rows
 naming both nodes; accept or reject of an id the other node already decided
-(a clear error, nothing changed); the database stopped during a CERC (451
+(a clear error, nothing changed); an admin whose first store is local is
+warned (the other nodes would not serve it); the database stopped during a CERC (451
 4.3.0, nothing queued) and started again (the resend works, without
 restarting the daemons); a node started while the database is down (CERC
 451 until it answers); both nodes started at once on an empty database (one
@@ -185,6 +186,23 @@ class PgsqlClusterTest(unittest.TestCase):
         self.assertEqual(self.sql("SELECT string_agg(action || '@' || node, ',' ORDER BY seq) "
                                   "FROM audit"),
                          "submit@mx-b.example.test,reject@mx-a.example.test")
+
+    def test_local_first_store_warns(self):
+        # an admin whose first store is a local lmdb: accepts into it, with a
+        # warning; the other node (reading only the database) does not serve it
+        a = self.node("mx-a.example.test")
+        c = Node("mx-c.example.test", self.spec, start=False)
+        self.addCleanup(c.cleanup)
+        c.write_config({"hostname": c.name, "auth": c.overrides["auth"],
+                        "delivery": c.overrides["delivery"], "submissions": "review",
+                        "repository": ["lmdb:" + os.path.join(c.tmp, "repo"), self.spec]})
+        sid = re.match(ID_RE, a.submit("alice@example.test", self.pem("alice"))).group(1)
+        r = c.admin("accept", sid)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("warning: the submission queue is in the pgsql: database", r.stderr)
+        self.assertNotIn("password", r.stderr)
+        self.assertEqual(a.cert("alice@example.test").code, 550)
+        self.assertEqual(self.sql("SELECT count(*) FROM certs"), "0")
 
     def test_database_down_during_cerc(self):
         a = self.node("mx-a.example.test")
