@@ -52,8 +52,9 @@ static int conn_can_read(const struct conn *c)
 	return !c->eof && conn_wants_input(c) && (!c->in || sc_buf_room(c->in) > 0);
 }
 
-/* @return 1 when bytes (or the end of the stream) arrived. */
-static int conn_read(struct conn *c)
+/* @return 1 when bytes (or the end of the stream) arrived; *@p drained is set
+ * when the read returned less than asked (the socket is most likely empty). */
+static int conn_read(struct conn *c, int *drained)
 {
 	/* One read(2) of up to CONN_IN_MAX into scratch space shared by all
 	 * connections (one thread), then into the connection's buffer: the buffer
@@ -71,9 +72,12 @@ static int conn_read(struct conn *c)
 		return 0;
 	room = c->in ? sc_buf_room(c->in) : CONN_IN_MAX;
 	c->read_want = SC_OK;
-	rc = c->tr.ops->read(&c->tr, scratch, room < sizeof scratch ? room : sizeof scratch, &n);
+	if (room > sizeof scratch)
+		room = sizeof scratch;
+	rc = c->tr.ops->read(&c->tr, scratch, room, &n);
 	switch (rc) {
 	case SC_OK:
+		*drained = n < room;
 		break;
 	case SC_WANT_READ:
 	case SC_WANT_WRITE:
@@ -273,6 +277,12 @@ static int conn_after_drain(struct conn *c)
 
 void conn_step(struct conn *c)
 {
+	/* After a short read the socket is empty but for what arrives meanwhile:
+	 * reading again would mostly be a read(2) answering EAGAIN, one more
+	 * syscall per request without pipelining (docs/performance.md). The
+	 * event is level-triggered, so bytes that did arrive wake the step again. */
+	int drained = 0;
+
 	for (int round = 0; round < CONN_STEP_ROUNDS && !c->closed && !c->lingering; round++) {
 		int r;
 
@@ -294,7 +304,7 @@ void conn_step(struct conn *c)
 		}
 		if (conn_has_work(c))
 			continue;
-		if (!conn_read(c))
+		if (drained || !conn_read(c, &drained))
 			break;
 	}
 	if (!c->closed && !c->lingering)
