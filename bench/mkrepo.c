@@ -6,7 +6,8 @@
  * Usage: mkrepo SPEC CERT.pem PATTERN FIRST COUNT [BATCH]
  *   SPEC     repository spec, e.g. lmdb:/path (created when missing)
  *   CERT.pem certificate (leaf + chain) stored under every address
- *   PATTERN  printf pattern with one %d, e.g. user%d@example.test
+ *   PATTERN  printf pattern with one %d, e.g. user%d@example.test (none when
+ *            COUNT is 1: one address)
  *   FIRST, COUNT   addresses FIRST .. FIRST+COUNT-1
  *   BATCH    entries per transaction (default 10000)
  * Prints "imported N in S s: R/s" on stdout, progress on stderr when it is a tty.
@@ -29,12 +30,13 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* The pattern is used as a format string: only %d conversions, exactly one. */
-static int pattern_ok(const char *p)
+/* The pattern is used as a format string: only %d conversions, exactly one
+ * (or none for a single address). */
+static int pattern_ok(const char *p, long count)
 {
 	int n = bench_pattern_count(p);
 
-	return n >= 0 && n == 1;
+	return n == 1 || (n == 0 && count == 1);
 }
 
 int main(int argc, char **argv)
@@ -55,12 +57,12 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	pattern = argv[3];
-	if (!pattern_ok(pattern)) {
+	first = bench_arg_long("mkrepo", argv[4], 0, 1000000000L, "FIRST");
+	count = bench_arg_long("mkrepo", argv[5], 1, 100000000L, "COUNT");
+	if (!pattern_ok(pattern, count)) {
 		fprintf(stderr, "mkrepo: PATTERN needs exactly one %%d\n");
 		return 2;
 	}
-	first = bench_arg_long("mkrepo", argv[4], 0, 1000000000L, "FIRST");
-	count = bench_arg_long("mkrepo", argv[5], 1, 100000000L, "COUNT");
 	batch = argc > 6 ? bench_arg_long("mkrepo", argv[6], 1, 1000000L, "BATCH") : 10000;
 	st = sc_cert_load_file(argv[2], &cert);
 	if (st != SC_OK) {
