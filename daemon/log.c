@@ -157,13 +157,20 @@ void log_msg(int prio, const char *fmt, ...)
 	vsnprintf(line, sizeof line, fmt, ap);
 	va_end(ap);
 	if (log_sink == LOG_SINK_STDERR) {
+		/* the date part changes once a second: formatted then, per thread
+		 * (gmtime_r + strftime per line showed in the profile) */
+		static __thread char stamp[32];
+		static __thread time_t stamp_sec = -1;
 		struct timespec ts;
-		struct tm tm;
-		char stamp[32];
 
 		clock_gettime(CLOCK_REALTIME, &ts);
-		gmtime_r(&ts.tv_sec, &tm);
-		strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+		if (ts.tv_sec != stamp_sec) {
+			struct tm tm;
+
+			gmtime_r(&ts.tv_sec, &tm);
+			strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+			stamp_sec = ts.tv_sec;
+		}
 		n = snprintf(out, sizeof out, "%s.%03ldZ smtpcertd[%ld]: %s%s\n", stamp,
 			     ts.tv_nsec / 1000000L, log_pid, log_level_name(prio), line);
 		if (n < 0)
