@@ -27,14 +27,12 @@
 
 #include "pgsql_db.h"
 #include "queue_int.h"
+#include "queue_pgrow.h"
 
 struct qpg {
 	struct sc_queue base;   /* first: the front's view */
 	sc_pg_pool *pool;
 };
-
-#define QPG_COLS "id, state, address, auth_user, client, received, decided, fingerprint, " \
-		 "subject, issuer, not_before, not_after, reason"
 
 static struct qpg *qpg_of(sc_queue *base)
 {
@@ -276,96 +274,6 @@ static sc_status qpg_add(sc_queue *base, struct sc_submission *s, const sc_cert 
 	return st;
 }
 
-/* ---- rows ---- */
-
-/* A bigint column of a binary result (network byte order). */
-static sc_status col_int(const PGresult *r, int row, int col, int64_t *out)
-{
-	const unsigned char *p = (const unsigned char *)PQgetvalue(r, row, col);
-	uint64_t v = 0;
-	int len = PQgetlength(r, row, col);
-
-	if (PQgetisnull(r, row, col) || (len != 8 && len != 2))
-		return SC_ERR_SYNTAX;
-	for (int i = 0; i < len; i++)
-		v = v << 8 | p[i];
-	*out = len == 2 ? (int64_t)(int16_t)(uint16_t)v : (int64_t)v;
-	return SC_OK;
-}
-
-/* A text column into a field: a value that does not fit is refused, not cut
- * (rows come from this program; anything else was written by hand). */
-static sc_status col_text(const PGresult *r, int row, int col, char *dst, size_t size)
-{
-	int len = PQgetlength(r, row, col);
-	const char *p = PQgetvalue(r, row, col);
-
-	if (PQgetisnull(r, row, col) || memchr(p, '\0', (size_t)len))
-		return SC_ERR_SYNTAX;
-	if ((size_t)len >= size)
-		return SC_ERR_TOO_LONG;
-	/* libpq NUL-terminates every value, binary ones too */
-	sc_queue_copy_text(dst, size, p);
-	return SC_OK;
-}
-
-static int lower_hex(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return s[n] == '\0';
-}
-
-/* Decode one row of QPG_COLS. */
-static sc_status qpg_row(const PGresult *r, int row, struct sc_submission *s)
-{
-	int64_t state;
-
-	memset(s, 0, sizeof *s);
-	SC_TRY(col_text(r, row, 0, s->id, sizeof s->id));
-	SC_TRY(col_int(r, row, 1, &state));
-	SC_TRY(col_text(r, row, 2, s->address, sizeof s->address));
-	SC_TRY(col_text(r, row, 3, s->auth_user, sizeof s->auth_user));
-	SC_TRY(col_text(r, row, 4, s->client, sizeof s->client));
-	SC_TRY(col_int(r, row, 5, &s->received));
-	SC_TRY(col_int(r, row, 6, &s->decided));
-	SC_TRY(col_text(r, row, 7, s->fingerprint, sizeof s->fingerprint));
-	SC_TRY(col_text(r, row, 8, s->subject, sizeof s->subject));
-	SC_TRY(col_text(r, row, 9, s->issuer, sizeof s->issuer));
-	SC_TRY(col_int(r, row, 10, &s->not_before));
-	SC_TRY(col_int(r, row, 11, &s->not_after));
-	SC_TRY(col_text(r, row, 12, s->reason, sizeof s->reason));
-	SC_ENSURE(sc_queue_id_valid(s->id) && lower_hex(s->fingerprint, 64), SC_ERR_SYNTAX);
-	SC_ENSURE(state == SC_SUB_PENDING || state == SC_SUB_ACCEPTED ||
-		  state == SC_SUB_REJECTED, SC_ERR_SYNTAX);
-	s->state = (enum sc_submission_state)state;
-	return SC_OK;
-}
-
-/* The certificates of a row (column @p col), checked against its fingerprint:
- * an entry is never served with another certificate than the one it names. */
-static sc_status qpg_row_cert(const PGresult *r, int row, int col,
-			      const struct sc_submission *s, sc_cert **out)
-{
-	int len = PQgetlength(r, row, col);
-	char fp_hex[65];
-	uint8_t fp[32];
-	sc_cert *c = NULL;
-
-	SC_ENSURE(!PQgetisnull(r, row, col) && len > 0, SC_ERR_SYNTAX);
-	SC_ENSURE((size_t)len <= SC_CERT_INPUT_MAX, SC_ERR_TOO_LONG);
-	SC_TRY(sc_cert_parse(PQgetvalue(r, row, col), (size_t)len, &c));
-	sc_cert_fingerprint(c, fp);
-	sc_hex(fp, 32, fp_hex);
-	if (strcmp(fp_hex, s->fingerprint)) {
-		sc_cert_free(c);
-		return SC_ERR_MISMATCH;
-	}
-	*out = c;
-	return SC_OK;
-}
-
 /* ---- get / list ---- */
 
 static sc_status qpg_get(sc_queue *base, const char *id, struct sc_submission *out,
@@ -376,16 +284,16 @@ static sc_status qpg_get(sc_queue *base, const char *id, struct sc_submission *o
 	PGresult *res = NULL;
 	sc_status st;
 
-	SC_TRY(qpg_read(q, "SELECT " QPG_COLS ", certs FROM submissions WHERE id = $1", 1, &id,
+	SC_TRY(qpg_read(q, "SELECT " SC_QPG_COLS ", certs FROM submissions WHERE id = $1", 1, &id,
 			&res));
 	if (PQntuples(res) != 1)
 		st = SC_ERR_NOT_FOUND;
 	else
-		st = qpg_row(res, 0, &s);
+		st = sc_queue_pg_row(res, 0, &s);
 	if (st == SC_OK && strcmp(s.id, id))
 		st = SC_ERR_MISMATCH;
 	if (st == SC_OK && cert)
-		st = qpg_row_cert(res, 0, 13, &s, cert);
+		st = sc_queue_pg_row_cert(res, 0, SC_QPG_NCOLS, &s, cert);
 	PQclear(res);
 	if (st == SC_OK)
 		*out = s;
@@ -405,13 +313,13 @@ static sc_status qpg_list(sc_queue *base, enum sc_submission_state state, sc_que
 	snprintf(st_txt, sizeof st_txt, "%d", (int)state);
 	/* one row more than delivered tells "exactly the maximum" from "more" */
 	snprintf(limit, sizeof limit, "%d", SC_QUEUE_LIST_MAX + 1);
-	SC_TRY(qpg_read(q, "SELECT " QPG_COLS " FROM submissions WHERE state = $1 "
+	SC_TRY(qpg_read(q, "SELECT " SC_QPG_COLS " FROM submissions WHERE state = $1 "
 			"ORDER BY received, id LIMIT $2", 2, v, &res));
 	n = PQntuples(res);
 	/* Ordered by the database: these are the oldest, unlike a directory scan. */
 	for (int i = 0; i < n && i < SC_QUEUE_LIST_MAX && st == SC_OK; i++) {
 		struct sc_submission s;
-		sc_status rs = qpg_row(res, i, &s);
+		sc_status rs = sc_queue_pg_row(res, i, &s);
 
 		if (rs != SC_OK) {
 			sc_queue_warnf(base, "pgsql submission queue: row %d of state %d: "
@@ -445,7 +353,7 @@ static sc_status qpg_claim(struct qpg *q, sc_pg *db, const char *id, int accept,
 			"WHERE id = $1 AND state = 0 RETURNING address", 4, v, NULL, NULL,
 			&res));
 	if (PQntuples(res) == 1) {
-		st = col_text(res, 0, 0, address, size);
+		st = sc_queue_pg_text(res, 0, 0, address, size);
 		if (st != SC_OK)
 			snprintf(address, size, "-");
 		PQclear(res);
