@@ -29,6 +29,7 @@
 #include "cert_job.h"
 #include "input.h"
 #include "log.h"
+#include "reply.h"
 #include "session.h"
 #include "worker.h"
 
@@ -408,6 +409,23 @@ static void test_queue_full(void **state)
 		;
 	s.wake = wake;
 	assert_non_null(strstr(run_job(base, &s, "CERT alice@example.test"), "250 2.0.0 OK"));
+	/* the job's reply is bounded by the room the session had when it asked:
+	 * one that would not fit is refused whole (554 5.3.4), as synchronously */
+	{
+		static char junk[SESSION_OUT_MAX - 300];
+		const char *out;
+
+		memset(junk, 'x', sizeof junk);
+		assert_true(reply_room(&s) > sizeof junk);
+		assert_int_equal(sc_buf_append(s.out, junk, sizeof junk), SC_OK);
+		g_woken = 0;
+		session_line(&s, "CERT alice@example.test", 23);
+		assert_int_equal(s.state, SESSION_LOOKUP);
+		wait_woken(base);
+		out = take(&s);
+		assert_string_equal(out + sizeof junk, "554 5.3.4 Certificate too large to send\r\n");
+		assert_int_equal(s.state, SESSION_READY);
+	}
 	session_fini(&s);
 	cert_job_force_async(0);
 	worker_destroy(w);
