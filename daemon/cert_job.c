@@ -1,9 +1,10 @@
 /*
  * cert_job.c - the ordered repository walk of CERT/CERS and the worker job
  * that runs it off the event loop for runtimes with a remote store (see
- * cert_job.h). Owns struct cert_job and its reply body. Daemon process: the
- * walk runs on the loop (local stores) or on a worker thread; start, cancel
- * and done run on the loop thread.
+ * cert_job.h). Owns struct cert_job, its reply body and the FIFO of lookups
+ * waiting for a slot on the pool. Daemon process: the walk runs on the loop
+ * (local stores) or on a worker thread; start, cancel, done and the FIFO run
+ * on the loop thread.
  */
 #include <stdio.h>
 #include <stdlib.h>
