@@ -120,6 +120,7 @@ static void test_schemes(void **state)
 	assert_true(sc_repo_scheme_known("lmdb:/var/lib/smtpcert"));
 	assert_true(sc_repo_scheme_known("dir:certs"));
 	assert_true(sc_repo_scheme_known("ldap://ldap.example.test/o=x?userCertificate"));
+	assert_true(sc_repo_scheme_known("pgsql:host=db dbname=certs"));
 	assert_false(sc_repo_scheme_known("lmdbx:/x"));
 	assert_false(sc_repo_scheme_known("lmd:/x"));
 	assert_false(sc_repo_scheme_known("LMDB:/x")); /* schemes are exact */
@@ -134,9 +135,9 @@ static void test_open_errors(void **state)
 	sc_repo *r = (sc_repo *)&r;
 	char err[512];
 
-	assert_int_equal(sc_repo_open("pgsql:host=db", 0, &r, err, sizeof err), SC_ERR_CONFIG);
+	assert_int_equal(sc_repo_open("mongodb:host=db", 0, &r, err, sizeof err), SC_ERR_CONFIG);
 	assert_null(r);
-	assert_non_null(strstr(err, "pgsql:host=db"));
+	assert_non_null(strstr(err, "mongodb:host=db"));
 	assert_non_null(strstr(err, "unknown repository type"));
 	assert_int_equal(sc_repo_open("lmdb:", 0, &r, err, sizeof err), SC_ERR_CONFIG);
 	assert_non_null(strstr(err, "no path"));
