@@ -1,7 +1,7 @@
 /*
  * admin_remove.c - `smtpcert admin -c FILE remove ADDRESS [--fingerprint HEX]`:
  * delete every certificate of an address, or the one whose leaf has the given
- * SHA-256 fingerprint, from every configured lmdb: and dir: repository. Each
+ * SHA-256 fingerprint, from every configured repository that can be written. Each
  * removal is atomic; the daemon stops serving the certificate at its next lookup.
  * Runs in the administrator's process.
  */

@@ -88,8 +88,8 @@ int admin_repo_local(const char *verb, const char *spec)
 {
 	if (sc_repo_scheme_known(spec))
 		return 1;
-	admin_err(verb, "%s: skipped: this tool manages lmdb: and dir: repositories only",
-		  spec);
+	admin_err(verb, "%s: skipped: unknown repository type (lmdb:, dir:, ldap://, ldaps://, "
+		  "ldapi:// or pgsql:)", spec);
 	return 0;
 }
 
