@@ -8,6 +8,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "admin_ctx.h"
 
@@ -143,7 +144,7 @@ int admin_import(struct admin_ctx *ctx, int argc, char **argv)
 	size_t nspec = sc_config_list(ctx->cfg, "repository", &specs);
 	sc_repo *repo = NULL;
 	char err[1024] = "";
-	int i = 1, nfiles, first = CLI_OK, rc;
+	int i = 1, nfiles, first = CLI_OK, rc, progress;
 	sc_status st;
 
 	if (i < argc && !strcmp(argv[i], "--"))
@@ -167,11 +168,22 @@ int admin_import(struct admin_ctx *ctx, int argc, char **argv)
 		return cli_exit_for(st);
 	}
 	sc_repo_set_warn(repo, admin_repo_warn, "import");
-	for (; i < argc; i++) {
+	/* A progress line for a bulk import on a terminal whose report goes to a
+	 * file: ends in \r, so the next message (or the next update) covers it. */
+	progress = nfiles > 1 && isatty(2) && !isatty(1);
+	for (int done = 0; i < argc; i++) {
 		rc = import_file(ctx, repo, argv[i]);
 		if (rc != CLI_OK && first == CLI_OK)
 			first = rc;
+		done++;
+		if (progress && (done == nfiles || done % 100 == 0)) {
+			fflush(stdout);
+			fprintf(stderr, "import: %d/%d files (%d%%)\r", done, nfiles,
+				(int)((long)done * 100 / nfiles));
+		}
 	}
+	if (progress)
+		fputc('\n', stderr);
 	sc_repo_close(repo);
 	return first;
 }
