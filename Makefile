@@ -15,7 +15,8 @@ BUILD ?= build
 CTEST_ARGS ?=
 FUZZ_BUILD ?= build-fuzz
 VALGRIND_BUILD ?= build-valgrind
-# make valgrind VALGRIND_ARGS=--all-integration: every integration file (slow)
+# make valgrind VALGRIND_ARGS=--all-integration: every integration file (slow);
+# VALGRIND_ARGS="--only test_abuse": one file (scripts/valgrind-suite --help)
 VALGRIND_ARGS ?= --unit --integration
 
 .PHONY: all build deps demo test asan fuzz fuzz-smoke valgrind bench install clean lint
