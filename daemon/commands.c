@@ -165,8 +165,9 @@ void command_dispatch(struct session *s, const char *line, size_t len)
 			if (rq.cmd->flags & CMD_ENDS_PIPELINE_GROUP)
 				s->discard_input = 1;
 		}
-		/* a worker job answers (cert_job.c): it logs the request then */
-		if (s->state == SESSION_LOOKUP)
+		/* a worker job (cert_job.c) or the harvest timer (harvest.c) answers:
+		 * it logs the request and counts a 5yz then */
+		if (s->state == SESSION_LOOKUP || s->state == SESSION_CERT_WAIT)
 			return;
 	}
 	log_msg(LOG_INFO, "client=%s session=%s cmd=%s%s%s result=%d status=%s us=%ld", s->peer,

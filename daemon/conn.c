@@ -289,6 +289,8 @@ void conn_shutdown_all(void (*done)(void))
 
 void conn_close_all(void)
 {
-	while (conn_live)
+	while (conn_live) {
+		conn_goodbye(conn_live);
 		conn_close(conn_live, "shutdown-timeout");
+	}
 }

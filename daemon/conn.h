@@ -81,6 +81,10 @@ void conn_shutdown_all(void (*done)(void));
 
 /** Close every connection now (the shutdown deadline passed). */
 void conn_close_all(void);
+/** At the end of the drain: queue "421 4.3.2" (session_shutdown) and try one
+ *  non-blocking write of what is queued, so a client still waiting (a lookup in
+ *  flight, a slow reader) learns why the connection ends. */
+void conn_goodbye(struct conn *c);
 
 /* internal to conn.c / conn_io.c */
 void conn_close(struct conn *c, const char *reason);

@@ -275,6 +275,15 @@ static int conn_after_drain(struct conn *c)
 	return 0;
 }
 
+void conn_goodbye(struct conn *c)
+{
+	if (c->closed || c->lingering || c->handshaking)
+		return;
+	session_shutdown(&c->s);
+	/* one write, never a wait: the client may be the reason the drain ran out */
+	(void)conn_flush(c);
+}
+
 void conn_step(struct conn *c)
 {
 	/* After a short read the socket is empty but for what arrives meanwhile:
