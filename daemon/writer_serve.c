@@ -60,8 +60,14 @@ static sc_status wsrv_queue(struct wsrv *w, sc_queue **q)
 	sc_status rc = sc_queue_open_ex(w->state_dir, sc_queue_db_spec(w->cfg), q, w->err,
 					sizeof w->err);
 
-	if (rc == SC_OK)
+	if (rc == SC_OK) {
+		const char *host = sc_config_str(w->cfg, "hostname");
+
 		sc_queue_set_warn(*q, wsrv_warn, NULL);
+		/* audit rows name the node as the network process's would */
+		if (host && *host)
+			sc_queue_set_node(*q, host);
+	}
 	return rc;
 }
 
