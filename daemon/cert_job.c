@@ -235,12 +235,21 @@ static void cert_job_finish(struct cert_job *j)
 
 static void cert_job_done(void *arg);
 
+/* All but one of the pool's threads (worker_threads, smtpcertd.conf(5)). */
+static unsigned cert_job_slots(void)
+{
+	struct worker *w = worker_default();
+	unsigned n = w ? worker_threads(w) : WORKER_THREADS_DEFAULT;
+
+	return n > 1 ? n - 1 : 1;
+}
+
 /* Hand waiting lookups to the pool while slots are free. A job whose session
  * ended while it waited is freed unasked; one the pool refuses is answered
  * 451 (no store was asked). */
 static void cert_job_pump(void)
 {
-	while (cert_wait_head && cert_inflight < CERT_JOB_INFLIGHT_MAX) {
+	while (cert_wait_head && cert_inflight < cert_job_slots()) {
 		struct cert_job *j = cert_wait_head;
 		struct worker *w = worker_default();
 
@@ -280,7 +289,7 @@ sc_status cert_job_start(struct session *s, struct runtime *rt, const struct sc_
 
 	if (!w || s->lookup)
 		return SC_ERR_TEMP;
-	if (cert_inflight >= CERT_JOB_INFLIGHT_MAX && cert_nwaiting >= CERT_JOB_WAITING_MAX)
+	if (cert_inflight >= cert_job_slots() && cert_nwaiting >= CERT_JOB_WAITING_MAX)
 		return SC_ERR_TEMP;
 	j = calloc(1, sizeof *j);
 	if (!j)
@@ -301,7 +310,7 @@ sc_status cert_job_start(struct session *s, struct runtime *rt, const struct sc_
 	j->walk.chain = chain;
 	j->walk.now = time(NULL);
 	j->walk.outcome = CERT_UNAVAILABLE;
-	if (cert_inflight < CERT_JOB_INFLIGHT_MAX) {
+	if (cert_inflight < cert_job_slots()) {
 		rc = worker_submit(w, cert_job_work, cert_job_done, j);
 		if (rc != SC_OK) {
 			cert_job_free(j);

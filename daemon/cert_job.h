@@ -17,7 +17,8 @@
  * session sits in SESSION_LOOKUP and reads no input, so pipelined commands are
  * answered in order after it.
  *
- * At most CERT_JOB_INFLIGHT_MAX lookups are handed to the pool at once, the
+ * At most worker_threads - 1 lookups (CERT_JOB_INFLIGHT_MAX with the default
+ * pool) are handed to the pool at once, the
  * others wait in a FIFO on the loop thread: a directory that hangs holds at
  * most that many threads, and the rest of the pool keeps serving AUTH, CERC
  * and deliveries.
@@ -39,8 +40,9 @@
 
 struct session;
 
-/* Lookups handed to the worker pool at once (one thread of the default pool
- * stays free for other jobs), and lookups waiting for a slot. */
+/* Lookups handed to the default-sized worker pool at once (one thread stays
+ * free for other jobs; a pool of another size gives its threads - 1), and
+ * lookups waiting for a slot. */
 #define CERT_JOB_INFLIGHT_MAX (WORKER_THREADS_DEFAULT - 1)
 #define CERT_JOB_WAITING_MAX WORKER_QUEUE_MAX
 

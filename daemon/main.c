@@ -234,7 +234,11 @@ static int main_run(long nofile)
 	if (conn_module_init(main_base) != SC_OK || listener_start(main_base) != SC_OK)
 		return main_fail("cannot start", "out of memory");
 	/* blocking work (AUTH verification, durable queue writes) runs here */
-	if (worker_create(main_base, WORKER_THREADS_DEFAULT, &main_worker) != SC_OK)
+	/* remote lookups take all but one thread (cert_job.c): a pgsql: or
+	 * ldap:// site raises worker_threads for more lookups in flight */
+	if (worker_create(main_base, (unsigned)sc_config_int(runtime_current()->cfg,
+							     "worker_threads"),
+			  &main_worker) != SC_OK)
 		return main_fail("cannot start the worker threads", strerror(errno));
 	worker_set_default(main_worker);
 	/* postmaster notices left undelivered (a crash, a full disk) go out now

@@ -49,6 +49,11 @@ void worker_set_default(struct worker *w)
 	worker_global = w;
 }
 
+unsigned worker_threads(const struct worker *w)
+{
+	return w->nthreads;
+}
+
 struct event_base *worker_base(const struct worker *w)
 {
 	return w->base;

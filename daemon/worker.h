@@ -53,6 +53,9 @@ void worker_destroy(struct worker *w);
 SC_MUST_CHECK sc_status worker_submit(struct worker *w, worker_fn work, worker_fn done,
 				      void *arg);
 
+/** Threads the pool was created with. */
+unsigned worker_threads(const struct worker *w);
+
 /** The event base completions run on (for timers of the job's owner). */
 struct event_base *worker_base(const struct worker *w);
 

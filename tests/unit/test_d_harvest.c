@@ -512,7 +512,8 @@ static void test_hung_directory(void **state)
  * CERC): its job is done while lookups still wait. */
 static void test_lookup_slots(void **state)
 {
-	enum { N = CERT_JOB_INFLIGHT_MAX + 2 };
+	/* a pool bigger than the default (worker_threads): its threads - 1 slots */
+	enum { THREADS = WORKER_THREADS_DEFAULT + 2, N = THREADS - 1 + 2 };
 	struct event_base *base = event_base_new();
 	struct worker *w = NULL;
 	struct runtime *rt;
@@ -524,7 +525,8 @@ static void test_lookup_slots(void **state)
 	assert_true(lfd >= 0);
 	assert_non_null(ss);
 	rt = hung_runtime(port, "hung2");
-	assert_int_equal(worker_create(base, WORKER_THREADS_DEFAULT, &w), SC_OK);
+	assert_int_equal(worker_create(base, THREADS, &w), SC_OK);
+	assert_int_equal(worker_threads(w), THREADS);
 	worker_set_default(w);
 	for (int i = 0; i < N; i++) {
 		char peer[32];
