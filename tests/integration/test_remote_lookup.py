@@ -290,7 +290,8 @@ class RemoteLookupTest(unittest.TestCase):
         self.assertNotIn("cmd=CERT addr=bob", log)
 
     def test_concurrent_clients(self):
-        d = self.daemon(ldap_spec(self.slapd.url))
+        # worker_threads 9: eight lookups in flight on the pool's 8 connections
+        d = self.daemon(ldap_spec(self.slapd.url), worker_threads="9")
         want = {"bob@example.test": [self.pki.der("bob")],
                 "alice@example.test": [self.pki.der("alice-old")],
                 "nobody@example.test": []}
