@@ -268,7 +268,7 @@ int admin_accept(struct admin_ctx *ctx, int argc, char **argv)
 		sc_cert_fingerprint(c, fp);
 		if (added && sc_repo_remove(repo, &addr, fp, &n) != SC_OK)
 			admin_err("accept", "%s: warning: could not remove the certificate "
-				  "stored a moment ago from %s", id, sc_repo_spec(repo));
+				  "stored a moment ago from %s", id, sc_repo_name(repo));
 		admin_err("accept", "%s: %s", id,
 			  st == SC_ERR_EXISTS ? "decided meanwhile by someone else; not accepted"
 					      : sc_strerror(st));
@@ -276,7 +276,7 @@ int admin_accept(struct admin_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	printf("accepted %s: certificate for %s stored in %s (sha256 %s)\n", id, s.address,
-	       sc_repo_spec(repo), s.fingerprint);
+	       sc_repo_name(repo), s.fingerprint);
 	notify_submitter(ctx, q, "accept", id, actor);
 out:
 	sc_repo_close(repo);

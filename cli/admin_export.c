@@ -282,7 +282,7 @@ static void export_key(struct export_run *x, struct admin_ctx *ctx, sc_repo **re
 			continue;
 		}
 		/* Unknown state: keep the file it may have had (it stays listed). */
-		admin_err("export-www", "%s: %s: %s", key, specs[i], sc_strerror(st));
+		admin_err("export-www", "%s: %s: %s", key, sc_repo_name(repos[i]), sc_strerror(st));
 		export_fail(x, cli_exit_for(st));
 		if (set_add(&x->written, rel))
 			export_fail(x, CLI_FAILURE);

@@ -110,7 +110,7 @@ static int import_file(struct admin_ctx *ctx, sc_repo *repo, const char *path)
 		st = sc_repo_store(repo, &addrs[i], c);
 		if (st != SC_OK) {
 			admin_err("import", "%s: %s: cannot store in %s: %s", path, key,
-				  sc_repo_spec(repo),
+				  sc_repo_name(repo),
 				  st == SC_ERR_TOO_MANY ? "too many certificates for this "
 							  "address (remove some first)"
 							: sc_strerror(st));

@@ -168,10 +168,13 @@ int admin_list(struct admin_ctx *ctx, int argc, char **argv)
 			sc_repo_close(repo);
 		}
 		if (st != SC_OK) {
+			char name[256];
+
+			sc_repo_spec_redact(specs[i], name, sizeof name);
 			if (err[0])
 				admin_err("list", "%s", err);
 			else
-				admin_err("list", "%s: %s", specs[i], sc_strerror(st));
+				admin_err("list", "%s: %s", name, sc_strerror(st));
 			if (rc == CLI_OK)
 				rc = cli_exit_for(st);
 		}

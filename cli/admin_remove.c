@@ -110,17 +110,20 @@ int admin_remove(struct admin_ctx *ctx, int argc, char **argv)
 				st = SC_OK;
 		}
 		if (st != SC_OK) {
+			char name[256];
+
+			sc_repo_spec_redact(specs[i], name, sizeof name);
 			if (err[0])
 				admin_err("remove", "%s", err);
 			else
-				admin_err("remove", "%s: %s", specs[i], sc_strerror(st));
+				admin_err("remove", "%s: %s", name, sc_strerror(st));
 			if (rc == CLI_OK)
 				rc = cli_exit_for(st);
 			continue;
 		}
 		if (n)
 			printf("removed %zu certificate%s of %s from %s\n", n, n == 1 ? "" : "s",
-			       key, specs[i]);
+			       key, sc_repo_name(repo));
 		total += n;
 	}
 	if (rc == CLI_OK && total == 0) {

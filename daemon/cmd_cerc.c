@@ -407,7 +407,7 @@ static void cerc_job_auto(struct cerc_job *j)
 	if (rc != SC_OK) {
 		log_msg(LOG_WARNING, "session=%s id=%s addr=%s submissions=auto: cannot store into %s: %s; "
 			"left pending for the administrator%s", j->sid, j->sub.id, j->key,
-			rr ? sc_repo_spec(rr->repo) : "(no repository)", sc_strerror(rc),
+			rr ? sc_repo_name(rr->repo) : "(no repository)", sc_strerror(rc),
 			rr && !rr->writable ? " (the store was opened read-only: restart smtpcertd)" : "");
 		return;
 	}

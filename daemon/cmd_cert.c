@@ -82,7 +82,7 @@ static int cert_finish(struct session *s, const struct cert_walk *w)
 	for (size_t i = 0; i < w->rt->nrepos; i++)
 		if (w->store_rc[i] != SC_OK)
 			log_msg(LOG_WARNING, "client=%s session=%s addr=%s repository %s: %s",
-				s->peer, s->id, w->key, sc_repo_spec(w->rt->repos[i]->repo),
+				s->peer, s->id, w->key, sc_repo_name(w->rt->repos[i]->repo),
 				sc_strerror(w->store_rc[i]));
 	switch (w->outcome) {
 	case CERT_FOUND:

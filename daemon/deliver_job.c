@@ -127,7 +127,7 @@ static sc_status deliver_cert(struct runtime *rt, const struct sc_addr *a, sc_ce
 				return SC_ERR_NOT_FOUND;
 			continue;
 		default:
-			snprintf(why, whylen, "repository %s: %s", sc_repo_spec(r), sc_strerror(rc));
+			snprintf(why, whylen, "repository %s: %s", sc_repo_name(r), sc_strerror(rc));
 			unavailable = 1;
 		}
 	}

@@ -134,7 +134,7 @@ static void main_startup_line(const struct runtime *rt)
 	o = 0;
 	for (size_t i = 0; i < rt->nrepos && o < sizeof repos; i++)
 		o += (size_t)snprintf(repos + o, sizeof repos - o, "%s%s", i ? "," : "",
-				      sc_repo_spec(rt->repos[i]->repo));
+				      sc_repo_name(rt->repos[i]->repo));
 	log_msg(LOG_INFO,
 		"smtpcertd %s (libsmtpcert %s) starting: hostname=%s listen=%s repository=%s "
 		"domains=%zu gateway_domains=%zu starttls=%s crls=%zu submissions=%s",

@@ -214,8 +214,12 @@ static sc_status runtime_load_repos(struct runtime *rt, const struct runtime *ol
 				     SC_REPO_CREATE, &ldap, &rr->repo, why, sizeof why);
 		if (rc != SC_OK) {
 			free(rr);
-			if (!why[0])
-				snprintf(why, sizeof why, "%s: %s", specs[i], sc_strerror(rc));
+			if (!why[0]) {
+				char name[256];
+
+				sc_repo_spec_redact(specs[i], name, sizeof name);
+				snprintf(why, sizeof why, "%s: %s", name, sc_strerror(rc));
+			}
 			sc_config_errorf(rt->cfg, "repository", err, errlen, "%s", why);
 			return rc;
 		}

@@ -179,7 +179,7 @@ static sc_status wsrv_store(struct wsrv *w, const char *id, struct sc_submission
 	else if ((rc = wsrv_repo(w, &r)) == SC_OK) {
 		rc = sc_repo_store(r, &addr, c);
 		if (rc != SC_OK)
-			snprintf(w->err, sizeof w->err, "cannot store into %s: %s", sc_repo_spec(r),
+			snprintf(w->err, sizeof w->err, "cannot store into %s: %s", sc_repo_name(r),
 				 sc_strerror(rc));
 		sc_repo_close(r);
 	}

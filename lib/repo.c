@@ -34,6 +34,7 @@ struct sc_repo {
 	void *state;
 	unsigned flags;
 	char *spec;
+	char *name; /* spec without secrets (sc_repo_name) */
 	sc_repo_warn_fn warn;
 	void *warn_arg;
 	const struct sc_repo_ldap_opts *ldap; /* during open() only */
@@ -132,7 +133,16 @@ sc_status sc_repo_open_ex(const char *spec, unsigned flags,
 		return SC_ERR_CONFIG;
 	}
 	r = calloc(1, sizeof *r);
-	if (!r || !(r->spec = strdup(spec))) {
+	if (r && (r->spec = strdup(spec))) {
+		size_t nlen = strlen(spec) + 64;
+
+		r->name = malloc(nlen);
+		if (r->name)
+			sc_repo_spec_redact(spec, r->name, nlen);
+	}
+	if (!r || !r->spec || !r->name) {
+		if (r)
+			free(r->spec);
 		free(r);
 		sc_errf(err, errlen, "%s: out of memory", spec);
 		return SC_ERR_NOMEM;
@@ -153,6 +163,7 @@ sc_status sc_repo_open_ex(const char *spec, unsigned flags,
 	if (st != SC_OK) {
 		pthread_mutex_destroy(&r->lock);
 		free(r->spec);
+		free(r->name);
 		free(r);
 		return st;
 	}
@@ -167,12 +178,18 @@ void sc_repo_close(sc_repo *r)
 	r->be->close(r->state);
 	pthread_mutex_destroy(&r->lock);
 	free(r->spec);
+	free(r->name);
 	free(r);
 }
 
 const char *sc_repo_spec(const sc_repo *r)
 {
 	return r ? r->spec : NULL;
+}
+
+const char *sc_repo_name(const sc_repo *r)
+{
+	return r ? r->name : NULL;
 }
 
 void sc_repo_set_warn(sc_repo *r, sc_repo_warn_fn fn, void *arg)

@@ -135,6 +135,14 @@ void sc_repo_set_warn(sc_repo *r, sc_repo_warn_fn fn, void *arg);
 /** The spec the repository was opened with. */
 const char *sc_repo_spec(const sc_repo *r);
 
+/** The spec for logs and messages: a pgsql: conninfo's password (password=
+ *  keyword, user:password@ and ?password= of the URI form) shows as "*****". */
+const char *sc_repo_name(const sc_repo *r);
+
+/** The same for a spec string: written into @p out (always NUL-terminated; a
+ *  pgsql: spec that does not fit is replaced, never cut inside a secret). */
+void sc_repo_spec_redact(const char *spec, char *out, size_t size);
+
 /** @return non-zero when @p spec names a scheme that some backend handles. */
 int sc_repo_scheme_known(const char *spec);
 

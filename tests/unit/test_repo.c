@@ -172,6 +172,52 @@ static void test_null_args(void **state)
 	sc_repo_close(r);
 }
 
+/* Logs name a store by sc_repo_name(): never a database password. */
+static void test_spec_redact(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{ "pgsql:host=db password=s3cret dbname=x", "pgsql:host=db password=***** dbname=x" },
+		{ "pgsql:password = 'a b\\' c' host=db", "pgsql:password=***** host=db" },
+		{ "pgsql:PASSWORD=x", "pgsql:PASSWORD=*****" },
+		{ "pgsql:host=db passfile=/etc/pgpass", "pgsql:host=db passfile=/etc/pgpass" },
+		{ "pgsql:postgresql://sc:s3cret@db:5432/certs?sslmode=require",
+		  "pgsql:postgresql://sc:*****@db:5432/certs?sslmode=require" },
+		{ "pgsql:postgresql://db/certs?user=sc&password=s3cret&sslmode=verify-full",
+		  "pgsql:postgresql://db/certs?user=sc&password=*****&sslmode=verify-full" },
+		{ "pgsql:postgresql://sc@db/certs", "pgsql:postgresql://sc@db/certs" },
+		{ "lmdb:/var/lib/smtpcert/certs", "lmdb:/var/lib/smtpcert/certs" },
+		{ "ldap://h/dc=x?userCertificate;binary?sub?(mail=%s)",
+		  "ldap://h/dc=x?userCertificate;binary?sub?(mail=%s)" },
+		{ "pgsql:", "pgsql:" },
+	};
+	char out[128];
+	sc_repo *r = NULL;
+	char dir[] = "/tmp/sc-redact-XXXXXX";
+	char spec[64];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		sc_repo_spec_redact(cases[i].in, out, sizeof out);
+		assert_string_equal(out, cases[i].out);
+		assert_null(strstr(out, "s3cret"));
+	}
+	/* too small: the type only, never the start of a secret */
+	sc_repo_spec_redact("pgsql:host=db password=s3cret", out, 24);
+	assert_null(strstr(out, "s3"));
+	assert_int_equal(strncmp(out, "pgsql:", 6), 0);
+	sc_repo_spec_redact(NULL, out, sizeof out);
+	assert_string_equal(out, "");
+	/* an opened store carries its display name */
+	assert_non_null(mkdtemp(dir));
+	snprintf(spec, sizeof spec, "dir:%s", dir);
+	assert_int_equal(sc_repo_open(spec, SC_REPO_RDONLY, &r, NULL, 0), SC_OK);
+	assert_string_equal(sc_repo_name(r), spec);
+	sc_repo_close(r);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -181,6 +227,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lookup_at_bounds, fx_setup, fx_teardown),
 		cmocka_unit_test(test_schemes),
 		cmocka_unit_test(test_open_errors),
+		cmocka_unit_test(test_spec_redact),
 		cmocka_unit_test_setup_teardown(test_null_args, fx_setup, fx_teardown),
 	};
 
