@@ -171,6 +171,14 @@ static struct runtime_repo *runtime_find_repo(const struct runtime *old, const c
 	return NULL;
 }
 
+/* What a store reports without failing the lookup (an LDAP bind refused, a
+ * file in a dir: store that does not parse): worker threads call it too, and
+ * log_msg is thread-safe. */
+static void runtime_repo_warn(void *arg, const char *msg)
+{
+	log_msg(LOG_WARNING, "repository %s: %s", sc_repo_name(arg), msg);
+}
+
 static sc_status runtime_load_repos(struct runtime *rt, const struct runtime *old, char *err,
 				    size_t errlen)
 {
@@ -224,6 +232,7 @@ static sc_status runtime_load_repos(struct runtime *rt, const struct runtime *ol
 			return rc;
 		}
 		rr->refs = 1;
+		sc_repo_set_warn(rr->repo, runtime_repo_warn, rr->repo);
 		rt->repos[rt->nrepos++] = rr;
 	}
 	return SC_OK;

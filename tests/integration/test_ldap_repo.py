@@ -8,6 +8,7 @@ match someone else's entry."""
 import os
 import shutil
 import subprocess
+import tempfile
 import threading
 import time
 import unittest
@@ -136,6 +137,23 @@ class LdapRepoTest(unittest.TestCase):
             self.assertEqual(r.ders(), self.chain)
             r = c.cmd("CERT bare@example.test")
             self.assertEqual(r.ders(), self.chain[:1])
+
+    def test_bind_refused_is_logged(self):
+        # a refused bind is the administrator's to fix: 451 for the client, the
+        # directory's reason in the daemon log, the password nowhere
+        pw = os.path.join(tempfile.mkdtemp(prefix="sc-ldappw-"), "pw")
+        self.addCleanup(shutil.rmtree, os.path.dirname(pw), True)
+        with open(pw, "w") as f:
+            f.write("not-the-password\n")
+        d = self.daemon(ldap_spec(self.slapd), ldap_bind_dn="cn=nobody," + SUFFIX,
+                        ldap_bind_password_file=pw)
+        r = self.cert(d, "alice@example.test")
+        self.assertEqual(r.code, 451, r.text)
+        self.assertTrue(d.log_has("bind failed"), d.log_text()[-2000:])
+        line = [l for l in d.log_text().splitlines() if "bind failed" in l][0]
+        self.assertIn("repository ldap://", line)
+        self.assertIn("Invalid credentials", line)
+        self.assertNotIn("not-the-password", d.log_text())
 
     def test_ldapi_socket(self):
         spec = "%s/ou=people,%s?userCertificate;binary?sub?(mail=%%s)" % (self.slapd.ldapi_url,
