@@ -94,11 +94,12 @@ int admin_remove(struct admin_ctx *ctx, int argc, char **argv)
 	}
 	for (size_t i = 0; i < nspec; i++) {
 		sc_repo *repo = NULL;
-		char err[1024] = "";
+		char err[1024] = "", name[256];
 		size_t n = 0;
 
 		if (!admin_repo_local("remove", specs[i]))
 			continue;
+		sc_repo_spec_redact(specs[i], name, sizeof name);
 		st = sc_repo_open(specs[i], 0, &repo, err, sizeof err);
 		if (st == SC_ERR_NOT_FOUND)
 			continue; /* no store there yet: nothing to remove */
@@ -110,9 +111,6 @@ int admin_remove(struct admin_ctx *ctx, int argc, char **argv)
 				st = SC_OK;
 		}
 		if (st != SC_OK) {
-			char name[256];
-
-			sc_repo_spec_redact(specs[i], name, sizeof name);
 			if (err[0])
 				admin_err("remove", "%s", err);
 			else
@@ -123,7 +121,7 @@ int admin_remove(struct admin_ctx *ctx, int argc, char **argv)
 		}
 		if (n)
 			printf("removed %zu certificate%s of %s from %s\n", n, n == 1 ? "" : "s",
-			       key, sc_repo_name(repo));
+			       key, name);
 		total += n;
 	}
 	if (rc == CLI_OK && total == 0) {

@@ -31,10 +31,15 @@
 #define PG_RETRY_MS 1000       /* a failed pool connect is not retried sooner */
 #define PG_CANCEL_THREADS_MAX 4 /* cancels in flight; more are skipped */
 
+#define PG_PREPARED_MAX 8 /* statements one connection keeps prepared */
+
 struct sc_pg {
 	PGconn *conn;
 	int timeout; /* seconds per statement */
 	int broken;  /* deadline passed or connection lost: close it */
+	/* names (the callers' static strings) prepared on this connection */
+	const char *prepared[PG_PREPARED_MAX];
+	size_t nprepared;
 };
 
 struct sc_pg_pool {
@@ -359,13 +364,23 @@ static sc_status pg_result_status(sc_pg *db, const PGresult *r, char *err, size_
 	return SC_ERR_IO;
 }
 
+/* A PQsend*() call refused: the connection is gone, or the statement is bad. */
+static sc_status pg_send_failed(sc_pg *db, char *err, size_t errlen)
+{
+	if (PQstatus(db->conn) != CONNECTION_OK)
+		return pg_lost(db, err, errlen, "pgsql: ");
+	pg_msg(err, errlen, "pgsql: ", PQerrorMessage(db->conn));
+	return SC_ERR_IO;
+}
+
+static sc_status pg_collect(sc_pg *db, long long deadline, PGresult **res, char *err,
+			    size_t errlen);
+
 sc_status sc_pg_exec(sc_pg *db, const char *sql, int nparams, const char *const *values,
 		     const int *lengths, const int *formats, int binary_result,
 		     PGresult **res, char *err, size_t errlen)
 {
 	long long deadline;
-	PGresult *keep = NULL, *r;
-	sc_status st;
 
 	SC_ENSURE_ARG(db);
 	SC_ENSURE_ARG(sql);
@@ -375,13 +390,59 @@ sc_status sc_pg_exec(sc_pg *db, const char *sql, int nparams, const char *const 
 		return sc_fail(err, errlen, SC_ERR_TEMP, "pgsql: connection lost");
 	deadline = pg_now_ms() + (long long)db->timeout * 1000;
 	if (!PQsendQueryParams(db->conn, sql, nparams, NULL, values, lengths, formats,
-			       binary_result ? 1 : 0)) {
-		if (PQstatus(db->conn) != CONNECTION_OK)
-			return pg_lost(db, err, errlen, "pgsql: ");
-		pg_msg(err, errlen, "pgsql: ", PQerrorMessage(db->conn));
-		return SC_ERR_IO;
-	}
+			       binary_result ? 1 : 0))
+		return pg_send_failed(db, err, errlen);
 	SC_TRY(pg_flush(db, deadline, err, errlen));
+	return pg_collect(db, deadline, res, err, errlen);
+}
+
+/*
+ * The frequent reads (a lookup per CERT) are planned once per connection: for
+ * the lookup's join the planner took longer than the execution. The name is
+ * the caller's static string; a connection that is replaced prepares again.
+ */
+sc_status sc_pg_exec_prepared(sc_pg *db, const char *name, const char *sql, int nparams,
+			      const char *const *values, const int *lengths,
+			      const int *formats, int binary_result, PGresult **res,
+			      char *err, size_t errlen)
+{
+	long long deadline;
+	size_t i;
+
+	SC_ENSURE_ARG(db);
+	SC_ENSURE_ARG(name);
+	SC_ENSURE_ARG(sql);
+	if (res)
+		*res = NULL;
+	if (!sc_pg_ok(db))
+		return sc_fail(err, errlen, SC_ERR_TEMP, "pgsql: connection lost");
+	for (i = 0; i < db->nprepared && strcmp(db->prepared[i], name) != 0; i++)
+		;
+	if (i == db->nprepared && i == PG_PREPARED_MAX)
+		return sc_pg_exec(db, sql, nparams, values, lengths, formats, binary_result,
+				  res, err, errlen);
+	deadline = pg_now_ms() + (long long)db->timeout * 1000;
+	if (i == db->nprepared) {
+		if (!PQsendPrepare(db->conn, name, sql, nparams, NULL))
+			return pg_send_failed(db, err, errlen);
+		SC_TRY(pg_flush(db, deadline, err, errlen));
+		SC_TRY(pg_collect(db, deadline, NULL, err, errlen));
+		db->prepared[db->nprepared++] = name;
+	}
+	if (!PQsendQueryPrepared(db->conn, name, nparams, values, lengths, formats,
+				 binary_result ? 1 : 0))
+		return pg_send_failed(db, err, errlen);
+	SC_TRY(pg_flush(db, deadline, err, errlen));
+	return pg_collect(db, deadline, res, err, errlen);
+}
+
+/* Read every result of the statement sent; *@p res (optional) gets it. */
+static sc_status pg_collect(sc_pg *db, long long deadline, PGresult **res, char *err,
+			    size_t errlen)
+{
+	PGresult *keep = NULL, *r;
+	sc_status st;
+
 	/* Every result up to the NULL that ends the statement must be read,
 	 * or the connection stays busy; the first failure (if any) is kept. */
 	for (;;) {

@@ -91,6 +91,17 @@ SC_MUST_CHECK sc_status sc_pg_exec(sc_pg *db, const char *sql, int nparams,
  */
 SC_MUST_CHECK sc_status sc_pg_migrate(sc_pg *db, char *err, size_t errlen);
 
+/**
+ * sc_pg_exec() of a statement prepared once per connection under @p name (a
+ * static string: compared, and kept, by the connection). The first call on a
+ * connection prepares it; beyond 8 names a statement runs unprepared.
+ */
+SC_MUST_CHECK sc_status sc_pg_exec_prepared(sc_pg *db, const char *name, const char *sql,
+					    int nparams, const char *const *values,
+					    const int *lengths, const int *formats,
+					    int binary_result, PGresult **res, char *err,
+					    size_t errlen);
+
 /** @return non-zero while the connection can be used. */
 int sc_pg_ok(const sc_pg *db);
 

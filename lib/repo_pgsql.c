@@ -121,9 +121,9 @@ static sc_status pgr_open(sc_repo *r, const char *conninfo, unsigned flags, void
 /* ---- reads ------------------------------------------------------------------- */
 
 /* Run a read: borrow a connection, give it back as soon as the result is here. */
-static sc_status pgr_read(struct pgr_state *s, const char *sql, int nparams,
-			  const char *const *values, const int *lengths, const int *formats,
-			  PGresult **res)
+static sc_status pgr_read(struct pgr_state *s, const char *name, const char *sql,
+			  int nparams, const char *const *values, const int *lengths,
+			  const int *formats, PGresult **res)
 {
 	char err[512];
 	sc_pg *db;
@@ -131,8 +131,8 @@ static sc_status pgr_read(struct pgr_state *s, const char *sql, int nparams,
 
 	st = sc_pg_pool_get(s->pool, &db, err, sizeof(err));
 	if (st == SC_OK) {
-		st = sc_pg_exec(db, sql, nparams, values, lengths, formats, 1, res, err,
-				sizeof(err));
+		st = sc_pg_exec_prepared(db, name, sql, nparams, values, lengths, formats, 1,
+					 res, err, sizeof(err));
 		sc_pg_pool_put(s->pool, db);
 	}
 	if (st != SC_OK) {
@@ -155,7 +155,7 @@ static sc_status pgr_lookup(void *state, const char *key, size_t keylen,
 
 	if (keylen == 0 || keylen >= SC_ADDR_KEY_MAX)
 		return visit(arg, NULL);
-	SC_TRY(pgr_read(s, sql_lookup, 1, vals, NULL, NULL, &res));
+	SC_TRY(pgr_read(s, "sc_lookup", sql_lookup, 1, vals, NULL, NULL, &res));
 	ents = calloc(SC_REPO_ENTRIES_MAX, sizeof(*ents));
 	if (!ents) {
 		PQclear(res);
@@ -200,8 +200,9 @@ static sc_status pgr_list(void *state, sc_repo_entry_fn fn, void *arg)
 		PGresult *res;
 		int rows, entries = 0;
 
-		st = pgr_read(s, last ? sql_list_next : sql_list_first, last ? 2 : 0, vals,
-			      lens, fmts, &res);
+		st = pgr_read(s, last ? "sc_list_next" : "sc_list_first",
+			      last ? sql_list_next : sql_list_first, last ? 2 : 0, vals, lens,
+			      fmts, &res);
 		if (st != SC_OK)
 			break;
 		rows = PQntuples(res);
