@@ -1,14 +1,14 @@
 /*
  * test_queue_pgsql.c - the PostgreSQL backend of the review queue
  * (lib/queue_pgsql.c) against a real server: a private cluster started by
- * tests/lib/pgsql.py, one fresh database per test. The same calls as the
- * directory form (add/get/list/decide/audit, ids, states), then what only a
- * shared database shows: two handles (two nodes) deciding one submission, audit
- * rows naming the node, the list bound over the oldest rows, rows a hostile
- * writer left (bad state, oversized text, forged certificate), text from a peer
- * that is not UTF-8, an unreachable server (SC_ERR_TEMP), a server connection
- * killed under an open queue. A missing PostgreSQL fails the test
- * (scripts/install-deps installs it).
+ * tests/lib/pgsql.py (through tests/lib/pgtest.c), one fresh database per
+ * test. The same calls as the directory form (add/get/list/decide/audit, ids,
+ * states), then what only a shared database shows: two handles (two nodes)
+ * deciding one submission, audit rows naming the node, the list bound over the
+ * oldest rows, rows a hostile writer left (bad state, oversized text, forged
+ * certificate), text from a peer that is not UTF-8, an unreachable server
+ * (SC_ERR_TEMP), a server connection killed under an open queue. A missing
+ * PostgreSQL fails the test (scripts/install-deps installs it).
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -24,16 +24,14 @@
 
 #include <smtpcert/smtpcert.h>
 #include "pgsql_db.h"
+#include "pgtest.h"
 #include "queue_int.h"
 #include "testcert.h"
 #include "testsrv.h"
 
-static char g_server[600];   /* what pgsql.py printed (database smtpcert) */
+static struct pt_cluster g_pg = PT_CLUSTER_INIT;
 static char g_spec[700];     /* "pgsql:" + the test's own database */
 static char g_db[32];
-static FILE *g_srv_out;
-static int g_srv_in = -1;
-static pid_t g_srv_pid = -1;
 static int g_dbno;
 static sc_cert *g_cert, *g_cert2;
 static struct sc_addr g_alice;
@@ -63,38 +61,8 @@ static sc_cert *make_cert(const char *cn, int chain)
 /* Start tests/lib/pgsql.py, read its conninfo line. */
 static int group_setup(void **state)
 {
-	const char *src = getenv("SC_SOURCE_DIR");
-	char script[1024], line[512] = "";
-	int in[2], out[2];
-
-	signal(SIGPIPE, SIG_IGN);
-	snprintf(script, sizeof script, "%s/tests/lib/pgsql.py", src ? src : "..");
-	if (pipe(in) != 0 || pipe(out) != 0)
+	if (pt_cluster_start(&g_pg, "test_queue_pgsql") != 0)
 		return -1;
-	g_srv_pid = fork();
-	if (g_srv_pid < 0)
-		return -1;
-	if (g_srv_pid == 0) {
-		dup2(in[0], 0);
-		dup2(out[1], 1);
-		close(in[0]);
-		close(in[1]);
-		close(out[0]);
-		close(out[1]);
-		execlp("python3", "python3", script, (char *)NULL);
-		_exit(127);
-	}
-	close(in[0]);
-	close(out[1]);
-	g_srv_in = in[1];
-	g_srv_out = fdopen(out[0], "r");
-	if (!g_srv_out || !fgets(line, sizeof line, g_srv_out) || strncmp(line, "host=", 5)) {
-		fprintf(stderr, "test_queue_pgsql: no PostgreSQL cluster from %s: %s\n", script,
-			line);
-		return -1;
-	}
-	line[strcspn(line, "\n")] = '\0';
-	snprintf(g_server, sizeof g_server, "%s", line);
 	g_cert = make_cert("Alice \\ \"Q\"\nInjected: yes \xc3\xa9", 1);
 	g_cert2 = make_cert("Alice two", 0);
 	assert_int_equal(sc_addr_parse("Alice@Example.TEST", 18, 0, &g_alice, NULL), SC_OK);
@@ -103,45 +71,21 @@ static int group_setup(void **state)
 
 static int group_teardown(void **state)
 {
-	int status;
-
 	sc_cert_free(g_cert);
 	sc_cert_free(g_cert2);
-	if (g_srv_in >= 0)
-		close(g_srv_in); /* pgsql.py stops and removes the cluster */
-	if (g_srv_out)
-		fclose(g_srv_out);
-	if (g_srv_pid > 0)
-		waitpid(g_srv_pid, &status, 0);
+	pt_cluster_stop(&g_pg);
 	return 0;
 }
 
-/* g_server with dbname=@p db. */
+/* The cluster's conninfo with dbname=@p db. */
 static void conninfo_for(char *buf, size_t size, const char *db)
 {
-	const char *p = strstr(g_server, "dbname=");
-	int pre = p ? (int)(p - g_server) : 0;
-	const char *rest = p ? strchr(p, ' ') : "";
-
-	snprintf(buf, size, "%.*sdbname=%s%s", pre, g_server, db, rest ? rest : "");
+	pt_conninfo(&g_pg, buf, size, db, 0);
 }
 
-/* Blocking libpq for the test's own setup and inspection, never the code tested. */
 static PGresult *sql(const char *db, const char *q)
 {
-	char ci[700];
-	PGconn *c;
-	PGresult *r;
-
-	conninfo_for(ci, sizeof ci, db);
-	c = PQconnectdb(ci);
-	if (PQstatus(c) != CONNECTION_OK)
-		fail_msg("connect %s: %s", ci, PQerrorMessage(c));
-	r = PQexec(c, q);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
-		fail_msg("%s: %s", q, PQresultErrorMessage(r));
-	PQfinish(c);
-	return r;
+	return pt_sql(&g_pg, db, q);
 }
 
 /* The one value of a one-row, one-column query, as text (static buffer). */

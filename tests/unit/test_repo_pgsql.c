@@ -1,8 +1,8 @@
 /*
  * test_repo_pgsql.c - the pgsql: backend (lib/repo_pgsql.c) and its connection
  * layer (lib/pgsql_db.c, lib/pgsql_schema.c) against a real PostgreSQL: a
- * private cluster started by tests/lib/pgsql.py (initdb on a free loopback
- * port), one fresh database per test. The behaviour shared by all backends
+ * private cluster started by tests/lib/pgsql.py through tests/lib/pgtest.c
+ * (initdb on a free loopback port), one fresh database per test. The behaviour shared by all backends
  * (repo_cases.h), then what only a database shows: schema versions, two
  * migrations at once, deadlines against a silent server, the pool, SQL errors,
  * rows a hostile writer left, shared chain certificates, paged listing.
@@ -15,99 +15,37 @@
 #include <signal.h>
 
 #include "pgsql_db.h"
+#include "pgtest.h"
 #include "testsrv.h"
 
 static char g_conninfo[600];  /* of the test's own database */
-static char g_server[600];    /* what pgsql.py printed (database smtpcert) */
-static FILE *g_srv_out;
-static int g_srv_in = -1;
-static pid_t g_srv_pid = -1;
+static struct pt_cluster g_pg = PT_CLUSTER_INIT;
 static int g_dbno;
 
 /* Start tests/lib/pgsql.py, read its conninfo line. */
 static int pg_group_setup(void **state)
 {
-	const char *src = getenv("SC_SOURCE_DIR");
-	char script[1024], line[512];
-	int in[2], out[2];
-
-	signal(SIGPIPE, SIG_IGN);
-	snprintf(script, sizeof script, "%s/tests/lib/pgsql.py", src ? src : "..");
-	if (pipe(in) != 0 || pipe(out) != 0)
+	if (pt_cluster_start(&g_pg, "test_repo_pgsql") != 0)
 		return -1;
-	g_srv_pid = fork();
-	if (g_srv_pid < 0)
-		return -1;
-	if (g_srv_pid == 0) {
-		dup2(in[0], 0);
-		dup2(out[1], 1);
-		close(in[0]);
-		close(in[1]);
-		close(out[0]);
-		close(out[1]);
-		execlp("python3", "python3", script, (char *)NULL);
-		_exit(127);
-	}
-	close(in[0]);
-	close(out[1]);
-	g_srv_in = in[1];
-	g_srv_out = fdopen(out[0], "r");
-	if (!g_srv_out || !fgets(line, sizeof line, g_srv_out) || strncmp(line, "host=", 5)) {
-		fprintf(stderr, "test_repo_pgsql: no PostgreSQL cluster from %s: %s\n", script,
-			g_srv_out ? line : "");
-		return -1;
-	}
-	line[strcspn(line, "\n")] = '\0';
-	snprintf(g_server, sizeof g_server, "%s", line);
 	return group_setup(state);
 }
 
 static int pg_group_teardown(void **state)
 {
-	int status;
-
 	group_teardown(state);
-	if (g_srv_in >= 0)
-		close(g_srv_in); /* pgsql.py stops and removes the cluster */
-	if (g_srv_out)
-		fclose(g_srv_out);
-	if (g_srv_pid > 0)
-		waitpid(g_srv_pid, &status, 0);
+	pt_cluster_stop(&g_pg);
 	return 0;
 }
 
-/* g_server with dbname=@p db (and connect_timeout=@p timeout when > 0). */
+/* The cluster's conninfo with dbname=@p db (and connect_timeout=@p timeout when > 0). */
 static void conninfo_for(char *buf, size_t size, const char *db, int timeout)
 {
-	const char *p = strstr(g_server, "dbname=");
-	int pre = p ? (int)(p - g_server) : 0;
-	const char *rest = p ? strchr(p, ' ') : "";
-
-	snprintf(buf, size, "%.*sdbname=%s%s", pre, g_server, db, rest ? rest : "");
-	if (timeout > 0) {
-		char *t = strstr(buf, "connect_timeout=");
-
-		if (t)
-			snprintf(t, size - (size_t)(t - buf), "connect_timeout=%d", timeout);
-	}
+	pt_conninfo(&g_pg, buf, size, db, timeout);
 }
 
-/* Blocking libpq for the test's own setup and inspection, never the code tested. */
 static PGresult *sql(const char *db, const char *q)
 {
-	char ci[700];
-	PGconn *c;
-	PGresult *r;
-
-	conninfo_for(ci, sizeof ci, db, 0);
-	c = PQconnectdb(ci);
-	if (PQstatus(c) != CONNECTION_OK)
-		fail_msg("connect %s: %s", ci, PQerrorMessage(c));
-	r = PQexec(c, q);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
-		fail_msg("%s: %s", q, PQresultErrorMessage(r));
-	PQfinish(c);
-	return r;
+	return pt_sql(&g_pg, db, q);
 }
 
 static long sql_long(const char *db, const char *q)
