@@ -1,10 +1,11 @@
 /*
  * queuerow_fuzz.c - fuzz target for the review queue's PostgreSQL row decoder
  * (lib/queue_pgrow.c): a result set as a hostile or broken database could send
- * it, built with libpq's own PGresult constructors, must decode or be refused
- * row by row without reading outside a value; what decodes must be a valid
- * submission (id, fingerprint, state, NUL-terminated UTF-8 fields), and a
- * certificate is only ever returned with the fingerprint its row names.
+ * it, built with libpq's own PGresult constructors (pgresult_build.h), must
+ * decode or be refused row by row without reading outside a value; what
+ * decodes must be a valid submission (id, fingerprint, state, NUL-terminated
+ * UTF-8 fields), and a certificate is only ever returned with the fingerprint
+ * its row names.
  *
  * Input: byte 0 low bit: SC_QPG_NCOLS columns only (list's shape) instead of
  * SC_QPG_NCOLS + 1 (get's, with the certificates); bit 1: one column fewer (a
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pgresult_build.h"
 #include "queue_int.h"
 #include "queue_pgrow.h"
 #include "utf8.h"
@@ -31,53 +33,17 @@ static void check_text(const char *s, size_t size)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static char names[SC_QPG_NCOLS + 1][3] = { "a", "b", "c", "d", "e", "f", "g",
-						   "h", "i", "j", "k", "l", "m", "n" };
-	PGresAttDesc attrs[SC_QPG_NCOLS + 1];
 	PGresult *res;
-	size_t off = 1;
-	int ncols, nrows = 0;
+	int ncols;
 
 	if (size < 1)
 		return 0;
 	ncols = (data[0] & 1) ? SC_QPG_NCOLS : SC_QPG_NCOLS + 1;
 	if (data[0] & 2)
 		ncols--;
-	res = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
+	res = fz_pgresult_build(data, size, 1, ncols, 32);
 	if (!res)
 		return 0;
-	memset(attrs, 0, sizeof(attrs));
-	for (int c = 0; c < ncols; c++) {
-		attrs[c].name = names[c];
-		attrs[c].format = 1;
-		attrs[c].typlen = -1;
-		attrs[c].atttypmod = -1;
-	}
-	if (!PQsetResultAttrs(res, ncols, attrs))
-		goto out;
-	while (off < size && nrows < 32) {
-		for (int c = 0; c < ncols; c++) {
-			size_t len;
-
-			if (size - off < 2)
-				goto rows_done;
-			len = (size_t)data[off] << 8 | data[off + 1];
-			off += 2;
-			if (len == 0xffff) {
-				if (!PQsetvalue(res, nrows, c, NULL, -1))
-					goto out;
-				continue;
-			}
-			if (len > size - off)
-				len = size - off;
-			/* PQsetvalue copies: the decoder reads libpq's buffers */
-			if (!PQsetvalue(res, nrows, c, (char *)(data + off), (int)len))
-				goto out;
-			off += len;
-		}
-		nrows++;
-	}
-rows_done:
 	for (int row = 0; row <= PQntuples(res); row++) { /* one past the end too */
 		struct sc_submission s;
 		sc_cert *c = NULL;
@@ -103,7 +69,6 @@ rows_done:
 			abort();
 		sc_cert_free(c);
 	}
-out:
 	PQclear(res);
 	return 0;
 }
