@@ -26,7 +26,7 @@ import unittest
 
 import sctest
 from sctest import Client, Daemon, pki
-from pgsql import Postgres
+from pgsql import ClusterTestCase
 
 USERS = {"alice@example.test": "alice-secret", "bob@example.test": "bob-secret"}
 ID_RE = r"250 2\.0\.0 ([0-9a-f]{32}) (queued|accepted)"
@@ -87,25 +87,16 @@ class Node(Daemon):
         return r.stdout
 
 
-class PgsqlClusterTest(unittest.TestCase):
+class PgsqlClusterTest(ClusterTestCase):
+    DB_PREFIX = "c"
+
     @classmethod
     def setUpClass(cls):
         cls.pki = pki()
-        cls.pg = Postgres()
-        try:
-            cls.pg.start()
-        except BaseException:
-            cls.pg.cleanup()
-            raise
-        cls.dbs = 0
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.pg.cleanup()
+        super().setUpClass()
 
     def setUp(self):
-        type(self).dbs += 1
-        self.db = self.pg.createdb("c%d" % self.dbs)
+        self.db = self.fresh_db()
         self.spec = "pgsql:" + self.pg.conninfo(self.db, timeout=3)
 
     def node(self, name, **kw):

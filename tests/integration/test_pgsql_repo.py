@@ -18,7 +18,7 @@ import unittest
 
 import sctest
 from sctest import Client, Daemon, pki
-from pgsql import Postgres
+from pgsql import ClusterTestCase
 
 
 def cert_times(path):
@@ -30,25 +30,11 @@ def cert_times(path):
             int(ssl.cert_time_to_seconds(t["notAfter"])))
 
 
-class PgsqlRepoTest(unittest.TestCase):
+class PgsqlRepoTest(ClusterTestCase):
     @classmethod
     def setUpClass(cls):
         cls.pki = pki()
-        cls.pg = Postgres()
-        try:
-            cls.pg.start()
-        except BaseException:
-            cls.pg.cleanup()
-            raise
-        cls.dbs = 0
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.pg.cleanup()
-
-    def fresh_db(self):
-        type(self).dbs += 1
-        return self.pg.createdb("t%d" % self.dbs)
+        super().setUpClass()
 
     def spec(self, db, timeout=3):
         return "pgsql:" + self.pg.conninfo(db, timeout=timeout)

@@ -21,6 +21,9 @@ postgresql.
     pg.createdb("other"); pg.conninfo("other", timeout=3)
     pg.stop(); pg.start(); pg.cleanup()
 
+ClusterTestCase is a unittest base class with one cluster per class (cls.pg)
+and fresh_db() for a new database per test.
+
 Run as a script it serves C tests: see main().
 """
 
@@ -33,6 +36,7 @@ import signal
 import subprocess
 import tempfile
 import time
+import unittest
 
 import sctest
 
@@ -199,10 +203,35 @@ class Postgres:
         return name
 
 
+class ClusterTestCase(unittest.TestCase):
+    """One private cluster for the whole class (cls.pg, removed in
+    tearDownClass even when setUpClass fails half way); fresh_db() creates the
+    next database DB_PREFIX + N."""
+    DB_PREFIX = "t"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = Postgres()
+        try:
+            cls.pg.start()
+        except BaseException:
+            cls.pg.cleanup()
+            raise
+        cls.dbs = 0
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.pg.cleanup()
+
+    def fresh_db(self):
+        type(self).dbs += 1
+        return self.pg.createdb("%s%d" % (self.DB_PREFIX, self.dbs))
+
+
 def main():
     """`python3 pgsql.py`: start a cluster, print its conninfo (database DB) on
     one line, keep it until stdin closes, then stop it and remove it. Used by
-    C unit tests (tests/unit/test_repo_pgsql.c), whose exit, even by a crash,
+    C unit tests (tests/lib/pgtest.c), whose exit, even by a crash,
     closes the pipe and so stops the server."""
     import sys
     pg = None
