@@ -142,6 +142,19 @@ static sc_status qpg_commit(struct qpg *q, sc_pg *db)
 	return st;
 }
 
+/* End the transaction qpg_begin_tx() opened: COMMIT when @p st is SC_OK (its
+ * status is the result), else ROLLBACK and @p st; the connection goes back to
+ * the pool either way. */
+static sc_status qpg_end_tx(struct qpg *q, sc_pg *db, sc_status st)
+{
+	if (st == SC_OK)
+		st = qpg_commit(q, db);
+	else
+		sc_pg_rollback(db);
+	sc_pg_pool_put(q->pool, db);
+	return st;
+}
+
 /* ---- audit ---- */
 
 /* INSERT one audit row on @p db (inside the caller's transaction, if any). Every
@@ -176,12 +189,7 @@ static sc_status qpg_audit(sc_queue *base, const char *actor, const char *action
 	/* a transaction of its own, for the retry of qpg_begin_tx */
 	SC_TRY(qpg_begin_tx(q, &db));
 	st = qpg_audit_on(q, db, actor, action, id, address, detail);
-	if (st == SC_OK)
-		st = qpg_commit(q, db);
-	else
-		sc_pg_rollback(db);
-	sc_pg_pool_put(q->pool, db);
-	return st;
+	return qpg_end_tx(q, db, st);
 }
 
 /* ---- add ---- */
@@ -247,12 +255,7 @@ static sc_status qpg_insert(struct qpg *q, const struct sc_submission *s, const 
 	}
 	/* SC_ERR_TEMP from COMMIT is ambiguous (it may have committed): no retry,
 	 * the client resends after its 451 (see the file header) */
-	if (st == SC_OK)
-		st = qpg_commit(q, db);
-	else
-		sc_pg_rollback(db);
-	sc_pg_pool_put(q->pool, db);
-	return st;
+	return qpg_end_tx(q, db, st);
 }
 
 static sc_status qpg_add(sc_queue *base, struct sc_submission *s, const sc_cert *c)
@@ -381,12 +384,7 @@ static sc_status qpg_decide(sc_queue *base, const char *id, int accept, const ch
 	if (st == SC_OK)
 		st = qpg_audit_on(q, db, actor ? actor : "-", accept ? "accept" : "reject", id,
 				  address, reason);
-	if (st == SC_OK)
-		st = qpg_commit(q, db);
-	else
-		sc_pg_rollback(db);
-	sc_pg_pool_put(q->pool, db);
-	return st;
+	return qpg_end_tx(q, db, st);
 }
 
 /* ---- open / close ---- */
