@@ -200,11 +200,29 @@ static sc_status writer_answer(const struct wp_msg *m, struct sc_submission *out
 	return SC_ERR_PROTOCOL;
 }
 
+/* With writer_lock held, after encoding request writer_seq (@p len bytes in
+ * writer_req) returned @p enc: send it and decode the answer into @p out, or
+ * report @p enc_why when the encoding failed. */
+static sc_status writer_exchange(sc_status enc, const char *enc_why, size_t len,
+				 struct sc_submission *out, char *why, size_t whylen)
+{
+	struct wp_msg m;
+	sc_status rc;
+
+	if (enc != SC_OK) {
+		snprintf(why, whylen, "%s", enc_why);
+		return enc;
+	}
+	rc = writer_call(len, writer_seq, &m, why, whylen);
+	if (rc == SC_OK)
+		rc = writer_answer(&m, out, why, whylen);
+	return rc;
+}
+
 sc_status writer_submit(const sc_cert *c, const struct sc_addr *addr, const char *auth_user,
 			const char *client, struct sc_submission *out, char *why, size_t whylen)
 {
 	struct wp_submit s;
-	struct wp_msg m;
 	uint8_t *chain;
 	size_t len = 0, n = sc_cert_count(c);
 	sc_status rc;
@@ -239,32 +257,21 @@ sc_status writer_submit(const sc_cert *c, const struct sc_addr *addr, const char
 	pthread_mutex_lock(&writer_lock);
 	rc = wp_encode_submit(writer_req, sizeof writer_req, ++writer_seq, &s, &len);
 	free(chain);
-	if (rc != SC_OK)
-		snprintf(why, whylen, "writer: request too large");
-	else
-		rc = writer_call(len, writer_seq, &m, why, whylen);
-	if (rc == SC_OK)
-		rc = writer_answer(&m, out, why, whylen);
+	rc = writer_exchange(rc, "writer: request too large", len, out, why, whylen);
 	pthread_mutex_unlock(&writer_lock);
 	return rc;
 }
 
 sc_status writer_store(const char *id, struct sc_submission *out, char *why, size_t whylen)
 {
-	struct wp_msg m;
-	size_t len;
+	size_t len = 0;
 	sc_status rc;
 
 	SC_ENSURE_ARG(id && out && why);
 	why[0] = '\0';
 	pthread_mutex_lock(&writer_lock);
 	rc = wp_encode_store(writer_req, sizeof writer_req, ++writer_seq, id, &len);
-	if (rc != SC_OK)
-		snprintf(why, whylen, "writer: not a submission id");
-	else
-		rc = writer_call(len, writer_seq, &m, why, whylen);
-	if (rc == SC_OK)
-		rc = writer_answer(&m, out, why, whylen);
+	rc = writer_exchange(rc, "writer: not a submission id", len, out, why, whylen);
 	pthread_mutex_unlock(&writer_lock);
 	return rc;
 }
