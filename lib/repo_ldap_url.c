@@ -299,6 +299,17 @@ sc_status sc_repo_ldap_escape(const char *in, size_t len, char *out, size_t size
 	return SC_OK;
 }
 
+/* The byte a "%XX" in a filter template at @p p stands for, or -1 when XX is
+ * not two hex digits or is 00 (a NUL would cut the filter short). */
+static int filter_pct(const char *p)
+{
+	int hi = hexval(p[1]), lo = hi >= 0 ? hexval(p[2]) : -1;
+
+	if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+		return -1;
+	return hi * 16 + lo;
+}
+
 sc_status sc_repo_ldap_filter(const char *tmpl, const char *key, size_t keylen, char *out,
 			      size_t size)
 {
@@ -317,11 +328,11 @@ sc_status sc_repo_ldap_filter(const char *tmpl, const char *key, size_t keylen, 
 		if (o + 1 >= size)
 			return SC_ERR_TOO_LONG;
 		if (*p == '%') {
-			int hi = hexval(p[1]), lo = hi >= 0 ? hexval(p[2]) : -1;
+			int v = filter_pct(p);
 
-			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+			if (v < 0)
 				return SC_ERR_SYNTAX;
-			out[o++] = (char)(hi * 16 + lo);
+			out[o++] = (char)v;
 			p += 2;
 			continue;
 		}
@@ -379,11 +390,11 @@ sc_status sc_repo_ldap_filter_all(const char *tmpl, char *out, size_t size, char
 			continue;
 		}
 		if (*p == '%') {
-			int hi = hexval(p[1]), lo = hi >= 0 ? hexval(p[2]) : -1;
+			int v = filter_pct(p);
 
-			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+			if (v < 0)
 				return SC_ERR_SYNTAX;
-			out[o++] = (char)(hi * 16 + lo);
+			out[o++] = (char)v;
 			p += 2;
 			continue;
 		}
