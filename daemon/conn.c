@@ -73,6 +73,10 @@ void conn_module_fini(void)
 	if (conn_reaper)
 		event_free(conn_reaper);
 	conn_reaper = NULL;
+	/* the common timeout belongs to the base being freed: a later init on a
+	 * new base must make its own */
+	conn_timer_tv = NULL;
+	conn_timer_secs = 0;
 	conn_limits_fini();
 }
 
