@@ -51,6 +51,17 @@ class PgsqlRepoTest(ClusterTestCase):
             c.ehlo()
             return c.cmd(line)
 
+    def cmd_until_up(self, d, line):
+        """@line until its reply is not 451 (the database is back; a failed
+        connect is retried after a second): the last reply. A generous
+        deadline against hangs only."""
+        deadline = time.monotonic() + 30
+        while True:
+            r = self.cmd(d, line)
+            if r.code != 451 or time.monotonic() > deadline:
+                return r
+            time.sleep(0.3)
+
     def insert_raw(self, db, name):
         """Store a PKI certificate with SQL, past the checks of admin import (a
         writer that imported it while it was still valid, or another tool)."""
@@ -146,12 +157,7 @@ class PgsqlRepoTest(ClusterTestCase):
         finally:
             self.pg.start()
         # a failed connect is retried after a second; generous deadline
-        deadline = time.monotonic() + 30
-        while True:
-            r = self.cmd(d, "CERT bob@example.test")
-            if r.code != 451 or time.monotonic() > deadline:
-                break
-            time.sleep(0.3)
+        r = self.cmd_until_up(d, "CERT bob@example.test")
         self.assertEqual(r.code, 250, r.text)
         self.assertEqual(r.ders(), [self.pki.der("bob")])
         self.assertTrue(d.alive())
@@ -213,12 +219,7 @@ class PgsqlRepoTest(ClusterTestCase):
                          dbname=db)
             locker.kill()
             locker.wait()
-        deadline = time.monotonic() + 30
-        while True:
-            r = self.cmd(d, "CERT bob@example.test")
-            if r.code != 451 or time.monotonic() > deadline:
-                break
-            time.sleep(0.3)
+        r = self.cmd_until_up(d, "CERT bob@example.test")
         self.assertEqual(r.code, 250, r.text)
         self.assertTrue(d.alive())
 
