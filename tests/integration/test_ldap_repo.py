@@ -15,49 +15,34 @@ import unittest
 
 import sctest
 from sctest import Client, Daemon, pki
-from slapd import Slapd, SUFFIX
+from slapd import DirectoryTestCase, Slapd, SUFFIX
 
 
 def ldap_spec(slapd):
     return "%s/ou=people,%s?userCertificate;binary?sub?(mail=%%s)" % (slapd.url, SUFFIX)
 
 
-class LdapRepoTest(unittest.TestCase):
+class LdapRepoTest(DirectoryTestCase):
     @classmethod
-    def setUpClass(cls):
-        cls.pki = pki()
-        cls.slapd = Slapd()
-        try:
-            cls.slapd.start()
-            # alice-old in the directory, alice (newer) in lmdb: the chain test
-            # tells which store answered
-            cls.slapd.add_person("alice", "alice@example.test", [cls.pki.der("alice-old")])
-            cls.slapd.add_person("bob", "bob@example.test", [cls.pki.der("bob")])
-            # an entry whose mail is literally "*": a filter injection that
-            # matched it (or everyone) would be visible
-            cls.slapd.add_person("star", "x*@example.test", [cls.pki.der("Mixed")])
-            # userSMIMECertificate: a certs-only PKCS #7 (chain in reverse order,
-            # as an unordered set may come)
-            chain = sctest.pem_certs(cls.pki.pem("alice.chain"))
-            rev = os.path.join(cls.slapd.dir, "reversed.pem")
-            with open(rev, "w") as f:
-                f.write("\n".join(reversed(chain)) + "\n")
-            p7 = subprocess.run(["openssl", "crl2pkcs7", "-nocrl", "-outform", "DER",
-                                 "-certfile", rev],
-                                capture_output=True, timeout=30, check=True).stdout
-            cls.slapd.add_person("smime", "smime@example.test", [p7],
-                                 attribute="userSMIMECertificate")
-            # a bare leaf whose chain comes from the CA entry (x-ca-dn)
-            cls.slapd.add_person("bare", "bare@example.test", [cls.pki.der("alice")])
-            cls.chain = [sctest.pem_to_der(c) for c in chain]
-            cls.slapd.add_ca("ou=ca," + SUFFIX, cls.chain[1:])
-        except BaseException:
-            cls.slapd.cleanup()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.slapd.cleanup()
+    def populate(cls):
+        # an entry whose mail is literally "*": a filter injection that
+        # matched it (or everyone) would be visible
+        cls.slapd.add_person("star", "x*@example.test", [cls.pki.der("Mixed")])
+        # userSMIMECertificate: a certs-only PKCS #7 (chain in reverse order,
+        # as an unordered set may come)
+        chain = sctest.pem_certs(cls.pki.pem("alice.chain"))
+        rev = os.path.join(cls.slapd.dir, "reversed.pem")
+        with open(rev, "w") as f:
+            f.write("\n".join(reversed(chain)) + "\n")
+        p7 = subprocess.run(["openssl", "crl2pkcs7", "-nocrl", "-outform", "DER",
+                             "-certfile", rev],
+                            capture_output=True, timeout=30, check=True).stdout
+        cls.slapd.add_person("smime", "smime@example.test", [p7],
+                             attribute="userSMIMECertificate")
+        # a bare leaf whose chain comes from the CA entry (x-ca-dn)
+        cls.slapd.add_person("bare", "bare@example.test", [cls.pki.der("alice")])
+        cls.chain = [sctest.pem_to_der(c) for c in chain]
+        cls.slapd.add_ca("ou=ca," + SUFFIX, cls.chain[1:])
 
     def daemon(self, repository, certs=(), **extra):
         # no cache unless a test asks: down/up tests must see the directory itself

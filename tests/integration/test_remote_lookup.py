@@ -19,8 +19,8 @@ import time
 import unittest
 
 import sctest
-from sctest import Client, Daemon, pki
-from slapd import Slapd, SUFFIX
+from sctest import Client, Daemon
+from slapd import DirectoryTestCase, SUFFIX
 
 CRLF = b"\r\n"
 
@@ -84,31 +84,16 @@ def nothing_arrived(client):
     return False
 
 
-class RemoteLookupTest(unittest.TestCase):
+class RemoteLookupTest(DirectoryTestCase):
     @classmethod
-    def setUpClass(cls):
-        cls.pki = pki()
-        cls.slapd = Slapd()
-        try:
-            cls.slapd.start()
-            # alice-old in the directory, alice (newer) in lmdb: the chain test
-            # tells which store answered
-            cls.slapd.add_person("alice", "alice@example.test", [cls.pki.der("alice-old")])
-            cls.slapd.add_person("bob", "bob@example.test", [cls.pki.der("bob")])
-            chain = [sctest.pem_to_der(c)
-                     for c in sctest.pem_certs(cls.pki.pem("alice.chain"))]
-            cls.chain = chain
-            # a bare leaf whose chain comes from the CA entry (CERS)
-            cls.slapd.add_person("bare", "bare@example.test", [chain[0]])
-            cls.ca_dn = "ou=ca," + SUFFIX
-            cls.slapd.add_ca(cls.ca_dn, chain[1:])
-        except BaseException:
-            cls.slapd.cleanup()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.slapd.cleanup()
+    def populate(cls):
+        chain = [sctest.pem_to_der(c)
+                 for c in sctest.pem_certs(cls.pki.pem("alice.chain"))]
+        cls.chain = chain
+        # a bare leaf whose chain comes from the CA entry (CERS)
+        cls.slapd.add_person("bare", "bare@example.test", [chain[0]])
+        cls.ca_dn = "ou=ca," + SUFFIX
+        cls.slapd.add_ca(cls.ca_dn, chain[1:])
 
     def daemon(self, repository, certs=None, **extra):
         cfg = {"repository": repository, "ldap_timeout": "3"}

@@ -18,6 +18,9 @@ scripts/install-deps installs slapd and ldap-utils.
 
 slapd's size limit is 500 entries per plain search and unlimited in RFC 2696
 pages (size.prtotal), as a directory set up for smtpcert's list should be.
+
+DirectoryTestCase is a unittest base class with one such directory per class
+(cls.slapd) holding alice and bob; populate() adds a test's own entries.
 """
 
 import base64
@@ -28,6 +31,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import unittest
 import urllib.parse
 
 import sctest
@@ -172,3 +176,33 @@ class Slapd:
         for der in ders:
             lines.append("cACertificate;binary:: " + base64.b64encode(der).decode())
         self._add("\n".join(lines) + "\n")
+
+
+class DirectoryTestCase(unittest.TestCase):
+    """One slapd for the whole class (cls.slapd, removed in tearDownClass, or
+    at once when setUpClass fails half way; cls.pki the test PKI) holding
+    alice (alice-old's certificate) and bob; a subclass's populate() adds its
+    own entries."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pki = sctest.pki()
+        cls.slapd = Slapd()
+        try:
+            cls.slapd.start()
+            # alice-old in the directory, alice (newer) in lmdb: the chain test
+            # tells which store answered
+            cls.slapd.add_person("alice", "alice@example.test", [cls.pki.der("alice-old")])
+            cls.slapd.add_person("bob", "bob@example.test", [cls.pki.der("bob")])
+            cls.populate()
+        except BaseException:
+            cls.slapd.cleanup()
+            raise
+
+    @classmethod
+    def populate(cls):
+        pass
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.slapd.cleanup()
