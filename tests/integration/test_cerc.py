@@ -18,7 +18,6 @@ import re
 import signal
 import smtplib
 import socket
-import ssl
 import subprocess
 import time
 import unittest
@@ -33,13 +32,6 @@ USERS = {
     "admin@example.test": "admin-secret",
 }
 ID_RE = r"250 2\.0\.0 ([0-9a-f]{32}) (queued|accepted)"
-
-
-def tls_ctx():
-    ctx = ssl.create_default_context(cafile=pki().path("ca.pem"))
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 class CercDaemon(Daemon):
@@ -66,7 +58,7 @@ class CercDaemon(Daemon):
         """smtplib session after EHLO, STARTTLS, EHLO and (when @user) AUTH."""
         s = smtplib.SMTP("127.0.0.1", self.port, timeout=20)
         s.ehlo("client.test")
-        s.starttls(context=tls_ctx())
+        s.starttls(context=sctest.tls_context_unchecked())
         s.ehlo("client.test")
         if user:
             s.login(user, USERS[user])
@@ -142,7 +134,7 @@ class CercTest(unittest.TestCase):
             self.assertIn(b"CERC", ehlo)
             self.assertEqual(s.docmd("CERC", "alice@example.test"),
                              (530, b"5.7.0 Authentication required"))
-            s.starttls(context=tls_ctx())
+            s.starttls(context=sctest.tls_context_unchecked())
             s.ehlo("client.test")
             self.assertEqual(s.docmd("CERC", "alice@example.test"),
                              (530, b"5.7.0 Authentication required"))
@@ -349,7 +341,7 @@ class CercTest(unittest.TestCase):
             # a line that *looks* like the end after a bare LF is not the end
             with d.client() as c:
                 c.ehlo()
-                c.starttls(tls_ctx())
+                c.starttls(sctest.tls_context_unchecked())
                 c.ehlo()
                 import base64
                 cred = base64.b64encode(b"\0alice@example.test\0alice-secret").decode()
@@ -366,7 +358,7 @@ class CercTest(unittest.TestCase):
         with CercDaemon() as d:
             with d.client() as c:
                 c.ehlo()
-                c.starttls(tls_ctx())
+                c.starttls(sctest.tls_context_unchecked())
                 c.ehlo()
                 import base64
                 cred = base64.b64encode(b"\0alice@example.test\0alice-secret").decode()

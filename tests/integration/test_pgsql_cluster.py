@@ -19,7 +19,6 @@ migration) with submissions = auto (served by the other node at once).
 import os
 import re
 import smtplib
-import ssl
 import threading
 import time
 import unittest
@@ -52,12 +51,9 @@ class Node(Daemon):
             raise
 
     def session(self, user):
-        ctx = ssl.create_default_context(cafile=pki().path("ca.pem"))
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
         s = smtplib.SMTP("127.0.0.1", self.port, timeout=30)
         s.ehlo("client.test")
-        s.starttls(context=ctx)
+        s.starttls(context=sctest.tls_context_unchecked())
         s.ehlo("client.test")
         s.login(user, USERS[user])
         return s

@@ -21,7 +21,6 @@ import re
 import shutil
 import signal
 import smtplib
-import ssl
 import stat
 import subprocess
 import time
@@ -34,13 +33,6 @@ from sctest import Daemon, pki
 FILTERED = "0" if sctest.VALGRIND else "2"
 USERS = {"alice@example.test": "alice-secret", "bob@example.test": "bob-secret"}
 ID_RE = r"250 2\.0\.0 ([0-9a-f]{32}) (queued|accepted)"
-
-
-def tls_ctx():
-    ctx = ssl.create_default_context(cafile=pki().path("ca.pem"))
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 def status_of(pid):
@@ -99,7 +91,7 @@ class PrivsepDaemon(Daemon):
     def session(self, user):
         s = smtplib.SMTP("127.0.0.1", self.port, timeout=40)
         s.ehlo("client.test")
-        s.starttls(context=tls_ctx())
+        s.starttls(context=sctest.tls_context_unchecked())
         s.ehlo("client.test")
         s.login(user, USERS[user])
         return s

@@ -408,6 +408,16 @@ def tls_context(cafile=None):
     return ctx
 
 
+def tls_context_unchecked():
+    """A client context for smtplib STARTTLS in tests about what follows it
+    (AUTH, CERC): the test root loaded, but neither hostname nor certificate
+    checked."""
+    ctx = ssl.create_default_context(cafile=pki().path("ca.pem"))
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
 def smtp(port, timeout=10):
     """smtplib client; smtp(port).docmd('CERT', addr) returns (code, msg bytes)."""
     return smtplib.SMTP("127.0.0.1", port, local_hostname="client.test", timeout=timeout)
