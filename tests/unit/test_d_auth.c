@@ -79,24 +79,10 @@ static int teardown(void **state)
 	return 0;
 }
 
-static const char *take(struct session *s)
-{
-	static char text[SESSION_OUT_MAX + 1];
-	size_t n = session_out_len(s);
-
-	assert_true(n < sizeof text);
-	if (n)
-		memcpy(text, sc_buf_data(s->out), n);
-	text[n] = '\0';
-	if (s->out)
-		sc_buf_consume(s->out, n);
-	return text;
-}
-
 static const char *cmd(struct session *s, const char *line)
 {
 	session_line(s, line, strlen(line));
-	return take(s);
+	return dfix_take(s);
 }
 
 /* base64 of @p len bytes into @p out (test helper) */
@@ -277,7 +263,7 @@ static void test_line_limits(void **state)
 	assert_int_equal(sc_buf_append(in, "AUTH PLAIN\r\n", 12), SC_OK);
 	assert_int_equal(sc_buf_append(in, line, n + 2), SC_OK);
 	input_process(&s, in, &st);
-	assert_string_equal(take(&s), "334 \r\n501 5.5.2 Malformed PLAIN response\r\n");
+	assert_string_equal(dfix_take(&s), "334 \r\n501 5.5.2 Malformed PLAIN response\r\n");
 	/* one octet more: 500 5.5.6, and the rest of the line is skipped */
 	assert_int_equal(sc_buf_append(in, "AUTH PLAIN\r\n", 12), SC_OK);
 	input_process(&s, in, &st);
@@ -288,14 +274,14 @@ static void test_line_limits(void **state)
 	input_process(&s, in, &st);
 	assert_int_equal(sc_buf_append(in, "\r\nNOOP\r\n", 8), SC_OK);
 	input_process(&s, in, &st);
-	assert_string_equal(take(&s), "334 \r\n500 5.5.6 Authentication Exchange line is too long\r\n"
+	assert_string_equal(dfix_take(&s), "334 \r\n500 5.5.6 Authentication Exchange line is too long\r\n"
 				      "250 2.0.0 OK\r\n");
 	/* outside the dialogue a long command line is still 500 5.5.2 */
 	memcpy(line, "NOOP ", 5);
 	memcpy(line + 600, "\r\n", 2);
 	assert_int_equal(sc_buf_append(in, line, 602), SC_OK);
 	input_process(&s, in, &st);
-	assert_string_equal(take(&s), "500 5.5.2 Line too long\r\n");
+	assert_string_equal(dfix_take(&s), "500 5.5.2 Line too long\r\n");
 	free(line);
 	sc_buf_free(in);
 	session_fini(&s);
@@ -374,7 +360,7 @@ static void test_async(void **state)
 	assert_false(input_session_ready(&s));
 	run_until_woken(base);
 	assert_int_equal(g_woken, 1);
-	assert_string_equal(take(&s), "235 2.7.0 Authentication successful\r\n");
+	assert_string_equal(dfix_take(&s), "235 2.7.0 Authentication successful\r\n");
 	assert_int_equal(s.state, SESSION_READY);
 	session_fini(&s);
 
@@ -386,7 +372,7 @@ static void test_async(void **state)
 	run_until_woken(base);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	assert_int_equal(g_woken, 1);
-	assert_string_equal(take(&s), "535 5.7.8 Authentication credentials invalid\r\n");
+	assert_string_equal(dfix_take(&s), "535 5.7.8 Authentication credentials invalid\r\n");
 	assert_true((t1.tv_sec - t0.tv_sec) * 1000L + (t1.tv_nsec - t0.tv_nsec) / 1000000L >= 900);
 	session_fini(&s);
 

@@ -19,6 +19,7 @@
 
 #include "testcert.h"
 #include "runtime.h"
+#include "session.h"
 
 struct dfix {
 	char dir[512];
@@ -128,6 +129,22 @@ static inline void dfix_setup(struct dfix *f, const char *extra, int tls)
 	X509_free(erin);
 	X509_free(grace);
 	X509_free(mallory);
+}
+
+/* Everything the session queued since the last call, as text (the queue is
+ * emptied). The buffer is static: valid until the next call. */
+static inline const char *dfix_take(struct session *s)
+{
+	static char text[SESSION_OUT_MAX + 1];
+	size_t n = session_out_len(s);
+
+	assert_true(n < sizeof text);
+	if (n)
+		memcpy(text, sc_buf_data(s->out), n);
+	text[n] = '\0';
+	if (s->out)
+		sc_buf_consume(s->out, n);
+	return text;
 }
 
 static inline void dfix_teardown(struct dfix *f)

@@ -65,24 +65,10 @@ static int teardown(void **state)
 	return 0;
 }
 
-static const char *take(struct session *s)
-{
-	static char text[SESSION_OUT_MAX + 1];
-	size_t n = session_out_len(s);
-
-	assert_true(n < sizeof text);
-	if (n)
-		memcpy(text, sc_buf_data(s->out), n);
-	text[n] = '\0';
-	if (s->out)
-		sc_buf_consume(s->out, n);
-	return text;
-}
-
 static const char *cmd(struct session *s, const char *line)
 {
 	session_line(s, line, strlen(line));
-	return take(s);
+	return dfix_take(s);
 }
 
 static void wake(struct session *s)
@@ -96,7 +82,7 @@ static void open_session(struct session *s, const char *peer)
 	memset(s, 0, sizeof *s);
 	session_init(s, fix.rt, peer, "harv0001");
 	session_greet(s);
-	(void)take(s);
+	(void)dfix_take(s);
 	assert_memory_equal(cmd(s, "EHLO client.test"), "250", 3);
 }
 
@@ -126,7 +112,7 @@ static const char *run_delayed(struct event_base *base, struct session *s, const
 	assert_int_equal(g_woken, 1);
 	assert_true(ms_since(&t0) >= min_ms);
 	assert_int_not_equal(s->state, SESSION_CERT_WAIT);
-	return take(s);
+	return dfix_take(s);
 }
 
 static void test_session(void **state)
@@ -196,14 +182,14 @@ static void test_session(void **state)
 		(void)cmd(sp, "CERT a2@example.test");
 		assert_string_equal(cmd(sp, "CERT a3@example.test"), "");
 		session_timeout(sp);
-		assert_memory_equal(take(sp), "421 4.4.2 ", 10);
+		assert_memory_equal(dfix_take(sp), "421 4.4.2 ", 10);
 		{
 			struct timeval tv = { 3, 0 };
 
 			event_base_loopexit(base, &tv);
 			event_base_dispatch(base);
 		}
-		assert_string_equal(take(sp), "");
+		assert_string_equal(dfix_take(sp), "");
 		assert_int_equal(sp->state, SESSION_CLOSING);
 		assert_null(sp->harvest);
 		session_fini(sp);
@@ -261,7 +247,7 @@ static const char *run_job(struct event_base *base, struct session *s, const cha
 	wait_woken(base);
 	assert_null(s->lookup);
 	assert_int_not_equal(s->state, SESSION_LOOKUP);
-	return take(s);
+	return dfix_take(s);
 }
 
 static size_t count(const char *hay, const char *needle)
@@ -336,11 +322,11 @@ static void test_async(void **state)
 		sp->wake = wake;
 		assert_string_equal(cmd(sp, "CERT alice@example.test"), "");
 		session_timeout(sp);
-		assert_memory_equal(take(sp), "421 4.4.2 ", 10);
+		assert_memory_equal(dfix_take(sp), "421 4.4.2 ", 10);
 		while (worker_pending(w) > 0 && event_base_loop(base, EVLOOP_ONCE) == 0)
 			;
 		assert_int_equal(g_woken, 0);
-		assert_string_equal(take(sp), "");
+		assert_string_equal(dfix_take(sp), "");
 		assert_int_equal(sp->state, SESSION_CLOSING);
 		assert_null(sp->lookup);
 		session_fini(sp);
@@ -422,7 +408,7 @@ static void test_queue_full(void **state)
 		session_line(&s, "CERT alice@example.test", 23);
 		assert_int_equal(s.state, SESSION_LOOKUP);
 		wait_woken(base);
-		out = take(&s);
+		out = dfix_take(&s);
 		assert_string_equal(out + sizeof junk, "554 5.3.4 Certificate too large to send\r\n");
 		assert_int_equal(s.state, SESSION_READY);
 	}
@@ -484,7 +470,7 @@ static void test_hung_directory(void **state)
 	memset(&s, 0, sizeof s);
 	session_init(&s, rt, "192.0.2.7:1", "hung0001");
 	session_greet(&s);
-	(void)take(&s);
+	(void)dfix_take(&s);
 	assert_memory_equal(cmd(&s, "EHLO client.test"), "250", 3);
 	s.wake = wake;
 	/* the first store has it: served, the directory is never asked */
@@ -550,7 +536,7 @@ static void test_lookup_slots(void **state)
 		;
 	for (int i = 0; i < N - 1; i++) {
 		assert_int_equal(ss[i].state, SESSION_READY);
-		answered += strcmp(take(&ss[i]), "451 4.3.0 Certificate repository "
+		answered += strcmp(dfix_take(&ss[i]), "451 4.3.0 Certificate repository "
 				   "temporarily unavailable\r\n") == 0;
 		session_fini(&ss[i]);
 	}

@@ -109,24 +109,10 @@ static int teardown(void **state)
 	return 0;
 }
 
-static const char *take(struct session *s)
-{
-	static char text[SESSION_OUT_MAX + 1];
-	size_t n = session_out_len(s);
-
-	assert_true(n < sizeof text);
-	if (n)
-		memcpy(text, sc_buf_data(s->out), n);
-	text[n] = '\0';
-	if (s->out)
-		sc_buf_consume(s->out, n);
-	return text;
-}
-
 static const char *cmd(struct session *s, const char *line)
 {
 	session_line(s, line, strlen(line));
-	return take(s);
+	return dfix_take(s);
 }
 
 /* Bulk input (DATA/BDAT) as conn_io.c hands it over. @return what is left. */
@@ -148,7 +134,7 @@ static void greet(struct session *s)
 	memset(s, 0, sizeof *s);
 	session_init(s, fix.rt, "192.0.2.1:1234", "test0001");
 	session_greet(s);
-	(void)take(s);
+	(void)dfix_take(s);
 	assert_non_null(strstr(cmd(s, "EHLO client.test"), "250 HELP\r\n"));
 	memset(&rec, 0, sizeof rec);
 }
@@ -192,7 +178,7 @@ static void test_mail_syntax(void **state)
 	ASSERT_REPLY(&s, "MAIL FROM:<j\xc3\xb6rg@client.test>",
 		     "553 5.6.7 Non-ASCII address needs MAIL ... SMTPUTF8 (RFC 6531)");
 	session_line(&s, "MAIL FROM:<a\0@x>", 16);
-	assert_string_equal(take(&s), "500 5.5.2 Syntax error\r\n");
+	assert_string_equal(dfix_take(&s), "500 5.5.2 Syntax error\r\n");
 	assert_null(s.tx);
 	session_fini(&s);
 }
@@ -306,7 +292,7 @@ static void test_data_delivered(void **state)
 	greet(&s);
 	start_data(&s, rcpts, 1);
 	assert_int_equal(bulk(&s, msg, sizeof msg - 1), strlen("NOOP\r\n"));
-	r = take(&s);
+	r = dfix_take(&s);
 	assert_string_equal(r, "250 2.0.0 test0001.1 delivered\r\n");
 	assert_int_equal(s.state, SESSION_READY);
 	assert_null(s.tx);
@@ -327,7 +313,7 @@ static void test_data_delivered(void **state)
 	/* the next message gets the next id */
 	start_data(&s, rcpts, 1);
 	(void)bulk(&s, ".\r\n", 3);
-	assert_string_equal(take(&s), "250 2.0.0 test0001.2 delivered\r\n");
+	assert_string_equal(dfix_take(&s), "250 2.0.0 test0001.2 delivered\r\n");
 	session_fini(&s);
 }
 
@@ -343,7 +329,7 @@ static void test_encrypt_at_rest_certs(void **state)
 	greet(&s);
 	start_data(&s, rcpts, 3);
 	(void)bulk(&s, "x\r\n.\r\n", 6);
-	assert_string_equal(take(&s), "250 2.0.0 test0001.1 delivered\r\n");
+	assert_string_equal(dfix_take(&s), "250 2.0.0 test0001.1 delivered\r\n");
 	assert_int_equal(rec.nrcpt, 3);
 	assert_false(rec.has_cert[0]); /* revoked: never used */
 	assert_false(rec.has_cert[1]); /* expired */
@@ -362,7 +348,7 @@ static void test_encrypt_at_rest_certs(void **state)
 		greet(&s);
 		start_data(&s, a, 1);
 		(void)bulk(&s, "x\r\n.\r\n", 6);
-		assert_string_equal(take(&s), "250 2.0.0 test0001.1 delivered\r\n");
+		assert_string_equal(dfix_take(&s), "250 2.0.0 test0001.1 delivered\r\n");
 		assert_true(rec.has_cert[0]);
 		session_fini(&s);
 		fix.rt->local_rcpts = old;
@@ -379,7 +365,7 @@ static void test_data_refused_in_sync(void **state)
 	greet(&s);
 	start_data(&s, rcpts, 1);
 	assert_int_equal(bulk(&s, "a\nb\r\n.\r\nNOOP\r\n", 14), 6);
-	assert_string_equal(take(&s), "554 5.6.11 Message refused: bare CR or LF in the data "
+	assert_string_equal(dfix_take(&s), "554 5.6.11 Message refused: bare CR or LF in the data "
 			    "(lines end with CRLF, RFC 5321 2.3.8)\r\n");
 	assert_int_equal(s.state, SESSION_READY);
 	assert_null(s.tx);
@@ -389,14 +375,14 @@ static void test_data_refused_in_sync(void **state)
 	for (size_t i = 98; i < sizeof big; i += 100)
 		memcpy(big + i, "\r\n", 2);
 	assert_int_equal(bulk(&s, big, sizeof big), 0);
-	assert_string_equal(take(&s), "");
+	assert_string_equal(dfix_take(&s), "");
 	assert_int_equal(bulk(&s, "\r\n.\r\n", 5), 0);
-	assert_string_equal(take(&s), "552 5.3.4 Message size exceeds fixed maximum message size\r\n");
+	assert_string_equal(dfix_take(&s), "552 5.3.4 Message size exceeds fixed maximum message size\r\n");
 	start_data(&s, rcpts, 1);
 	memset(big, 'y', 1200);
 	memcpy(big + 1200, "\r\n.\r\n", 5);
 	(void)bulk(&s, big, 1205);
-	assert_string_equal(take(&s), "554 5.6.0 Message refused: a line is longer than 1000 octets "
+	assert_string_equal(dfix_take(&s), "554 5.6.0 Message refused: a line is longer than 1000 octets "
 			    "(RFC 5321 4.5.3.1.6)\r\n");
 	assert_int_equal(rec.calls, 0);
 	assert_int_equal(s.errors, 3);
@@ -413,28 +399,28 @@ static void test_partial_failures(void **state)
 	rec.codes[1] = 451;
 	start_data(&s, two, 2);
 	(void)bulk(&s, ".\r\n", 3);
-	assert_string_equal(take(&s), "451 4.3.0 Not delivered to 1 of 2 recipients, try again later: failed\r\n");
+	assert_string_equal(dfix_take(&s), "451 4.3.0 Not delivered to 1 of 2 recipients, try again later: failed\r\n");
 	memset(&rec, 0, sizeof rec);
 	rec.codes[0] = 550;
 	start_data(&s, two, 2);
 	(void)bulk(&s, ".\r\n", 3);
-	assert_string_equal(take(&s), "554 5.3.0 Not delivered to 1 of 2 recipients: failed\r\n");
+	assert_string_equal(dfix_take(&s), "554 5.3.0 Not delivered to 1 of 2 recipients: failed\r\n");
 	memset(&rec, 0, sizeof rec);
 	rec.codes[0] = 550;
 	rec.codes[1] = 451;
 	start_data(&s, two, 2);
 	(void)bulk(&s, ".\r\n", 3);
-	assert_memory_equal(take(&s), "451 4.3.0 Not delivered to 2 of 2", 33);
+	assert_memory_equal(dfix_take(&s), "451 4.3.0 Not delivered to 2 of 2", 33);
 	memset(&rec, 0, sizeof rec);
 	rec.codes[0] = 552;
 	start_data(&s, one, 1);
 	(void)bulk(&s, ".\r\n", 3);
-	assert_string_equal(take(&s), "552 5.2.2 Mailbox full\r\n");
+	assert_string_equal(dfix_take(&s), "552 5.2.2 Mailbox full\r\n");
 	memset(&rec, 0, sizeof rec);
 	rec.rc = SC_ERR_CONFIG; /* no result for anybody */
 	start_data(&s, one, 1);
 	(void)bulk(&s, ".\r\n", 3);
-	assert_string_equal(take(&s), "451 4.3.0 Delivery failed, try again later\r\n");
+	assert_string_equal(dfix_take(&s), "451 4.3.0 Delivery failed, try again later\r\n");
 	assert_int_equal(s.state, SESSION_READY);
 	session_fini(&s);
 }
@@ -459,14 +445,14 @@ static void test_bdat(void **state)
 	ASSERT_REPLY(&s, rcpt, "250 2.1.5 Recipient OK");
 	ASSERT_NOREPLY(&s, "BDAT 12");
 	assert_int_equal(bulk(&s, "Subject: b\r", 11), 0); /* CR | LF split */
-	assert_string_equal(take(&s), "");
+	assert_string_equal(dfix_take(&s), "");
 	assert_int_equal(bulk(&s, "\nBDAT 0 LAST\r\n", 14), 13);
-	assert_string_equal(take(&s), "250 2.0.0 12 octets received\r\n");
+	assert_string_equal(dfix_take(&s), "250 2.0.0 12 octets received\r\n");
 	ASSERT_REPLY(&s, "DATA", "503 5.5.1 DATA after BDAT (RFC 3030)");
 	ASSERT_REPLY(&s, rcpt, "503 5.5.1 RCPT after BDAT");
 	ASSERT_NOREPLY(&s, "BDAT 6 last");
 	assert_int_equal(bulk(&s, ".\r\nx\r\n", 6), 0);
-	assert_string_equal(take(&s), "250 2.0.0 test0001.1 delivered\r\n");
+	assert_string_equal(dfix_take(&s), "250 2.0.0 test0001.1 delivered\r\n");
 	assert_non_null(strstr(rec.body, "\r\nSubject: b\r\n.\r\nx\r\n"));
 	assert_null(s.tx);
 	/* a chunk over the size limit ends the transaction at that chunk */
@@ -480,7 +466,7 @@ static void test_bdat(void **state)
 			memcpy(big + i, "\r\n", 2);
 		ASSERT_NOREPLY(&s, "BDAT 2500");
 		assert_int_equal(bulk(&s, big, sizeof big), 0);
-		assert_string_equal(take(&s), "552 5.3.4 Message size exceeds fixed maximum message size\r\n");
+		assert_string_equal(dfix_take(&s), "552 5.3.4 Message size exceeds fixed maximum message size\r\n");
 	}
 	assert_null(s.tx);
 	ASSERT_REPLY(&s, "BDAT 1 LAST", "503 5.5.1 Need MAIL and RCPT before BDAT");
@@ -521,14 +507,14 @@ static void test_async_and_session_gone(void **state)
 	start_data(sp, rcpts, 1);
 	/* the end of data: no reply until the job is done, no input taken */
 	assert_int_equal(bulk(sp, "x\r\n.\r\nNOOP\r\n", 12), 6);
-	assert_string_equal(take(sp), "");
+	assert_string_equal(dfix_take(sp), "");
 	assert_int_equal(sp->state, SESSION_DELIVER);
 	assert_false(session_takes_bulk(sp));
 	g_woken = 0;
 	event_base_loopexit(base, &tv);
 	event_base_dispatch(base);
 	assert_int_equal(g_woken, 1);
-	assert_string_equal(take(sp), "250 2.0.0 test0001.1 delivered\r\n");
+	assert_string_equal(dfix_take(sp), "250 2.0.0 test0001.1 delivered\r\n");
 	assert_int_equal(sp->state, SESSION_READY);
 	assert_null(sp->tx);
 	/* the session ends while the job runs: the job finishes without it

@@ -41,32 +41,18 @@ static void new_session(struct session *s)
 }
 
 /* Take what the session queued, as a NUL-terminated string (static buffer). */
-static const char *take(struct session *s)
-{
-	static char text[SESSION_OUT_MAX + 1];
-	size_t n = session_out_len(s);
-
-	assert_true(n < sizeof text);
-	if (n)
-		memcpy(text, sc_buf_data(s->out), n);
-	text[n] = '\0';
-	if (s->out)
-		sc_buf_consume(s->out, n);
-	return text;
-}
-
 static const char *cmd(struct session *s, const char *line)
 {
 	session_line(s, line, strlen(line));
-	return take(s);
+	return dfix_take(s);
 }
 
 static void greet(struct session *s)
 {
 	new_session(s);
-	assert_string_equal(take(s), "");
+	assert_string_equal(dfix_take(s), "");
 	session_greet(s);
-	assert_string_equal(take(s), "220 mx.test ESMTP smtpcertd\r\n");
+	assert_string_equal(dfix_take(s), "220 mx.test ESMTP smtpcertd\r\n");
 	assert_int_equal(s->state, SESSION_CONNECTED);
 	assert_non_null(strstr(cmd(s, "EHLO client.test"), "250 HELP\r\n"));
 	assert_int_equal(s->state, SESSION_READY);
@@ -119,7 +105,7 @@ static void test_banner_and_ehlo(void **state)
 
 	new_session(&s);
 	session_greet(&s);
-	assert_string_equal(take(&s), "220 mx.test ESMTP smtpcertd\r\n");
+	assert_string_equal(dfix_take(&s), "220 mx.test ESMTP smtpcertd\r\n");
 	r = cmd(&s, "EHLO client.test");
 	assert_string_equal(r, "250-mx.test greets client.test\r\n"
 			       "250-PIPELINING\r\n"
@@ -202,7 +188,7 @@ static void test_cert_too_big_for_buffer(void **state)
 	memset(fill, 'a', sizeof fill);
 	assert_int_equal(sc_buf_append(s.out, fill, sc_buf_room(s.out) - 300), SC_OK);
 	session_line(&s, "CERT alice@example.test", 23);
-	r = take(&s);
+	r = dfix_take(&s);
 	/* all or nothing: no half certificate, a clear 554 instead */
 	assert_null(strstr(r, "BEGIN CERTIFICATE"));
 	assert_non_null(strstr(r, "250 2.0.0 OK\r\naaaa"));
@@ -265,20 +251,20 @@ static void test_nul_and_unknown(void **state)
 
 	new_session(&s);
 	session_line(&s, "NO\0OP", 5);
-	assert_string_equal(take(&s), "500 5.5.2 Syntax error\r\n");
+	assert_string_equal(dfix_take(&s), "500 5.5.2 Syntax error\r\n");
 	session_line(&s, "", 0);
-	assert_string_equal(take(&s), "500 5.5.2 Syntax error\r\n");
+	assert_string_equal(dfix_take(&s), "500 5.5.2 Syntax error\r\n");
 	assert_string_equal(cmd(&s, "FOO bar"), "500 5.5.1 Command unrecognized\r\n");
 	assert_string_equal(cmd(&s, "NOOP\r"), "500 5.5.1 Command unrecognized\r\n");
 	assert_string_equal(cmd(&s, "VRFY x"), "500 5.5.1 Command unrecognized\r\n");
 	assert_int_equal(s.errors, 5);
 	session_line_too_long(&s);
-	assert_string_equal(take(&s), "500 5.5.2 Line too long\r\n");
+	assert_string_equal(dfix_take(&s), "500 5.5.2 Line too long\r\n");
 	assert_int_equal(s.errors, 6);
 	assert_int_equal(s.state, SESSION_CONNECTED);
 	session_line_too_long(&s);
 	session_line_too_long(&s);
-	assert_string_equal(take(&s), "500 5.5.2 Line too long\r\n500 5.5.2 Line too long\r\n"
+	assert_string_equal(dfix_take(&s), "500 5.5.2 Line too long\r\n500 5.5.2 Line too long\r\n"
 				      "421 4.7.0 mx.test Too many errors, closing connection\r\n");
 	/* max_errors = 8: the eighth error ends the session */
 	assert_int_equal(s.state, SESSION_CLOSING);
@@ -351,15 +337,15 @@ static void test_timeout_shutdown_tls_done(void **state)
 
 	greet(&s);
 	session_timeout(&s);
-	assert_string_equal(take(&s), "421 4.4.2 mx.test Idle timeout, closing connection\r\n");
+	assert_string_equal(dfix_take(&s), "421 4.4.2 mx.test Idle timeout, closing connection\r\n");
 	assert_int_equal(s.state, SESSION_CLOSING);
 	session_shutdown(&s); /* already closing: nothing more */
-	assert_string_equal(take(&s), "");
+	assert_string_equal(dfix_take(&s), "");
 	session_fini(&s);
 
 	greet(&s);
 	session_shutdown(&s);
-	assert_string_equal(take(&s), "421 4.3.2 mx.test Service shutting down\r\n");
+	assert_string_equal(dfix_take(&s), "421 4.3.2 mx.test Service shutting down\r\n");
 	assert_string_equal(s.close_reason, "shutdown");
 	session_fini(&s);
 
@@ -393,7 +379,7 @@ static const char *logged(struct session *s, const char *line, size_t len)
 	n = read(fds[0], out, sizeof out - 1);
 	close(fds[0]);
 	out[n > 0 ? n : 0] = '\0';
-	take(s);
+	dfix_take(s);
 	return out;
 }
 
