@@ -22,6 +22,8 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
+#include <smtpcert/cert.h>
+
 struct tc_key {
 	EVP_PKEY *pkey;
 };
@@ -565,4 +567,29 @@ void tc_rmtree(const char *path)
 	if (!path || !*path)
 		return;
 	(void)nftw(path, tc_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+struct sc_cert *tc_email_cert(const char *ca_cn, const char *cn, const char *email,
+			      tc_key *k, int chain)
+{
+	tc_key *cak = tc_key_shared(TC_P256);
+	struct tc_cert_opts ca_o = { .cn = ca_cn, .is_ca = 1 };
+	struct tc_cert_opts o = { .cn = cn, .emails = { email },
+				  .eku = TC_EKU_EMAIL_PROTECTION };
+	X509 *v[2];
+	char *pem;
+	size_t len;
+	sc_cert *c = NULL;
+
+	v[1] = tc_cert_new(&ca_o, cak, NULL, NULL);
+	v[0] = tc_cert_new(&o, k, v[1], cak);
+	tc_chain_pem(v, chain ? 2 : 1, &pem, &len);
+	if (sc_cert_parse(pem, len, &c) != SC_OK) {
+		fprintf(stderr, "tc_email_cert: generated certificate does not parse\n");
+		abort();
+	}
+	free(pem);
+	X509_free(v[0]);
+	X509_free(v[1]);
+	return c;
 }

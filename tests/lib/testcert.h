@@ -115,6 +115,14 @@ X509 *tc_cert_new(const struct tc_cert_opts *o, tc_key *subject_key, X509 *issue
 void tc_cert_pem(X509 *x, char **out, size_t *len);
 /** PEM of several certificates concatenated in the given order (leaf first). */
 void tc_chain_pem(X509 *const *certs, size_t n, char **out, size_t *len);
+/**
+ * A parsed email certificate for @p email (emailProtection, key @p k) issued by
+ * a fresh CA named @p ca_cn (shared P-256 key), with that CA as its chain when
+ * @p chain: the submission the queue tests store. Aborts on failure.
+ * @return a new sc_cert (sc_cert_free()).
+ */
+struct sc_cert *tc_email_cert(const char *ca_cn, const char *cn, const char *email,
+			      tc_key *k, int chain);
 /** DER of one certificate; malloc'ed. */
 void tc_cert_der(X509 *x, uint8_t **out, size_t *len);
 /** Unencrypted PKCS#8 PEM ("PRIVATE KEY"); malloc'ed, NUL-terminated. */

@@ -33,24 +33,7 @@ static struct sc_addr g_alice;
 
 static sc_cert *make_cert(const char *cn, int chain)
 {
-	X509 *ca, *leaf, *v[2];
-	tc_key *cak = tc_key_shared(TC_P256);
-	char *pem;
-	size_t len;
-	sc_cert *c = NULL;
-
-	ca = tc_cert_new(&(struct tc_cert_opts){ .cn = "Queue CA", .is_ca = 1 }, cak, NULL, NULL);
-	leaf = tc_cert_new(&(struct tc_cert_opts){ .cn = cn, .emails = { "alice@example.test" },
-						   .eku = TC_EKU_EMAIL_PROTECTION },
-			   g_k, ca, cak);
-	v[0] = leaf;
-	v[1] = ca;
-	tc_chain_pem(v, chain ? 2 : 1, &pem, &len);
-	assert_int_equal(sc_cert_parse(pem, len, &c), SC_OK);
-	free(pem);
-	X509_free(leaf);
-	X509_free(ca);
-	return c;
+	return tc_email_cert("Queue CA", cn, "alice@example.test", g_k, chain);
 }
 
 static int group_setup(void **state)
