@@ -87,7 +87,7 @@ static void privhelper_serve(int sock, const char *config_path)
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	/* ps and /proc tell the three processes apart (smtpcertd(8)) */
 	(void)prctl(PR_SET_NAME, "smtpcertd-priv");
-	seccomp_filter_child(config_path, "reload helper");
+	seccomp_filter_child(config_path, "reload helper", sock);
 	for (;;) {
 		ssize_t n = recv(sock, path, sizeof path - 1, 0);
 		int fd;
@@ -112,6 +112,7 @@ static void privhelper_serve(int sock, const char *config_path)
 
 sc_status privhelper_start(const char *config_path)
 {
+	char err[256];
 	int sv[2];
 	pid_t pid;
 
@@ -131,6 +132,10 @@ sc_status privhelper_start(const char *config_path)
 	}
 	close(sv[1]);
 	privhelper_fd = sv[0];
+	if (seccomp_child_wait(privhelper_fd, "reload helper", err, sizeof err) != SC_OK) {
+		log_msg(LOG_ERR, "%s", err);
+		return SC_ERR_IO;
+	}
 	return SC_OK;
 }
 

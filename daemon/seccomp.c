@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 
@@ -141,16 +143,45 @@ int seccomp_filter_wanted(const char *config_path)
 	return on;
 }
 
-void seccomp_filter_child(const char *config_path, const char *who)
+void seccomp_filter_child(const char *config_path, const char *who, int sock)
 {
+	const unsigned char ready = 'R';
 	char err[256];
 	sc_status rc;
 
-	if (!seccomp_filter_wanted(config_path))
-		return;
-	rc = seccomp_filter_apply(err, sizeof err);
-	if (rc != SC_OK && rc != SC_ERR_UNSUPPORTED)
-		log_msg(LOG_WARNING, "%s: %s; running without a system call filter", who, err);
+	if (seccomp_filter_wanted(config_path)) {
+		rc = seccomp_filter_apply(err, sizeof err);
+		if (rc != SC_OK && rc != SC_ERR_UNSUPPORTED)
+			log_msg(LOG_WARNING, "%s: %s; running without a system call filter",
+				who, err);
+	}
+	(void)!send(sock, &ready, 1, MSG_NOSIGNAL);
+}
+
+sc_status seccomp_child_wait(int sock, const char *who, char *err, size_t errlen)
+{
+	struct pollfd p = { .fd = sock, .events = POLLIN };
+	unsigned char ready = 0;
+	ssize_t n;
+	int r;
+
+	do
+		r = poll(&p, 1, 10000);
+	while (r < 0 && errno == EINTR);
+	if (r <= 0) {
+		snprintf(err, errlen, "%s: not ready%s%s", who, r ? ": " : " after 10 s",
+			 r ? strerror(errno) : "");
+		return r ? SC_ERR_IO : SC_ERR_TIMEOUT;
+	}
+	do
+		n = recv(sock, &ready, 1, MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n != 1 || ready != 'R') {
+		snprintf(err, errlen, "%s: ended before it was ready%s%s", who,
+			 n < 0 ? ": " : "", n < 0 ? strerror(errno) : "");
+		return SC_ERR_IO;
+	}
+	return SC_OK;
 }
 
 /* One probe of --check-seccomp: @p ret/@p e what the call did. @return 1 when

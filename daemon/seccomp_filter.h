@@ -31,9 +31,16 @@ SC_MUST_CHECK sc_status seccomp_filter_apply(char *err, size_t errlen);
 int seccomp_filter_wanted(const char *config_path);
 
 /** In a child process (writer, reload helper): install the filter when the
- *  configuration wants it; a failure is logged, not fatal. @p who names the
- *  process in the log. */
-void seccomp_filter_child(const char *config_path, const char *who);
+ *  configuration wants it (a failure is logged, not fatal), then send one
+ *  "ready" octet on @p sock so that the parent, in seccomp_child_wait(), goes on
+ *  only once the child is filtered. @p who names the process in the log. */
+void seccomp_filter_child(const char *config_path, const char *who, int sock);
+
+/** In the parent after forking a child that calls seccomp_filter_child(): wait
+ *  (at most 10 s) for its ready octet on @p sock. Without it the daemon could
+ *  serve while a root child is not yet filtered.
+ *  @return SC_OK; SC_ERR_TIMEOUT; SC_ERR_IO (the child ended), with @p err. */
+SC_MUST_CHECK sc_status seccomp_child_wait(int sock, const char *who, char *err, size_t errlen);
 
 /**
  * `smtpcertd --check-seccomp`: install the filter in this process, then show

@@ -19,6 +19,7 @@
 
 #include "listener.h"
 #include "log.h"
+#include "seccomp_filter.h"
 #include "writer.h"
 #include "writer_proto.h"
 
@@ -84,6 +85,7 @@ sc_status writer_start(const char *config_path, const char *user, char *err, siz
 	writer_fd = sv[0];
 	writer_child = pid;
 	writer_started = 1;
+	SC_TRY(seccomp_child_wait(writer_fd, "writer", err, errlen));
 	log_msg(LOG_INFO, "privsep: writer process %ld owns the queue, the audit log and "
 		"repository writes", (long)pid);
 	return SC_OK;

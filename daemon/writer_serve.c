@@ -255,7 +255,7 @@ void writer_serve(int sock, const char *config_path)
 	signal(SIGTERM, SIG_DFL);
 	(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
 	(void)prctl(PR_SET_NAME, "smtpcertd-write");
-	seccomp_filter_child(config_path, "writer");
+	seccomp_filter_child(config_path, "writer", sock);
 	for (;;) {
 		ssize_t n = recv(sock, in, sizeof in, MSG_TRUNC);
 		size_t len;
