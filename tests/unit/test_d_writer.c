@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "test_d_fixture.h"
+#include "seccomp_filter.h"
 #include "writer.h"
 #include "writer_proto.h"
 
@@ -49,6 +50,12 @@ static int start(void **state)
 	close(sv[1]);
 	sock = sv[0];
 	(void)setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	/* the writer says it is ready (filter installed) before anything else */
+	{
+		char err[256];
+
+		assert_int_equal(seccomp_child_wait(sock, "writer", err, sizeof err), SC_OK);
+	}
 	return 0;
 }
 
