@@ -26,8 +26,14 @@ static sc_status reply_out(struct session *s)
 
 void reply_note(struct session *s, int code, const char *status)
 {
+	size_t n;
+
+	if (!status)
+		status = "-";
+	n = strnlen(status, sizeof s->last_status - 1);
 	s->last_code = code;
-	snprintf(s->last_status, sizeof s->last_status, "%s", status ? status : "-");
+	memcpy(s->last_status, status, n);
+	s->last_status[n] = '\0';
 }
 
 /* Remember code and RFC 3463 status of a final reply line ("250 2.0.0 OK"). */
@@ -56,12 +62,18 @@ sc_status reply(struct session *s, const char *fmt, ...)
 	size_t len;
 	sc_status rc;
 
-	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof line - 2, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		n = 0;
-	len = (size_t)n < sizeof line - 2 ? (size_t)n : sizeof line - 3;
+	if (!strchr(fmt, '%')) {
+		/* a constant line ("250 2.0.0 OK" after every certificate) */
+		len = strnlen(fmt, sizeof line - 3);
+		memcpy(line, fmt, len);
+	} else {
+		va_start(ap, fmt);
+		n = vsnprintf(line, sizeof line - 2, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			n = 0;
+		len = (size_t)n < sizeof line - 2 ? (size_t)n : sizeof line - 3;
+	}
 	reply_record(s, line, len);
 	line[len++] = '\r';
 	line[len++] = '\n';
@@ -91,12 +103,15 @@ size_t reply_pem_size(size_t der_len)
 static sc_status reply_pem_line(void *arg, const char *text, size_t len)
 {
 	struct session *s = arg;
+	char line[4 + SESSION_LINE_MAX + 2];
 
-	/* Three appends into the output buffer: the base64 goes straight from the
-	 * encoder (reading the DER in place) to the buffer, with no staging copy. */
-	SC_TRY(sc_buf_append(s->out, "250-", 4));
-	SC_TRY(sc_buf_append(s->out, text, len));
-	return sc_buf_append(s->out, "\r\n", 2);
+	/* one append per line: each append checks and maybe grows the buffer */
+	if (len > SESSION_LINE_MAX)
+		return SC_ERR_TOO_LONG;
+	memcpy(line, "250-", 4);
+	memcpy(line + 4, text, len);
+	memcpy(line + 4 + len, "\r\n", 2);
+	return sc_buf_append(s->out, line, len + 6);
 }
 
 sc_status reply_pem(struct session *s, const uint8_t *der, size_t der_len)

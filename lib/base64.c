@@ -32,15 +32,25 @@ sc_status sc_base64_encode(const void *in, size_t n, char *out, size_t size, siz
 	SC_ENSURE(out != NULL && (in != NULL || n == 0), SC_ERR_ARG);
 	if (n > (SIZE_MAX / 4) * 3 - 3 || size < SC_BASE64_LEN(n) + 1)
 		return SC_ERR_TOO_LONG;
-	for (size_t i = 0; i < n; i += 3) {
-		size_t rem = n - i;
-		uint32_t v = (uint32_t)p[i] << 16 | (rem > 1 ? (uint32_t)p[i + 1] << 8 : 0) |
-			     (rem > 2 ? p[i + 2] : 0);
+	/* whole groups without a branch (the PEM of every CERT answer goes
+	 * through here), then the padded tail */
+	size_t whole = n - n % 3, i;
 
-		out[o++] = alphabet[v >> 18 & 63];
+	for (i = 0; i < whole; i += 3, o += 4) {
+		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+
+		out[o] = alphabet[v >> 18];
+		out[o + 1] = alphabet[v >> 12 & 63];
+		out[o + 2] = alphabet[v >> 6 & 63];
+		out[o + 3] = alphabet[v & 63];
+	}
+	if (i < n) {
+		uint32_t v = (uint32_t)p[i] << 16 | (n - i > 1 ? (uint32_t)p[i + 1] << 8 : 0);
+
+		out[o++] = alphabet[v >> 18];
 		out[o++] = alphabet[v >> 12 & 63];
-		out[o++] = rem > 1 ? alphabet[v >> 6 & 63] : '=';
-		out[o++] = rem > 2 ? alphabet[v & 63] : '=';
+		out[o++] = n - i > 1 ? alphabet[v >> 6 & 63] : '=';
+		out[o++] = '=';
 	}
 	out[o] = '\0';
 	if (outlen)
