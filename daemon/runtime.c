@@ -1,7 +1,11 @@
 /*
  * runtime.c - loading, sharing and swapping the daemon's configuration bundle
  * (see runtime.h). Owns the current runtime pointer. Runs in the daemon process,
- * on the event loop thread only (SIGHUP is delivered as a libevent event).
+ * on the event loop thread, except runtime_load() for a reload, which runs on a
+ * worker thread (main.c) so that a big CRL or a slow directory does not stop
+ * the loop: it only reads the old runtime it was lent and takes references on
+ * its stores, which is why a store's count is atomic (runtimes are released on
+ * the loop meanwhile).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,7 +56,7 @@ static long runtime_cfg_int(const sc_config *cfg, const char *key, long def)
 
 static void runtime_repo_unref(struct runtime_repo *rr)
 {
-	if (!rr || --rr->refs > 0)
+	if (!rr || __atomic_sub_fetch(&rr->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
 	sc_repo_close(rr->repo);
 	free(rr);
@@ -205,7 +209,7 @@ static sc_status runtime_load_repos(struct runtime *rt, const struct runtime *ol
 		sc_status rc;
 
 		if (rr) {
-			rr->refs++;
+			__atomic_add_fetch(&rr->refs, 1, __ATOMIC_ACQ_REL);
 			rt->repos[rt->nrepos++] = rr;
 			continue;
 		}

@@ -28,7 +28,7 @@
 /** An opened store, shared between runtimes when a reload keeps its spec: LMDB
  *  forbids opening one environment twice in a process (lmdb.h, "Caveats"). */
 struct runtime_repo {
-	unsigned refs;
+	unsigned refs;   /**< atomic: a reload takes references off the loop */
 	sc_repo *repo;
 	unsigned writable; /**< opened read-write (first store under submissions = auto) */
 };
@@ -96,7 +96,9 @@ struct runtime {
  * Load the configuration at @p path and everything it names (TLS files, CRLs,
  * repositories, opened read-only except the first one under `submissions =
  * auto`, which cmd_cerc.c stores into; the review queue). @p old (may be NULL) lends its open stores to
- * the new runtime when a spec is unchanged.
+ * the new runtime when a spec is unchanged. May run on a worker thread while
+ * the loop serves with @p old, which the caller keeps referenced; one load at
+ * a time (the generation counter and the file hook are not locked).
  * @return SC_OK with a runtime holding one reference in *@p out; otherwise a
  *         status and an administrator-readable message in @p err ("FILE:LINE: key:
  *         reason" for config errors).

@@ -37,6 +37,7 @@ struct sc_repo {
 	char *name; /* spec without secrets (sc_repo_name) */
 	sc_repo_warn_fn warn;
 	void *warn_arg;
+	char *warn_held; /* the last message before a callback was set (open()'s) */
 	const struct sc_repo_ldap_opts *ldap; /* during open() only */
 	/* Every backend call holds it, so one sc_repo may be used from several
 	 * threads (the daemon's workers for remote chains): lmdb's cached read
@@ -162,6 +163,7 @@ sc_status sc_repo_open_ex(const char *spec, unsigned flags,
 	r->ldap = NULL;
 	if (st != SC_OK) {
 		pthread_mutex_destroy(&r->lock);
+		free(r->warn_held);
 		free(r->spec);
 		free(r->name);
 		free(r);
@@ -177,6 +179,7 @@ void sc_repo_close(sc_repo *r)
 		return;
 	r->be->close(r->state);
 	pthread_mutex_destroy(&r->lock);
+	free(r->warn_held);
 	free(r->spec);
 	free(r->name);
 	free(r);
@@ -198,6 +201,10 @@ void sc_repo_set_warn(sc_repo *r, sc_repo_warn_fn fn, void *arg)
 		return;
 	r->warn = fn;
 	r->warn_arg = arg;
+	if (fn && r->warn_held)
+		fn(arg, r->warn_held);
+	free(r->warn_held);
+	r->warn_held = NULL;
 }
 
 void sc_repo_warn(sc_repo *r, const char *fmt, ...)
@@ -205,12 +212,19 @@ void sc_repo_warn(sc_repo *r, const char *fmt, ...)
 	char msg[1024];
 	va_list ap;
 
-	if (!r || !r->warn)
+	if (!r)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	r->warn(r->warn_arg, msg);
+	if (r->warn) {
+		r->warn(r->warn_arg, msg);
+		return;
+	}
+	/* open() warns before anyone could set a callback: keep it for
+	 * sc_repo_set_warn() (one message; a later one replaces it) */
+	free(r->warn_held);
+	r->warn_held = strdup(msg);
 }
 
 int sc_repo_mkdirs(const char *path, unsigned mode)

@@ -127,8 +127,10 @@ typedef void (*sc_repo_warn_fn)(void *arg, const char *msg);
 
 /**
  * Report problems an administrator should fix but that do not fail the operation,
- * e.g. a file in a dir: store that does not parse (it is skipped). Without a
- * callback they are skipped silently.
+ * e.g. a file in a dir: store that does not parse (it is skipped), or a database
+ * that was down when the store was opened read-only. The last message reported
+ * before a callback was set (by the open itself) is delivered to @p fn at once;
+ * otherwise, without a callback, messages are skipped silently.
  */
 void sc_repo_set_warn(sc_repo *r, sc_repo_warn_fn fn, void *arg);
 

@@ -10,7 +10,7 @@ import time
 import unittest
 
 import sctest
-from sctest import Daemon, pki
+from sctest import Daemon, HungServer, pki
 
 NOT_FOUND = "550 5.1.1 Certificate Not Found"
 
@@ -84,6 +84,41 @@ class ReloadTest(unittest.TestCase):
             # a session keeps the settings it started with
             r = old.cmd("QUIT")
             self.assertEqual(r.last, "221 2.0.0 %s closing connection" % sctest.HOSTNAME)
+
+    def test_sighup_load_runs_off_the_loop(self):
+        """The new configuration is loaded on a worker thread: a store that takes
+        its whole connect_timeout to open (a database that accepts and never
+        answers) does not stop CERT answers from the running configuration."""
+        hung = HungServer()
+        self.addCleanup(hung.close)
+        with Daemon() as d:
+            lmdb = d.base_config()["repository"]
+            spec = ("pgsql:host=127.0.0.1 port=%d dbname=x user=sc connect_timeout=6"
+                    % hung.port)
+            d.write_config({"repository": [lmdb, spec]})
+            mark = len(d.log_text())
+            d.proc.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + 5
+            while not hung.conns and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.assertTrue(hung.conns, "the reload never connected to the hung database")
+            with d.client() as c:
+                c.ehlo()
+                r = c.cmd("CERT alice@example.test")
+                self.assertEqual(r.code, 250, r)
+                self.assertNotIn("reloaded ", d.log_text()[mark:],
+                                 "CERT was answered only after the reload")
+            # a second SIGHUP meanwhile: one more reload after this one
+            d.proc.send_signal(signal.SIGHUP)
+            self.assertTrue(d.wait_log(r"reloading again after it", 10, mark))
+            self.assertTrue(d.wait_log(r"reloaded .*generation 2\): 2 repositories", 30, mark))
+            # what the open said about the database reaches the log (repo.h)
+            self.assertTrue(d.wait_log(r"repository pgsql:host=127.0.0.1 .*lookups fail "
+                                       r"temporarily until it answers", 5, mark))
+            self.assertTrue(d.wait_log(r"reloaded .*generation 3\): 2 repositories", 30, mark))
+            with d.client() as c:
+                c.ehlo()
+                self.assertEqual(c.cmd("CERT alice@example.test").code, 250)
 
     def test_broken_config_on_sighup_keeps_old(self):
         with Daemon() as d:

@@ -19,7 +19,7 @@ import time
 import unittest
 
 import sctest
-from sctest import Client, Daemon
+from sctest import Client, Daemon, HungServer
 from slapd import DirectoryTestCase, SUFFIX
 
 CRLF = b"\r\n"
@@ -30,43 +30,6 @@ def ldap_spec(url, ca_dn=None):
     if ca_dn:
         spec += "?x-ca-dn=" + ca_dn.replace(",", "%2C")
     return spec
-
-
-class HungServer:
-    """A TCP server on loopback that accepts connections and never answers."""
-
-    def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        self.conns = []
-        self.stopping = False
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self):
-        return "ldap://127.0.0.1:%d" % self.port
-
-    def _accept(self):
-        while not self.stopping:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            self.conns.append(c)  # held open, never read, never answered
-
-    def close(self):
-        self.stopping = True
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.sock.close()
-        for c in self.conns:
-            c.close()
-        self.thread.join(5)
 
 
 def nothing_arrived(client):

@@ -30,6 +30,7 @@ import socket
 import ssl
 import subprocess
 import tempfile
+import threading
 import time
 
 SOURCE_DIR = os.environ.get("SC_SOURCE_DIR") or os.path.abspath(
@@ -471,6 +472,44 @@ def rss_kb(pid):
             if ln.startswith("VmRSS:"):
                 return int(ln.split()[1])
     raise AssertionError("no VmRSS for pid %d" % pid)
+
+
+class HungServer:
+    """A TCP server on loopback that accepts connections and never answers
+    (a hung directory or database: the deadlines of ldap: and pgsql: stores)."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.conns = []
+        self.stopping = False
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self):
+        return "ldap://127.0.0.1:%d" % self.port
+
+    def _accept(self):
+        while not self.stopping:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(c)  # held open, never read, never answered
+
+    def close(self):
+        self.stopping = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+        self.thread.join(5)
 
 
 class Daemon:
