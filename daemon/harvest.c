@@ -32,7 +32,7 @@ struct harvest {
  * local user can read the repository anyway. */
 static int harvest_exempt(const struct session *s)
 {
-	return s->rt->limits_exempt_loopback && anvil_is_loopback(s->peer);
+	return s->rt->limits_exempt_loopback && s->peer_loopback;
 }
 
 static void harvest_close(struct session *s, const char *why)

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "anvil.h"
 #include "cert_job.h"
 #include "cmd_auth.h"
 #include "commands.h"
@@ -63,6 +64,7 @@ void session_init(struct session *s, struct runtime *rt, const char *peer, const
 	s->rt = rt;
 	runtime_ref(rt);
 	snprintf(s->peer, sizeof s->peer, "%s", peer);
+	s->peer_loopback = anvil_is_loopback(s->peer) != 0;
 	snprintf(s->id, sizeof s->id, "%s", id);
 	reply_note(s, 0, "-");
 }

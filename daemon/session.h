@@ -85,6 +85,7 @@ struct session {
 	char last_status[12];
 	char id[24];               /**< session=ID in every log line */
 	char peer[64];             /**< client=ADDR:PORT */
+	unsigned peer_loopback : 1; /**< peer is 127/8 or ::1 (parsed once, for the limits) */
 	/** the client socket, for its addresses (proxy.c: XCLIENT, PROXY v2);
 	 *  -1 when there is none (tests) */
 	int fd;
