@@ -18,6 +18,7 @@
 #include "anvil.h"
 #include "conn.h"
 #include "log.h"
+#include "reply.h"
 #include "runtime.h"
 
 static struct event_base *conn_base;
@@ -78,6 +79,7 @@ void conn_module_fini(void)
 	conn_timer_tv = NULL;
 	conn_timer_secs = 0;
 	conn_limits_fini();
+	reply_spares_free();
 }
 
 size_t conn_count(void)

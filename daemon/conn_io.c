@@ -16,6 +16,7 @@
 #include "conn.h"
 #include "input.h"
 #include "log.h"
+#include "reply.h"
 #include "runtime.h"
 
 /* Rounds of read/process/flush per event, so one busy client cannot starve the
@@ -174,11 +175,8 @@ static sc_status conn_flush(struct conn *c)
 		/* a client that reads is alive: RFC 5321 4.5.3.2.7 counts inactivity */
 		conn_arm_timer(c);
 	}
-	if (out) {
-		/* the output buffer exists only while replies are queued */
-		sc_buf_free(out);
-		c->s.out = NULL;
-	}
+	/* the output buffer exists only while replies are queued */
+	reply_release(&c->s);
 	return SC_OK;
 }
 

@@ -38,4 +38,15 @@ SC_MUST_CHECK sc_status reply_pem(struct session *s, const uint8_t *der, size_t 
 /** Record @p code / @p status for the log line without queuing anything. */
 void reply_note(struct session *s, int code, const char *status);
 
+/**
+ * The session's output buffer is drained (or the session ends): give it up.
+ * A few small ones are kept for the next replies of any session, so that a CERT
+ * answer does not allocate and grow a new buffer each time; idle sessions still
+ * hold none. Event loop thread only, as every reply.
+ */
+void reply_release(struct session *s);
+
+/** Free the kept buffers (the loop is ending). */
+void reply_spares_free(void);
+
 #endif

@@ -77,9 +77,7 @@ void session_fini(struct session *s)
 	transaction_free(s); /* a delivery in flight completes without us */
 	harvest_free(s);
 	cert_job_cancel(s); /* a lookup in flight completes without us */
-	if (s->out)
-		sc_buf_free(s->out);
-	s->out = NULL;
+	reply_release(s);
 	if (s->rt)
 		runtime_unref(s->rt);
 	s->rt = NULL;
