@@ -367,6 +367,12 @@ void conn_event_cb(evutil_socket_t fd, short what, void *arg)
 		conn_linger_event(c, what);
 		return;
 	}
+	if ((what & EV_TIMEOUT) && !c->handshaking && session_awaits_server(&c->s)) {
+		/* the client is waiting for us: a CERC stored after a 421 would
+		 * tell it the opposite of what happened */
+		conn_arm_timer(c);
+		return;
+	}
 	if (what & EV_TIMEOUT) {
 		log_msg(LOG_INFO, "client=%s session=%s idle timeout", c->s.peer, c->s.id);
 		if (!c->handshaking) {

@@ -133,6 +133,21 @@ int session_takes_bulk(const struct session *s)
 	       s->state == SESSION_PROXY_DATA;
 }
 
+int session_awaits_server(const struct session *s)
+{
+	switch (s->state) {
+	case SESSION_AUTH_WAIT:
+	case SESSION_SUBMIT:
+	case SESSION_DELIVER:
+	case SESSION_PROXY_WAIT:
+	case SESSION_CERT_WAIT:
+	case SESSION_LOOKUP:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 void session_upload_input(struct session *s, sc_buf *in)
 {
 	if (!session_takes_bulk(s) || !s->bulk_input)

@@ -148,6 +148,13 @@ size_t session_line_max(const struct session *s);
  *  (UPLOAD, DATA, PROXY_DATA). */
 int session_takes_bulk(const struct session *s);
 
+/** @return non-zero while the server, not the client, owes the next step: a
+ *  worker job (AUTH_WAIT, SUBMIT, DELIVER, LOOKUP), a harvest delay (CERT_WAIT)
+ *  or the proxy's backend (PROXY_WAIT). The idle timeout does not apply then
+ *  (RFC 5321 4.5.3.2.7 times out a client that sends nothing); each of these
+ *  waits has its own bound, and session_timeout bounds them all. */
+int session_awaits_server(const struct session *s);
+
 /**
  * In a bulk state: hand @p in to s->bulk_input (CERC certificate text,
  * cmd_cerc.c; mail data; proxied data). When the data ends the handler replies

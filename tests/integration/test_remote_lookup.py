@@ -165,9 +165,9 @@ class RemoteLookupTest(DirectoryTestCase):
         b.close()
         self.assertEqual(d.stop(), 0)  # ASan builds: exit status 0 = no report
 
-    def test_timeout_during_lookup(self):
-        # the idle timeout (1 s) closes the session while the job waits for
-        # the hung directory (3 s): the job is cancelled and freed by done
+    def test_idle_timeout_waits_for_the_lookup(self):
+        # the idle timeout (1 s) counts the client's silence, not the server's
+        # own work: the hung directory's 451 (ldap_timeout 3 s) is the answer
         h = self.hung()
         d = self.daemon(ldap_spec(h.url), idle_timeout="1")
         a = Client(d.port, timeout=30)
@@ -175,8 +175,27 @@ class RemoteLookupTest(DirectoryTestCase):
         a.ehlo()
         a.send(b"CERT bob@example.test\r\n")
         r = a.reply(timeout=30)
+        self.assertEqual(r.last, "451 4.3.0 Certificate repository temporarily unavailable")
+        self.assertEqual(a.cmd("NOOP").code, 250)
+        # idle again: now the timeout applies
+        r = a.reply(timeout=30)
         self.assertEqual(r.code, 421, r)
         self.assertIn("4.4.2", r.text)
+        self.assertEqual(d.stop(), 0)
+
+    def test_timeout_during_lookup(self):
+        # session_timeout (1 s) closes the session while the job waits for
+        # the hung directory (3 s): the job is cancelled and freed by done
+        h = self.hung()
+        d = self.daemon(ldap_spec(h.url), session_timeout="1")
+        a = Client(d.port, timeout=30)
+        self.addCleanup(a.close)
+        a.ehlo()
+        a.send(b"CERT bob@example.test\r\n")
+        r = a.reply(timeout=30)
+        self.assertEqual(r.code, 421, r)
+        self.assertIn("4.4.2", r.text)
+        self.assertIn("Session timeout", r.text)
         self.assertTrue(a.is_closed(10))
         # the lookup ends later without a session: no answer is logged for it
         mark = len(d.log_text())
