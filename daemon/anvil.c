@@ -1,7 +1,8 @@
 /*
  * anvil.c - bounded per-client-network counters (see anvil.h): open
  * connections, connections per minute, not-found answers per hour. Owns one
- * fixed table. Daemon process, event loop thread only (no locking).
+ * fixed table, or the serving processes' shared one (shared.h, under its
+ * lock). Daemon process, event loop thread only.
  *
  * An entry is a seeded 64-bit hash of the network (seeded from getrandom() at
  * first use, so a client cannot aim collisions at a victim; an accidental one
@@ -13,6 +14,7 @@
 
 #include "anvil.h"
 #include "authlimit.h"
+#include "shared.h"
 
 /* Slots examined per key (linear probing). */
 #define ANVIL_PROBE 8
@@ -26,23 +28,46 @@ struct anvil_entry {
 	unsigned int harv_count;
 };
 
-static struct anvil_entry anvil_table[ANVIL_SLOTS];
-static unsigned long long anvil_seed;
-static int anvil_seeded;
+/* The table and its seed: this process's own, or the serving processes'
+ * shared one (shared.c, workers > 1), used under shared_lock(). */
+struct anvil_state {
+	unsigned long long seed;
+	int seeded;
+	struct anvil_entry table[ANVIL_SLOTS];
+};
+
+static struct anvil_state anvil_own;
+static struct anvil_state *anvil = &anvil_own;
+
+static void anvil_seed_now(struct anvil_state *st)
+{
+	/* best effort: without entropy the time still varies per start */
+	if (getrandom(&st->seed, sizeof st->seed, GRND_NONBLOCK) != (ssize_t)sizeof st->seed)
+		st->seed = (unsigned long long)time(NULL) * 0x9e3779b97f4a7c15ULL;
+	st->seeded = 1;
+}
+
+size_t anvil_state_size(void)
+{
+	return sizeof(struct anvil_state);
+}
+
+void anvil_use_state(void *mem)
+{
+	anvil = mem;
+	/* seeded before the fork: every process hashes a network alike */
+	if (!anvil->seeded)
+		anvil_seed_now(anvil);
+}
 
 static unsigned long long anvil_mix(const unsigned char *p, size_t n)
 {
 	unsigned long long h;
 
-	if (!anvil_seeded) {
-		/* best effort: without entropy the time still varies per start */
-		if (getrandom(&anvil_seed, sizeof anvil_seed, GRND_NONBLOCK) !=
-		    (ssize_t)sizeof anvil_seed)
-			anvil_seed = (unsigned long long)time(NULL) * 0x9e3779b97f4a7c15ULL;
-		anvil_seeded = 1;
-	}
+	if (!anvil->seeded)
+		anvil_seed_now(anvil);
 	/* FNV-1a over the seed then the bytes, splitmix64 avalanche */
-	h = 0xcbf29ce484222325ULL ^ anvil_seed;
+	h = 0xcbf29ce484222325ULL ^ anvil->seed;
 	for (size_t i = 0; i < n; i++) {
 		h ^= p[i];
 		h *= 0x100000001b3ULL;
@@ -120,7 +145,7 @@ static struct anvil_entry *anvil_find(unsigned long long h, time_t now, int crea
 	struct anvil_entry *spare = NULL;
 
 	for (unsigned i = 0; i < ANVIL_PROBE; i++) {
-		struct anvil_entry *e = &anvil_table[(h + i) % ANVIL_SLOTS];
+		struct anvil_entry *e = &anvil->table[(h + i) % ANVIL_SLOTS];
 
 		if (e->hash == h)
 			return e;
@@ -134,7 +159,8 @@ static struct anvil_entry *anvil_find(unsigned long long h, time_t now, int crea
 	return spare;
 }
 
-enum anvil_verdict anvil_connect(const char *peer, long max_conns, long max_rate, time_t now)
+static enum anvil_verdict anvil_connect_locked(const char *peer, long max_conns, long max_rate,
+						time_t now)
 {
 	unsigned long long h;
 	struct anvil_entry *e;
@@ -154,14 +180,26 @@ enum anvil_verdict anvil_connect(const char *peer, long max_conns, long max_rate
 	return ANVIL_OK;
 }
 
+enum anvil_verdict anvil_connect(const char *peer, long max_conns, long max_rate, time_t now)
+{
+	enum anvil_verdict v;
+
+	shared_lock();
+	v = anvil_connect_locked(peer, max_conns, max_rate, now);
+	shared_unlock();
+	return v;
+}
+
 void anvil_disconnect(const char *peer)
 {
 	unsigned long long h;
 	struct anvil_entry *e;
 
+	shared_lock();
 	/* time 0: a live entry (conns > 0) is never replaced, so it is found */
 	if (anvil_key(peer, &h) && (e = anvil_find(h, 0, 0)) && e->conns > 0)
 		e->conns--;
+	shared_unlock();
 }
 
 int anvil_harvest_blocked(const char *peer, long limit, time_t now)
@@ -169,10 +207,16 @@ int anvil_harvest_blocked(const char *peer, long limit, time_t now)
 	unsigned long long h;
 	struct anvil_entry *e;
 
-	if (limit <= 0 || !anvil_key(peer, &h) || !(e = anvil_find(h, now, 0)))
+	int blocked;
+
+	if (limit <= 0 || !anvil_key(peer, &h))
 		return 0;
-	return anvil_in_window(e->harv_start, ANVIL_HARVEST_WINDOW, now) &&
-	       e->harv_count >= (unsigned long)limit;
+	shared_lock();
+	e = anvil_find(h, now, 0);
+	blocked = e && anvil_in_window(e->harv_start, ANVIL_HARVEST_WINDOW, now) &&
+		  e->harv_count >= (unsigned long)limit;
+	shared_unlock();
+	return blocked;
 }
 
 unsigned anvil_harvest_miss(const char *peer, time_t now)
@@ -180,15 +224,21 @@ unsigned anvil_harvest_miss(const char *peer, time_t now)
 	unsigned long long h;
 	struct anvil_entry *e;
 
-	if (!anvil_key(peer, &h) || !(e = anvil_find(h, now, 1)))
+	unsigned count;
+
+	if (!anvil_key(peer, &h))
 		return 0;
-	if (!anvil_in_window(e->harv_start, ANVIL_HARVEST_WINDOW, now)) {
+	shared_lock();
+	e = anvil_find(h, now, 1);
+	if (e && !anvil_in_window(e->harv_start, ANVIL_HARVEST_WINDOW, now)) {
 		e->harv_start = (unsigned int)now ? (unsigned int)now : 1;
 		e->harv_count = 0;
 	}
-	if (e->harv_count < ~0u)
+	if (e && e->harv_count < ~0u)
 		e->harv_count++;
-	return e->harv_count;
+	count = e ? e->harv_count : 0;
+	shared_unlock();
+	return count;
 }
 
 long anvil_harvest_delay(unsigned misses, long threshold)
@@ -204,5 +254,7 @@ long anvil_harvest_delay(unsigned misses, long threshold)
 
 void anvil_reset(void)
 {
-	memset(anvil_table, 0, sizeof anvil_table);
+	shared_lock();
+	memset(anvil->table, 0, sizeof anvil->table);
+	shared_unlock();
 }

@@ -10,11 +10,13 @@
  * Memory is bounded whatever clients do: one fixed table keyed by a seeded hash.
  * When the probe window of a new network holds only live entries, the network is
  * not tracked (fails open: max_connections still bounds the whole server) and
- * the caller logs it. Event loop thread only; time is passed in (tests).
+ * the caller logs it. Event loop thread only; time is passed in (tests). With
+ * several serving processes the table is shared (shared.h).
  */
 #ifndef SMTPCERTD_ANVIL_H
 #define SMTPCERTD_ANVIL_H
 
+#include <stddef.h>
 #include <time.h>
 
 /* Window of max_connection_rate (per minute, as Postfix's anvil_rate_time_unit). */
@@ -32,6 +34,13 @@ enum anvil_verdict {
 	ANVIL_TOO_MANY,    /**< max_connections_per_ip open already */
 	ANVIL_TOO_FAST     /**< max_connection_rate reached in this minute */
 };
+
+/** Bytes of the table and its seed, for shared.c's mapping. */
+size_t anvil_state_size(void);
+
+/** Use the table at @p mem (zeroed, anvil_state_size() bytes, shared by the
+ *  serving processes) from now on, seeding it if it is not yet. */
+void anvil_use_state(void *mem);
 
 /** The client network of a "client=" peer string ("192.0.2.1:25",
  *  "[2001:db8::1]:25"). @return 0 when @p peer holds no numeric address. */

@@ -1,6 +1,7 @@
 /*
  * authlimit.c - bounded failed-AUTH counters (see authlimit.h). Owns two fixed
- * tables (IP, user). Daemon process, event loop thread only (no locking).
+ * tables (IP, user), or uses the serving processes' shared ones (shared.h, under
+ * its lock). Daemon process, event loop thread only.
  *
  * An entry is a 64-bit hash of the key, the start of its window and a count.
  * The hash is seeded from getrandom() at first use so that a client cannot pick
@@ -11,6 +12,7 @@
 #include <sys/random.h>
 
 #include "authlimit.h"
+#include "shared.h"
 
 /* Slots examined per key (linear probing); a full window evicts its oldest. */
 #define AUTHLIMIT_PROBE 8
@@ -21,23 +23,46 @@ struct authlimit_entry {
 	unsigned int count;
 };
 
-static struct authlimit_entry authlimit_table[2][AUTHLIMIT_SLOTS];
-static unsigned long long authlimit_seed;
-static int authlimit_seeded;
+/* The tables and their seed: this process's own, or the serving processes'
+ * shared ones (shared.c, workers > 1), used under shared_lock(). */
+struct authlimit_state {
+	unsigned long long seed;
+	int seeded;
+	struct authlimit_entry table[2][AUTHLIMIT_SLOTS];
+};
+
+static struct authlimit_state authlimit_own;
+static struct authlimit_state *authlimit = &authlimit_own;
+
+static void authlimit_seed_now(struct authlimit_state *st)
+{
+	/* best effort: without entropy the time still varies per start */
+	if (getrandom(&st->seed, sizeof st->seed, GRND_NONBLOCK) != (ssize_t)sizeof st->seed)
+		st->seed = (unsigned long long)time(NULL) * 0x9e3779b97f4a7c15ULL;
+	st->seeded = 1;
+}
+
+size_t authlimit_state_size(void)
+{
+	return sizeof(struct authlimit_state);
+}
+
+void authlimit_use_state(void *mem)
+{
+	authlimit = mem;
+	/* seeded before the fork: every process hashes a key alike */
+	if (!authlimit->seeded)
+		authlimit_seed_now(authlimit);
+}
 
 static unsigned long long authlimit_hash(const char *key)
 {
 	unsigned long long h;
 
-	if (!authlimit_seeded) {
-		/* best effort: without entropy the time still varies per start */
-		if (getrandom(&authlimit_seed, sizeof authlimit_seed, GRND_NONBLOCK) !=
-		    (ssize_t)sizeof authlimit_seed)
-			authlimit_seed = (unsigned long long)time(NULL) * 0x9e3779b97f4a7c15ULL;
-		authlimit_seeded = 1;
-	}
+	if (!authlimit->seeded)
+		authlimit_seed_now(authlimit);
 	/* FNV-1a over the seed then the key, with a final avalanche (splitmix64) */
-	h = 0xcbf29ce484222325ULL ^ authlimit_seed;
+	h = 0xcbf29ce484222325ULL ^ authlimit->seed;
 	for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
 		h ^= *p;
 		h *= 0x100000001b3ULL;
@@ -59,7 +84,7 @@ static int authlimit_live(const struct authlimit_entry *e, time_t now)
 static struct authlimit_entry *authlimit_find(enum authlimit_kind kind, unsigned long long h,
 					      time_t now, int create)
 {
-	struct authlimit_entry *t = authlimit_table[kind == AUTHLIMIT_USER];
+	struct authlimit_entry *t = authlimit->table[kind == AUTHLIMIT_USER];
 	struct authlimit_entry *victim = NULL;
 
 	for (unsigned i = 0; i < AUTHLIMIT_PROBE; i++) {
@@ -87,28 +112,41 @@ static struct authlimit_entry *authlimit_find(enum authlimit_kind kind, unsigned
 
 int authlimit_blocked(enum authlimit_kind kind, const char *key, unsigned max, time_t now)
 {
-	struct authlimit_entry *e = authlimit_find(kind, authlimit_hash(key), now, 0);
+	unsigned long long h = authlimit_hash(key);
+	struct authlimit_entry *e;
+	int blocked;
 
-	return e && e->count >= max;
+	shared_lock();
+	e = authlimit_find(kind, h, now, 0);
+	blocked = e && e->count >= max;
+	shared_unlock();
+	return blocked;
 }
 
 unsigned authlimit_fail(enum authlimit_kind kind, const char *key, time_t now)
 {
 	unsigned long long h = authlimit_hash(key);
-	struct authlimit_entry *e = authlimit_find(kind, h, now, 1);
+	struct authlimit_entry *e;
+	unsigned count;
 
+	shared_lock();
+	e = authlimit_find(kind, h, now, 1);
 	if (!e->hash) {
 		e->hash = h;
 		e->start = (unsigned int)now;
 	}
 	if (e->count < ~0u)
 		e->count++;
-	return e->count;
+	count = e->count;
+	shared_unlock();
+	return count;
 }
 
 void authlimit_reset(void)
 {
-	memset(authlimit_table, 0, sizeof authlimit_table);
+	shared_lock();
+	memset(authlimit->table, 0, sizeof authlimit->table);
+	shared_unlock();
 }
 
 void authlimit_peer_ip(const char *peer, char *out, size_t size)

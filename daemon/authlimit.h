@@ -30,6 +30,13 @@ unsigned authlimit_fail(enum authlimit_kind kind, const char *key, time_t now);
 /** Forget everything (tests). */
 void authlimit_reset(void);
 
+/** Bytes of the tables and their seed, for shared.c's mapping. */
+size_t authlimit_state_size(void);
+
+/** Use the tables at @p mem (zeroed, authlimit_state_size() bytes, shared by
+ *  the serving processes) from now on, seeding them if they are not yet. */
+void authlimit_use_state(void *mem);
+
 /** The IP part of a "client=" peer string ("192.0.2.1:25", "[2001:db8::1]:25")
  *  into @p out. */
 void authlimit_peer_ip(const char *peer, char *out, size_t size);

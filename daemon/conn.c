@@ -20,6 +20,7 @@
 #include "log.h"
 #include "reply.h"
 #include "runtime.h"
+#include "shared.h"
 
 static struct event_base *conn_base;
 static struct event *conn_reaper;
@@ -135,6 +136,7 @@ void conn_close(struct conn *c, const char *reason)
 	if (c->next)
 		c->next->prev = c->prev;
 	conn_nlive--;
+	shared_conns_set(conn_nlive);
 	c->prev = NULL;
 	c->next = conn_dead;
 	conn_dead = c;
@@ -212,7 +214,7 @@ static void conn_refuse(int fd, const struct runtime *rt, const char *peer, cons
 	else
 		log_msg(LOG_WARNING, "client=%s refused: 421 4.7.0 %s (%zu open, max_connections=%ld)",
 			peer, conn_shutdown_done ? "shutting down" : "too many connections",
-			conn_nlive, rt->max_connections);
+			shared_conns_total(conn_nlive), rt->max_connections);
 	close(fd);
 }
 
@@ -225,7 +227,9 @@ void conn_accept(int fd, const struct sockaddr *sa, socklen_t salen)
 	int admit;
 
 	conn_peer_name(sa, salen, peer, sizeof peer);
-	if (conn_shutdown_done || conn_nlive >= (size_t)rt->max_connections) {
+	/* with several serving processes: all of theirs (shared.h) */
+	if (conn_shutdown_done ||
+	    shared_conns_total(conn_nlive) >= (size_t)rt->max_connections) {
 		conn_refuse(fd, rt, peer, NULL);
 		return;
 	}
@@ -256,7 +260,12 @@ void conn_accept(int fd, const struct sockaddr *sa, socklen_t salen)
 		conn_free(c);
 		return;
 	}
-	snprintf(id, sizeof id, "%08lx%06llx", conn_epoch, ++conn_serial);
+	/* the serving process's index keeps ids apart when there are several */
+	if (shared_workers() > 1)
+		snprintf(id, sizeof id, "%08lx%02x%06llx", conn_epoch, shared_index(),
+			 ++conn_serial);
+	else
+		snprintf(id, sizeof id, "%08lx%06llx", conn_epoch, ++conn_serial);
 	session_init(&c->s, rt, peer, id);
 	c->s.fd = fd;
 	c->next = conn_live;
@@ -264,6 +273,7 @@ void conn_accept(int fd, const struct sockaddr *sa, socklen_t salen)
 		conn_live->prev = c;
 	conn_live = c;
 	conn_nlive++;
+	shared_conns_set(conn_nlive);
 	log_msg(LOG_INFO, "client=%s session=%s connect", peer, id);
 	session_greet(&c->s);
 	conn_arm_timer(c);

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 #include <event2/event.h>
 #include <smtpcert/smtpcert.h>
 
@@ -28,10 +29,12 @@
 #include "listener.h"
 #include "log.h"
 #include "notify.h"
+#include "prefork.h"
 #include "privhelper.h"
 #include "process.h"
 #include "runtime.h"
 #include "seccomp_filter.h"
+#include "shared.h"
 #include "worker.h"
 #include "writer.h"
 
@@ -252,11 +255,53 @@ static struct runtime *main_privsep(struct runtime *rt)
 	snprintf(user, sizeof user, "%s", u); /* the config goes with the runtime */
 	runtime_unref(rt);
 	rt = NULL;
-	if (writer_start(main_config, user, err, sizeof err) != SC_OK) {
+	if (writer_start(main_config, user, 1, err, sizeof err) != SC_OK) {
 		main_fail("cannot start the writer process", err);
 		return NULL;
 	}
 	runtime_set_writer(1);
+	if (runtime_load(main_config, NULL, &rt, err, sizeof err) != SC_OK) {
+		main_fail("start-up", err);
+		return NULL;
+	}
+	return rt;
+}
+
+/* `workers` > 1 (prefork.h): drop the runtime (no LMDB environment may cross a
+ * fork), map the shared tables, start the writer with one channel per serving
+ * process, then fork them. @return in a serving process its runtime; NULL in
+ * the master once it is done (*@p status its exit status) or after a failure. */
+static struct runtime *main_prefork(struct runtime *rt, unsigned workers, int *status)
+{
+	const char *u = sc_config_str(rt->cfg, "user");
+	int privsep = geteuid() == 0 && u && *u;
+	char err[1024], user[256];
+	unsigned index = 0;
+
+	snprintf(user, sizeof user, "%s", u ? u : ""); /* the config goes with the runtime */
+	runtime_unref(rt);
+	*status = 1;
+	if (shared_init(workers) != SC_OK) {
+		main_fail("workers: cannot map the state the processes share", strerror(errno));
+		return NULL;
+	}
+	if (privsep) {
+		if (writer_start(main_config, user, workers, err, sizeof err) != SC_OK) {
+			main_fail("cannot start the writer process", err);
+			return NULL;
+		}
+		runtime_set_writer(1);
+	}
+	*status = prefork_run(workers, &index);
+	if (*status >= 0)
+		return NULL;
+	shared_set_index(index);
+	if (privsep)
+		writer_use_channel(index);
+	/* ps and /proc tell the master and the serving processes apart */
+	(void)prctl(PR_SET_NAME, "smtpcertd-serve");
+	*status = 1;
+	rt = NULL;
 	if (runtime_load(main_config, NULL, &rt, err, sizeof err) != SC_OK) {
 		main_fail("start-up", err);
 		return NULL;
@@ -314,6 +359,16 @@ static int main_run(long nofile)
 		if (!sigs[i] || event_add(sigs[i], NULL) != 0)
 			return main_fail("cannot register signal handlers", "");
 	}
+	{
+		/* a serving process of prefork.c starts with them blocked: what
+		 * arrived meanwhile is handled by the loop from now on */
+		sigset_t set;
+
+		sigemptyset(&set);
+		for (int i = 0; i < 4; i++)
+			sigaddset(&set, signos[i]);
+		sigprocmask(SIG_UNBLOCK, &set, NULL);
+	}
 	if (main_sandbox(runtime_current()) != 0)
 		return 1;
 	main_startup_line(runtime_current());
@@ -352,6 +407,7 @@ int main(int argc, char **argv)
 	struct runtime *rt = NULL;
 	const char *const *listen;
 	size_t nlisten;
+	unsigned workers;
 	long nofile;
 	sc_status rc;
 
@@ -411,9 +467,18 @@ int main(int argc, char **argv)
 		if (rc != SC_OK)
 			return main_fail("start-up", err);
 	}
-	rt = main_privsep(rt);
-	if (!rt)
-		return 1;
+	workers = (unsigned)sc_config_int(rt->cfg, "workers");
+	if (workers > 1) {
+		int status;
+
+		rt = main_prefork(rt, workers, &status);
+		if (!rt)
+			return status;
+	} else {
+		rt = main_privsep(rt);
+		if (!rt)
+			return 1;
+	}
 	runtime_set_current(rt);
 	return main_run(nofile);
 }

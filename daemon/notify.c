@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -171,7 +172,32 @@ sc_status notify_send(const struct notify_target *t, const char *msg, size_t len
 	return rc == SC_ERR_REJECTED ? SC_ERR_IO : rc;
 }
 
-/* Deliver one spooled notice; the caller holds notify_lock. */
+/* Across processes (several serving processes, `workers`): one delivery or
+ * pass at a time per spool, so that a notice is never sent twice; a notice
+ * another process delivered meanwhile is simply gone (SC_ERR_NOT_FOUND). */
+static int notify_flock(int fd)
+{
+	int r;
+
+	do
+		r = flock(fd, LOCK_EX);
+	while (r != 0 && errno == EINTR);
+	return r;
+}
+
+/* @return the spool directory open and locked (close() unlocks), or -1 when
+ * it does not exist yet (nothing to deliver then). */
+static int notify_dir_lock(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd >= 0)
+		(void)notify_flock(fd);
+	return fd;
+}
+
+/* Deliver one spooled notice; the caller holds notify_lock and the spool's
+ * flock. */
 static sc_status notify_deliver_locked(const struct notify_target *t, const char *id, char *err,
 				       size_t errlen)
 {
@@ -210,10 +236,17 @@ sc_status notify_deliver(const struct notify_target *t, const char *id, char *er
 {
 	sc_status rc;
 
+	char dir[1100];
+	int dfd;
+
 	SC_ENSURE_ARG(t && id);
 	SC_ENSURE(notify_id_ok(id), SC_ERR_ARG);
+	SC_TRY(notify_dir(t->state_dir, dir, sizeof dir));
 	pthread_mutex_lock(&notify_lock);
+	dfd = notify_dir_lock(dir);
 	rc = notify_deliver_locked(t, id, err, errlen);
+	if (dfd >= 0)
+		close(dfd);
 	pthread_mutex_unlock(&notify_lock);
 	return rc;
 }
@@ -230,6 +263,8 @@ sc_status notify_flush(const struct notify_target *t, unsigned *delivered, unsig
 	SC_TRY(notify_dir(t->state_dir, dir, sizeof dir));
 	pthread_mutex_lock(&notify_lock);
 	d = opendir(dir);
+	if (d)
+		(void)notify_flock(dirfd(d));
 	if (!d) {
 		pthread_mutex_unlock(&notify_lock);
 		if (errno == ENOENT)

@@ -80,7 +80,11 @@ static void privhelper_reply(int sock, int err, int fd)
 static void privhelper_serve(int sock, const char *config_path)
 {
 	char path[PATH_MAX + 1];
+	sigset_t none;
 
+	/* a serving process of prefork.c forks this with signals blocked */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	/* the daemon decides when to stop: its end closing ends this loop */
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGINT, SIG_IGN);

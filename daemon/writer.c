@@ -30,6 +30,9 @@ static pthread_mutex_t writer_how_lock = PTHREAD_MUTEX_INITIALIZER;
 static char writer_how[64];
 static int writer_reaped;
 static int writer_fd = -1;
+/* every process's channel, until each serving process keeps its own */
+static int writer_fds[WRITER_CHANNELS_MAX];
+static unsigned writer_nfds;
 static int writer_started;
 static pid_t writer_child;
 static uint32_t writer_seq;
@@ -46,49 +49,83 @@ pid_t writer_pid(void)
 	return writer_child;
 }
 
-sc_status writer_start(const char *config_path, const char *user, char *err, size_t errlen)
+sc_status writer_start(const char *config_path, const char *user, unsigned channels, char *err,
+		       size_t errlen)
 {
-	int sv[2], bufsize = 2 * WP_MSG_MAX;
+	int bufsize = 2 * WP_MSG_MAX, mine[WRITER_CHANNELS_MAX], theirs[WRITER_CHANNELS_MAX];
 	struct passwd *pw;
 	pid_t pid;
 
 	SC_ENSURE_ARG(config_path && user);
+	SC_ENSURE(channels >= 1 && channels <= WRITER_CHANNELS_MAX, SC_ERR_ARG);
 	pw = getpwnam(user);
 	if (!pw || pw->pw_uid == 0) {
 		snprintf(err, errlen, "user: %s: %s", user, pw ? "must not be root" : "no such user");
 		return SC_ERR_CONFIG;
 	}
 	SC_TRY(writer_prepare_state(config_path, pw->pw_uid, pw->pw_gid, err, errlen));
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
-		snprintf(err, errlen, "writer: socketpair: %s", strerror(errno));
-		return SC_ERR_IO;
-	}
-	/* one datagram must fit the largest message (root may exceed wmem_max) */
-	for (int i = 0; i < 2; i++) {
-		(void)setsockopt(sv[i], SOL_SOCKET, SO_SNDBUFFORCE, &bufsize, sizeof bufsize);
-		(void)setsockopt(sv[i], SOL_SOCKET, SO_RCVBUFFORCE, &bufsize, sizeof bufsize);
+	for (unsigned c = 0; c < channels; c++) {
+		int sv[2];
+
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+			snprintf(err, errlen, "writer: socketpair: %s", strerror(errno));
+			for (unsigned i = 0; i < c; i++) {
+				close(mine[i]);
+				close(theirs[i]);
+			}
+			return SC_ERR_IO;
+		}
+		/* one datagram must fit the largest message (root may exceed wmem_max) */
+		for (int i = 0; i < 2; i++) {
+			(void)setsockopt(sv[i], SOL_SOCKET, SO_SNDBUFFORCE, &bufsize, sizeof bufsize);
+			(void)setsockopt(sv[i], SOL_SOCKET, SO_RCVBUFFORCE, &bufsize, sizeof bufsize);
+		}
+		mine[c] = sv[0];
+		theirs[c] = sv[1];
 	}
 	pid = fork();
 	if (pid < 0) {
 		snprintf(err, errlen, "writer: fork: %s", strerror(errno));
-		close(sv[0]);
-		close(sv[1]);
+		for (unsigned i = 0; i < channels; i++) {
+			close(mine[i]);
+			close(theirs[i]);
+		}
 		return SC_ERR_IO;
 	}
 	if (pid == 0) {
-		close(sv[0]);
+		for (unsigned i = 0; i < channels; i++)
+			close(mine[i]);
 		listener_close_all(); /* the writer never talks to the network */
-		writer_serve(sv[1], config_path);
+		writer_serve(theirs, channels, config_path);
 		_exit(0);
 	}
-	close(sv[1]);
-	writer_fd = sv[0];
+	for (unsigned i = 0; i < channels; i++) {
+		close(theirs[i]);
+		writer_fds[i] = mine[i];
+	}
+	writer_nfds = channels;
+	writer_fd = mine[0];
 	writer_child = pid;
 	writer_started = 1;
 	SC_TRY(seccomp_child_wait(writer_fd, "writer", err, errlen));
 	log_msg(LOG_INFO, "privsep: writer process %ld owns the queue, the audit log and "
 		"repository writes", (long)pid);
 	return SC_OK;
+}
+
+void writer_use_channel(unsigned index)
+{
+	for (unsigned i = 0; i < writer_nfds; i++)
+		if (i != index && writer_fds[i] >= 0) {
+			close(writer_fds[i]);
+			writer_fds[i] = -1;
+		}
+	writer_fd = index < writer_nfds ? writer_fds[index] : -1;
+}
+
+void writer_close_channels(void)
+{
+	writer_use_channel(WRITER_CHANNELS_MAX);
 }
 
 /* Reap the writer if it has ended; *@p how gets " (killed by signal N)" or

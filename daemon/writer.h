@@ -27,15 +27,27 @@
 /** Seconds the network process waits for one answer. */
 #define WRITER_TIMEOUT_SECONDS 30
 
+/* Channels one writer serves: one per serving process (`workers`). */
+#define WRITER_CHANNELS_MAX 64
+
 /**
  * As root, before the privilege drop and before any thread exists: set up the
  * ownership of state_dir and the lmdb: stores named by @p config_path for
- * @p user (see the file comment), then fork the writer.
+ * @p user (see the file comment), then fork the writer with @p channels
+ * sockets, one per serving process; this process uses the first until
+ * writer_use_channel().
  * @return SC_OK; SC_ERR_CONFIG (unknown user, a world-writable state_dir),
  *         SC_ERR_IO with a message in @p err.
  */
-SC_MUST_CHECK sc_status writer_start(const char *config_path, const char *user, char *err,
-				     size_t errlen);
+SC_MUST_CHECK sc_status writer_start(const char *config_path, const char *user,
+				     unsigned channels, char *err, size_t errlen);
+
+/** In serving process @p index (prefork.c): use channel @p index and close the
+ *  others, which belong to the other processes. */
+void writer_use_channel(unsigned index);
+
+/** The master (prefork.c) serves nothing: close every channel. */
+void writer_close_channels(void);
 
 /** Non-zero when a writer was started (it may have died since). */
 int writer_enabled(void);
@@ -65,8 +77,9 @@ SC_MUST_CHECK sc_status writer_submit(const sc_cert *c, const struct sc_addr *ad
 SC_MUST_CHECK sc_status writer_store(const char *id, struct sc_submission *out, char *why,
 				     size_t whylen);
 
-/* writer_serve.c: the writer process's side (never returns). */
-void writer_serve(int sock, const char *config_path);
+/* writer_serve.c: the writer process's side, answering on @p nsocks sockets
+ * (never returns; exits when every one is closed). */
+void writer_serve(const int *socks, unsigned nsocks, const char *config_path);
 
 /* writer_state.c: the ownership set-up writer_start() does. */
 SC_MUST_CHECK sc_status writer_prepare_state(const char *config_path, uid_t uid, gid_t gid,

@@ -9,6 +9,7 @@
  * A refused message gets an R_ERR answer and the loop goes on.
  */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -245,40 +246,66 @@ static size_t wsrv_handle(const char *config_path, const uint8_t *in, size_t n, 
 	return len;
 }
 
-void writer_serve(int sock, const char *config_path)
+/* One datagram from @p sock: answer it. @return 0 when the socket is done. */
+static int writer_serve_one(int sock, const char *config_path)
 {
 	static uint8_t in[WP_MSG_MAX], out[WP_MSG_MAX];
+	ssize_t n = recv(sock, in, sizeof in, MSG_TRUNC | MSG_DONTWAIT);
+	size_t len;
 
-	/* the network process decides when to stop: its end closing ends the loop */
+	if (n <= 0)
+		return n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK);
+	if ((size_t)n > sizeof in) {
+		struct wp_msg m;
+
+		/* truncated by the socket: answer with what the header says */
+		if (wp_header_decode(in, sizeof in, &m) != SC_OK && !m.seq)
+			m.seq = 0;
+		log_msg(LOG_WARNING, "writer: request refused: %zd octets, over %d", n, WP_MSG_MAX);
+		if (wp_encode_err(out, sizeof out, m.seq, SC_ERR_TOO_LONG, "message too large",
+				  &len) != SC_OK)
+			return 1;
+	} else
+		len = wsrv_handle(config_path, in, (size_t)n, out, sizeof out);
+	if (len)
+		(void)send(sock, out, len, MSG_NOSIGNAL);
+	return 1;
+}
+
+void writer_serve(const int *socks, unsigned nsocks, const char *config_path)
+{
+	struct pollfd p[WRITER_CHANNELS_MAX];
+	unsigned open_socks = 0;
+
+	/* the network processes decide when to stop: all their ends closing ends it */
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGINT, SIG_IGN);
 	signal(SIGTERM, SIG_DFL);
 	(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
 	(void)prctl(PR_SET_NAME, "smtpcertd-write");
-	seccomp_filter_child(config_path, "writer", sock);
-	for (;;) {
-		ssize_t n = recv(sock, in, sizeof in, MSG_TRUNC);
-		size_t len;
-
-		if (n <= 0) {
-			if (n < 0 && errno == EINTR)
-				continue;
-			_exit(0);
-		}
-		if ((size_t)n > sizeof in) {
-			struct wp_msg m;
-
-			/* truncated by the socket: answer with what the header says */
-			if (wp_header_decode(in, sizeof in, &m) != SC_OK && !m.seq)
-				m.seq = 0;
-			log_msg(LOG_WARNING, "writer: request refused: %zd octets, over %d",
-				n, WP_MSG_MAX);
-			if (wp_encode_err(out, sizeof out, m.seq, SC_ERR_TOO_LONG, "message too large",
-					  &len) != SC_OK)
-				continue;
-		} else
-			len = wsrv_handle(config_path, in, (size_t)n, out, sizeof out);
-		if (len)
-			(void)send(sock, out, len, MSG_NOSIGNAL);
+	seccomp_filter_child(config_path, "writer", socks[0]);
+	for (unsigned i = 0; i < nsocks && i < WRITER_CHANNELS_MAX; i++) {
+		p[i].fd = socks[i];
+		p[i].events = POLLIN;
+		open_socks++;
 	}
+	while (open_socks > 0) {
+		/* one request at a time, whichever process sent it: the queue and
+		 * the stores see one writer */
+		if (poll(p, nsocks, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			_exit(1);
+		}
+		for (unsigned i = 0; i < nsocks; i++) {
+			if (p[i].fd < 0 || !p[i].revents)
+				continue;
+			if (!writer_serve_one(p[i].fd, config_path)) {
+				close(p[i].fd);
+				p[i].fd = -1; /* poll ignores it from now on */
+				open_socks--;
+			}
+		}
+	}
+	_exit(0);
 }

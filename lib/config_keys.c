@@ -301,6 +301,8 @@ const struct cfg_key cfg_keys[] = {
 	  "seconds before an LDAP query counts as failed (451)" },
 	{ "worker_threads", CFG_INT, "4", NULL, NULL, 2, 64, NULL, 0,
 	  "threads for blocking work (AUTH, CERC, delivery, lookups in ldap/pgsql stores); read at start" },
+	{ "workers", CFG_INT, "1", NULL, NULL, 1, 64, NULL, 0,
+	  "serving processes sharing the listening sockets (one event loop each); read at start" },
 	{ "ldap_cache_ttl", CFG_INT, "60", NULL, NULL, 0, 86400, NULL, 0,
 	  "seconds an LDAP answer is reused (0: none); validity and CRLs are checked on every use" },
 	/* RFC 5321 4.5.3.2.7: a server should wait at least 5 minutes for a command. */

@@ -44,7 +44,7 @@ static int start(void **state)
 	assert_true(child >= 0);
 	if (child == 0) {
 		close(sv[0]);
-		writer_serve(sv[1], fix.conf);
+		writer_serve(&sv[1], 1, fix.conf);
 		_exit(0);
 	}
 	close(sv[1]);

@@ -1,0 +1,107 @@
+/*
+ * shared.c - the state shared by the serving processes (see shared.h). Owns
+ * the shared mapping: a header (lock, per-process connection counts), then
+ * anvil.c's and authlimit.c's tables, which those modules use through the
+ * pointers handed to them here.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "anvil.h"
+#include "authlimit.h"
+#include "shared.h"
+
+struct shared_hdr {
+	pthread_mutex_t lock;
+	long conns[SHARED_WORKERS_MAX];
+};
+
+static struct shared_hdr *shared;
+static unsigned shared_n = 1, shared_me;
+
+/* Offsets in the mapping, each table aligned for its entries. */
+static size_t shared_align(size_t n)
+{
+	return (n + 63) & ~(size_t)63;
+}
+
+sc_status shared_init(unsigned workers)
+{
+	size_t off_anvil = shared_align(sizeof(struct shared_hdr));
+	size_t off_auth = off_anvil + shared_align(anvil_state_size());
+	size_t total = off_auth + shared_align(authlimit_state_size());
+	pthread_mutexattr_t ma;
+	char *p;
+
+	SC_ENSURE(workers >= 1 && workers <= SHARED_WORKERS_MAX, SC_ERR_ARG);
+	if (workers == 1 || shared)
+		return SC_OK;
+	p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return SC_ERR_NOMEM;
+	/* the mapping is zero-filled: empty tables, no counts */
+	shared = (struct shared_hdr *)p;
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
+	pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
+	pthread_mutex_init(&shared->lock, &ma);
+	pthread_mutexattr_destroy(&ma);
+	anvil_use_state(p + off_anvil);
+	authlimit_use_state(p + off_auth);
+	shared_n = workers;
+	return SC_OK;
+}
+
+void shared_set_index(unsigned index)
+{
+	shared_me = index < shared_n ? index : 0;
+}
+
+unsigned shared_index(void)
+{
+	return shared_me;
+}
+
+unsigned shared_workers(void)
+{
+	return shared_n;
+}
+
+void shared_lock(void)
+{
+	if (shared && pthread_mutex_lock(&shared->lock) == EOWNERDEAD)
+		/* a process died holding it: its last update may be half done,
+		 * which costs a counter at worst */
+		pthread_mutex_consistent(&shared->lock);
+}
+
+void shared_unlock(void)
+{
+	if (shared)
+		pthread_mutex_unlock(&shared->lock);
+}
+
+void shared_conns_set(size_t n)
+{
+	if (shared)
+		__atomic_store_n(&shared->conns[shared_me], (long)n, __ATOMIC_RELAXED);
+}
+
+size_t shared_conns_total(size_t mine)
+{
+	size_t total = 0;
+
+	if (!shared)
+		return mine;
+	for (unsigned i = 0; i < shared_n; i++)
+		total += (size_t)__atomic_load_n(&shared->conns[i], __ATOMIC_RELAXED);
+	return total;
+}
+
+void shared_conns_clear(unsigned index)
+{
+	if (shared && index < shared_n)
+		__atomic_store_n(&shared->conns[index], 0L, __ATOMIC_RELAXED);
+}

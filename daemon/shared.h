@@ -1,0 +1,50 @@
+/*
+ * shared.h - the state the serving processes share when `workers` > 1
+ * (prefork.c): the per-client-network tables (anvil.c, authlimit.c), so that
+ * max_connections_per_ip, max_connection_rate, harvest_ip_limit and the AUTH
+ * failure limits count a client across all processes, and the open connection
+ * count of each process, so that max_connections bounds the server, not each
+ * process. One anonymous MAP_SHARED mapping made before the processes are
+ * forked, guarded by one robust process-shared mutex (a process that dies
+ * holding it does not stop the others). With one process nothing is shared
+ * and the lock is a no-op.
+ */
+#ifndef SMTPCERTD_SHARED_H
+#define SMTPCERTD_SHARED_H
+
+#include <stddef.h>
+#include <smtpcert/smtpcert.h>
+
+/* The most serving processes (the `workers` key's maximum). */
+#define SHARED_WORKERS_MAX 64
+
+/**
+ * Map the shared state for @p workers processes and point anvil.c and
+ * authlimit.c at it. Call once, before forking the serving processes.
+ * @return SC_OK; SC_ERR_NOMEM (mmap failed) with nothing changed.
+ */
+SC_MUST_CHECK sc_status shared_init(unsigned workers);
+
+/** This process is serving process @p index (0-based) of shared_init()'s. */
+void shared_set_index(unsigned index);
+
+/** @return the index set by shared_set_index() (0 with one process). */
+unsigned shared_index(void);
+
+/** @return the number of serving processes (1 without shared_init()). */
+unsigned shared_workers(void);
+
+/** Around every use of the shared tables; no-ops with one process. */
+void shared_lock(void);
+void shared_unlock(void);
+
+/** This process now holds @p n connections. */
+void shared_conns_set(size_t n);
+
+/** Connections open in all serving processes (@p mine with one process). */
+size_t shared_conns_total(size_t mine);
+
+/** Serving process @p index has ended: its connections are gone (prefork.c). */
+void shared_conns_clear(unsigned index);
+
+#endif
