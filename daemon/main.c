@@ -435,6 +435,7 @@ int main(int argc, char **argv)
 	main_config = path;
 	log_init(LOG_SINK_STDERR, debug);
 	signal(SIGPIPE, SIG_IGN);
+	runtime_set_check(check); /* a check writes nothing */
 
 	rc = runtime_load(main_config, NULL, &rt, err, sizeof err);
 	if (rc != SC_OK) {

@@ -28,6 +28,13 @@ void runtime_set_file_hook(runtime_file_hook hook)
 /* privilege separation (writer.h): the writer process owns the queue and the
  * repository writes, so this process opens neither for writing */
 static int writer_owns_writes;
+/* smtpcertd -n: check, write nothing (runtime_set_check()) */
+static int runtime_checking;
+
+void runtime_set_check(int on)
+{
+	runtime_checking = on;
+}
 
 void runtime_set_writer(int on)
 {
@@ -213,6 +220,14 @@ static sc_status runtime_load_repos(struct runtime *rt, const struct runtime *ol
 			rt->repos[rt->nrepos++] = rr;
 			continue;
 		}
+		if (runtime_checking && strncmp(specs[i], "pgsql:", 6) == 0) {
+			/* opening would connect, and create or migrate the schema */
+			char name[256];
+
+			sc_repo_spec_redact(specs[i], name, sizeof name);
+			log_msg(LOG_NOTICE, "check: repository %s: database not contacted by -n", name);
+			continue;
+		}
 		rr = calloc(1, sizeof *rr);
 		if (!rr)
 			return SC_ERR_NOMEM;
@@ -221,9 +236,16 @@ static sc_status runtime_load_repos(struct runtime *rt, const struct runtime *ol
 		 * is read-only */
 		rr->writable = i == 0 && rt->submissions == RUNTIME_SUBMIT_AUTO &&
 			       !writer_owns_writes;
-		/* a missing local store is created empty (docs/design.md) */
-		rc = sc_repo_open_ex(specs[i], (rr->writable ? 0 : SC_REPO_RDONLY) |
-				     SC_REPO_CREATE, &ldap, &rr->repo, why, sizeof why);
+		/* a missing local store is created empty (docs/design.md); not
+		 * by a check, which only says so */
+		rc = sc_repo_open_ex(specs[i], runtime_checking ? SC_REPO_RDONLY :
+				     (rr->writable ? 0 : SC_REPO_RDONLY) | SC_REPO_CREATE,
+				     &ldap, &rr->repo, why, sizeof why);
+		if (rc == SC_ERR_NOT_FOUND && runtime_checking) {
+			free(rr);
+			log_msg(LOG_NOTICE, "check: %s; smtpcertd creates it empty at start", why);
+			continue;
+		}
 		if (rc != SC_OK) {
 			free(rr);
 			if (!why[0]) {
@@ -400,8 +422,9 @@ static sc_status runtime_load_submissions(struct runtime *rt, char *err, size_t 
 		sc_config_errorf(rt->cfg, "state_dir", err, errlen, "needed when submissions are on");
 		return SC_ERR_CONFIG;
 	}
-	if (writer_owns_writes)
-		return SC_OK; /* rt->queue stays NULL: submissions go to the writer */
+	if (writer_owns_writes || runtime_checking)
+		return SC_OK; /* rt->queue stays NULL: submissions go to the writer;
+			       * a check does not create the queue's directories */
 	/* with a pgsql: repository the queue is that database's, shared by every
 	 * node (lib/queue_pgsql.c); state_dir still holds the notice spool */
 	rc = sc_queue_open_lazy(state_dir, sc_queue_db_spec(rt->cfg), &rt->queue, msg,

@@ -92,6 +92,11 @@ struct runtime {
 	struct rcpt_local *local_rcpts;
 };
 
+/** smtpcertd -n: runtime_load() then checks without writing: local stores are
+ *  opened read-only and not created (a missing one is noted in the log),
+ *  pgsql: databases are not contacted, the review queue is not opened. */
+void runtime_set_check(int on);
+
 /**
  * Load the configuration at @p path and everything it names (TLS files, CRLs,
  * repositories, opened read-only except the first one under `submissions =

@@ -301,6 +301,30 @@ class ConfigCheckTest(unittest.TestCase):
         self.assertNotEqual(r.returncode, 0)
         self.assertIn(self.d.conf + ".missing", r.stdout + r.stderr)
 
+    def test_check_writes_nothing(self):
+        """A check creates no store, no state directory and no queue, and does
+        not contact a database: it says what the start would create."""
+        store = os.path.join(self.d.tmp, "new-store")
+        state = os.path.join(self.d.tmp, "new-state")
+        hung = HungServer()
+        self.addCleanup(hung.close)
+        pgsql = "pgsql:host=127.0.0.1 port=%d dbname=x user=sc connect_timeout=20" % hung.port
+        self.d.overrides.update({"repository": ["lmdb:" + store, pgsql],
+                                 "state_dir": state, "submissions": "review"})
+        self.d.write_config()
+        r = self.check()
+        out = r.stdout + r.stderr
+        self.assertEqual(r.returncode, 0, out)
+        self.assertIn("check: lmdb:%s: " % store, out)
+        self.assertIn("smtpcertd creates it empty at start", out)
+        self.assertIn("database not contacted by -n", out)
+        self.assertFalse(os.path.exists(store), "the check created the store")
+        self.assertFalse(os.path.exists(state), "the check created state_dir")
+        self.assertEqual(hung.conns, [], "the check connected to the database")
+        # a broken setting is still found with such stores in the list
+        self.d.write_config(extra="max_errors = lots\n")
+        self.assertNotEqual(self.check().returncode, 0)
+
     def test_check_does_not_start_server(self):
         t0 = time.monotonic()
         r = self.check()
