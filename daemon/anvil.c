@@ -252,6 +252,14 @@ long anvil_harvest_delay(unsigned misses, long threshold)
 	return over >= 4 ? ANVIL_DELAY_MAX : 1L << over;
 }
 
+void anvil_forget_conns(void)
+{
+	shared_lock();
+	for (size_t i = 0; i < ANVIL_SLOTS; i++)
+		anvil->table[i].conns = 0;
+	shared_unlock();
+}
+
 void anvil_reset(void)
 {
 	shared_lock();

@@ -35,6 +35,13 @@ enum anvil_verdict {
 	ANVIL_TOO_FAST     /**< max_connection_rate reached in this minute */
 };
 
+/** A serving process died with its sessions (prefork.c): which networks it
+ *  held connections for is not known, so every open-connection count is
+ *  dropped. The live sessions of the other processes are undercounted until
+ *  they end (never below 0): a limit briefly too lenient rather than a network
+ *  locked out for good. Rates and harvest budgets stay. */
+void anvil_forget_conns(void);
+
 /** Bytes of the table and its seed, for shared.c's mapping. */
 size_t anvil_state_size(void);
 

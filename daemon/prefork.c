@@ -12,6 +12,7 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 
+#include "anvil.h"
 #include "log.h"
 #include "prefork.h"
 #include "shared.h"
@@ -104,7 +105,10 @@ static int prefork_reap(int stopping, int *failed)
 		if (i == nslots)
 			continue; /* not ours (cannot happen: we fork nothing else) */
 		slots[i].pid = 0;
-		shared_conns_clear(i); /* its sessions died with it */
+		/* its sessions died with it */
+		shared_conns_clear(i);
+		if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+			anvil_forget_conns();
 		if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
 			log_msg(LOG_ERR, "workers: serving process %u (pid %ld) exited with status %d%s",
 				i, (long)pid, WEXITSTATUS(status), stopping ? "" : "; stopping smtpcertd");

@@ -6,7 +6,8 @@ stopping one serving process (SIGSTOP) while connecting, so that the other one
 takes the connection. With that: max_connections_per_ip, max_connections and
 harvest_ip_limit count a client across both processes (one process refuses on
 what the other one holds); session ids differ; SIGHUP reloads both; a serving
-process killed with SIGKILL is restarted and the server goes on; SIGTERM stops
+process killed with SIGKILL is restarted and the server goes on, and the
+connections it held no longer count against the client's network; SIGTERM stops
 all with exit status 0. Started as root with `user = nobody`: one writer, both
 serving processes run as nobody under the filter, each with its reload helper,
 and a CERC through each one is queued by the one writer.
@@ -182,6 +183,27 @@ class WorkersTest(unittest.TestCase):
             self.assertTrue(d.log_has("workers: serving process 0 is pid %d" % new))
             for pid in (new, b):
                 self.assertFalse(os.path.exists("/proc/%d" % pid), "still running: %d" % pid)
+
+
+    def test_killed_process_releases_its_connections(self):
+        # a process killed with its sessions cannot count them down: the
+        # master drops the per-network open counts, or the network would stay
+        # at its limit for good
+        with self.daemon(max_connections_per_ip="2") as d:
+            a, b = servers(d)
+            with Only(d, a):
+                held = [d.client(), d.client()]
+            for c in held:
+                self.assertEqual(c.banner.code, 220)
+            os.kill(a, signal.SIGKILL)
+            self.assertTrue(d.wait_log(r"serving process 0 \(pid %d\) killed by signal 9" % a, 10))
+            for c in held:
+                c.close()
+            self.assertEqual(len(servers(d)), 2)
+            again = [d.client(), d.client()]
+            for c in again:
+                self.addCleanup(c.close)
+                self.assertEqual(c.banner.code, 220, c.banner)
 
 
 class WorkersPrivsepTest(unittest.TestCase):
