@@ -10,7 +10,6 @@
  */
 #include <arpa/inet.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "anvil.h"
 #include "authlimit.h"
@@ -41,9 +40,7 @@ static struct anvil_state *anvil = &anvil_own;
 
 static void anvil_seed_now(struct anvil_state *st)
 {
-	/* best effort: without entropy the time still varies per start */
-	if (getrandom(&st->seed, sizeof st->seed, GRND_NONBLOCK) != (ssize_t)sizeof st->seed)
-		st->seed = (unsigned long long)time(NULL) * 0x9e3779b97f4a7c15ULL;
+	st->seed = shared_seed();
 	st->seeded = 1;
 }
 
@@ -62,22 +59,9 @@ void anvil_use_state(void *mem)
 
 static unsigned long long anvil_mix(const unsigned char *p, size_t n)
 {
-	unsigned long long h;
-
 	if (!anvil->seeded)
 		anvil_seed_now(anvil);
-	/* FNV-1a over the seed then the bytes, splitmix64 avalanche */
-	h = 0xcbf29ce484222325ULL ^ anvil->seed;
-	for (size_t i = 0; i < n; i++) {
-		h ^= p[i];
-		h *= 0x100000001b3ULL;
-	}
-	h ^= h >> 30;
-	h *= 0xbf58476d1ce4e5b9ULL;
-	h ^= h >> 27;
-	h *= 0x94d049bb133111ebULL;
-	h ^= h >> 31;
-	return h ? h : 1;
+	return shared_hash(anvil->seed, p, n);
 }
 
 int anvil_key(const char *peer, unsigned long long *key)

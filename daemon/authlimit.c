@@ -9,7 +9,6 @@
  * makes two names share a counter (fails safe: earlier refusal).
  */
 #include <string.h>
-#include <sys/random.h>
 
 #include "authlimit.h"
 #include "shared.h"
@@ -36,9 +35,7 @@ static struct authlimit_state *authlimit = &authlimit_own;
 
 static void authlimit_seed_now(struct authlimit_state *st)
 {
-	/* best effort: without entropy the time still varies per start */
-	if (getrandom(&st->seed, sizeof st->seed, GRND_NONBLOCK) != (ssize_t)sizeof st->seed)
-		st->seed = (unsigned long long)time(NULL) * 0x9e3779b97f4a7c15ULL;
+	st->seed = shared_seed();
 	st->seeded = 1;
 }
 
@@ -57,22 +54,9 @@ void authlimit_use_state(void *mem)
 
 static unsigned long long authlimit_hash(const char *key)
 {
-	unsigned long long h;
-
 	if (!authlimit->seeded)
 		authlimit_seed_now(authlimit);
-	/* FNV-1a over the seed then the key, with a final avalanche (splitmix64) */
-	h = 0xcbf29ce484222325ULL ^ authlimit->seed;
-	for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
-		h ^= *p;
-		h *= 0x100000001b3ULL;
-	}
-	h ^= h >> 30;
-	h *= 0xbf58476d1ce4e5b9ULL;
-	h ^= h >> 27;
-	h *= 0x94d049bb133111ebULL;
-	h ^= h >> 31;
-	return h ? h : 1;
+	return shared_hash(authlimit->seed, key, strlen(key));
 }
 
 static int authlimit_live(const struct authlimit_entry *e, time_t now)

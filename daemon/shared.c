@@ -7,7 +7,9 @@
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
+#include <time.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 
 #include "anvil.h"
 #include "authlimit.h"
@@ -104,4 +106,31 @@ void shared_conns_clear(unsigned index)
 {
 	if (shared && index < shared_n)
 		__atomic_store_n(&shared->conns[index], 0L, __ATOMIC_RELAXED);
+}
+
+unsigned long long shared_seed(void)
+{
+	unsigned long long seed;
+
+	/* best effort: without entropy the time still varies per start */
+	if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed)
+		seed = (unsigned long long)time(NULL) * 0x9e3779b97f4a7c15ULL;
+	return seed;
+}
+
+unsigned long long shared_hash(unsigned long long seed, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	unsigned long long h = 0xcbf29ce484222325ULL ^ seed;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= b[i];
+		h *= 0x100000001b3ULL;
+	}
+	h ^= h >> 30;
+	h *= 0xbf58476d1ce4e5b9ULL;
+	h ^= h >> 27;
+	h *= 0x94d049bb133111ebULL;
+	h ^= h >> 31;
+	return h ? h : 1;
 }

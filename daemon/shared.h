@@ -47,4 +47,12 @@ size_t shared_conns_total(size_t mine);
 /** Serving process @p index has ended: its connections are gone (prefork.c). */
 void shared_conns_clear(unsigned index);
 
+/** A random seed for a table's hash (from the time when the kernel has no
+ *  entropy yet), so that a client cannot aim collisions at a victim. */
+unsigned long long shared_seed(void);
+
+/** The tables' hash of @p n bytes at @p p under @p seed (FNV-1a, splitmix64
+ *  avalanche); never 0, which marks a free slot. */
+unsigned long long shared_hash(unsigned long long seed, const void *p, size_t n);
+
 #endif
