@@ -42,8 +42,14 @@ static int redact_kv(const char *s, char *out, size_t size, size_t *len)
 		klen = (size_t)(s - k);
 		while (isspace((unsigned char)*s))
 			s++;
-		if (*s != '=') /* not a keyword=value pair: copied as it is */
-			return put(out, size, len, k, strlen(k));
+		if (*s != '=') {
+			/* not a keyword=value pair (a broken spec, which is what
+			 * error messages show): this word as it is, then go on */
+			if (!put(out, size, len, k, klen))
+				return 0;
+			s = k + klen;
+			continue;
+		}
 		s++;
 		while (isspace((unsigned char)*s))
 			s++;
@@ -119,9 +125,13 @@ void sc_repo_spec_redact(const char *spec, char *out, size_t size)
 		return;
 	}
 	ok = put(out, size, &len, spec, 6);
+	/* libpq's URI form starts with its scheme; a "://" elsewhere is in a
+	 * keyword's value */
 	if (ok)
-		ok = strstr(spec + 6, "://") ? redact_uri(spec + 6, out, size, &len)
-					     : redact_kv(spec + 6, out, size, &len);
+		ok = !strncasecmp(spec + 6, "postgresql://", 13) ||
+				     !strncasecmp(spec + 6, "postgres://", 11)
+			     ? redact_uri(spec + 6, out, size, &len)
+			     : redact_kv(spec + 6, out, size, &len);
 	/* never half a secret: a spec that does not fit is named by its type */
 	if (!ok)
 		snprintf(out, size, "pgsql:(conninfo too long to show)");

@@ -191,6 +191,13 @@ static void test_spec_redact(void **state)
 		{ "ldap://h/dc=x?userCertificate;binary?sub?(mail=%s)",
 		  "ldap://h/dc=x?userCertificate;binary?sub?(mail=%s)" },
 		{ "pgsql:", "pgsql:" },
+		/* a word without "=" (a broken spec: what error messages show) */
+		{ "pgsql:host=db junk password=s3cret", "pgsql:host=db junk password=*****" },
+		{ "pgsql:junk", "pgsql:junk" },
+		/* "://" inside a value is not the URI form */
+		{ "pgsql:application_name=a://b password=s3cret",
+		  "pgsql:application_name=a://b password=*****" },
+		{ "pgsql:POSTGRES://sc:s3cret@db/x", "pgsql:POSTGRES://sc:*****@db/x" },
 	};
 	char out[128];
 	sc_repo *r = NULL;
