@@ -336,8 +336,21 @@ void cert_job_cancel(struct session *s)
 
 	if (!j)
 		return;
+	s->lookup = NULL;
+	/* still waiting for a slot: out of the line at once, so that clients
+	 * that ask and leave while a directory hangs do not fill the line (at
+	 * most CERT_JOB_WAITING_MAX to walk) */
+	for (struct cert_job **p = &cert_wait_head, *prev = NULL; *p; prev = *p, p = &(*p)->next) {
+		if (*p != j)
+			continue;
+		*p = j->next;
+		if (cert_wait_tail == j)
+			cert_wait_tail = prev;
+		cert_nwaiting--;
+		cert_job_free(j);
+		return;
+	}
 	/* worker.h: done finds no session and frees the job */
 	__atomic_store_n(&j->cancelled, 1, __ATOMIC_RELEASE);
 	j->s = NULL;
-	s->lookup = NULL;
 }

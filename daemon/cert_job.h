@@ -17,8 +17,7 @@
  * session sits in SESSION_LOOKUP and reads no input, so pipelined commands are
  * answered in order after it.
  *
- * At most worker_threads - 1 lookups (CERT_JOB_INFLIGHT_MAX with the default
- * pool) are handed to the pool at once, the
+ * At most worker_threads - 1 lookups are handed to the pool at once, the
  * others wait in a FIFO on the loop thread: a directory that hangs holds at
  * most that many threads, and the rest of the pool keeps serving AUTH, CERC
  * and deliveries.
@@ -40,10 +39,7 @@
 
 struct session;
 
-/* Lookups handed to the default-sized worker pool at once (one thread stays
- * free for other jobs; a pool of another size gives its threads - 1), and
- * lookups waiting for a slot. */
-#define CERT_JOB_INFLIGHT_MAX (WORKER_THREADS_DEFAULT - 1)
+/* Lookups waiting for a slot (one of the pool's threads - 1) at most. */
 #define CERT_JOB_WAITING_MAX WORKER_QUEUE_MAX
 
 enum cert_outcome {

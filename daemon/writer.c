@@ -20,6 +20,7 @@
 #include "listener.h"
 #include "log.h"
 #include "seccomp_filter.h"
+#include "shared.h"
 #include "writer.h"
 #include "writer_proto.h"
 
@@ -121,6 +122,9 @@ void writer_use_channel(unsigned index)
 			writer_fds[i] = -1;
 		}
 	writer_fd = index < writer_nfds ? writer_fds[index] : -1;
+	/* a process restarted on a dead one's channel must not take an answer
+	 * to a request the dead one left in the writer for its own */
+	writer_seq = (uint32_t)shared_seed();
 }
 
 void writer_close_channels(void)

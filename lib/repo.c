@@ -126,7 +126,8 @@ sc_status sc_repo_open_ex(const char *spec, unsigned flags,
 	be = find_backend(spec, &path);
 	if (!be) {
 		sc_errf(err, errlen, "%s: unknown repository type (expected lmdb:/path, "
-			"dir:/path or ldap://host/base?attr?scope?filter)", spec);
+			"dir:/path, ldap://, ldaps:// or ldapi://host/base?attr?scope?filter, "
+			"or pgsql:conninfo)", spec);
 		return SC_ERR_CONFIG;
 	}
 	if (!*path) {
@@ -145,7 +146,8 @@ sc_status sc_repo_open_ex(const char *spec, unsigned flags,
 		if (r)
 			free(r->spec);
 		free(r);
-		sc_errf(err, errlen, "%s: out of memory", spec);
+		/* not the spec itself: a pgsql: conninfo may hold a password */
+		sc_errf(err, errlen, "%s: repository: out of memory", be->scheme);
 		return SC_ERR_NOMEM;
 	}
 	r->be = be;
