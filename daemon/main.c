@@ -180,7 +180,8 @@ static void main_stop(int sig)
 static void main_signal(evutil_socket_t sig, short what, void *arg)
 {
 	if (sig == SIGCHLD)
-		writer_reap(); /* the writer (or the reload helper) ended */
+		writer_reap(); /* the writer ended (a no-op in a serving process of
+				* prefork.c: the writer is the master's child) */
 	else if (sig == SIGHUP && !main_stopping)
 		main_reload_start();
 	else

@@ -26,6 +26,7 @@ struct prefork_slot {
 	pid_t pid;            /* 0: not running */
 	time_t started;       /* monotonic seconds of the last fork */
 	int restart;          /* died: to be started again */
+	int again;            /* this run is a restart, not the first start */
 };
 
 static struct prefork_slot slots[SHARED_WORKERS_MAX];
@@ -63,6 +64,7 @@ static int prefork_spawn(unsigned i)
 		(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
 		return 1;
 	}
+	slots[i].again = slots[i].started != 0;
 	slots[i].pid = pid;
 	slots[i].started = prefork_now();
 	log_msg(LOG_INFO, "workers: serving process %u is pid %ld", i, (long)pid);
@@ -86,8 +88,10 @@ static unsigned prefork_running(void)
 }
 
 /* Reap what ended; mark serving processes to restart. @return 1 when one
- * exited with an error, so that everything must stop (a start-up failure would
- * only repeat); *@p failed is set for the exit status. */
+ * exited with an error at its first start, so that everything must stop (that
+ * start-up failure would only repeat; a restart that fails, say after the
+ * configuration was edited, is tried again instead); *@p failed is set for the
+ * exit status. */
 static int prefork_reap(int stopping, int *failed)
 {
 	int status, fatal = 0;
@@ -97,7 +101,7 @@ static int prefork_reap(int stopping, int *failed)
 		unsigned i;
 
 		if (writer_enabled() && pid == writer_pid()) {
-			writer_reap();
+			writer_reaped_status(status);
 			continue;
 		}
 		for (i = 0; i < nslots && slots[i].pid != pid; i++)
@@ -109,7 +113,7 @@ static int prefork_reap(int stopping, int *failed)
 		shared_conns_clear(i);
 		if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0))
 			anvil_forget_conns();
-		if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
+		if (WIFEXITED(status) && WEXITSTATUS(status) != 0 && (stopping || !slots[i].again)) {
 			log_msg(LOG_ERR, "workers: serving process %u (pid %ld) exited with status %d%s",
 				i, (long)pid, WEXITSTATUS(status), stopping ? "" : "; stopping smtpcertd");
 			*failed = 1;
@@ -121,8 +125,9 @@ static int prefork_reap(int stopping, int *failed)
 			continue;
 		}
 		if (WIFEXITED(status))
-			log_msg(LOG_WARNING, "workers: serving process %u (pid %ld) exited; restarting it",
-				i, (long)pid);
+			log_msg(WEXITSTATUS(status) ? LOG_ERR : LOG_WARNING, "workers: serving process %u "
+				"(pid %ld) exited with status %d; restarting it", i, (long)pid,
+				WEXITSTATUS(status));
 		else
 			log_msg(LOG_ERR, "workers: serving process %u (pid %ld) killed by signal %d; "
 				"restarting it", i, (long)pid, WIFSIGNALED(status) ? WTERMSIG(status) : 0);
@@ -155,7 +160,7 @@ static void prefork_stop(int sig, int *failed)
 
 int prefork_run(unsigned workers, unsigned *index)
 {
-	int failed = 0, sig = SIGTERM;
+	int failed = 0, sig = 0;
 
 	nslots = workers < SHARED_WORKERS_MAX ? workers : SHARED_WORKERS_MAX;
 	sigemptyset(&prefork_sigs);
@@ -180,8 +185,10 @@ int prefork_run(unsigned workers, unsigned *index)
 	}
 	log_msg(LOG_INFO, "workers: %u serving processes started", nslots);
 	for (;;) {
+		/* a second at most: a restart whose fork failed is tried again */
+		struct timespec tick = { 1, 0 };
 		siginfo_t si;
-		int s = sigwaitinfo(&prefork_sigs, &si);
+		int s = sigtimedwait(&prefork_sigs, &si, &tick);
 
 		if (s == SIGHUP) {
 			log_msg(LOG_INFO, "SIGHUP: reloading in %u serving processes", prefork_running());
@@ -189,22 +196,29 @@ int prefork_run(unsigned workers, unsigned *index)
 		} else if (s == SIGTERM || s == SIGINT) {
 			sig = s;
 			break;
-		} else if (s == SIGCHLD) {
-			if (prefork_reap(0, &failed))
-				break;
-			for (unsigned i = 0; i < nslots; i++) {
-				if (!slots[i].restart)
-					continue;
-				slots[i].restart = 0;
-				if (prefork_spawn(i) == 1) {
-					*index = i;
-					return -1;
-				}
+		} else if (s == SIGCHLD && prefork_reap(0, &failed)) {
+			break;
+		}
+		for (unsigned i = 0; i < nslots; i++) {
+			int r;
+
+			if (!slots[i].restart)
+				continue;
+			r = prefork_spawn(i);
+			if (r == 1) {
+				*index = i;
+				return -1;
 			}
+			if (r == 0)
+				slots[i].restart = 0;
 		}
 	}
-	log_msg(LOG_INFO, "%s: stopping %u serving processes", sig == SIGINT ? "SIGINT" : "SIGTERM",
-		prefork_running());
+	if (sig)
+		log_msg(LOG_INFO, "%s: stopping %u serving processes",
+			sig == SIGINT ? "SIGINT" : "SIGTERM", prefork_running());
+	else
+		log_msg(LOG_ERR, "workers: stopping %u serving processes after that failure",
+			prefork_running());
 	prefork_stop(SIGTERM, &failed);
 	writer_close_channels(); /* the writer ends with its last channel */
 	log_msg(LOG_INFO, "stopped");

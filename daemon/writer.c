@@ -164,6 +164,19 @@ void writer_reap(void)
 			"451 4.3.0 until smtpcertd is restarted", (long)writer_child, how);
 }
 
+void writer_reaped_status(int status)
+{
+	pthread_mutex_lock(&writer_how_lock);
+	writer_reaped = 1;
+	if (WIFSIGNALED(status))
+		snprintf(writer_how, sizeof writer_how, " (killed by signal %d)", WTERMSIG(status));
+	else if (WIFEXITED(status))
+		snprintf(writer_how, sizeof writer_how, " (exit status %d)", WEXITSTATUS(status));
+	pthread_mutex_unlock(&writer_how_lock);
+	log_msg(LOG_ERR, "privsep: writer process %ld ended%s; submissions are answered "
+		"451 4.3.0 until smtpcertd is restarted", (long)writer_child, writer_how);
+}
+
 /* The writer is gone (EOF, a send error): say so once, reap it, stop asking. */
 static void writer_gone(const char *what, int e)
 {

@@ -59,6 +59,10 @@ pid_t writer_pid(void);
  *  once, rather than at the next submission. */
 void writer_reap(void);
 
+/** The master of several serving processes (prefork.c) reaped the writer
+ *  itself, with status @p status: record and log it as writer_reap() would. */
+void writer_reaped_status(int status);
+
 /**
  * Queue a checked submission through the writer (sc_queue_add() there).
  * Thread-safe (one request at a time). @p why gets the reason of a failure.

@@ -244,6 +244,16 @@ class WorkersPrivsepTest(unittest.TestCase):
                 self.assertIn(i, pending)
             for pid in pids:
                 self.assertTrue(d.log_has("smtpcertd[%d]: " % pid), pid)
+            # the writer is the master's child: the master reaps it and says how
+            os.kill(writers[0], signal.SIGKILL)
+            self.assertTrue(d.wait_log(r"privsep: writer process %d ended \(killed by signal 9\)"
+                                       % writers[0], 10), d.log_text()[-2000:])
+            with Only(d, pids[0]):
+                s = d.session("alice@example.test")
+            last = submit(s, "alice@example.test", self.pki.pem("alice.chain"))
+            self.assertTrue(last.startswith("451 4.3.0"), last)
+            self.assertEqual(s.docmd("CERT", "bob@example.test")[0], 250)
+            s.quit()
 
 
 if __name__ == "__main__":
