@@ -170,9 +170,7 @@ class RemoteLookupTest(DirectoryTestCase):
         # own work: the hung directory's 451 (ldap_timeout 3 s) is the answer
         h = self.hung()
         d = self.daemon(ldap_spec(h.url), idle_timeout="1")
-        a = Client(d.port, timeout=30)
-        self.addCleanup(a.close)
-        a.ehlo()
+        a = self.client(d)
         a.send(b"CERT bob@example.test\r\n")
         r = a.reply(timeout=30)
         self.assertEqual(r.last, "451 4.3.0 Certificate repository temporarily unavailable")
@@ -188,9 +186,7 @@ class RemoteLookupTest(DirectoryTestCase):
         # the hung directory (3 s): the job is cancelled and freed by done
         h = self.hung()
         d = self.daemon(ldap_spec(h.url), session_timeout="1")
-        a = Client(d.port, timeout=30)
-        self.addCleanup(a.close)
-        a.ehlo()
+        a = self.client(d)
         a.send(b"CERT bob@example.test\r\n")
         r = a.reply(timeout=30)
         self.assertEqual(r.code, 421, r)
@@ -209,9 +205,7 @@ class RemoteLookupTest(DirectoryTestCase):
     def test_sigterm_during_lookup(self):
         h = self.hung()
         d = self.daemon(ldap_spec(h.url))
-        a = Client(d.port, timeout=30)
-        self.addCleanup(a.close)
-        a.ehlo()
+        a = self.client(d)
         a.send(b"CERT bob@example.test\r\nNOOP\r\n")
         self.assertTrue(d.log_has("-> LOOKUP", timeout=10))
         d.proc.send_signal(signal.SIGTERM)
@@ -233,9 +227,7 @@ class RemoteLookupTest(DirectoryTestCase):
         # threads are joined at exit) and the daemon exits cleanly
         h = self.hung()
         d = self.daemon(ldap_spec(h.url), ldap_timeout="8")
-        a = Client(d.port, timeout=30)
-        self.addCleanup(a.close)
-        a.ehlo()
+        a = self.client(d)
         a.send(b"CERT bob@example.test\r\n")
         self.assertTrue(d.log_has("-> LOOKUP", timeout=10))
         d.proc.send_signal(signal.SIGTERM)

@@ -224,23 +224,10 @@ static void test_nul_and_binary(void **state)
 
 static struct dfix fix;
 
-static const char *take(struct session *s)
-{
-	static char out[SESSION_OUT_MAX + 1];
-	size_t n = session_out_len(s);
-
-	if (n)
-		memcpy(out, sc_buf_data(s->out), n);
-	out[n] = '\0';
-	if (s->out)
-		sc_buf_consume(s->out, n);
-	return out;
-}
-
 static const char *cmd(struct session *s, const char *line)
 {
 	session_line(s, line, strlen(line));
-	return take(s);
+	return dfix_take(s);
 }
 
 static void greet(struct session *s, struct runtime *rt)
@@ -248,7 +235,7 @@ static void greet(struct session *s, struct runtime *rt)
 	memset(s, 0, sizeof *s);
 	session_init(s, rt, "192.0.2.7:4321", "upl00001");
 	session_greet(s);
-	take(s);
+	dfix_take(s);
 	assert_non_null(strstr(cmd(s, "EHLO client.test"), "250 HELP\r\n"));
 }
 
@@ -287,7 +274,7 @@ static void test_cerc_needs_auth(void **state)
 	assert_int_equal(s.state, SESSION_READY);
 	/* the upload input hook does nothing outside an upload */
 	session_upload_input(&s, NULL);
-	assert_string_equal(take(&s), "");
+	assert_string_equal(dfix_take(&s), "");
 	session_fini(&s);
 	dfix_teardown(&fix);
 }
@@ -327,7 +314,7 @@ static const char *upload(struct session *s, const char *body)
 		off += k;
 		session_upload_input(s, in);
 		assert_int_equal(s->state, SESSION_UPLOAD);
-		assert_string_equal(take(s), "");
+		assert_string_equal(dfix_take(s), "");
 	}
 	assert_int_equal(sc_buf_append(in, ".\r\nNOOP\r\n", 9), SC_OK);
 	session_upload_input(s, in);
@@ -337,7 +324,7 @@ static const char *upload(struct session *s, const char *body)
 	/* no worker pool in unit tests: the job ran inline */
 	assert_int_equal(s->state, SESSION_READY);
 	assert_null(s->cerc);
-	return take(s);
+	return dfix_take(s);
 }
 
 /* @p pem with LF line ends as CRLF text. */
@@ -574,13 +561,13 @@ static void test_cerc_timeout_while_job_runs(void **state)
 	assert_int_equal(s.state, SESSION_SUBMIT);
 	session_timeout(&s);
 	assert_int_equal(s.state, SESSION_CLOSING);
-	assert_int_equal(strncmp(take(&s), "421 4.4.2 ", 10), 0);
+	assert_int_equal(strncmp(dfix_take(&s), "421 4.4.2 ", 10), 0);
 	while (worker_pending(w) > 0)
 		event_base_loop(base, EVLOOP_ONCE);
 	/* the job is done and freed: the session holds no CERC state any more */
 	assert_null(s.cerc);
 	assert_int_equal(s.state, SESSION_CLOSING);
-	assert_string_equal(take(&s), "");
+	assert_string_equal(dfix_take(&s), "");
 	session_fini(&s);
 	worker_destroy(w);
 	event_base_free(base);
