@@ -146,8 +146,19 @@ static void test_list(void **state)
 	assert_int_equal(n, 0);
 	assert_non_null(strstr(g_warned, ": 513 values of uid are not an address"));
 	/* a missing base is an empty store */
-	r = lt_open_store(g_a.url + 7, NULL, 0, 3);
-	sc_repo_close(r);
+	{
+		struct sc_repo_ldap_opts o = { .timeout = 10 };
+		char spec[512], err[512];
+
+		snprintf(spec, sizeof spec, "%s/ou=missing," LT_SUFFIX "?userCertificate;binary"
+			 "?one?(mail=%%s)", g_a.url);
+		assert_int_equal(sc_repo_open_ex(spec, SC_REPO_RDONLY, &o, &r, err, sizeof err),
+				 SC_OK);
+		n = 0;
+		assert_int_equal(sc_repo_list(r, lt_count_visit, &n), SC_OK);
+		assert_int_equal(n, 0);
+		sc_repo_close(r);
+	}
 	free(ca_der);
 	free(got);
 }
