@@ -71,4 +71,4 @@ install: build
 	DESTDIR=$(DESTDIR) cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:
-	rm -rf build build-asan build-fuzz build-valgrind
+	rm -rf build build-asan build-fuzz build-valgrind build-bench

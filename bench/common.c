@@ -35,3 +35,18 @@ int bench_pattern_count(const char *p)
 	}
 	return n;
 }
+
+int bench_next_addr(unsigned long *rng, const char *pattern, long range, char *buf,
+		    size_t size)
+{
+	int n;
+
+	*rng ^= *rng << 13;
+	*rng ^= *rng >> 7;
+	*rng ^= *rng << 17;
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+	n = snprintf(buf, size, pattern, (int)(*rng % (unsigned long)range));
+#pragma GCC diagnostic pop
+	return n < 0 || (size_t)n >= size ? -1 : n;
+}

@@ -176,20 +176,12 @@ static void send_certs(struct conn *c, unsigned k)
 
 	for (unsigned i = 0; i < k; i++) {
 		char addr[300];
-		long id;
 		int n;
 
 		if (opt.limit && (long)sent_n >= opt.limit)
 			break;
-		rng ^= rng << 13;
-		rng ^= rng >> 7;
-		rng ^= rng << 17;
-		id = (long)(rng % (unsigned long)opt.range);
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-		n = snprintf(addr, sizeof addr, opt.pattern, (int)id);
-#pragma GCC diagnostic pop
-		if (n < 0 || (size_t)n >= sizeof addr)
+		n = bench_next_addr(&rng, opt.pattern, opt.range, addr, sizeof addr);
+		if (n < 0)
 			n = 0;
 		n = snprintf(out + o, sizeof out - o, "CERT %.*s\r\n", n, addr);
 		if (n < 0 || (size_t)n >= sizeof out - o)
@@ -288,15 +280,8 @@ static void send_ldap(struct conn *c, unsigned k)
 
 		if (opt.limit && (long)sent_n >= opt.limit)
 			break;
-		rng ^= rng << 13;
-		rng ^= rng >> 7;
-		rng ^= rng << 17;
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-		n = snprintf(addr, sizeof addr, opt.pattern,
-			     (int)(rng % (unsigned long)opt.range));
-#pragma GCC diagnostic pop
-		if (n < 0 || (size_t)n >= sizeof addr)
+		n = bench_next_addr(&rng, opt.pattern, opt.range, addr, sizeof addr);
+		if (n < 0)
 			n = 0;
 		c->msgid = c->msgid % 0x3fffff + 1;
 		o += ldap_search(out + o, c->msgid, addr, (size_t)n);
@@ -610,7 +595,12 @@ int main(int argc, char **argv)
 		case 'n': opt.limit = bench_arg_long("loadgen", optarg, 1, 1000000000L, "requests"); break;
 		case 'a': opt.pattern = optarg; break;
 		case 'r': opt.range = bench_arg_long("loadgen", optarg, 1, 1000000000L, "range"); break;
-		case 'L': opt.ldap_base = optarg; break;
+		case 'L':
+			/* a search request is built in a fixed 600-octet buffer */
+			if (strlen(optarg) > 200)
+				usage();
+			opt.ldap_base = optarg;
+			break;
 		case 'I': opt.mode = 'I'; break;
 		case 'W': opt.mode = 'W'; break;
 		default: usage();
