@@ -323,7 +323,7 @@ static int main_run(long nofile)
 	if (geteuid() == 0 && user && *user) {
 		/* SIGHUP must still read root-only files (the TLS key) after the drop */
 		if (privhelper_start(main_config) != SC_OK)
-			return main_fail("cannot start the reload helper", strerror(errno));
+			return main_fail("cannot start the reload helper", ""); /* it said why */
 		runtime_set_file_hook(privhelper_path);
 	}
 	rc = process_drop_privileges(user, &dropped, err, sizeof err);

@@ -120,10 +120,13 @@ sc_status privhelper_start(const char *config_path)
 	int sv[2];
 	pid_t pid;
 
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+		log_msg(LOG_ERR, "reload helper: socketpair: %s", strerror(errno));
 		return SC_ERR_IO;
+	}
 	pid = fork();
 	if (pid < 0) {
+		log_msg(LOG_ERR, "reload helper: fork: %s", strerror(errno));
 		close(sv[0]);
 		close(sv[1]);
 		return SC_ERR_IO;

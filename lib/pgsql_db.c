@@ -57,7 +57,7 @@ struct sc_pg_pool {
 
 static atomic_int pg_cancels;
 
-static long long pg_now_ms(void)
+long long sc_pg_now_ms(void)
 {
 	struct timespec ts;
 
@@ -134,7 +134,7 @@ static int pg_wait(PGconn *conn, short events, long long deadline)
 	if (pfd.fd < 0)
 		return -1;
 	for (;;) {
-		long long left = deadline - pg_now_ms();
+		long long left = deadline - sc_pg_now_ms();
 		int rc;
 
 		if (left <= 0)
@@ -175,7 +175,7 @@ static sc_status pg_connect_failure_status(PGconn *conn)
 static sc_status pg_open(const char *conninfo, int timeout, sc_pg **out, char *err,
 			 size_t errlen)
 {
-	long long deadline = pg_now_ms() + (long long)timeout * 1000;
+	long long deadline = sc_pg_now_ms() + (long long)timeout * 1000;
 	PostgresPollingStatusType ps = PGRES_POLLING_WRITING;
 	sc_pg *db;
 	PGconn *conn;
@@ -388,7 +388,7 @@ sc_status sc_pg_exec(sc_pg *db, const char *sql, int nparams, const char *const 
 		*res = NULL;
 	if (!sc_pg_ok(db))
 		return sc_fail(err, errlen, SC_ERR_TEMP, "pgsql: connection lost");
-	deadline = pg_now_ms() + (long long)db->timeout * 1000;
+	deadline = sc_pg_now_ms() + (long long)db->timeout * 1000;
 	if (!PQsendQueryParams(db->conn, sql, nparams, NULL, values, lengths, formats,
 			       binary_result ? 1 : 0))
 		return pg_send_failed(db, err, errlen);
@@ -421,7 +421,7 @@ sc_status sc_pg_exec_prepared(sc_pg *db, const char *name, const char *sql, int 
 	if (i == db->nprepared && i == PG_PREPARED_MAX)
 		return sc_pg_exec(db, sql, nparams, values, lengths, formats, binary_result,
 				  res, err, errlen);
-	deadline = pg_now_ms() + (long long)db->timeout * 1000;
+	deadline = sc_pg_now_ms() + (long long)db->timeout * 1000;
 	if (i == db->nprepared) {
 		if (!PQsendPrepare(db->conn, name, sql, nparams, NULL))
 			return pg_send_failed(db, err, errlen);
@@ -590,7 +590,7 @@ static sc_status pg_pool_connect(sc_pg_pool *p, sc_pg **out, char *err, size_t e
 		return SC_OK;
 	}
 	p->total--;
-	p->failed_at = pg_now_ms();
+	p->failed_at = sc_pg_now_ms();
 	p->failed_st = st;
 	memcpy(p->failed_msg, msg, sizeof(msg));
 	pthread_cond_signal(&p->back);
@@ -606,10 +606,10 @@ sc_status sc_pg_pool_get(sc_pg_pool *p, sc_pg **out, char *err, size_t errlen)
 	SC_ENSURE_ARG(p);
 	SC_ENSURE_ARG(out);
 	*out = NULL;
-	deadline = pg_now_ms() + (long long)p->timeout * 1000;
+	deadline = sc_pg_now_ms() + (long long)p->timeout * 1000;
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
-		long long now = pg_now_ms();
+		long long now = sc_pg_now_ms();
 
 		while (p->nidle) {
 			sc_pg *db = p->idle[--p->nidle];

@@ -112,6 +112,9 @@ void sc_pg_rollback(sc_pg *db);
 
 /** A pool for @p conninfo; connects lazily (the first get), so creating it
  *  only checks the conninfo syntax (SC_ERR_CONFIG). */
+/** Milliseconds of the monotonic clock: the deadlines of every statement. */
+long long sc_pg_now_ms(void);
+
 SC_MUST_CHECK sc_status sc_pg_pool_new(const char *conninfo, sc_pg_pool **out, char *err,
 				       size_t errlen);
 void sc_pg_pool_free(sc_pg_pool *p);

@@ -65,19 +65,11 @@ static sc_status qpg_exec(struct qpg *q, sc_pg *db, const char *sql, int n,
 	return st;
 }
 
-static long long qpg_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Worth a second try: a quick SC_ERR_TEMP is a connection that was already dead
  * (reset, EOF); a slow one is a deadline, and a retry would double the wait. */
 static int qpg_retry(sc_status st, long long t0)
 {
-	return st == SC_ERR_TEMP && qpg_now_ms() - t0 < 1000;
+	return st == SC_ERR_TEMP && sc_pg_now_ms() - t0 < 1000;
 }
 
 /*
@@ -94,7 +86,7 @@ static sc_status qpg_begin_tx(struct qpg *q, sc_pg **db)
 
 	for (int i = 0; i < 2; i++) {
 		SC_TRY(qpg_conn(q, db));
-		t0 = qpg_now_ms();
+		t0 = sc_pg_now_ms();
 		st = sc_pg_begin(*db, err, sizeof err);
 		if (st == SC_OK)
 			return SC_OK;
@@ -119,7 +111,7 @@ static sc_status qpg_read(struct qpg *q, const char *sql, int n, const char *con
 
 	for (int i = 0; i < 2; i++) {
 		SC_TRY(qpg_conn(q, &db));
-		t0 = qpg_now_ms();
+		t0 = sc_pg_now_ms();
 		st = sc_pg_exec(db, sql, n, v, NULL, NULL, 1, res, err, sizeof err);
 		sc_pg_pool_put(q->pool, db);
 		if (!qpg_retry(st, t0))

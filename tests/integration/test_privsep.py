@@ -199,7 +199,9 @@ class PrivsepTest(unittest.TestCase):
             # network process as nobody (the writer only queues)
             pm = os.path.join(d.mail, "example.test", "postmaster", "new")
             self.assertEqual(len(os.listdir(pm)), 1, d.log_text()[-2000:])
-            with open(os.path.join(pm, os.listdir(pm)[0]), errors="replace") as f:
+            notice = os.path.join(pm, os.listdir(pm)[0])
+            self.assertEqual(os.stat(notice).st_uid, self.nobody.pw_uid)
+            with open(notice, errors="replace") as f:
                 self.assertIn(m.group(1), f.read())
 
             # --- mail delivery under the filter (worker thread, Maildir)
