@@ -26,7 +26,7 @@ int sc_queue_id_valid(const char *id)
 	return id[i] == '\0';
 }
 
-static int is_lower_hex(const char *s, size_t n)
+int sc_queue_lower_hex(const char *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
@@ -242,7 +242,7 @@ sc_status sc_queue_entry_header(const struct sc_submission *s, char *buf, size_t
 	SC_ENSURE_ARG(s && buf && len);
 	SC_ENSURE(sc_queue_id_valid(s->id), SC_ERR_ARG);
 	SC_ENSURE(strnlen(s->fingerprint, sizeof s->fingerprint) == 64 &&
-			  is_lower_hex(s->fingerprint, 64),
+			  sc_queue_lower_hex(s->fingerprint, 64),
 		  SC_ERR_ARG);
 	/* Every string field is bounded by its array; each must be text. */
 	SC_ENSURE(TEXT_OK(s->address) && TEXT_OK(s->auth_user) && TEXT_OK(s->client) &&
@@ -354,7 +354,7 @@ static sc_status set_field(struct sc_submission *s, enum field_id f, const char 
 	case F_RECEIVED: return set_time(v, n, &s->received);
 	case F_FP:
 		SC_TRY(get_value(v, n, s->fingerprint, sizeof s->fingerprint));
-		return n == 64 && is_lower_hex(s->fingerprint, 64) ? SC_OK : SC_ERR_SYNTAX;
+		return n == 64 && sc_queue_lower_hex(s->fingerprint, 64) ? SC_OK : SC_ERR_SYNTAX;
 	case F_SUBJECT: return get_value(v, n, s->subject, sizeof s->subject);
 	case F_ISSUER: return get_value(v, n, s->issuer, sizeof s->issuer);
 	case F_NB: return set_time(v, n, &s->not_before);
@@ -444,8 +444,6 @@ sc_status sc_queue_entry_cert(const struct sc_submission *s, const char *body, s
 			      sc_cert **out)
 {
 	struct der_acc a = { 0 };
-	uint8_t fp[32];
-	char hex[65];
 	sc_cert *c = NULL;
 	sc_status st;
 
@@ -460,6 +458,14 @@ sc_status sc_queue_entry_cert(const struct sc_submission *s, const char *body, s
 	free(a.buf);
 	if (st != SC_OK)
 		return st;
+	return sc_queue_cert_match(s, c, out);
+}
+
+sc_status sc_queue_cert_match(const struct sc_submission *s, sc_cert *c, sc_cert **out)
+{
+	uint8_t fp[32];
+	char hex[65];
+
 	sc_cert_fingerprint(c, fp);
 	sc_hex(fp, 32, hex);
 	if (strcmp(hex, s->fingerprint)) {

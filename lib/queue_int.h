@@ -83,6 +83,15 @@ SC_MUST_CHECK sc_status sc_queue_entry_cert(const struct sc_submission *s, const
  */
 void sc_queue_copy_text(char *dst, size_t size, const char *src);
 
+/** @return non-zero when the @p n bytes at @p s are lower-case hex digits. */
+int sc_queue_lower_hex(const char *s, size_t n);
+
+/** Keep @p c (parsed from an entry's or a row's certificate) only when its
+ *  SHA-256 is @p s->fingerprint: *@p out = @p c, else @p c is freed and the
+ *  result is SC_ERR_MISMATCH. Takes @p c either way. */
+SC_MUST_CHECK sc_status sc_queue_cert_match(const struct sc_submission *s, sc_cert *c,
+					    sc_cert **out);
+
 /** Append one audit line to the O_APPEND descriptor @p fd and fsync it
  *  (lib/queue_audit.c; sc_queue_audit() passes the queue's audit.log). */
 SC_MUST_CHECK sc_status sc_queue_audit_fd(int fd, const char *actor, const char *action,

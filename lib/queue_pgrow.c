@@ -42,14 +42,6 @@ sc_status sc_queue_pg_text(const PGresult *r, int row, int col, char *dst, size_
 	return SC_OK;
 }
 
-static int lower_hex(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return s[n] == '\0';
-}
-
 sc_status sc_queue_pg_row(const PGresult *r, int row, struct sc_submission *s)
 {
 	int64_t state;
@@ -71,7 +63,8 @@ sc_status sc_queue_pg_row(const PGresult *r, int row, struct sc_submission *s)
 	SC_TRY(col_int(r, row, 10, &s->not_before));
 	SC_TRY(col_int(r, row, 11, &s->not_after));
 	SC_TRY(sc_queue_pg_text(r, row, 12, s->reason, sizeof s->reason));
-	SC_ENSURE(sc_queue_id_valid(s->id) && lower_hex(s->fingerprint, 64), SC_ERR_SYNTAX);
+	SC_ENSURE(sc_queue_id_valid(s->id) && sc_queue_lower_hex(s->fingerprint, 64) &&
+		  s->fingerprint[64] == '\0', SC_ERR_SYNTAX);
 	SC_ENSURE(state == SC_SUB_PENDING || state == SC_SUB_ACCEPTED ||
 		  state == SC_SUB_REJECTED, SC_ERR_SYNTAX);
 	s->state = (enum sc_submission_state)state;
@@ -82,8 +75,6 @@ sc_status sc_queue_pg_row_cert(const PGresult *r, int row, int col,
 			      const struct sc_submission *s, sc_cert **out)
 {
 	int len = PQgetlength(r, row, col);
-	char fp_hex[65];
-	uint8_t fp[32];
 	sc_cert *c = NULL;
 
 	SC_ENSURE(r && row >= 0 && row < PQntuples(r) && col >= 0 && col < PQnfields(r),
@@ -91,12 +82,5 @@ sc_status sc_queue_pg_row_cert(const PGresult *r, int row, int col,
 	SC_ENSURE(!PQgetisnull(r, row, col) && len > 0, SC_ERR_SYNTAX);
 	SC_ENSURE((size_t)len <= SC_CERT_INPUT_MAX, SC_ERR_TOO_LONG);
 	SC_TRY(sc_cert_parse(PQgetvalue(r, row, col), (size_t)len, &c));
-	sc_cert_fingerprint(c, fp);
-	sc_hex(fp, 32, fp_hex);
-	if (strcmp(fp_hex, s->fingerprint)) {
-		sc_cert_free(c);
-		return SC_ERR_MISMATCH;
-	}
-	*out = c;
-	return SC_OK;
+	return sc_queue_cert_match(s, c, out);
 }
