@@ -25,10 +25,16 @@
 
 /* A round of callbacks logging more than this is written in pieces. */
 #define LOG_BATCH_MAX (64 * 1024)
+/* A message longer than this is cut; a whole stderr line (stamp, tag, level,
+ * message, newline) fits LOG_LINE_MAX. */
+#define LOG_MSG_MAX 2047
+#define LOG_LINE_MAX (LOG_MSG_MAX + 128)
 
 static int log_sink = LOG_SINK_STDERR;
 static int log_debug;
-static long log_pid;                 /* cached: getpid() per line was measurable */
+/* "smtpcertd[PID]: ", cached: getpid() per line was measurable */
+static char log_tag[48];
+static size_t log_tag_len;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static char log_batch[LOG_BATCH_MAX];
 static size_t log_used;
@@ -84,9 +90,16 @@ static void log_after_fork_parent(void)
 	pthread_mutex_unlock(&log_lock);
 }
 
+static void log_set_tag(void)
+{
+	int n = snprintf(log_tag, sizeof log_tag, "smtpcertd[%ld]: ", (long)getpid());
+
+	log_tag_len = n > 0 && (size_t)n < sizeof log_tag ? (size_t)n : 0;
+}
+
 static void log_after_fork_child(void)
 {
-	log_pid = (long)getpid();
+	log_set_tag();
 	log_used = 0;
 	/* the parent's loop does not run here: the child writes at once */
 	log_flush_ev = NULL;
@@ -98,7 +111,7 @@ void log_init(int sink, int debug)
 	log_flush();
 	log_sink = sink;
 	log_debug = debug;
-	log_pid = (long)getpid();
+	log_set_tag();
 	if (!log_atfork_done) {
 		log_atfork_done = 1;
 		(void)pthread_atfork(log_before_fork, log_after_fork_parent, log_after_fork_child);
@@ -145,57 +158,84 @@ static const char *log_level_name(int prio)
 	}
 }
 
+/*
+ * One stderr line into @p dst (LOG_LINE_MAX octets): time stamp, pid, level,
+ * the message cut at LOG_MSG_MAX octets, newline. Formatted in place (one
+ * vsnprintf into the batch, no second pass over the message: two printf passes
+ * and a copy per CERT line showed in the profile).
+ */
+static size_t log_format(char *dst, int prio, const char *fmt, va_list ap)
+{
+	/* the date part changes once a second: formatted then, per thread
+	 * (gmtime_r + strftime per line showed in the profile) */
+	static __thread char stamp[32];
+	static __thread size_t stamp_len;
+	static __thread time_t stamp_sec = -1;
+	const char *level = log_level_name(prio);
+	size_t o, level_len = strlen(level);
+	struct timespec ts;
+	long ms;
+	int n;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (ts.tv_sec != stamp_sec) {
+		struct tm tm;
+
+		gmtime_r(&ts.tv_sec, &tm);
+		stamp_len = strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+		stamp_sec = ts.tv_sec;
+	}
+	ms = ts.tv_nsec / 1000000L;
+	memcpy(dst, stamp, stamp_len);
+	o = stamp_len;
+	dst[o++] = '.';
+	dst[o++] = (char)('0' + ms / 100);
+	dst[o++] = (char)('0' + ms / 10 % 10);
+	dst[o++] = (char)('0' + ms % 10);
+	memcpy(dst + o, "Z ", 2);
+	o += 2;
+	memcpy(dst + o, log_tag, log_tag_len);
+	o += log_tag_len;
+	memcpy(dst + o, level, level_len);
+	o += level_len;
+	n = vsnprintf(dst + o, LOG_MSG_MAX + 1, fmt, ap);
+	if (n > 0)
+		o += (size_t)n > LOG_MSG_MAX ? LOG_MSG_MAX : (size_t)n;
+	dst[o++] = '\n';
+	return o;
+}
+
 void log_msg(int prio, const char *fmt, ...)
 {
-	char line[2048], out[2200];
 	va_list ap;
-	int n;
 
 	if ((prio == LOG_DEBUG && !log_debug) || log_sink == LOG_SINK_NONE)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof line, fmt, ap);
-	va_end(ap);
 	if (log_sink == LOG_SINK_STDERR) {
-		/* the date part changes once a second: formatted then, per thread
-		 * (gmtime_r + strftime per line showed in the profile) */
-		static __thread char stamp[32];
-		static __thread time_t stamp_sec = -1;
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		if (ts.tv_sec != stamp_sec) {
-			struct tm tm;
-
-			gmtime_r(&ts.tv_sec, &tm);
-			strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
-			stamp_sec = ts.tv_sec;
-		}
-		n = snprintf(out, sizeof out, "%s.%03ldZ smtpcertd[%ld]: %s%s\n", stamp,
-			     ts.tv_nsec / 1000000L, log_pid, log_level_name(prio), line);
-		if (n < 0)
-			return;
-		if ((size_t)n >= sizeof out) {
-			n = (int)sizeof out - 1;
-			out[n - 1] = '\n';
-		}
 		pthread_mutex_lock(&log_lock);
 		if (log_flush_ev && pthread_equal(pthread_self(), log_loop_thread)) {
-			if (log_used + (size_t)n > sizeof log_batch)
+			if (log_used + LOG_LINE_MAX > sizeof log_batch)
 				log_flush_locked();
-			memcpy(log_batch + log_used, out, (size_t)n);
 			/* the first line of a round schedules the write at its end */
 			if (log_used == 0)
 				event_active(log_flush_ev, EV_TIMEOUT, 0);
-			log_used += (size_t)n;
+			log_used += log_format(log_batch + log_used, prio, fmt, ap);
 		} else {
+			char out[LOG_LINE_MAX];
+			size_t n = log_format(out, prio, fmt, ap);
+
 			log_flush_locked();
-			log_write_all(out, (size_t)n);
+			log_write_all(out, n);
 		}
 		pthread_mutex_unlock(&log_lock);
 	} else {
+		char line[LOG_MSG_MAX + 1];
+
+		vsnprintf(line, sizeof line, fmt, ap);
 		syslog(prio, "%s%s", log_level_name(prio), line);
 	}
+	va_end(ap);
 }
 
 const char *log_escape(const char *in, size_t len, char *out, size_t size)

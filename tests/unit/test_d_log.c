@@ -96,6 +96,51 @@ static void test_log_debug_switch(void **state)
 	assert_non_null(strstr(out, "Z smtpcertd[")); /* UTC timestamp */
 }
 
+/* A message over 2047 octets is cut there and its line still ends in a newline,
+ * on the batch path and on the direct one. */
+static void test_log_long_line(void **state)
+{
+	static char msg[3001], out[8192];
+	struct event_base *base = event_base_new();
+	int fds[2], saved;
+	ssize_t n;
+	char *p, *nl;
+
+	memset(msg, 'x', sizeof msg - 1);
+	msg[sizeof msg - 1] = '\0';
+	assert_non_null(base);
+	assert_int_equal(pipe(fds), 0);
+	saved = dup(2);
+	dup2(fds[1], 2);
+	log_init(LOG_SINK_STDERR, 0);
+	log_msg(LOG_WARNING, "%s", msg); /* direct */
+	assert_int_equal(log_attach(base), 0);
+	log_msg(LOG_WARNING, "%s", msg); /* batched */
+	log_msg(LOG_INFO, "after");
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	log_detach();
+	dup2(saved, 2);
+	close(saved);
+	close(fds[1]);
+	n = read(fds[0], out, sizeof out - 1);
+	close(fds[0]);
+	event_base_free(base);
+	assert_true(n > 0);
+	out[n] = '\0';
+	p = out;
+	for (int i = 0; i < 2; i++) {
+		p = strstr(p, "]: warning: x");
+		assert_non_null(p);
+		p += strlen("]: warning: ");
+		nl = strchr(p, '\n');
+		assert_non_null(nl);
+		assert_int_equal(nl - p, 2047);
+		assert_int_equal(strspn(p, "x"), 2047);
+		p = nl;
+	}
+	assert_non_null(strstr(p, "]: after\n"));
+}
+
 static void *other_thread(void *arg)
 {
 	log_msg(LOG_INFO, "from a worker");
@@ -191,6 +236,7 @@ int main(void)
 		cmocka_unit_test(test_escape_truncates),
 		cmocka_unit_test(test_log_debug_switch),
 		cmocka_unit_test(test_log_batch),
+		cmocka_unit_test(test_log_long_line),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
