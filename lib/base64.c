@@ -3,11 +3,26 @@
  * used by every process.
  */
 #include <stdint.h>
+#include <string.h>
 
 #include "smtpcert/smtpcert.h"
 
 static const char alphabet[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/*
+ * The two characters of every 12-bit value, built by the compiler: a 3-octet
+ * group is two lookups and two 2-octet stores instead of four of each (the PEM
+ * of every CERT answer goes through here; 8 KiB, stays in the cache).
+ */
+#define B64C(v) ((v) < 26 ? 'A' + (v) : (v) < 52 ? 'a' + (v)-26 : (v) < 62 ? '0' + (v)-52 : (v) == 62 ? '+' : '/')
+#define B64P1(x) { (char)B64C((x) >> 6), (char)B64C((x)&63) },
+#define B64P4(x) B64P1(x) B64P1((x) + 1) B64P1((x) + 2) B64P1((x) + 3)
+#define B64P16(x) B64P4(x) B64P4((x) + 4) B64P4((x) + 8) B64P4((x) + 12)
+#define B64P64(x) B64P16(x) B64P16((x) + 16) B64P16((x) + 32) B64P16((x) + 48)
+#define B64P256(x) B64P64(x) B64P64((x) + 64) B64P64((x) + 128) B64P64((x) + 192)
+#define B64P1024(x) B64P256(x) B64P256((x) + 256) B64P256((x) + 512) B64P256((x) + 768)
+static const char pairs[4096][2] = { B64P1024(0) B64P1024(1024) B64P1024(2048) B64P1024(3072) };
 
 int sc_base64_value(unsigned char c)
 {
@@ -32,17 +47,14 @@ sc_status sc_base64_encode(const void *in, size_t n, char *out, size_t size, siz
 	SC_ENSURE(out != NULL && (in != NULL || n == 0), SC_ERR_ARG);
 	if (n > (SIZE_MAX / 4) * 3 - 3 || size < SC_BASE64_LEN(n) + 1)
 		return SC_ERR_TOO_LONG;
-	/* whole groups without a branch (the PEM of every CERT answer goes
-	 * through here), then the padded tail */
+	/* whole groups without a branch, then the padded tail */
 	size_t whole = n - n % 3, i;
 
 	for (i = 0; i < whole; i += 3, o += 4) {
 		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
 
-		out[o] = alphabet[v >> 18];
-		out[o + 1] = alphabet[v >> 12 & 63];
-		out[o + 2] = alphabet[v >> 6 & 63];
-		out[o + 3] = alphabet[v & 63];
+		memcpy(out + o, pairs[v >> 12], 2);
+		memcpy(out + o + 2, pairs[v & 4095], 2);
 	}
 	if (i < n) {
 		uint32_t v = (uint32_t)p[i] << 16 | (n - i > 1 ? (uint32_t)p[i + 1] << 8 : 0);
