@@ -131,12 +131,10 @@ static void cert_answered(struct session *s, struct cert_job *j)
 	harvest_answered(s, cert_finish(s, w));
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	us = (long)(t1.tv_sec - j->t0.tv_sec) * 1000000L + (t1.tv_nsec - j->t0.tv_nsec) / 1000L;
-	if (j->delayed >= 0)
-		log_msg(LOG_INFO, "client=%s session=%s cmd=%s addr=%s result=%d status=%s delayed=%lds",
-			s->peer, s->id, j->verb, j->key, s->last_code, s->last_status, j->delayed);
-	else
-		log_msg(LOG_INFO, "client=%s session=%s cmd=%s addr=%s result=%d status=%s us=%ld",
-			s->peer, s->id, j->verb, j->key, s->last_code, s->last_status, us);
+	log_request(&(struct log_request){ .peer = s->peer, .session = s->id, .cmd = j->verb,
+					   .addr = j->key, .result = s->last_code,
+					   .status = s->last_status, .us = us,
+					   .delayed = j->delayed >= 0 ? j->delayed : -1 });
 	/* RFC 5321 4.2.1: a 5yz answer counts as a failed command, as elsewhere */
 	if (s->last_code >= 500 && s->state != SESSION_CLOSING)
 		session_count_error(s);

@@ -161,7 +161,10 @@ void command_dispatch(struct session *s, const char *line, size_t len)
 		else if (command_check(s, &rq))
 			rq.cmd->fn(s, &rq);
 		if (rq.cmd) {
-			snprintf(verb, sizeof verb, "%s", rq.cmd->verb);
+			size_t vl = strnlen(rq.cmd->verb, sizeof verb - 1);
+
+			memcpy(verb, rq.cmd->verb, vl);
+			verb[vl] = '\0';
 			if (rq.cmd->flags & CMD_ENDS_PIPELINE_GROUP)
 				s->discard_input = 1;
 		}
@@ -170,9 +173,10 @@ void command_dispatch(struct session *s, const char *line, size_t len)
 		if (s->state == SESSION_LOOKUP || s->state == SESSION_CERT_WAIT)
 			return;
 	}
-	log_msg(LOG_INFO, "client=%s session=%s cmd=%s%s%s result=%d status=%s us=%ld", s->peer,
-		s->id, verb, rq.logaddr[0] ? " addr=" : "", rq.logaddr, s->last_code,
-		s->last_status, command_elapsed_us(&t0));
+	log_request(&(struct log_request){ .peer = s->peer, .session = s->id, .cmd = verb,
+					   .addr = rq.logaddr, .result = s->last_code,
+					   .status = s->last_status, .us = command_elapsed_us(&t0),
+					   .delayed = -1 });
 	/* RFC 5321 4.2.1: 5yz is a permanent failure; our own 4yz (repository down)
 	 * is not the client's fault and does not count. */
 	if (s->last_code >= 500 && s->state != SESSION_CLOSING)

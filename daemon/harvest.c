@@ -108,9 +108,9 @@ static void harvest_timer_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	/* the command's log line, as command_dispatch() writes it for the others */
-	log_msg(LOG_INFO, "client=%s session=%s cmd=%s%s%s result=%d status=%s delayed=%lds",
-		s->peer, s->id, rq.cmd->verb, rq.logaddr[0] ? " addr=" : "", rq.logaddr,
-		s->last_code, s->last_status, h->delay);
+	log_request(&(struct log_request){ .peer = s->peer, .session = s->id, .cmd = rq.cmd->verb,
+					   .addr = rq.logaddr, .result = s->last_code,
+					   .status = s->last_status, .delayed = h->delay });
 	/* RFC 5321 4.2.1: a 5yz answer counts as a failed command, as elsewhere */
 	if (s->last_code >= 500 && s->state != SESSION_CLOSING)
 		session_count_error(s);

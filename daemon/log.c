@@ -159,12 +159,11 @@ static const char *log_level_name(int prio)
 }
 
 /*
- * One stderr line into @p dst (LOG_LINE_MAX octets): time stamp, pid, level,
- * the message cut at LOG_MSG_MAX octets, newline. Formatted in place (one
- * vsnprintf into the batch, no second pass over the message: two printf passes
- * and a copy per CERT line showed in the profile).
+ * The start of a stderr line into @p dst: time stamp, pid, level. The message
+ * follows in place (one vsnprintf into the batch, no second pass over the
+ * message: two printf passes and a copy per CERT line showed in the profile).
  */
-static size_t log_format(char *dst, int prio, const char *fmt, va_list ap)
+static size_t log_prefix(char *dst, int prio)
 {
 	/* the date part changes once a second: formatted then, per thread
 	 * (gmtime_r + strftime per line showed in the profile) */
@@ -175,7 +174,6 @@ static size_t log_format(char *dst, int prio, const char *fmt, va_list ap)
 	size_t o, level_len = strlen(level);
 	struct timespec ts;
 	long ms;
-	int n;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	if (ts.tv_sec != stamp_sec) {
@@ -197,45 +195,144 @@ static size_t log_format(char *dst, int prio, const char *fmt, va_list ap)
 	memcpy(dst + o, log_tag, log_tag_len);
 	o += log_tag_len;
 	memcpy(dst + o, level, level_len);
-	o += level_len;
-	n = vsnprintf(dst + o, LOG_MSG_MAX + 1, fmt, ap);
-	if (n > 0)
-		o += (size_t)n > LOG_MSG_MAX ? LOG_MSG_MAX : (size_t)n;
-	dst[o++] = '\n';
-	return o;
+	return o + level_len;
 }
 
-void log_msg(int prio, const char *fmt, ...)
-{
-	va_list ap;
+/* A message: printf-formatted (fmt, ap) or ready-made (text, len). */
+struct log_msgsrc {
+	const char *fmt;
+	va_list *ap;
+	const char *text;
+	size_t len;
+};
 
-	if ((prio == LOG_DEBUG && !log_debug) || log_sink == LOG_SINK_NONE)
-		return;
-	va_start(ap, fmt);
+/* The message into @p dst (room for LOG_MSG_MAX + 1), cut at LOG_MSG_MAX.
+ * @return its length. */
+static size_t log_body(char *dst, const struct log_msgsrc *m)
+{
+	size_t n;
+
+	if (m->fmt) {
+		int r = vsnprintf(dst, LOG_MSG_MAX + 1, m->fmt, *m->ap);
+
+		if (r <= 0)
+			return 0;
+		n = (size_t)r;
+	} else {
+		n = m->len;
+		memcpy(dst, m->text, n < LOG_MSG_MAX ? n : LOG_MSG_MAX);
+	}
+	return n > LOG_MSG_MAX ? LOG_MSG_MAX : n;
+}
+
+/* One line to the sink: batched on the loop thread, else written at once. */
+static void log_put(int prio, const struct log_msgsrc *m)
+{
 	if (log_sink == LOG_SINK_STDERR) {
 		pthread_mutex_lock(&log_lock);
 		if (log_flush_ev && pthread_equal(pthread_self(), log_loop_thread)) {
+			char *dst;
+			size_t o;
+
 			if (log_used + LOG_LINE_MAX > sizeof log_batch)
 				log_flush_locked();
 			/* the first line of a round schedules the write at its end */
 			if (log_used == 0)
 				event_active(log_flush_ev, EV_TIMEOUT, 0);
-			log_used += log_format(log_batch + log_used, prio, fmt, ap);
+			dst = log_batch + log_used;
+			o = log_prefix(dst, prio);
+			o += log_body(dst + o, m);
+			dst[o++] = '\n';
+			log_used += o;
 		} else {
 			char out[LOG_LINE_MAX];
-			size_t n = log_format(out, prio, fmt, ap);
+			size_t o = log_prefix(out, prio);
 
+			o += log_body(out + o, m);
+			out[o++] = '\n';
 			log_flush_locked();
-			log_write_all(out, n);
+			log_write_all(out, o);
 		}
 		pthread_mutex_unlock(&log_lock);
 	} else {
 		char line[LOG_MSG_MAX + 1];
+		size_t n = log_body(line, m);
 
-		vsnprintf(line, sizeof line, fmt, ap);
+		line[n] = '\0';
 		syslog(prio, "%s%s", log_level_name(prio), line);
 	}
+}
+
+void log_msg(int prio, const char *fmt, ...)
+{
+	va_list ap;
+	struct log_msgsrc m = { fmt, &ap, NULL, 0 };
+
+	if ((prio == LOG_DEBUG && !log_debug) || log_sink == LOG_SINK_NONE)
+		return;
+	va_start(ap, fmt);
+	log_put(prio, &m);
 	va_end(ap);
+}
+
+/* Append @p s to a request line, cut at the line's end. */
+static size_t log_cat(char *dst, size_t o, const char *s)
+{
+	size_t n = strnlen(s, LOG_MSG_MAX - o);
+
+	memcpy(dst + o, s, n);
+	return o + n;
+}
+
+static size_t log_cat_long(char *dst, size_t o, long v)
+{
+	char digits[24];
+	size_t n = 0;
+	unsigned long u = v < 0 ? 0UL - (unsigned long)v : (unsigned long)v;
+
+	do {
+		digits[n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u > 0);
+	if (v < 0)
+		digits[n++] = '-';
+	while (n > 0 && o < LOG_MSG_MAX)
+		dst[o++] = digits[--n];
+	return o;
+}
+
+void log_request(const struct log_request *r)
+{
+	char line[LOG_MSG_MAX + 1];
+	struct log_msgsrc m = { NULL, NULL, line, 0 };
+	size_t o = 0;
+
+	if (log_sink == LOG_SINK_NONE)
+		return;
+	o = log_cat(line, o, "client=");
+	o = log_cat(line, o, r->peer);
+	o = log_cat(line, o, " session=");
+	o = log_cat(line, o, r->session);
+	o = log_cat(line, o, " cmd=");
+	o = log_cat(line, o, r->cmd);
+	if (r->addr && r->addr[0]) {
+		o = log_cat(line, o, " addr=");
+		o = log_cat(line, o, r->addr);
+	}
+	o = log_cat(line, o, " result=");
+	o = log_cat_long(line, o, r->result);
+	o = log_cat(line, o, " status=");
+	o = log_cat(line, o, r->status);
+	if (r->delayed >= 0) {
+		o = log_cat(line, o, " delayed=");
+		o = log_cat_long(line, o, r->delayed);
+		o = log_cat(line, o, "s");
+	} else {
+		o = log_cat(line, o, " us=");
+		o = log_cat_long(line, o, r->us);
+	}
+	m.len = o;
+	log_put(LOG_INFO, &m);
 }
 
 const char *log_escape(const char *in, size_t len, char *out, size_t size)

@@ -45,6 +45,27 @@ int log_debug_enabled(void);
 /** Log one line at syslog priority @p prio (LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG). */
 void log_msg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/** The fields of a request's log line (log_request()). */
+struct log_request {
+	const char *peer;    /**< client= */
+	const char *session; /**< session= */
+	const char *cmd;     /**< cmd= */
+	const char *addr;    /**< addr=, left out when NULL or "" */
+	int result;          /**< result= (the reply code) */
+	const char *status;  /**< status= (RFC 3463) */
+	long us;             /**< us= when delayed < 0 */
+	long delayed;        /**< delayed=Ns when >= 0 (harvest.c) */
+};
+
+/**
+ * Log a request's line at LOG_INFO: "client=P session=S cmd=C[ addr=A]
+ * result=N status=X us=U" (or "delayed=Ns"), the same text log_msg() would
+ * write, built without printf (one per CERT: vsnprintf was the daemon's
+ * largest single cost after the lookup and the base64, docs/performance.md).
+ * Every string must already be safe for a log line (log_escape()).
+ */
+void log_request(const struct log_request *r);
+
 /**
  * Copy @p len bytes of @p in to @p out as printable ASCII: bytes outside 0x21..0x7e
  * (and the backslash) become \xHH, so the result holds no space, control character

@@ -141,6 +141,54 @@ static void test_log_long_line(void **state)
 	assert_non_null(strstr(p, "]: after\n"));
 }
 
+/* log_request() writes what the printf format of the request lines wrote. */
+static void test_log_request(void **state)
+{
+	static char big[4000], out[16384];
+	int fds[2], saved;
+	ssize_t n;
+	char *p;
+
+	memset(big, 'a', sizeof big - 1);
+	assert_int_equal(pipe(fds), 0);
+	saved = dup(2);
+	dup2(fds[1], 2);
+	log_init(LOG_SINK_STDERR, 0);
+	log_request(&(struct log_request){ .peer = "127.0.0.1:4000", .session = "S1",
+					   .cmd = "CERT", .addr = "bob@example.org", .result = 250,
+					   .status = "2.0.0", .us = 1234, .delayed = -1 });
+	log_request(&(struct log_request){ .peer = "[::1]:5", .session = "S2", .cmd = "NOOP",
+					   .addr = "", .result = 500, .status = "-", .us = 0,
+					   .delayed = -1 });
+	log_request(&(struct log_request){ .peer = "p", .session = "S3", .cmd = "CERS",
+					   .addr = "x@y", .result = 550, .status = "5.1.1",
+					   .delayed = 12 });
+	log_request(&(struct log_request){ .peer = "p", .session = "S4", .cmd = "X",
+					   .result = -7, .status = "-", .us = -1,
+					   .delayed = -1 });
+	log_request(&(struct log_request){ .peer = big, .session = "S5", .cmd = "X",
+					   .result = 1, .status = "-", .delayed = -1 });
+	dup2(saved, 2);
+	close(saved);
+	close(fds[1]);
+	n = read(fds[0], out, sizeof out - 1);
+	close(fds[0]);
+	assert_true(n > 0);
+	out[n] = '\0';
+	assert_non_null(strstr(out, "]: client=127.0.0.1:4000 session=S1 cmd=CERT "
+				    "addr=bob@example.org result=250 status=2.0.0 us=1234\n"));
+	assert_non_null(strstr(out, "]: client=[::1]:5 session=S2 cmd=NOOP result=500 "
+				    "status=- us=0\n"));
+	assert_non_null(strstr(out, "]: client=p session=S3 cmd=CERS addr=x@y result=550 "
+				    "status=5.1.1 delayed=12s\n"));
+	assert_non_null(strstr(out, "]: client=p session=S4 cmd=X result=-7 status=- us=-1\n"));
+	/* an over-long field cuts the message at 2047 octets, one line */
+	p = strstr(out, "]: client=aaaa");
+	assert_non_null(p);
+	p += 3;
+	assert_int_equal(strchr(p, '\n') - p, 2047);
+}
+
 static void *other_thread(void *arg)
 {
 	log_msg(LOG_INFO, "from a worker");
@@ -237,6 +285,7 @@ int main(void)
 		cmocka_unit_test(test_log_debug_switch),
 		cmocka_unit_test(test_log_batch),
 		cmocka_unit_test(test_log_long_line),
+		cmocka_unit_test(test_log_request),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
