@@ -7,7 +7,7 @@
 #   make fuzz-smoke every fuzz target for FUZZ_TIME (30) seconds on a copy of its corpus
 #   make valgrind   unit tests + the daemon-facing integration tests under valgrind
 #   make bench      benchmarks, not part of make test (BENCH_* variables: bench/run)
-#   make install PREFIX=/usr/local DESTDIR=...
+#   make install PREFIX=/usr/local DESTDIR=...  (any PREFIX, even after a make)
 PREFIX ?= /usr/local
 DESTDIR ?=
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
@@ -67,6 +67,9 @@ bench:
 lint:
 	scripts/lint .
 
+# PREFIX may differ from the one $(BUILD) was configured with: libsmtpcert.pc and
+# smtpcertd.service are written at install time and name the PREFIX installed to
+# (packaging/installed-paths.cmake); DESTDIR only stages, it is in no file's text.
 install: build
 	DESTDIR=$(DESTDIR) cmake --install $(BUILD) --prefix $(PREFIX)
 
