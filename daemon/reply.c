@@ -129,34 +129,25 @@ size_t reply_room(struct session *s)
 
 size_t reply_pem_size(size_t der_len)
 {
-	size_t b64 = (der_len + 2) / 3 * 4;
-	size_t lines = (b64 + 63) / 64 + 2;
-
-	/* each line: "250-" + text + CRLF, where sc_pem_encoded_size counts an LF */
-	return sc_pem_encoded_size(der_len, "CERTIFICATE") + lines * 5;
-}
-
-static sc_status reply_pem_line(void *arg, const char *text, size_t len)
-{
-	struct session *s = arg;
-	char line[4 + SESSION_LINE_MAX + 2];
-
-	/* one append per line: each append checks and maybe grows the buffer */
-	if (len > SESSION_LINE_MAX)
-		return SC_ERR_TOO_LONG;
-	memcpy(line, "250-", 4);
-	memcpy(line + 4, text, len);
-	memcpy(line + 4 + len, "\r\n", 2);
-	return sc_buf_append(s->out, line, len + 6);
+	return sc_pem_framed_size(der_len, "CERTIFICATE", 4, 2);
 }
 
 sc_status reply_pem(struct session *s, const uint8_t *der, size_t der_len)
 {
+	size_t need = reply_pem_size(der_len), n = 0;
+	char *p = NULL;
 	sc_status rc;
 
 	SC_TRY(reply_out(s));
-	rc = sc_pem_encode_lines(der, der_len, "CERTIFICATE", reply_pem_line, s);
-	if (rc != SC_OK)
+	/* encoded in place, "250-" lines and all: one pass over the DER, no
+	 * line buffer and no append per line (docs/performance.md) */
+	rc = sc_buf_reserve_n(s->out, need, &p);
+	if (rc == SC_OK)
+		rc = sc_pem_encode_framed(der, der_len, "CERTIFICATE", "250-", "\r\n", p, need, &n);
+	if (rc != SC_OK) {
 		s->out_failed = 1;
-	return rc;
+		return rc;
+	}
+	sc_buf_commit(s->out, n);
+	return SC_OK;
 }

@@ -25,7 +25,7 @@ sc_status reply(struct session *s, const char *fmt, ...) __attribute__((format(p
 /** Bytes one reply may still add to the output buffer. */
 size_t reply_room(struct session *s);
 
-/** Upper bound of the bytes reply_pem() writes for @p der_len bytes of DER. */
+/** The bytes reply_pem() writes for @p der_len bytes of DER. */
 size_t reply_pem_size(size_t der_len);
 
 /**

@@ -165,6 +165,16 @@ sc_status sc_buf_reserve(sc_buf *b, char **p, size_t *room)
 	return SC_OK;
 }
 
+sc_status sc_buf_reserve_n(sc_buf *b, size_t n, char **p)
+{
+	SC_ENSURE_ARG(b);
+	SC_ENSURE_ARG(p);
+	SC_ENSURE(n <= b->max - b->len, SC_ERR_TOO_LONG);
+	SC_TRY(buf_make_room(b, n));
+	*p = b->mem + b->off + b->len;
+	return SC_OK;
+}
+
 void sc_buf_commit(sc_buf *b, size_t n)
 {
 	if (!b)

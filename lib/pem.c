@@ -312,6 +312,81 @@ size_t sc_pem_encoded_size(size_t der_len, const char *label)
 	       (strlen(PEM_END) + ln + 5 + 1) + 1;
 }
 
+size_t sc_pem_framed_size(size_t der_len, const char *label, size_t prefix_len,
+			  size_t eol_len)
+{
+	size_t ln, chars, lines;
+
+	if (!label || prefix_len > 1024 || eol_len > 1024)
+		return SIZE_MAX;
+	ln = strnlen(label, SC_PEM_LABEL_MAX + 1);
+	if (der_len > SIZE_MAX / 4 - 1024 * 1024)
+		return SIZE_MAX;
+	chars = (der_len + 2) / 3 * 4;
+	lines = (chars + PEM_COLS - 1) / PEM_COLS + 2;
+	if (lines > (SIZE_MAX / 4) / (prefix_len + eol_len + 1))
+		return SIZE_MAX;
+	return lines * (prefix_len + eol_len) + strlen(PEM_BEGIN) + ln + 5 + chars +
+	       strlen(PEM_END) + ln + 5;
+}
+
+/* One boundary line: prefix, "-----BEGIN " label "-----", eol. */
+static size_t framed_boundary(char *out, const char *prefix, size_t pl, const char *word,
+			      const char *label, size_t ln, const char *eol, size_t el)
+{
+	size_t o = 0, wl = strlen(word);
+
+	memcpy(out + o, prefix, pl);
+	o += pl;
+	memcpy(out + o, word, wl);
+	o += wl;
+	memcpy(out + o, label, ln);
+	o += ln;
+	memcpy(out + o, PEM_DASHES, 5);
+	o += 5;
+	memcpy(out + o, eol, el);
+	return o + el;
+}
+
+sc_status sc_pem_encode_framed(const uint8_t *der, size_t der_len, const char *label,
+			       const char *prefix, const char *eol, char *out, size_t size,
+			       size_t *out_len)
+{
+	size_t ln, pl, el, need, o;
+
+	SC_ENSURE_ARG(label);
+	SC_ENSURE_ARG(prefix);
+	SC_ENSURE_ARG(eol);
+	SC_ENSURE_ARG(out);
+	SC_ENSURE(der != NULL || der_len == 0, SC_ERR_ARG);
+	ln = strnlen(label, SC_PEM_LABEL_MAX + 1);
+	SC_ENSURE(label_ok(label, ln), SC_ERR_ARG);
+	pl = strnlen(prefix, 1025);
+	el = strnlen(eol, 1025);
+	/* the NUL sc_base64_encode() leaves after a line lands where eol goes */
+	SC_ENSURE(el >= 1 && el <= 1024 && pl <= 1024, SC_ERR_ARG);
+	need = sc_pem_framed_size(der_len, label, pl, el);
+	SC_ENSURE(need != SIZE_MAX && need <= size, SC_ERR_TOO_LONG);
+	o = framed_boundary(out, prefix, pl, PEM_BEGIN, label, ln, eol, el);
+	for (size_t off = 0; off < der_len; off += PEM_COLS / 4 * 3) {
+		size_t chunk = der_len - off, n;
+
+		if (chunk > PEM_COLS / 4 * 3)
+			chunk = PEM_COLS / 4 * 3;
+		memcpy(out + o, prefix, pl);
+		o += pl;
+		/* room: this line's text and at least the eol after it */
+		SC_TRY(sc_base64_encode(der + off, chunk, out + o, size - o, &n));
+		o += n;
+		memcpy(out + o, eol, el);
+		o += el;
+	}
+	o += framed_boundary(out + o, prefix, pl, PEM_END, label, ln, eol, el);
+	if (out_len)
+		*out_len = o;
+	return SC_OK;
+}
+
 struct pem_out {
 	char *buf;
 	size_t size, len;

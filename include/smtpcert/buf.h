@@ -51,6 +51,15 @@ SC_MUST_CHECK sc_status sc_buf_append(sc_buf *b, const void *data, size_t len);
 SC_MUST_CHECK sc_status sc_buf_reserve(sc_buf *b, char **p, size_t *room);
 void sc_buf_commit(sc_buf *b, size_t n);
 
+/**
+ * Reserve exactly @p n contiguous writable bytes at the end, growing the buffer
+ * within its maximum (for a reply encoded in place); call sc_buf_commit() with
+ * what was written.
+ * @return SC_OK, SC_ERR_TOO_LONG when @p n does not fit under the maximum (nothing
+ *         changed), SC_ERR_NOMEM.
+ */
+SC_MUST_CHECK sc_status sc_buf_reserve_n(sc_buf *b, size_t n, char **p);
+
 /** Drop @p n bytes from the front (n is clamped to the length). */
 void sc_buf_consume(sc_buf *b, size_t n);
 /** Drop everything (used after STARTTLS: RFC 3207 section 4.2, CVE-2011-0411). */

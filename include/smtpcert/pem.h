@@ -64,6 +64,23 @@ SC_MUST_CHECK sc_status sc_pem_encode(const uint8_t *der, size_t der_len, const 
 /** @return the buffer size sc_pem_encode() needs for @p der_len bytes, NUL included. */
 size_t sc_pem_encoded_size(size_t der_len, const char *label);
 
+/**
+ * Encode @p der as a PEM block into @p out in one pass, every line (boundaries
+ * included) written as @p prefix, the line, @p eol: "250-" and "\r\n" make the
+ * block an SMTP multi-line reply's text. No NUL is written. No allocation.
+ * @param eol at least one character
+ * @return SC_OK, SC_ERR_TOO_LONG when @p size is below sc_pem_framed_size()
+ *         (nothing written), SC_ERR_ARG; *@p out_len (optional) the length.
+ */
+SC_MUST_CHECK sc_status sc_pem_encode_framed(const uint8_t *der, size_t der_len,
+					     const char *label, const char *prefix,
+					     const char *eol, char *out, size_t size,
+					     size_t *out_len);
+
+/** @return the size sc_pem_encode_framed() writes (SIZE_MAX when absurd). */
+size_t sc_pem_framed_size(size_t der_len, const char *label, size_t prefix_len,
+			  size_t eol_len);
+
 #ifdef __cplusplus
 }
 #endif

@@ -328,6 +328,37 @@ static void test_full_buffer_is_too_long(void **state)
 	sc_buf_free(b);
 }
 
+/* Exactly n contiguous octets, growing within the maximum; over it nothing
+ * changes. */
+static void test_reserve_n(void **state)
+{
+	sc_buf *b = NULL;
+	char *p = NULL;
+
+	(void)state;
+	assert_int_equal(sc_buf_new(10000, &b), SC_OK);
+	assert_int_equal(sc_buf_append(b, "abc", 3), SC_OK);
+	sc_buf_consume(b, 2); /* offset inside the memory: compaction path */
+	assert_int_equal(sc_buf_reserve_n(b, 6000, &p), SC_OK);
+	memset(p, 'x', 6000);
+	sc_buf_commit(b, 6000);
+	assert_int_equal(sc_buf_len(b), 6001);
+	assert_memory_equal(sc_buf_data(b), "c", 1);
+	assert_int_equal(sc_buf_data(b)[6000], 'x');
+	p = NULL;
+	assert_int_equal(sc_buf_reserve_n(b, 4000, &p), SC_ERR_TOO_LONG);
+	assert_null(p);
+	assert_int_equal(sc_buf_len(b), 6001);
+	assert_int_equal(sc_buf_reserve_n(b, 3999, &p), SC_OK);
+	memcpy(p, "end", 3);
+	sc_buf_commit(b, 3);
+	assert_int_equal(sc_buf_len(b), 6004);
+	assert_memory_equal(sc_buf_data(b) + 6001, "end", 3);
+	assert_int_equal(sc_buf_reserve_n(NULL, 1, &p), SC_ERR_ARG);
+	assert_int_equal(sc_buf_reserve_n(b, 1, NULL), SC_ERR_ARG);
+	sc_buf_free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -339,6 +370,7 @@ int main(void)
 		cmocka_unit_test(test_line_boundary_512),
 		cmocka_unit_test(test_skip_line_resync),
 		cmocka_unit_test(test_reserve_commit),
+		cmocka_unit_test(test_reserve_n),
 		cmocka_unit_test(test_set_max),
 		cmocka_unit_test(test_full_buffer_is_too_long),
 	};

@@ -327,11 +327,71 @@ static void test_nul_and_limits(void **state)
 	assert_int_equal(sc_pem_decode("x", 1, 10, 1, NULL, NULL, NULL), SC_ERR_ARG);
 }
 
+/* The framed encoding is sc_pem_encode()'s text with every line wrapped in
+ * prefix and eol, of exactly sc_pem_framed_size() octets, for every length
+ * across several lines; a buffer one octet short is refused untouched. */
+static void test_encode_framed(void **state)
+{
+	static uint8_t der[300];
+	static char plain[1024], framed[2048], want[2048];
+	size_t n, m, w;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof der; i++)
+		der[i] = (uint8_t)(i * 7 + 3);
+	for (size_t len = 0; len <= sizeof der; len++) {
+		size_t need = sc_pem_framed_size(len, "CERTIFICATE", 4, 2);
+
+		assert_int_equal(sc_pem_encode(der, len, "CERTIFICATE", plain, sizeof plain, &n),
+				 SC_OK);
+		w = 0;
+		for (char *line = plain; *line;) {
+			char *nl = strchr(line, '\n');
+
+			memcpy(want + w, "250-", 4);
+			memcpy(want + w + 4, line, (size_t)(nl - line));
+			w += 4 + (size_t)(nl - line);
+			memcpy(want + w, "\r\n", 2);
+			w += 2;
+			line = nl + 1;
+		}
+		memset(framed, '#', sizeof framed);
+		assert_int_equal(sc_pem_encode_framed(der, len, "CERTIFICATE", "250-", "\r\n",
+						      framed, need, &m), SC_OK);
+		assert_int_equal(m, need);
+		assert_int_equal(m, w);
+		assert_memory_equal(framed, want, w);
+		assert_int_equal(framed[m], '#'); /* nothing past the end, no NUL */
+		memset(framed, '#', sizeof framed);
+		assert_int_equal(sc_pem_encode_framed(der, len, "CERTIFICATE", "250-", "\r\n",
+						      framed, need - 1, &m), SC_ERR_TOO_LONG);
+		assert_int_equal(framed[0], '#');
+	}
+	/* no prefix, LF: sc_pem_encode() without its NUL */
+	assert_int_equal(sc_pem_encode_framed(der, 100, "X509 CRL", "", "\n", framed,
+					      sizeof framed, &m), SC_OK);
+	assert_int_equal(sc_pem_encode(der, 100, "X509 CRL", plain, sizeof plain, &n), SC_OK);
+	assert_int_equal(m, n);
+	assert_memory_equal(framed, plain, n);
+	/* refusals */
+	assert_int_equal(sc_pem_encode_framed(der, 3, "CERTIFICATE", "250-", "", framed,
+					      sizeof framed, &m), SC_ERR_ARG);
+	assert_int_equal(sc_pem_encode_framed(der, 3, "bad-label-", "", "\n", framed,
+					      sizeof framed, &m), SC_ERR_ARG);
+	assert_int_equal(sc_pem_encode_framed(der, 3, "CERTIFICATE", NULL, "\n", framed,
+					      sizeof framed, &m), SC_ERR_ARG);
+	assert_int_equal(sc_pem_encode_framed(NULL, 3, "CERTIFICATE", "", "\n", framed,
+					      sizeof framed, &m), SC_ERR_ARG);
+	assert_int_equal(sc_pem_framed_size(SIZE_MAX - 5, "CERTIFICATE", 4, 2), SIZE_MAX);
+	assert_int_equal(sc_pem_framed_size(10, NULL, 4, 2), SIZE_MAX);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_encode_known),
 		cmocka_unit_test(test_encode_lines),
+		cmocka_unit_test(test_encode_framed),
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_multiple_blocks),
 		cmocka_unit_test(test_refusals),
