@@ -136,7 +136,7 @@ void conn_close(struct conn *c, const char *reason)
 	if (c->next)
 		c->next->prev = c->prev;
 	conn_nlive--;
-	shared_conns_set(conn_nlive);
+	shared_conns_release();
 	c->prev = NULL;
 	c->next = conn_dead;
 	conn_dead = c;
@@ -198,9 +198,10 @@ static void conn_peer_name(const struct sockaddr *sa, socklen_t salen, char *out
 		snprintf(out, size, "%s:%s", host, port);
 }
 
-/* Over max_connections (or a per-IP limit, @p why): say why in one
- * best-effort write, then close. */
-static void conn_refuse(int fd, const struct runtime *rt, const char *peer, const char *why)
+/* Over max_connections (@p open held the places) or a per-IP limit (@p why):
+ * say why in one best-effort write, then close. */
+static void conn_refuse(int fd, const struct runtime *rt, const char *peer, const char *why,
+			size_t open)
 {
 	char msg[300];
 	int n = snprintf(msg, sizeof msg, "421 4.7.0 %s Too many connections, try later\r\n",
@@ -214,7 +215,7 @@ static void conn_refuse(int fd, const struct runtime *rt, const char *peer, cons
 	else
 		log_msg(LOG_WARNING, "client=%s refused: 421 4.7.0 %s (%zu open, max_connections=%ld)",
 			peer, conn_shutdown_done ? "shutting down" : "too many connections",
-			shared_conns_total(conn_nlive), rt->max_connections);
+			open, rt->max_connections);
 	close(fd);
 }
 
@@ -224,18 +225,25 @@ void conn_accept(int fd, const struct sockaddr *sa, socklen_t salen)
 	char peer[64], id[24];
 	const char *why = NULL;
 	struct conn *c;
+	size_t open = 0;
 	int admit;
 
 	conn_peer_name(sa, salen, peer, sizeof peer);
-	/* with several serving processes: all of theirs (shared.h) */
-	if (conn_shutdown_done ||
-	    shared_conns_total(conn_nlive) >= (size_t)rt->max_connections) {
-		conn_refuse(fd, rt, peer, NULL);
+	if (conn_shutdown_done) {
+		conn_refuse(fd, rt, peer, NULL, shared_conns_total(conn_nlive));
+		return;
+	}
+	/* a place of max_connections, counted across the serving processes
+	 * (shared.h); given back on every path below that does not link the
+	 * connection, and by conn_close() for one that is */
+	if (!shared_conns_admit(conn_nlive, (size_t)rt->max_connections, &open)) {
+		conn_refuse(fd, rt, peer, NULL, open);
 		return;
 	}
 	admit = conn_limits_admit(rt, peer, &why);
 	if (!admit) {
-		conn_refuse(fd, rt, peer, why);
+		shared_conns_release();
+		conn_refuse(fd, rt, peer, why, 0);
 		return;
 	}
 	c = calloc(1, sizeof *c);
@@ -243,6 +251,7 @@ void conn_accept(int fd, const struct sockaddr *sa, socklen_t salen)
 		log_msg(LOG_ERR, "client=%s out of memory", peer);
 		if (admit == 2)
 			anvil_disconnect(peer);
+		shared_conns_release();
 		close(fd);
 		return;
 	}
@@ -256,6 +265,7 @@ void conn_accept(int fd, const struct sockaddr *sa, socklen_t salen)
 		log_msg(LOG_ERR, "client=%s out of memory", peer);
 		if (c->anvil_counted)
 			anvil_disconnect(peer);
+		shared_conns_release();
 		close(fd);
 		conn_free(c);
 		return;
@@ -272,8 +282,7 @@ void conn_accept(int fd, const struct sockaddr *sa, socklen_t salen)
 	if (conn_live)
 		conn_live->prev = c;
 	conn_live = c;
-	conn_nlive++;
-	shared_conns_set(conn_nlive);
+	conn_nlive++; /* its place was taken above */
 	log_msg(LOG_INFO, "client=%s session=%s connect", peer, id);
 	session_greet(&c->s);
 	conn_arm_timer(c);

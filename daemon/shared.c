@@ -1,8 +1,10 @@
 /*
  * shared.c - the state shared by the serving processes (see shared.h). Owns
- * the shared mapping: a header (lock, per-process connection counts), then
- * anvil.c's and authlimit.c's tables, which those modules use through the
- * pointers handed to them here.
+ * the shared mapping: a header (lock, per-process connection counts: the
+ * max_connections places each process holds), then anvil.c's and
+ * authlimit.c's tables, which those modules use through the pointers handed
+ * to them here. Mapped by the master before the forks; used by the serving
+ * processes' event loops, and by the master to clear a dead one's places.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -85,21 +87,61 @@ void shared_unlock(void)
 		pthread_mutex_unlock(&shared->lock);
 }
 
-void shared_conns_set(size_t n)
+/* The places taken in all processes; under the lock for shared_conns_admit(),
+ * without it for a log line. */
+static size_t shared_conns_sum(void)
 {
-	if (shared)
-		__atomic_store_n(&shared->conns[shared_me], (long)n, __ATOMIC_RELAXED);
+	size_t total = 0;
+
+	for (unsigned i = 0; i < shared_n; i++)
+		total += (size_t)__atomic_load_n(&shared->conns[i], __ATOMIC_RELAXED);
+	return total;
+}
+
+int shared_conns_admit(size_t mine, size_t max, size_t *open)
+{
+	size_t total;
+
+	if (!shared) {
+		/* one process: its own count, no lock on its accept path */
+		if (mine < max)
+			return 1;
+		*open = mine;
+		return 0;
+	}
+	/* Check and take in one step under the lock: a check of the counts
+	 * followed by a later store of this process's own let two processes
+	 * accepting at once both take the last place. A release runs without
+	 * the lock (an atomic decrement of this process's count): one that
+	 * races with this sum is at worst seen a moment late, so a place is
+	 * refused, never given twice. */
+	shared_lock();
+	total = shared_conns_sum();
+	if (total < max)
+		__atomic_add_fetch(&shared->conns[shared_me], 1L, __ATOMIC_RELAXED);
+	shared_unlock();
+	if (total < max)
+		return 1;
+	*open = total;
+	return 0;
+}
+
+void shared_conns_release(void)
+{
+	long n;
+
+	if (!shared)
+		return;
+	/* only this process writes its count while it lives (the master
+	 * clears it once it is dead): no read-modify-write race */
+	n = __atomic_load_n(&shared->conns[shared_me], __ATOMIC_RELAXED);
+	if (n > 0)
+		__atomic_store_n(&shared->conns[shared_me], n - 1, __ATOMIC_RELAXED);
 }
 
 size_t shared_conns_total(size_t mine)
 {
-	size_t total = 0;
-
-	if (!shared)
-		return mine;
-	for (unsigned i = 0; i < shared_n; i++)
-		total += (size_t)__atomic_load_n(&shared->conns[i], __ATOMIC_RELAXED);
-	return total;
+	return shared ? shared_conns_sum() : mine;
 }
 
 void shared_conns_clear(unsigned index)

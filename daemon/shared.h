@@ -4,9 +4,10 @@
  * max_connections_per_ip, max_connection_rate, harvest_ip_limit and the AUTH
  * failure limits count a client across all processes, and the open connection
  * count of each process, so that max_connections bounds the server, not each
- * process. One anonymous MAP_SHARED mapping made before the processes are
- * forked, guarded by one robust process-shared mutex (a process that dies
- * holding it does not stop the others). With one process nothing is shared
+ * process (a place is taken under the lock, so the bound is exact). One
+ * anonymous MAP_SHARED mapping made before the processes are forked, guarded
+ * by one robust process-shared mutex (a process that dies holding it does not
+ * stop the others). With one process nothing is shared
  * and the lock is a no-op.
  */
 #ifndef SMTPCERTD_SHARED_H
@@ -38,8 +39,23 @@ unsigned shared_workers(void);
 void shared_lock(void);
 void shared_unlock(void);
 
-/** This process now holds @p n connections. */
-void shared_conns_set(size_t n);
+/**
+ * Take one of @p max connection places (max_connections) for this process.
+ * With several serving processes the places of all of them are counted and
+ * taken under the shared lock, so that two processes accepting at the same
+ * instant cannot both take the last one; with one process it is a compare,
+ * without a lock or any shared state.
+ * @param mine this process's open connections (what is counted with one
+ *	process; with several, the shared count of this process is used)
+ * @param open set, when refused, to the connections that held every place
+ * @return 1 when a place is taken (give it back with shared_conns_release()
+ *	when the connection ends, or is not set up after all); 0 when all @p max
+ *	are taken.
+ */
+int shared_conns_admit(size_t mine, size_t max, size_t *open);
+
+/** Give back a place that shared_conns_admit() took (no-op with one process). */
+void shared_conns_release(void);
 
 /** Connections open in all serving processes (@p mine with one process). */
 size_t shared_conns_total(size_t mine);

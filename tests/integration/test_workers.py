@@ -5,7 +5,8 @@ Which process accepts a connection is the kernel's choice; the tests choose by
 stopping one serving process (SIGSTOP) while connecting, so that the other one
 takes the connection. With that: max_connections_per_ip, max_connections and
 harvest_ip_limit count a client across both processes (one process refuses on
-what the other one holds); session ids differ; SIGHUP reloads both; a serving
+what the other one holds), and a max_connections place that a per-network
+limit then refuses is given back; session ids differ; SIGHUP reloads both; a serving
 process killed with SIGKILL is restarted and the server goes on, and the
 connections it held no longer count against the client's network; SIGTERM stops
 all with exit status 0. Started as root with `user = nobody`: one writer, both
@@ -16,6 +17,7 @@ import os
 import pwd
 import re
 import signal
+import socket
 import time
 import unittest
 
@@ -55,6 +57,18 @@ class Only:
     def __exit__(self, *exc):
         for p in self.others:
             os.kill(p, signal.SIGCONT)
+
+
+class SourceClient(Client):
+    """A Client from loopback address @src (127.0.0.2, ...): another client
+    network for the per-network limits, since every test client is 127.0.0.1."""
+
+    def __init__(self, port, src, timeout=10.0):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout,
+                                             source_address=(src, 0))
+        self.timeout = timeout
+        self.buf = b""
+        self.banner = self.reply()
 
 
 def served_by(d, port):
@@ -133,6 +147,38 @@ class WorkersTest(unittest.TestCase):
                                        mark))
             with d.client() as c3:
                 self.assertEqual(c3.banner.code, 220)
+
+    def test_refused_by_another_limit_gives_its_place_back(self):
+        # the place of max_connections is taken before the per-network limits
+        # are asked (shared.c, conn.c): a refusal by them gives it back, or
+        # the second process would count one place too many for good
+        with self.daemon(max_connections="2", max_connections_per_ip="1") as d:
+            a, b = servers(d)
+            with Only(d, a):
+                held = d.client()
+            self.addCleanup(held.close)
+            with Only(d, b):
+                for _ in range(3):
+                    refused = d.client()
+                    refused.close()
+                    self.assertEqual(refused.banner.code, 421, refused.banner)
+                other = SourceClient(d.port, "127.0.0.2")
+            self.addCleanup(other.close)
+            self.assertEqual(held.banner.code, 220)
+            self.assertEqual(other.banner.code, 220, other.banner)
+            self.assertTrue(d.wait_log(r"smtpcertd\[%d\]: client=127\.0\.0\.2:%d session=\S+ connect"
+                                       % (b, other.local_port), 10), d.log_text()[-2000:])
+            self.assertTrue(d.wait_log(r"smtpcertd\[%d\]: warning: client=\S+ refused: 421 4\.7\.0 too many "
+                                       r"connections from this network" % b, 10),
+                            d.log_text()[-2000:])
+            # now both places are taken
+            with Only(d, a):
+                full = SourceClient(d.port, "127.0.0.3")
+            full.close()
+            self.assertEqual(full.banner.code, 421, full.banner)
+            self.assertTrue(d.wait_log(r"smtpcertd\[%d\]: warning: client=127\.0\.0\.3:\d+ refused: 421 "
+                                       r"4\.7\.0 too many connections \(2 open, max_connections=2\)"
+                                       % a, 10), d.log_text()[-2000:])
 
     def test_harvest_budget_counts_both_processes(self):
         with self.daemon(harvest_ip_limit="2") as d:
