@@ -1,11 +1,25 @@
 /*
  * base64.c - RFC 4648 section 4 base64 (see smtpcert/base64.h). Pure functions,
  * used by every process.
+ *
+ * The encoder is on the path of every CERT answer (the PEM of the certificate):
+ * after the LMDB lookup it was the largest cost per request (callgrind: ~4,900
+ * of ~18,000 instructions for a 1.2 KB certificate). On x86-64 with SSSE3 it
+ * encodes 12 octets per step with vector instructions (the shuffle-multiply
+ * method described by Wojciech Mula and Daniel Lemire, "Faster Base64 Encoding
+ * and Decoding Using AVX2 Instructions", 2018, section 2), chosen at run time;
+ * elsewhere, and for the last groups, two lookups per group in a pair table.
  */
 #include <stdint.h>
 #include <string.h>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define B64_SSSE3 1
+#endif
+
 #include "smtpcert/smtpcert.h"
+#include "base64_int.h"
 
 static const char alphabet[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -39,23 +53,75 @@ int sc_base64_value(unsigned char c)
 	return -1;
 }
 
-sc_status sc_base64_encode(const void *in, size_t n, char *out, size_t size, size_t *outlen)
+#ifdef B64_SSSE3
+/*
+ * 12 octets (four groups) per step, loading 16: each 32-bit lane gets the
+ * octets (1, 0, 2, 1) of its group, two masked multiplies move the four 6-bit
+ * fields into the four octets of the lane, and a 16-entry table holds the
+ * offset from the field to its character for each range of the alphabet.
+ * @return the octets done (a multiple of 12; the caller does the rest).
+ */
+__attribute__((target("ssse3"))) static size_t b64_encode_ssse3(const uint8_t *in, size_t n,
+								size_t avail, char *out)
 {
-	const uint8_t *p = in;
-	size_t o = 0;
+	const __m128i order = _mm_set_epi8(10, 11, 9, 10, 7, 8, 6, 7, 4, 5, 3, 4, 1, 2, 0, 1);
+	const __m128i offsets = _mm_setr_epi8('a' - 26, '0' - 52, '0' - 52, '0' - 52, '0' - 52,
+					      '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52,
+					      '0' - 52, '+' - 62, '/' - 63, 'A', 0, 0);
+	size_t i = 0, o = 0;
 
-	SC_ENSURE(out != NULL && (in != NULL || n == 0), SC_ERR_ARG);
-	if (n > (SIZE_MAX / 4) * 3 - 3 || size < SC_BASE64_LEN(n) + 1)
-		return SC_ERR_TOO_LONG;
-	/* whole groups without a branch, then the padded tail */
-	size_t whole = n - n % 3, i;
+	for (; i + 12 <= n && i + 16 <= avail; i += 12, o += 16) {
+		__m128i v = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(in + i)), order);
+		/* fields a and c: to the low bits of the lane's two 16-bit halves */
+		__m128i ac = _mm_mulhi_epu16(_mm_and_si128(v, _mm_set1_epi32(0x0fc0fc00)),
+					     _mm_set1_epi32(0x04000040));
+		/* fields b and d: to the high octet of each half */
+		__m128i bd = _mm_mullo_epi16(_mm_and_si128(v, _mm_set1_epi32(0x003f03f0)),
+					     _mm_set1_epi32(0x01000010));
+		__m128i idx = _mm_or_si128(ac, bd);
+		/* range of each field: 0 for a-z, 1..12 for 0-9 + /, 13 for A-Z */
+		__m128i r = _mm_subs_epu8(idx, _mm_set1_epi8(51));
+		__m128i upper = _mm_cmpgt_epi8(_mm_set1_epi8(26), idx);
 
-	for (i = 0; i < whole; i += 3, o += 4) {
-		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+		r = _mm_or_si128(r, _mm_and_si128(upper, _mm_set1_epi8(13)));
+		_mm_storeu_si128((__m128i *)(out + o),
+				 _mm_add_epi8(idx, _mm_shuffle_epi8(offsets, r)));
+	}
+	return i;
+}
+#endif
+
+void sc_b64_encode_groups(const uint8_t *in, size_t n, size_t avail, char *out)
+{
+	size_t i = 0, o = 0;
+
+#ifdef B64_SSSE3
+	if (n >= 12 && __builtin_cpu_supports("ssse3")) {
+		i = b64_encode_ssse3(in, n, avail, out);
+		o = i / 3 * 4;
+	}
+#endif
+	for (; i + 3 <= n; i += 3, o += 4) {
+		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
 
 		memcpy(out + o, pairs[v >> 12], 2);
 		memcpy(out + o + 2, pairs[v & 4095], 2);
 	}
+}
+
+sc_status sc_base64_encode(const void *in, size_t n, char *out, size_t size, size_t *outlen)
+{
+	const uint8_t *p = in;
+	size_t o, whole, i;
+
+	SC_ENSURE(out != NULL && (in != NULL || n == 0), SC_ERR_ARG);
+	if (n > (SIZE_MAX / 4) * 3 - 3 || size < SC_BASE64_LEN(n) + 1)
+		return SC_ERR_TOO_LONG;
+	/* whole groups, then the padded tail */
+	whole = n - n % 3;
+	sc_b64_encode_groups(p, whole, n, out);
+	i = whole;
+	o = whole / 3 * 4;
 	if (i < n) {
 		uint32_t v = (uint32_t)p[i] << 16 | (n - i > 1 ? (uint32_t)p[i + 1] << 8 : 0);
 

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "smtpcert/base64.h"
+#include "base64_int.h"
 #include "smtpcert/pem.h"
 
 #define PEM_DASHES "-----"
@@ -375,8 +376,16 @@ sc_status sc_pem_encode_framed(const uint8_t *der, size_t der_len, const char *l
 			chunk = PEM_COLS / 4 * 3;
 		memcpy(out + o, prefix, pl);
 		o += pl;
-		/* room: this line's text and at least the eol after it */
-		SC_TRY(sc_base64_encode(der + off, chunk, out + o, size - o, &n));
+		if (chunk == PEM_COLS / 4 * 3) {
+			/* a whole line: its groups may read ahead into the next
+			 * line's octets (the vector path then covers all of it) */
+			sc_b64_encode_groups(der + off, chunk, der_len - off, out + o);
+			n = PEM_COLS;
+		} else {
+			/* the last, short line: padding; the NUL it leaves lands
+			 * where the eol goes (room checked above) */
+			SC_TRY(sc_base64_encode(der + off, chunk, out + o, size - o, &n));
+		}
 		o += n;
 		memcpy(out + o, eol, el);
 		o += el;
