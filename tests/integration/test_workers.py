@@ -8,11 +8,13 @@ harvest_ip_limit count a client across both processes (one process refuses on
 what the other one holds), and a max_connections place that a per-network
 limit then refuses is given back; session ids differ; SIGHUP reloads both; a serving
 process killed with SIGKILL is restarted and the server goes on, and the
-connections it held no longer count against the client's network; SIGTERM stops
-all with exit status 0. Started as root with `user = nobody`: one writer, both
+connections it held no longer count against the client's network; AUTH failures
+through one process and then the other add up to auth_max_failures, per IP and
+per user; SIGTERM stops all with exit status 0. Started as root with `user = nobody`: one writer, both
 serving processes run as nobody under the filter, each with its reload helper,
 and a CERC through each one is queued by the one writer.
 """
+import base64
 import os
 import pwd
 import re
@@ -24,6 +26,13 @@ import unittest
 import sctest
 from sctest import Client, Daemon
 from test_privsep import FILTERED, ID_RE, PrivsepDaemon, children_of, status_of, submit
+
+
+USERS = {"alice@example.test": "correct horse", "bob@example.test": "b0b-secret"}
+
+
+def b64(s):
+    return base64.b64encode(s.encode()).decode()
 
 
 def servers(d, n=2, timeout=30):
@@ -71,10 +80,10 @@ class SourceClient(Client):
         self.banner = self.reply()
 
 
-def served_by(d, port):
-    """The pid whose log line says it accepted the client on local @port."""
-    m = d.wait_log(r"smtpcertd\[(\d+)\]: client=127\.0\.0\.1:%d session=\S+ connect"
-                   % port, 10)
+def served_by(d, port, host="127.0.0.1"):
+    """The pid whose log line says it accepted the client @host on local @port."""
+    m = d.wait_log(r"smtpcertd\[(\d+)\]: client=%s:%d session=\S+ connect"
+                   % (re.escape(host), port), 10)
     return int(m.group(1)) if m else None
 
 
@@ -166,8 +175,7 @@ class WorkersTest(unittest.TestCase):
             self.addCleanup(other.close)
             self.assertEqual(held.banner.code, 220)
             self.assertEqual(other.banner.code, 220, other.banner)
-            self.assertTrue(d.wait_log(r"smtpcertd\[%d\]: client=127\.0\.0\.2:%d session=\S+ connect"
-                                       % (b, other.local_port), 10), d.log_text()[-2000:])
+            self.assertEqual(served_by(d, other.local_port, "127.0.0.2"), b)
             self.assertTrue(d.wait_log(r"smtpcertd\[%d\]: warning: client=\S+ refused: 421 4\.7\.0 too many "
                                        r"connections from this network" % b, 10),
                             d.log_text()[-2000:])
@@ -250,6 +258,82 @@ class WorkersTest(unittest.TestCase):
             for c in again:
                 self.addCleanup(c.close)
                 self.assertEqual(c.banner.code, 220, c.banner)
+
+
+class WorkersAuthTest(unittest.TestCase):
+    """auth_max_failures counts failures across the serving processes
+    (authlimit.c's tables in shared.c's mapping): failures through one
+    process and then through the other add up, so that neither reaches the
+    limit alone and the attempt after the one that makes the total is
+    refused. A table of each process's own would answer it 535 or 235."""
+
+    MAX = 4  # auth_max_failures: 2 failures through each process
+
+    def daemon(self):
+        tmp = sctest.mkdtemp("sc-workers-auth-")
+        passwd = os.path.join(tmp, "passwd")
+        sctest.write_passwd(passwd, USERS)
+        d = Daemon(overrides={"workers": "2", "auth": "passwd:" + passwd,
+                              "auth_fail_delay": "1", "auth_max_failures": str(self.MAX)})
+        self.addCleanup(d.cleanup)
+        self.addCleanup(d.stop)
+        return d
+
+    def session(self, d, pid, src=None):
+        """A client in TLS, after EHLO, whose connection serving process @pid
+        accepted (the other one stopped meanwhile), from loopback @src."""
+        with Only(d, pid):
+            c = SourceClient(d.port, src) if src else d.client()
+        self.addCleanup(c.close)
+        self.assertEqual(served_by(d, c.local_port, src or "127.0.0.1"), pid)
+        c.ehlo()
+        c.starttls()
+        c.ehlo()
+        return c
+
+    def auth(self, c, user, password):
+        return c.cmd("AUTH PLAIN " + b64("\0%s\0%s" % (user, password)), timeout=30)
+
+    def test_ip_failures_add_up_across_processes(self):
+        d = self.daemon()
+        a, b = servers(d)
+        # a user name each time: only the IP's counter (127.0.0.1) adds up
+        n = 0
+        for pid in (a, b):
+            c = self.session(d, pid)
+            for _ in range(self.MAX // 2):
+                r = self.auth(c, "user%d@example.test" % n, "wrong")
+                self.assertEqual(r.code, 535, "failure %d through %d: %r" % (n + 1, pid, r))
+                n += 1
+        # B has seen 2 failures itself, A 2: together the limit
+        r = self.auth(c, "bob@example.test", USERS["bob@example.test"])
+        self.assertEqual(r.code, 454, r)
+        self.assertEqual(r.last, "454 4.7.0 Too many authentication failures")
+        # and A refuses too
+        c = self.session(d, a)
+        r = self.auth(c, "alice@example.test", USERS["alice@example.test"])
+        self.assertEqual(r.last, "454 4.7.0 Too many authentication failures")
+
+    def test_user_failures_add_up_across_processes(self):
+        d = self.daemon()
+        a, b = servers(d)
+        # another client network each time: only alice's counter adds up
+        for pid, src in ((a, "127.0.0.2"), (b, "127.0.0.3")):
+            c = self.session(d, pid, src)
+            for i in range(self.MAX // 2):
+                r = self.auth(c, "alice@example.test", "wrong%d" % i)
+                self.assertEqual(r.code, 535, "through %d from %s: %r" % (pid, src, r))
+        # the right password, through B, from a network without failures
+        c = self.session(d, b, "127.0.0.4")
+        mark = len(d.log_text())
+        r = self.auth(c, "alice@example.test", USERS["alice@example.test"])
+        self.assertEqual(r.last, "454 4.7.0 Too many authentication failures")
+        self.assertTrue(d.wait_log(r"smtpcertd\[%d\]: client=127\.0\.0\.4:%d session=\S+ cmd=AUTH "
+                                   r"mech=PLAIN user=alice@example\.test result=454 status=4\.7\.0$"
+                                   % (b, c.local_port), 10, mark), d.log_text()[mark:])
+        # the limit is alice's, not the network's: bob gets in
+        r = self.auth(c, "bob@example.test", USERS["bob@example.test"])
+        self.assertEqual(r.code, 235, r)
 
 
 class WorkersPrivsepTest(unittest.TestCase):
