@@ -172,9 +172,11 @@ static void race(unsigned index, struct race_report *rep, int *ready)
 	int held = 0;
 
 	shared_set_index(index);
-	/* both start together, so that they overlap even on a loaded machine */
+	/* both start together, so that they overlap even on a loaded machine
+	 * (bounded: the other one may never have been forked) */
+	start = race_ms();
 	__atomic_add_fetch(ready, 1, __ATOMIC_SEQ_CST);
-	while (__atomic_load_n(ready, __ATOMIC_SEQ_CST) < 2)
+	while (__atomic_load_n(ready, __ATOMIC_SEQ_CST) < 2 && race_ms() - start < 10000)
 		;
 	start = race_ms();
 	/* on a loaded machine one may run alone for a while, or wait while
