@@ -554,6 +554,51 @@ static void test_golden(void **state)
 	assert_true(cases_run > 50);
 }
 
+/* Every octet in a bare local part: accepted exactly when it is RFC 5322 atext
+ * (or the dot between two atoms), and the key is then the address folded; a
+ * quoted local part holding the octet gets its key quoted unless it is atext. */
+static void test_atext_every_octet(void **state)
+{
+	static const char specials[] = "!#$%&'*+-/=?^_`{|}~";
+
+	(void)state;
+	for (int c = 0; c < 256; c++) {
+		int atext = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			    (c >= '0' && c <= '9') || (c != 0 && strchr(specials, c));
+		char in[16], key[64], want[64];
+		struct sc_addr a;
+		const char *why = NULL;
+		sc_status rc;
+
+		snprintf(in, sizeof in, "a%cb@Example.ORG", c);
+		if (c == 0)
+			memcpy(in, "a\0b@Example.ORG", 16);
+		rc = sc_addr_parse(in, 15, 0, &a, &why);
+		if (atext || c == '.') {
+			assert_int_equal(rc, SC_OK);
+			assert_int_equal(sc_addr_key(&a, key, sizeof key, NULL), SC_OK);
+			snprintf(want, sizeof want, "a%cb@example.org",
+				 c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+			assert_string_equal(key, want);
+		} else {
+			assert_int_not_equal(rc, SC_OK);
+		}
+		/* quoted: every printable ASCII octet is qtext or escaped */
+		if (c >= 32 && c < 127) {
+			char q[16];
+			int qn = snprintf(q, sizeof q, "\"a%s%cb\"@x.org",
+					  c == '"' || c == '\\' ? "\\" : "", c);
+
+			assert_int_equal(sc_addr_parse(q, (size_t)qn, 0, &a, &why), SC_OK);
+			assert_int_equal(sc_addr_key(&a, key, sizeof key, NULL), SC_OK);
+			if (atext || c == '.')
+				assert_true(key[0] != '"' || c == '.'); /* "a.b" is a dot-atom */
+			else
+				assert_int_equal(key[0], '"');
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -564,6 +609,7 @@ int main(void)
 		cmocka_unit_test(test_domain_helpers),
 		cmocka_unit_test(test_utf8),
 		cmocka_unit_test(test_golden),
+		cmocka_unit_test(test_atext_every_octet),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
