@@ -213,7 +213,12 @@ static size_t log_body(char *dst, const struct log_msgsrc *m)
 	size_t n;
 
 	if (m->fmt) {
+		/* m->fmt is log_msg()'s format argument, which the compiler checks
+		 * against its arguments at every call (log.h: format attribute) */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
 		int r = vsnprintf(dst, LOG_MSG_MAX + 1, m->fmt, *m->ap);
+#pragma GCC diagnostic pop
 
 		if (r <= 0)
 			return 0;
