@@ -101,8 +101,10 @@ void cert_walk(struct cert_walk *w, const struct cert_sink *sink)
 	for (size_t i = 0; i < RUNTIME_REPOS_MAX; i++)
 		w->store_rc[i] = SC_OK;
 	for (size_t i = 0; i < rt->nrepos; i++) {
-		sc_status rc = sc_repo_lookup(rt->repos[i]->repo, w->addr, w->now, rt->crls,
-					      cert_emit_entry, &ce);
+		/* CERT serves the leaf only: the chain is not even read */
+		sc_status rc = sc_repo_lookup_ex(rt->repos[i]->repo, w->addr, w->now, rt->crls,
+						 w->chain ? 0 : SC_REPO_LOOKUP_LEAF,
+						 cert_emit_entry, &ce);
 
 		if (rc == SC_OK) {
 			w->outcome = CERT_FOUND;

@@ -339,6 +339,12 @@ static sc_status pick_visit(void *arg, const struct sc_repo_entry *e)
 sc_status sc_repo_lookup(sc_repo *r, const struct sc_addr *addr, time_t now,
 			 const sc_crlset *crls, sc_repo_entry_fn fn, void *arg)
 {
+	return sc_repo_lookup_ex(r, addr, now, crls, 0, fn, arg);
+}
+
+sc_status sc_repo_lookup_ex(sc_repo *r, const struct sc_addr *addr, time_t now,
+			    const sc_crlset *crls, unsigned flags, sc_repo_entry_fn fn, void *arg)
+{
 	char key[SC_ADDR_KEY_MAX];
 	size_t keylen;
 	struct pick p = { .now = now, .crls = crls, .fn = fn, .arg = arg };
@@ -347,9 +353,14 @@ sc_status sc_repo_lookup(sc_repo *r, const struct sc_addr *addr, time_t now,
 	SC_ENSURE_ARG(r);
 	SC_ENSURE_ARG(addr);
 	SC_ENSURE_ARG(fn);
+	SC_ENSURE(!(flags & ~(unsigned)SC_REPO_LOOKUP_LEAF), SC_ERR_ARG);
 	SC_TRY(make_key(addr, key, sizeof key, &keylen));
 	repo_read_lock(r);
-	st = repo_read_end(r, r->be->lookup(r->state, key, keylen, pick_visit, &p));
+	if (flags && r->be->lookup_ex)
+		st = r->be->lookup_ex(r->state, key, keylen, flags, pick_visit, &p);
+	else
+		st = r->be->lookup(r->state, key, keylen, pick_visit, &p);
+	st = repo_read_end(r, st);
 	if (st == SC_OK && !p.finished)
 		return SC_ERR_INTERNAL; /* backend broke the final-call contract */
 	return st;

@@ -37,6 +37,11 @@ struct sc_repo_backend {
 	sc_status (*lookup)(void *state, const char *key, size_t keylen,
 			    sc_repo_entry_fn visit, void *arg);
 
+	/* Optional: lookup() with enum sc_repo_lookup_flags; NULL means the
+	 * backend has no use for them and lookup() is called instead. */
+	sc_status (*lookup_ex)(void *state, const char *key, size_t keylen, unsigned flags,
+			       sc_repo_entry_fn visit, void *arg);
+
 	/* Store @p e (key field ignored) under @p key; same fingerprint replaces. */
 	sc_status (*store)(void *state, const char *key, size_t keylen,
 			   const struct sc_repo_entry *e);

@@ -202,7 +202,7 @@ int lmdb_list_split(const void *val, size_t len, struct lmdb_span out[SC_REPO_EN
 }
 
 sc_status lmdb_entry_decode(struct lmdb_state *s, MDB_txn *txn, struct lmdb_span sp,
-			    struct sc_repo_entry *e)
+			    int leaf_only, struct sc_repo_entry *e)
 {
 	size_t nchain, off;
 
@@ -213,6 +213,8 @@ sc_status lmdb_entry_decode(struct lmdb_state *s, MDB_txn *txn, struct lmdb_span
 	SC_ENSURE(sp.len > off, SC_ERR_SYNTAX);
 	SC_TRY(sc_record_decode(sp.p + off, sp.len - off, e));
 	SC_ENSURE(e->n_der == 1, SC_ERR_SYNTAX);
+	if (leaf_only)
+		return SC_OK; /* CERT: one B-tree walk per chain certificate fewer */
 	for (size_t i = 0; i < nchain; i++) {
 		MDB_val k = { LMDB_FP_LEN, (void *)(sp.p + 1 + i * LMDB_FP_LEN) }, v;
 		int rc = mdb_get(txn, s->chains, &k, &v);
@@ -478,8 +480,8 @@ out:
 	return SC_OK;
 }
 
-static sc_status lmdb_lookup(void *state, const char *key, size_t keylen,
-			     sc_repo_entry_fn visit, void *arg)
+static sc_status lmdb_lookup_ex(void *state, const char *key, size_t keylen, unsigned flags,
+				sc_repo_entry_fn visit, void *arg)
 {
 	struct lmdb_state *s = state;
 	MDB_val k = { keylen + 1, (void *)key }, v; /* key with its NUL: "key\0" */
@@ -502,7 +504,8 @@ static sc_status lmdb_lookup(void *state, const char *key, size_t keylen,
 		sc_repo_warn(s->r, "lmdb:%s: %s: corrupt entry list skipped", s->path, key);
 	for (int i = 0; i < n && st == SC_OK; i++) {
 		struct sc_repo_entry e;
-		sc_status dst = lmdb_entry_decode(s, s->rtxn, sp[i], &e);
+		sc_status dst = lmdb_entry_decode(s, s->rtxn, sp[i],
+						  (flags & SC_REPO_LOOKUP_LEAF) != 0, &e);
 
 		if (dst == SC_ERR_TEMP) {
 			st = lmdb_fail(s, MDB_PANIC, "lookup", SC_ERR_TEMP);
@@ -520,6 +523,12 @@ static sc_status lmdb_lookup(void *state, const char *key, size_t keylen,
 		st = visit(arg, NULL); /* entries still valid: txn not reset yet */
 	mdb_txn_reset(s->rtxn);
 	return st;
+}
+
+static sc_status lmdb_lookup(void *state, const char *key, size_t keylen,
+			     sc_repo_entry_fn visit, void *arg)
+{
+	return lmdb_lookup_ex(state, key, keylen, 0, visit, arg);
 }
 
 static sc_status lmdb_list(void *state, sc_repo_entry_fn fn, void *arg)
@@ -561,7 +570,7 @@ static sc_status lmdb_list(void *state, sc_repo_entry_fn fn, void *arg)
 		for (int i = 0; i < n && st == SC_OK; i++) {
 			struct sc_repo_entry e;
 
-			if (lmdb_entry_decode(s, txn, sp[i], &e) != SC_OK) {
+			if (lmdb_entry_decode(s, txn, sp[i], 0, &e) != SC_OK) {
 				sc_repo_warn(s->r, "lmdb:%s: %s: corrupt record skipped",
 					     s->path, (const char *)kp);
 				continue;
@@ -583,6 +592,7 @@ const struct sc_repo_backend sc_repo_lmdb_backend = {
 	.open = lmdb_open,
 	.close = lmdb_close,
 	.lookup = lmdb_lookup,
+	.lookup_ex = lmdb_lookup_ex,
 	.store = lmdb_store,
 	.store_batch = lmdb_store_batch,
 	.remove = lmdb_remove,

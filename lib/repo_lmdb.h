@@ -81,12 +81,13 @@ int lmdb_list_split(const void *val, size_t len, struct lmdb_span out[SC_REPO_EN
 
 /**
  * Decode one entry inside @p txn: the leaf from the record, the chain
- * certificates from "chains" (pointers into the map, valid while @p txn is).
+ * certificates from "chains" (pointers into the map, valid while @p txn is),
+ * unless @p leaf_only (then n_der is 1 and "chains" is not read).
  * @return SC_OK; SC_ERR_SYNTAX (corrupt, or a chain certificate missing); an
  *         LMDB failure as SC_ERR_TEMP.
  */
 sc_status lmdb_entry_decode(struct lmdb_state *s, MDB_txn *txn, struct lmdb_span sp,
-			    struct sc_repo_entry *e);
+			    int leaf_only, struct sc_repo_entry *e);
 
 /* Writers (repo_lmdb_write.c), as the backend vtable wants them. */
 sc_status lmdb_store(void *state, const char *key, size_t keylen,

@@ -159,6 +159,21 @@ int sc_repo_scheme_known(const char *spec);
 SC_MUST_CHECK sc_status sc_repo_lookup(sc_repo *r, const struct sc_addr *addr, time_t now,
 				       const sc_crlset *crls, sc_repo_entry_fn fn, void *arg);
 
+/** Options of sc_repo_lookup_ex(). */
+enum sc_repo_lookup_flags {
+	/** The caller needs the leaf only (CERT): the entry's chain may be left
+	 *  out (n_der == 1). lmdb: saves a read of "chains" per chain certificate,
+	 *  and an entry whose chain certificate is missing is still served (its
+	 *  leaf is intact); other backends ignore it. */
+	SC_REPO_LOOKUP_LEAF = 1u << 0
+};
+
+/** sc_repo_lookup() with @p flags (enum sc_repo_lookup_flags); the same
+ *  choice of entry and the same results. */
+SC_MUST_CHECK sc_status sc_repo_lookup_ex(sc_repo *r, const struct sc_addr *addr, time_t now,
+					  const sc_crlset *crls, unsigned flags,
+					  sc_repo_entry_fn fn, void *arg);
+
 /**
  * Store @p c (leaf + chain) under @p addr. Storing the same leaf again replaces
  * its entry (and chain). Atomic: a concurrent lookup sees the old or the new state.

@@ -152,6 +152,15 @@ static sc_status lookup(sc_repo *r, const char *addr, const sc_crlset *crls, str
 	return sc_repo_lookup(r, &a, time(NULL), crls, got_fn, g);
 }
 
+/* sc_repo_lookup_ex() with SC_REPO_LOOKUP_LEAF (CERT). */
+static sc_status lookup_leaf(sc_repo *r, const char *addr, const sc_crlset *crls, struct got *g)
+{
+	struct sc_addr a = A(addr);
+
+	memset(g, 0, sizeof *g);
+	return sc_repo_lookup_ex(r, &a, time(NULL), crls, SC_REPO_LOOKUP_LEAF, got_fn, g);
+}
+
 static sc_status count_fn(void *arg, const struct sc_repo_entry *e)
 {
 	(*(size_t *)arg)++;
@@ -296,6 +305,34 @@ static void case_newest_valid(void **state)
 	sc_cert_free(future);
 	sc_cert_free(expired);
 	sc_cert_free(revoked);
+	sc_repo_close(r);
+}
+
+/* A leaf-only lookup chooses what a whole one chooses (newest valid, CRL
+ * applied); the chain may be left out, never the leaf; unknown flags refused. */
+static void case_leaf_only(void **state)
+{
+	sc_repo *r = open_repo(SC_REPO_CREATE);
+	sc_cert *old = mk_cert((struct tc_cert_opts){ .not_before_offset = -3 * DAY }, 1, NULL);
+	sc_cert *best = mk_cert((struct tc_cert_opts){ .not_before_offset = -DAY }, 1, NULL);
+	struct sc_addr a = A("alice@example.test");
+	struct got g, whole;
+
+	store(r, "alice@example.test", old);
+	store(r, "alice@example.test", best);
+	assert_int_equal(lookup(r, "alice@example.test", NULL, &whole), SC_OK);
+	assert_int_equal(whole.n_der, 2);
+	assert_int_equal(lookup_leaf(r, "alice@example.test", NULL, &g), SC_OK);
+	assert_int_equal(g.calls, 1);
+	assert_memory_equal(g.fp, whole.fp, 32);
+	assert_fp(&g, best);
+	assert_true(g.n_der == 1 || g.n_der == 2);
+	assert_int_equal(lookup_leaf(r, "nobody@example.test", NULL, &g), SC_ERR_NOT_FOUND);
+	assert_int_equal(g.calls, 0);
+	assert_int_equal(sc_repo_lookup_ex(r, &a, time(NULL), NULL, 1u << 7, got_fn, &g),
+			 SC_ERR_ARG);
+	sc_cert_free(old);
+	sc_cert_free(best);
 	sc_repo_close(r);
 }
 
@@ -607,6 +644,7 @@ static void case_create_parents(void **state)
 #define REPO_CASES                                                                 \
 	cmocka_unit_test_setup_teardown(case_store_lookup, fx_setup, fx_teardown),       \
 	cmocka_unit_test_setup_teardown(case_newest_valid, fx_setup, fx_teardown),       \
+	cmocka_unit_test_setup_teardown(case_leaf_only, fx_setup, fx_teardown),          \
 	cmocka_unit_test_setup_teardown(case_ties, fx_setup, fx_teardown),               \
 	cmocka_unit_test_setup_teardown(case_replace_and_remove, fx_setup, fx_teardown), \
 	cmocka_unit_test_setup_teardown(case_list_order, fx_setup, fx_teardown),         \

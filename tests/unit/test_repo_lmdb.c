@@ -163,6 +163,13 @@ static void test_corrupt_record_skipped(void **state)
 	assert_non_null(strstr(wn.last, "corrupt entry list"));
 	assert_int_equal(lookup(r, "carol@example.test", NULL, &g), SC_ERR_NOT_FOUND);
 	assert_non_null(strstr(wn.last, "carol@example.test: corrupt record"));
+	/* CERT reads no chain: carol's leaf is intact and served */
+	assert_int_equal(lookup_leaf(r, "carol@example.test", NULL, &g), SC_OK);
+	assert_int_equal(g.n_der, 1);
+	assert_fp(&g, c);
+	assert_int_equal(lookup_leaf(r, key, NULL, &g), SC_OK);
+	assert_int_equal(g.n_der, 1); /* lmdb leaves the chain out */
+	assert_fp(&g, c);
 	assert_int_equal(count_all(r), 1);
 	sc_repo_close(r);
 	/* a writer does not silently replace a broken list, and removes it whole */
