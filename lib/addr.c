@@ -550,11 +550,24 @@ sc_status sc_addr_key(const struct sc_addr *a, char *buf, size_t size, size_t *l
 	SC_ENSURE_ARG(a);
 	SC_ENSURE_ARG(buf);
 	SC_TRY(addr_lengths(a, &nl, &nd));
-	out_local(&o, a->local, nl, 1);
-	out_put(&o, '@');
 	/* One trailing dot means the same domain (absolute vs relative form). */
 	if (nd > 1 && a->domain[nd - 1] == '.')
 		nd--;
+	if (nl + 1 + nd < size && is_dot_atom(a->local, nl)) {
+		/* the common case, bare and fitting: one pass, no quoting and no
+		 * check per octet (every CERT computes a key) */
+		for (size_t i = 0; i < nl; i++)
+			buf[i] = fold(a->local[i]);
+		buf[nl] = '@';
+		for (size_t i = 0; i < nd; i++)
+			buf[nl + 1 + i] = fold(a->domain[i]);
+		buf[nl + 1 + nd] = '\0';
+		if (len)
+			*len = nl + 1 + nd;
+		return SC_OK;
+	}
+	out_local(&o, a->local, nl, 1);
+	out_put(&o, '@');
 	for (size_t i = 0; i < nd; i++)
 		out_put(&o, fold(a->domain[i]));
 	return out_finish(&o, len);

@@ -599,6 +599,54 @@ static void test_atext_every_octet(void **state)
 	}
 }
 
+/* The key at the exact size and one octet short, bare and quoted, with the
+ * trailing dot of an absolute domain dropped. */
+static void test_key_exact_sizes(void **state)
+{
+	static const struct {
+		const char *in, *key;
+	} sizes[] = {
+		{ "Bob@Example.ORG", "bob@example.org" },
+		{ "\"B b\"@Example.ORG", "\"b b\"@example.org" },
+		{ "a.B.c@x", "a.b.c@x" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+		struct sc_addr a;
+		const char *why = NULL;
+		char buf[64];
+		size_t n = strlen(sizes[i].key), len = 0;
+
+		assert_int_equal(sc_addr_parse(sizes[i].in, strlen(sizes[i].in), 0, &a, &why),
+				 SC_OK);
+		memset(buf, '#', sizeof buf);
+		assert_int_equal(sc_addr_key(&a, buf, n + 1, &len), SC_OK);
+		assert_string_equal(buf, sizes[i].key);
+		assert_int_equal(len, n);
+		assert_int_equal(buf[n + 1], '#');
+		memset(buf, '#', sizeof buf);
+		assert_int_equal(sc_addr_key(&a, buf, n, &len), SC_ERR_TOO_LONG);
+		assert_int_equal(buf[0], '\0');
+		assert_int_equal(buf[n], '#');
+	}
+	/* a struct built by hand with an absolute domain: the dot is not keyed */
+	{
+		struct sc_addr a;
+		char buf[32];
+		size_t len = 0;
+
+		memset(&a, 0, sizeof a);
+		memcpy(a.local, "Bob", 4);
+		memcpy(a.domain, "Example.ORG.", 13);
+		assert_int_equal(sc_addr_key(&a, buf, 16, &len), SC_OK);
+		assert_string_equal(buf, "bob@example.org");
+		assert_int_equal(len, 15);
+		assert_int_equal(sc_addr_key(&a, buf, 15, &len), SC_ERR_TOO_LONG);
+		assert_int_equal(buf[0], '\0');
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -610,6 +658,7 @@ int main(void)
 		cmocka_unit_test(test_utf8),
 		cmocka_unit_test(test_golden),
 		cmocka_unit_test(test_atext_every_octet),
+		cmocka_unit_test(test_key_exact_sizes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
