@@ -134,7 +134,7 @@ static void cert_answered(struct session *s, struct cert_job *j)
 	log_request(&(struct log_request){ .peer = s->peer, .session = s->id, .cmd = j->verb,
 					   .addr = j->key, .result = s->last_code,
 					   .status = s->last_status, .us = us,
-					   .delayed = j->delayed >= 0 ? j->delayed : -1 });
+					   .delayed = j->delayed });
 	/* RFC 5321 4.2.1: a 5yz answer counts as a failed command, as elsewhere */
 	if (s->last_code >= 500 && s->state != SESSION_CLOSING)
 		session_count_error(s);
