@@ -306,36 +306,36 @@ static size_t log_cat_long(char *dst, size_t o, long v)
 	return o;
 }
 
+/* " key=value" fields of a request line. */
+static size_t log_kv(char *dst, size_t o, const char *key, const char *value)
+{
+	return log_cat(dst, log_cat(dst, o, key), value);
+}
+
+static size_t log_kv_long(char *dst, size_t o, const char *key, long value)
+{
+	return log_cat_long(dst, log_cat(dst, o, key), value);
+}
+
 void log_request(const struct log_request *r)
 {
 	char line[LOG_MSG_MAX + 1];
 	struct log_msgsrc m = { NULL, NULL, line, 0 };
-	size_t o = 0;
+	size_t o;
 
 	if (log_sink == LOG_SINK_NONE)
 		return;
-	o = log_cat(line, o, "client=");
-	o = log_cat(line, o, r->peer);
-	o = log_cat(line, o, " session=");
-	o = log_cat(line, o, r->session);
-	o = log_cat(line, o, " cmd=");
-	o = log_cat(line, o, r->cmd);
-	if (r->addr && r->addr[0]) {
-		o = log_cat(line, o, " addr=");
-		o = log_cat(line, o, r->addr);
-	}
-	o = log_cat(line, o, " result=");
-	o = log_cat_long(line, o, r->result);
-	o = log_cat(line, o, " status=");
-	o = log_cat(line, o, r->status);
-	if (r->delayed >= 0) {
-		o = log_cat(line, o, " delayed=");
-		o = log_cat_long(line, o, r->delayed);
-		o = log_cat(line, o, "s");
-	} else {
-		o = log_cat(line, o, " us=");
-		o = log_cat_long(line, o, r->us);
-	}
+	o = log_kv(line, 0, "client=", r->peer);
+	o = log_kv(line, o, " session=", r->session);
+	o = log_kv(line, o, " cmd=", r->cmd);
+	if (r->addr && r->addr[0])
+		o = log_kv(line, o, " addr=", r->addr);
+	o = log_kv_long(line, o, " result=", r->result);
+	o = log_kv(line, o, " status=", r->status);
+	if (r->delayed >= 0)
+		o = log_cat(line, log_kv_long(line, o, " delayed=", r->delayed), "s");
+	else
+		o = log_kv_long(line, o, " us=", r->us);
 	m.len = o;
 	log_put(LOG_INFO, &m);
 }
