@@ -30,19 +30,12 @@ struct anvil_entry {
 /* The table and its seed: this process's own, or the serving processes'
  * shared one (shared.c, workers > 1), used under shared_lock(). */
 struct anvil_state {
-	unsigned long long seed;
-	int seeded;
+	struct shared_key key;
 	struct anvil_entry table[ANVIL_SLOTS];
 };
 
 static struct anvil_state anvil_own;
 static struct anvil_state *anvil = &anvil_own;
-
-static void anvil_seed_now(struct anvil_state *st)
-{
-	st->seed = shared_seed();
-	st->seeded = 1;
-}
 
 size_t anvil_state_size(void)
 {
@@ -53,15 +46,12 @@ void anvil_use_state(void *mem)
 {
 	anvil = mem;
 	/* seeded before the fork: every process hashes a network alike */
-	if (!anvil->seeded)
-		anvil_seed_now(anvil);
+	shared_key_init(&anvil->key);
 }
 
 static unsigned long long anvil_mix(const unsigned char *p, size_t n)
 {
-	if (!anvil->seeded)
-		anvil_seed_now(anvil);
-	return shared_hash(anvil->seed, p, n);
+	return shared_hash(&anvil->key, p, n);
 }
 
 int anvil_key(const char *peer, unsigned long long *key)

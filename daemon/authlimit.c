@@ -25,19 +25,12 @@ struct authlimit_entry {
 /* The tables and their seed: this process's own, or the serving processes'
  * shared ones (shared.c, workers > 1), used under shared_lock(). */
 struct authlimit_state {
-	unsigned long long seed;
-	int seeded;
+	struct shared_key key;
 	struct authlimit_entry table[2][AUTHLIMIT_SLOTS];
 };
 
 static struct authlimit_state authlimit_own;
 static struct authlimit_state *authlimit = &authlimit_own;
-
-static void authlimit_seed_now(struct authlimit_state *st)
-{
-	st->seed = shared_seed();
-	st->seeded = 1;
-}
 
 size_t authlimit_state_size(void)
 {
@@ -48,15 +41,12 @@ void authlimit_use_state(void *mem)
 {
 	authlimit = mem;
 	/* seeded before the fork: every process hashes a key alike */
-	if (!authlimit->seeded)
-		authlimit_seed_now(authlimit);
+	shared_key_init(&authlimit->key);
 }
 
 static unsigned long long authlimit_hash(const char *key)
 {
-	if (!authlimit->seeded)
-		authlimit_seed_now(authlimit);
-	return shared_hash(authlimit->seed, key, strlen(key));
+	return shared_hash(&authlimit->key, key, strlen(key));
 }
 
 static int authlimit_live(const struct authlimit_entry *e, time_t now)

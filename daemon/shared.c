@@ -160,10 +160,21 @@ unsigned long long shared_seed(void)
 	return seed;
 }
 
-unsigned long long shared_hash(unsigned long long seed, const void *p, size_t n)
+void shared_key_init(struct shared_key *k)
+{
+	if (k->seeded)
+		return;
+	k->seed = shared_seed();
+	k->seeded = 1;
+}
+
+unsigned long long shared_hash(struct shared_key *k, const void *p, size_t n)
 {
 	const unsigned char *b = p;
-	unsigned long long h = 0xcbf29ce484222325ULL ^ seed;
+	unsigned long long h;
+
+	shared_key_init(k);
+	h = 0xcbf29ce484222325ULL ^ k->seed;
 
 	for (size_t i = 0; i < n; i++) {
 		h ^= b[i];

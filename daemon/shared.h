@@ -63,12 +63,23 @@ size_t shared_conns_total(size_t mine);
 /** Serving process @p index has ended: its connections are gone (prefork.c). */
 void shared_conns_clear(unsigned index);
 
-/** A random seed for a table's hash (from the time when the kernel has no
- *  entropy yet), so that a client cannot aim collisions at a victim. */
+/** A random 64-bit value (from the time when the kernel has no entropy yet). */
 unsigned long long shared_seed(void);
 
-/** The tables' hash of @p n bytes at @p p under @p seed (FNV-1a, splitmix64
- *  avalanche); never 0, which marks a free slot. */
-unsigned long long shared_hash(unsigned long long seed, const void *p, size_t n);
+/** A limit table's hash key (anvil.c, authlimit.c): a random seed, drawn once
+ *  (from the time when the kernel has no entropy yet), so that a client cannot
+ *  aim collisions at a victim. Zero-filled means not drawn yet. */
+struct shared_key {
+	unsigned long long seed;
+	int seeded;
+};
+
+/** Draw @p k's seed unless drawn: before the fork, so that every serving
+ *  process hashes alike. */
+void shared_key_init(struct shared_key *k);
+
+/** The tables' hash of @p n bytes at @p p under @p k (drawn first if needed;
+ *  FNV-1a, splitmix64 avalanche); never 0, which marks a free slot. */
+unsigned long long shared_hash(struct shared_key *k, const void *p, size_t n);
 
 #endif
