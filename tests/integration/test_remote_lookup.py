@@ -165,14 +165,19 @@ class RemoteLookupTest(DirectoryTestCase):
         b.close()
         self.assertEqual(d.stop(), 0)  # ASan builds: exit status 0 = no report
 
+    def cert_from_hung(self, **overrides):
+        """A daemon (with @overrides) whose directory never answers, a client
+        that sent CERT, and the first reply it got."""
+        h = self.hung()
+        d = self.daemon(ldap_spec(h.url), **overrides)
+        a = self.client(d)
+        a.send(b"CERT bob@example.test\r\n")
+        return d, a, a.reply(timeout=30)
+
     def test_idle_timeout_waits_for_the_lookup(self):
         # the idle timeout (1 s) counts the client's silence, not the server's
         # own work: the hung directory's 451 (ldap_timeout 3 s) is the answer
-        h = self.hung()
-        d = self.daemon(ldap_spec(h.url), idle_timeout="1")
-        a = self.client(d)
-        a.send(b"CERT bob@example.test\r\n")
-        r = a.reply(timeout=30)
+        d, a, r = self.cert_from_hung(idle_timeout="1")
         self.assertEqual(r.last, "451 4.3.0 Certificate repository temporarily unavailable")
         self.assertEqual(a.cmd("NOOP").code, 250)
         # idle again: now the timeout applies
@@ -184,11 +189,7 @@ class RemoteLookupTest(DirectoryTestCase):
     def test_timeout_during_lookup(self):
         # session_timeout (1 s) closes the session while the job waits for
         # the hung directory (3 s): the job is cancelled and freed by done
-        h = self.hung()
-        d = self.daemon(ldap_spec(h.url), session_timeout="1")
-        a = self.client(d)
-        a.send(b"CERT bob@example.test\r\n")
-        r = a.reply(timeout=30)
+        d, a, r = self.cert_from_hung(session_timeout="1")
         self.assertEqual(r.code, 421, r)
         self.assertIn("4.4.2", r.text)
         self.assertIn("Session timeout", r.text)
