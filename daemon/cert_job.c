@@ -178,22 +178,13 @@ static sc_status cert_job_line(void *arg, const char *text)
 	return sc_buf_append(j->body, "\r\n", 2);
 }
 
-static sc_status cert_job_pem_line(void *arg, const char *text, size_t len)
-{
-	sc_buf *b = arg;
-
-	SC_TRY(sc_buf_append(b, "250-", 4));
-	SC_TRY(sc_buf_append(b, text, len));
-	return sc_buf_append(b, "\r\n", 2);
-}
-
 static sc_status cert_job_pem(void *arg, const uint8_t *der, size_t der_len)
 {
 	struct cert_job *j = arg;
 
 	if (!j->body)
 		return SC_ERR_NOMEM; /* room() made it, or said 0 */
-	return sc_pem_encode_lines(der, der_len, "CERTIFICATE", cert_job_pem_line, j->body);
+	return reply_pem_buf(j->body, der, der_len);
 }
 
 /* Worker thread: never touches the session. */

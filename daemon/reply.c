@@ -132,22 +132,26 @@ size_t reply_pem_size(size_t der_len)
 	return sc_pem_framed_size(der_len, "CERTIFICATE", 4, 2);
 }
 
-sc_status reply_pem(struct session *s, const uint8_t *der, size_t der_len)
+sc_status reply_pem_buf(sc_buf *b, const uint8_t *der, size_t der_len)
 {
 	size_t need = reply_pem_size(der_len), n = 0;
 	char *p = NULL;
+
+	/* encoded in place, "250-" lines and all: one pass over the DER, no
+	 * line buffer and no append per line (docs/performance.md) */
+	SC_TRY(sc_buf_reserve_n(b, need, &p));
+	SC_TRY(sc_pem_encode_framed(der, der_len, "CERTIFICATE", "250-", "\r\n", p, need, &n));
+	sc_buf_commit(b, n);
+	return SC_OK;
+}
+
+sc_status reply_pem(struct session *s, const uint8_t *der, size_t der_len)
+{
 	sc_status rc;
 
 	SC_TRY(reply_out(s));
-	/* encoded in place, "250-" lines and all: one pass over the DER, no
-	 * line buffer and no append per line (docs/performance.md) */
-	rc = sc_buf_reserve_n(s->out, need, &p);
-	if (rc == SC_OK)
-		rc = sc_pem_encode_framed(der, der_len, "CERTIFICATE", "250-", "\r\n", p, need, &n);
-	if (rc != SC_OK) {
+	rc = reply_pem_buf(s->out, der, der_len);
+	if (rc != SC_OK)
 		s->out_failed = 1;
-		return rc;
-	}
-	sc_buf_commit(s->out, n);
-	return SC_OK;
+	return rc;
 }

@@ -35,6 +35,10 @@ size_t reply_pem_size(size_t der_len);
  */
 SC_MUST_CHECK sc_status reply_pem(struct session *s, const uint8_t *der, size_t der_len);
 
+/** The same lines appended to @p b (any thread: a worker job's reply body).
+ *  @return SC_OK; SC_ERR_TOO_LONG (nothing appended); SC_ERR_NOMEM. */
+SC_MUST_CHECK sc_status reply_pem_buf(sc_buf *b, const uint8_t *der, size_t der_len);
+
 /** Record @p code / @p status for the log line without queuing anything. */
 void reply_note(struct session *s, int code, const char *status);
 
