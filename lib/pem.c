@@ -8,7 +8,9 @@
  * reused for every block and freed before returning. RFC 1421 encapsulated headers
  * ("Proc-Type: 4,ENCRYPTED") are refused: we never handle encrypted PEM.
  *
- * Encoding needs no allocation: a fixed line buffer and a callback per line.
+ * Encoding needs no allocation: sc_pem_encode_framed() writes the whole block
+ * in place (sc_pem_encode() is it with "\n" line ends), sc_pem_encode_lines()
+ * hands each line to a callback from a fixed line buffer.
  *
  * Pure library code, used by smtpcertd (sending CERT/CERS replies), the
  * certificate module and the CLI.
@@ -263,16 +265,30 @@ sc_status sc_pem_decode(const char *text, size_t len, size_t max_der, size_t max
 	return rc;
 }
 
-static sc_status emit_boundary(const char *prefix, const char *label, size_t ln,
+/* One boundary line: prefix, "-----BEGIN " label "-----", eol. */
+static size_t framed_boundary(char *out, const char *prefix, size_t pl, const char *word,
+			      const char *label, size_t ln, const char *eol, size_t el)
+{
+	size_t o = 0, wl = strlen(word);
+
+	memcpy(out + o, prefix, pl);
+	o += pl;
+	memcpy(out + o, word, wl);
+	o += wl;
+	memcpy(out + o, label, ln);
+	o += ln;
+	memcpy(out + o, PEM_DASHES, 5);
+	o += 5;
+	memcpy(out + o, eol, el);
+	return o + el;
+}
+
+static sc_status emit_boundary(const char *word, const char *label, size_t ln,
 			       sc_pem_line_fn fn, void *arg)
 {
 	char line[sizeof PEM_BEGIN + SC_PEM_LABEL_MAX + sizeof PEM_DASHES];
-	size_t p = strlen(prefix);
 
-	memcpy(line, prefix, p);
-	memcpy(line + p, label, ln);
-	memcpy(line + p + ln, PEM_DASHES, 5);
-	return fn(arg, line, p + ln + 5);
+	return fn(arg, line, framed_boundary(line, "", 0, word, label, ln, "", 0));
 }
 
 sc_status sc_pem_encode_lines(const uint8_t *der, size_t der_len, const char *label,
@@ -331,24 +347,6 @@ size_t sc_pem_framed_size(size_t der_len, const char *label, size_t prefix_len,
 	       strlen(PEM_END) + ln + 5;
 }
 
-/* One boundary line: prefix, "-----BEGIN " label "-----", eol. */
-static size_t framed_boundary(char *out, const char *prefix, size_t pl, const char *word,
-			      const char *label, size_t ln, const char *eol, size_t el)
-{
-	size_t o = 0, wl = strlen(word);
-
-	memcpy(out + o, prefix, pl);
-	o += pl;
-	memcpy(out + o, word, wl);
-	o += wl;
-	memcpy(out + o, label, ln);
-	o += ln;
-	memcpy(out + o, PEM_DASHES, 5);
-	o += 5;
-	memcpy(out + o, eol, el);
-	return o + el;
-}
-
 sc_status sc_pem_encode_framed(const uint8_t *der, size_t der_len, const char *label,
 			       const char *prefix, const char *eol, char *out, size_t size,
 			       size_t *out_len)
@@ -396,39 +394,22 @@ sc_status sc_pem_encode_framed(const uint8_t *der, size_t der_len, const char *l
 	return SC_OK;
 }
 
-struct pem_out {
-	char *buf;
-	size_t size, len;
-};
-
-static sc_status pem_out_line(void *arg, const char *line, size_t len)
-{
-	struct pem_out *o = arg;
-
-	/* The line, its "\n" and the final NUL must fit. */
-	if (len + 2 > o->size - o->len)
-		return SC_ERR_TOO_LONG;
-	memcpy(o->buf + o->len, line, len);
-	o->buf[o->len + len] = '\n';
-	o->len += len + 1;
-	return SC_OK;
-}
-
 sc_status sc_pem_encode(const uint8_t *der, size_t der_len, const char *label, char *out,
 			size_t size, size_t *out_len)
 {
-	struct pem_out o = { out, size, 0 };
+	size_t n = 0;
 	sc_status rc;
 
 	SC_ENSURE_ARG(out);
 	SC_ENSURE(size > 0, SC_ERR_TOO_LONG);
-	rc = sc_pem_encode_lines(der, der_len, label, pem_out_line, &o);
+	/* the framed encoder without prefix, "\n" line ends, room kept for the NUL */
+	rc = sc_pem_encode_framed(der, der_len, label, "", "\n", out, size - 1, &n);
 	if (rc != SC_OK) {
 		out[0] = '\0';
 		return rc;
 	}
-	out[o.len] = '\0';
+	out[n] = '\0';
 	if (out_len)
-		*out_len = o.len;
+		*out_len = n;
 	return SC_OK;
 }
