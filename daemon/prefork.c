@@ -45,7 +45,7 @@ static time_t prefork_now(void)
  * fork failed (logged). */
 static int prefork_spawn(unsigned i)
 {
-	pid_t pid;
+	pid_t pid, master = getpid();
 
 	/* at most one start per second per slot: a process that keeps crashing
 	 * does not turn the master into a fork loop */
@@ -57,11 +57,11 @@ static int prefork_spawn(unsigned i)
 		return -1;
 	}
 	if (pid == 0) {
-		/* SIGHUP and SIGTERM stay blocked until the serving process's loop
-		 * handles them (main.c): one forwarded while it starts must not
-		 * kill it with the default action */
-		/* the master gone, nobody restarts or stops us: stop too */
+		/* the master gone, nobody restarts or stops us: stop too (and if it
+		 * died before the prctl took effect, at once) */
 		(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() != master)
+			_exit(1);
 		return 1;
 	}
 	slots[i].again = slots[i].started != 0;

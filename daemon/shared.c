@@ -45,13 +45,21 @@ sc_status shared_init(unsigned workers)
 	p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return SC_ERR_NOMEM;
-	/* the mapping is zero-filled: empty tables, no counts */
-	shared = (struct shared_hdr *)p;
-	pthread_mutexattr_init(&ma);
-	pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
-	pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
-	pthread_mutex_init(&shared->lock, &ma);
+	/* the mapping is zero-filled: empty tables, no counts. A lock that is
+	 * not robust would hang every process after one died holding it. */
+	if (pthread_mutexattr_init(&ma) != 0) {
+		munmap(p, total);
+		return SC_ERR_NOMEM;
+	}
+	if (pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED) != 0 ||
+	    pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST) != 0 ||
+	    pthread_mutex_init(&((struct shared_hdr *)p)->lock, &ma) != 0) {
+		pthread_mutexattr_destroy(&ma);
+		munmap(p, total);
+		return SC_ERR_INTERNAL;
+	}
 	pthread_mutexattr_destroy(&ma);
+	shared = (struct shared_hdr *)p;
 	anvil_use_state(p + off_anvil);
 	authlimit_use_state(p + off_auth);
 	shared_n = workers;

@@ -220,6 +220,32 @@ static void race(unsigned index, struct race_report *rep, int *ready)
 	rep->most = most;
 }
 
+/* A process killed while it holds the lock does not stop the others: the
+ * lock is robust, the next taker gets it (EOWNERDEAD, made consistent). An
+ * alarm ends the test if the lock hangs instead. */
+static void test_dead_holder(void **state)
+{
+	pid_t pid;
+	int status = 0;
+
+	(void)state;
+	assert_int_equal(shared_init(2), SC_OK);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		shared_lock();
+		_exit(0); /* dies holding it */
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	alarm(10);
+	shared_lock();
+	shared_unlock();
+	shared_lock(); /* consistent again: an ordinary lock */
+	shared_unlock();
+	alarm(0);
+}
+
 static void test_two_processes_race(void **state)
 {
 	struct race_report *rep;
@@ -266,6 +292,7 @@ int main(void)
 		cmocka_unit_test(test_one_process),
 		cmocka_unit_test(test_places),
 		cmocka_unit_test(test_dead_process),
+		cmocka_unit_test(test_dead_holder),
 		cmocka_unit_test(test_two_processes_race),
 	};
 
