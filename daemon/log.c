@@ -39,7 +39,7 @@ static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static char log_batch[LOG_BATCH_MAX];
 static size_t log_used;
 static struct event *log_flush_ev;   /* NULL until log_attach() */
-static pthread_t log_loop_thread;
+static __thread int log_on_loop;     /* this thread called log_attach() */
 static int log_atfork_done;
 
 /* Write everything in @p buf to stderr; a log line must not be lost to EINTR. */
@@ -127,13 +127,14 @@ int log_attach(struct event_base *base)
 	log_flush_ev = event_new(base, -1, 0, log_flush_cb, NULL);
 	if (!log_flush_ev)
 		return -1;
-	log_loop_thread = pthread_self();
+	log_on_loop = 1;
 	return 0;
 }
 
 void log_detach(void)
 {
 	log_flush();
+	log_on_loop = 0;
 	if (log_flush_ev) {
 		event_free(log_flush_ev);
 		log_flush_ev = NULL;
@@ -234,30 +235,37 @@ static size_t log_body(char *dst, const struct log_msgsrc *m)
 static void log_put(int prio, const struct log_msgsrc *m)
 {
 	if (log_sink == LOG_SINK_STDERR) {
-		pthread_mutex_lock(&log_lock);
-		if (log_flush_ev && pthread_equal(pthread_self(), log_loop_thread)) {
-			char *dst;
-			size_t o;
+		char out[LOG_LINE_MAX];
+		size_t o;
 
-			if (log_used + LOG_LINE_MAX > sizeof log_batch)
-				log_flush_locked();
-			/* the first line of a round schedules the write at its end */
-			if (log_used == 0)
-				event_active(log_flush_ev, EV_TIMEOUT, 0);
-			dst = log_batch + log_used;
-			o = log_prefix(dst, prio);
-			o += log_body(dst + o, m);
-			dst[o++] = '\n';
-			log_used += o;
-		} else {
-			char out[LOG_LINE_MAX];
-			size_t o = log_prefix(out, prio);
+		if (log_on_loop) {
+			pthread_mutex_lock(&log_lock);
+			if (log_flush_ev) {
+				char *dst;
 
-			o += log_body(out + o, m);
-			out[o++] = '\n';
-			log_flush_locked();
-			log_write_all(out, o);
+				if (log_used + LOG_LINE_MAX > sizeof log_batch)
+					log_flush_locked();
+				/* the first line of a round schedules the write at
+				 * its end */
+				if (log_used == 0)
+					event_active(log_flush_ev, EV_TIMEOUT, 0);
+				dst = log_batch + log_used;
+				o = log_prefix(dst, prio);
+				o += log_body(dst + o, m);
+				dst[o++] = '\n';
+				log_used += o;
+				pthread_mutex_unlock(&log_lock);
+				return;
+			}
+			pthread_mutex_unlock(&log_lock);
 		}
+		/* other threads (and a forked child) format outside the lock */
+		o = log_prefix(out, prio);
+		o += log_body(out + o, m);
+		out[o++] = '\n';
+		pthread_mutex_lock(&log_lock);
+		log_flush_locked();
+		log_write_all(out, o);
 		pthread_mutex_unlock(&log_lock);
 	} else {
 		char line[LOG_MSG_MAX + 1];
