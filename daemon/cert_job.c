@@ -237,9 +237,9 @@ static unsigned cert_job_slots(void)
 	return n > 1 ? n - 1 : 1;
 }
 
-/* Hand waiting lookups to the pool while slots are free. A job whose session
- * ended while it waited is freed unasked; one the pool refuses is answered
- * 451 (no store was asked). */
+/* Hand waiting lookups to the pool while slots are free; one the pool refuses
+ * is answered 451 (no store was asked). A job whose session ended while it
+ * waited is not in the line any more (cert_job_cancel() took it out). */
 static void cert_job_pump(void)
 {
 	while (cert_wait_head && cert_inflight < cert_job_slots()) {
@@ -251,10 +251,6 @@ static void cert_job_pump(void)
 			cert_wait_tail = NULL;
 		cert_nwaiting--;
 		j->next = NULL;
-		if (!j->s) {
-			cert_job_free(j);
-			continue;
-		}
 		if (w && worker_submit(w, cert_job_work, cert_job_done, j) == SC_OK) {
 			cert_inflight++;
 			continue;

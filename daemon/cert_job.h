@@ -22,9 +22,10 @@
  * most that many threads, and the rest of the pool keeps serving AUTH, CERC
  * and deliveries.
  *
- * Cancellation (worker.h pattern): session_fini() calls cert_job_cancel(); the
- * job then never touches the session, a walk not started yet is skipped, and
- * the done function frees the job.
+ * Cancellation (worker.h pattern): session_fini() calls cert_job_cancel(). A
+ * job still waiting for a slot is taken out of the line and freed at once;
+ * one handed to the pool never touches the session again, its walk is skipped
+ * if not started yet, and the done function frees it.
  */
 #ifndef SMTPCERTD_CERT_JOB_H
 #define SMTPCERTD_CERT_JOB_H
@@ -39,7 +40,7 @@
 
 struct session;
 
-/* Lookups waiting for a slot (one of the pool's threads - 1) at most. */
+/* At most this many lookups wait for a slot (slots: the pool's threads - 1). */
 #define CERT_JOB_WAITING_MAX WORKER_QUEUE_MAX
 
 enum cert_outcome {

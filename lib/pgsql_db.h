@@ -110,11 +110,11 @@ SC_MUST_CHECK sc_status sc_pg_begin(sc_pg *db, char *err, size_t errlen);
 SC_MUST_CHECK sc_status sc_pg_commit(sc_pg *db, char *err, size_t errlen);
 void sc_pg_rollback(sc_pg *db);
 
-/** A pool for @p conninfo; connects lazily (the first get), so creating it
- *  only checks the conninfo syntax (SC_ERR_CONFIG). */
 /** Milliseconds of the monotonic clock: the deadlines of every statement. */
 long long sc_pg_now_ms(void);
 
+/** A pool for @p conninfo; connects lazily (the first get), so creating it
+ *  only checks the conninfo syntax (SC_ERR_CONFIG). */
 SC_MUST_CHECK sc_status sc_pg_pool_new(const char *conninfo, sc_pg_pool **out, char *err,
 				       size_t errlen);
 void sc_pg_pool_free(sc_pg_pool *p);

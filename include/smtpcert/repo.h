@@ -168,8 +168,10 @@ enum sc_repo_lookup_flags {
 	SC_REPO_LOOKUP_LEAF = 1u << 0
 };
 
-/** sc_repo_lookup() with @p flags (enum sc_repo_lookup_flags); the same
- *  choice of entry and the same results. */
+/** sc_repo_lookup() with @p flags (enum sc_repo_lookup_flags): the same
+ *  choice among the entries that can be read; with SC_REPO_LOOKUP_LEAF an lmdb
+ *  entry whose chain certificate is missing can be read too (its leaf is
+ *  intact), so it may be chosen where a whole lookup skips it. */
 SC_MUST_CHECK sc_status sc_repo_lookup_ex(sc_repo *r, const struct sc_addr *addr, time_t now,
 					  const sc_crlset *crls, unsigned flags,
 					  sc_repo_entry_fn fn, void *arg);
