@@ -48,6 +48,19 @@ static int redact_kv(const char *s, char *out, size_t size, size_t *len)
 			if (!put(out, size, len, k, klen))
 				return 0;
 			s = k + klen;
+			if (klen == 8 && !strncasecmp(k, "password", 8)) {
+				/* "password s3cret", the "=" forgotten: the next
+				 * word is the secret all the same */
+				while (isspace((unsigned char)*s))
+					if (!put(out, size, len, s++, 1))
+						return 0;
+				if (*s) {
+					while (*s && !isspace((unsigned char)*s))
+						s++;
+					if (!put(out, size, len, REDACTED, strlen(REDACTED)))
+						return 0;
+				}
+			}
 			continue;
 		}
 		s++;

@@ -194,6 +194,10 @@ static void test_spec_redact(void **state)
 		/* a word without "=" (a broken spec: what error messages show) */
 		{ "pgsql:host=db junk password=s3cret", "pgsql:host=db junk password=*****" },
 		{ "pgsql:junk", "pgsql:junk" },
+		/* "password" with its "=" forgotten: the next word is still hidden */
+		{ "pgsql:host=db password s3cret dbname=x", "pgsql:host=db password ***** dbname=x" },
+		{ "pgsql:Password  s3cret", "pgsql:Password  *****" },
+		{ "pgsql:host=db password", "pgsql:host=db password" },
 		/* "://" inside a value is not the URI form */
 		{ "pgsql:application_name=a://b password=s3cret",
 		  "pgsql:application_name=a://b password=*****" },
