@@ -24,7 +24,7 @@
 
 struct prefork_slot {
 	pid_t pid;            /* 0: not running */
-	time_t started;       /* monotonic seconds of the last fork */
+	long long started;    /* monotonic milliseconds of the last fork (0: never) */
 	int restart;          /* died: to be started again */
 	int again;            /* this run is a restart, not the first start */
 };
@@ -41,6 +41,14 @@ static time_t prefork_now(void)
 	return ts.tv_sec;
 }
 
+static long long prefork_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + 1; /* never 0 */
+}
+
 /* Fork serving process @p i. @return 1 in the child, 0 in the master, -1 when
  * fork failed (logged). */
 static int prefork_spawn(unsigned i)
@@ -48,9 +56,19 @@ static int prefork_spawn(unsigned i)
 	pid_t pid, master = getpid();
 
 	/* at most one start per second per slot: a process that keeps crashing
-	 * does not turn the master into a fork loop */
-	if (slots[i].started && prefork_now() - slots[i].started < 1)
-		sleep(1);
+	 * does not turn the master into a fork loop, and a restarted process's
+	 * session ids (start second, slot, serial: conn.c) never repeat its
+	 * predecessor's */
+	if (slots[i].started) {
+		long long wait = slots[i].started + 1000 - prefork_now_ms();
+
+		if (wait > 0) {
+			struct timespec ts = { (time_t)(wait / 1000), (long)(wait % 1000) * 1000000L };
+
+			while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+				;
+		}
+	}
 	pid = fork();
 	if (pid < 0) {
 		log_msg(LOG_ERR, "workers: cannot fork serving process %u: %s", i, strerror(errno));
@@ -66,7 +84,7 @@ static int prefork_spawn(unsigned i)
 	}
 	slots[i].again = slots[i].started != 0;
 	slots[i].pid = pid;
-	slots[i].started = prefork_now();
+	slots[i].started = prefork_now_ms();
 	log_msg(LOG_INFO, "workers: serving process %u is pid %ld", i, (long)pid);
 	return 0;
 }

@@ -8,9 +8,10 @@
  * them: what must count across them lives in shared.h.
  *
  * The master serves nothing: it forwards SIGHUP, SIGTERM and SIGINT to the
- * serving processes, restarts one that dies of a signal (at most once a second
- * per process), stops everything when one exits with an error (a start-up
- * failure would only repeat), and exits 0 when all of them did after SIGTERM.
+ * serving processes, restarts one that ends without being asked (at most once
+ * a second per process; a restart that fails is tried again), stops everything
+ * when one exits with an error at its first start (that failure would only
+ * repeat), and exits 0 when all of them did after SIGTERM.
  * Why processes and not threads: every module of the network process keeps its
  * state per process (sessions, timers, job completions on its loop), and a
  * crash takes one process's sessions, not the server.
