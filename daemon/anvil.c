@@ -180,7 +180,6 @@ int anvil_harvest_blocked(const char *peer, long limit, time_t now)
 {
 	unsigned long long h;
 	struct anvil_entry *e;
-
 	int blocked;
 
 	if (limit <= 0 || !anvil_key(peer, &h))
@@ -197,7 +196,6 @@ unsigned anvil_harvest_miss(const char *peer, time_t now)
 {
 	unsigned long long h;
 	struct anvil_entry *e;
-
 	unsigned count;
 
 	if (!anvil_key(peer, &h))

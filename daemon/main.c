@@ -8,8 +8,10 @@
  * that every error reaches the terminal; bind the listeners (root may be needed);
  * daemonize (the runtime is loaded again in the child: LMDB environments must not
  * cross a fork); as root with `user`: fork the writer (writer.h) and load the
- * runtime once more without write access; drop privileges; install the system
- * call filter (seccomp_filter.h); run the loop. Signals are libevent events, so
+ * runtime once more without write access; with `workers` > 1 the process
+ * becomes the master and forks the serving processes (prefork.h), each of
+ * which goes on from here; drop privileges; install the system call filter
+ * (seccomp_filter.h); run the loop. Signals are libevent events, so
  * their handlers run on the loop like everything else.
  */
 #include <errno.h>

@@ -198,14 +198,13 @@ static int notify_dir_lock(const char *dir)
 
 /* Deliver one spooled notice; the caller holds notify_lock and the spool's
  * flock. */
-static sc_status notify_deliver_locked(const struct notify_target *t, const char *id, char *err,
-				       size_t errlen)
+static sc_status notify_deliver_locked(const struct notify_target *t, const char *dir,
+				       const char *id, char *err, size_t errlen)
 {
-	char dir[1100], path[1200], *msg = NULL;
+	char path[1200], *msg = NULL;
 	size_t len = 0;
 	sc_status rc;
 
-	SC_TRY(notify_dir(t->state_dir, dir, sizeof dir));
 	snprintf(path, sizeof path, "%s/%s", dir, id);
 	rc = notify_read(path, &msg, &len);
 	if (rc != SC_OK) {
@@ -234,9 +233,8 @@ static sc_status notify_deliver_locked(const struct notify_target *t, const char
 
 sc_status notify_deliver(const struct notify_target *t, const char *id, char *err, size_t errlen)
 {
-	sc_status rc;
-
 	char dir[1100];
+	sc_status rc;
 	int dfd;
 
 	SC_ENSURE_ARG(t && id);
@@ -244,7 +242,7 @@ sc_status notify_deliver(const struct notify_target *t, const char *id, char *er
 	SC_TRY(notify_dir(t->state_dir, dir, sizeof dir));
 	pthread_mutex_lock(&notify_lock);
 	dfd = notify_dir_lock(dir);
-	rc = notify_deliver_locked(t, id, err, errlen);
+	rc = notify_deliver_locked(t, dir, id, err, errlen);
 	if (dfd >= 0)
 		close(dfd);
 	pthread_mutex_unlock(&notify_lock);
@@ -278,7 +276,7 @@ sc_status notify_flush(const struct notify_target *t, unsigned *delivered, unsig
 
 		if (!notify_id_ok(de->d_name))
 			continue; /* ".", "..", temporary files */
-		rc = notify_deliver_locked(t, de->d_name, why, sizeof why);
+		rc = notify_deliver_locked(t, dir, de->d_name, why, sizeof why);
 		if (rc == SC_OK) {
 			++*delivered;
 		} else if (rc != SC_ERR_NOT_FOUND) {

@@ -1,7 +1,8 @@
 /*
- * writer.c - starting the writer process and asking it (see writer.h). The
- * network process owns one end of the socketpair; worker threads take turns on
- * it under a mutex, so a request and its reply are never interleaved with
+ * writer.c - starting the writer process and asking it (see writer.h). Each
+ * serving process owns one end of its own socketpair (one channel per process
+ * with `workers`, made before the forks; the master keeps them all); its worker
+ * threads take turns on it under a mutex, so a request and its reply are never interleaved with
  * another thread's. A reply carries its request's sequence number: a late reply
  * to a request that timed out is recognised and dropped.
  */

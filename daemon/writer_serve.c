@@ -1,6 +1,7 @@
 /*
  * writer_serve.c - the writer process (see writer.h): runs as root, reads one
- * request datagram at a time from the network process, re-reads the
+ * request datagram at a time from the serving processes' channels (one per
+ * process; answered in turn, one request at a time), re-reads the
  * configuration, does the write and answers. It trusts nothing it is sent:
  * every message is decoded by writer_proto.c; a submission is parsed and judged
  * by the acceptance policy again (a compromised network process cannot queue
