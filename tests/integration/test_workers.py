@@ -111,6 +111,10 @@ class WorkersTest(unittest.TestCase):
                                % (pid, c.local_port), 10)
                 ids.add(m.group(1))
             self.assertEqual(len(ids), 2, ids)
+            # start second (8 hex), slot (2 hex), serial: the slots differ even
+            # when both processes started in the same second
+            self.assertTrue(all(re.fullmatch(r"[0-9a-f]{16}", i) for i in ids), ids)
+            self.assertEqual(sorted(i[8:10] for i in ids), ["00", "01"], ids)
 
     def test_per_ip_limit_counts_both_processes(self):
         with self.daemon(max_connections_per_ip="3") as d:
