@@ -4,8 +4,9 @@
 # ExecStartPre).
 #
 # CMakeLists.txt includes it twice: at configure time, to write the build tree's
-# copies (BUILD/packaging/libsmtpcert.pc and smtpcertd.service, which tests
-# read), and from install(CODE) at install time, with the prefix being installed to.
+# copies (BUILD/packaging/libsmtpcert.pc and smtpcertd.service; test_privsep
+# reads the unit), and from install(CODE) at install time, with the prefix being
+# installed to.
 # The second is what gets installed, so `cmake --install BUILD --prefix P`
 # (`make install PREFIX=P`) names P even when BUILD was configured with another
 # prefix. DESTDIR never enters the text: it only stages the files elsewhere.
