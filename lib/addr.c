@@ -28,6 +28,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "addr_int.h"
 #include "smtpcert/addr.h"
 #include "utf8.h"
 
@@ -618,4 +619,30 @@ int sc_domain_equal(const char *a, const char *b)
 		if (fold(a[i]) != fold(b[i]))
 			return 0;
 	return 1;
+}
+
+size_t sc_addr_key_guess(const char *arg, size_t len, char *buf, size_t size)
+{
+	size_t at = 0, n;
+
+	if (len >= 2 && arg[0] == '<' && arg[len - 1] == '>')
+		arg++, len -= 2;
+	/* one trailing dot of the domain goes, as in sc_addr_key() */
+	if (len > 1 && arg[len - 1] == '.')
+		len--;
+	if (len == 0 || len >= size)
+		return 0;
+	for (n = 0; n < len; n++) {
+		unsigned char c = (unsigned char)arg[n];
+
+		if (c <= ' ' || c == 127 || c == '"' || c == '\\' || c == '<' || c == '>')
+			return 0; /* quoting, spaces, a second address: a full parse */
+		if (c == '@')
+			at = n + 1;
+		buf[n] = fold((char)c);
+	}
+	if (at < 2 || at == len)
+		return 0;
+	buf[len] = '\0';
+	return len;
 }

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "addr_int.h"
 #include "repo_backend.h"
 #include "errmsg.h"
 
@@ -44,6 +45,7 @@ struct sc_repo {
 	 * transaction (MDB_NOTLS) is then never used by two threads at once.
 	 * Recursive: a visitor may call back into the same repository. */
 	pthread_mutex_t lock;
+	int index_building; /* sc_repo_index_refresh() running (atomic) */
 };
 
 static sc_status repo_locked_end(sc_repo *r, sc_status st)
@@ -105,6 +107,65 @@ const struct sc_repo_ldap_opts *sc_repo_ldap_opts_of(const sc_repo *r)
 int sc_repo_is_remote(const sc_repo *r)
 {
 	return r && r->be->remote;
+}
+
+int sc_repo_index_wanted(sc_repo *r)
+{
+	int wanted;
+
+	if (!r || !r->be->index_wanted)
+		return 0;
+	pthread_mutex_lock(&r->lock);
+	wanted = r->be->index_wanted(r->state);
+	pthread_mutex_unlock(&r->lock);
+	return wanted;
+}
+
+sc_status sc_repo_index_refresh(sc_repo *r, size_t *count, size_t *bytes)
+{
+	void *ix = NULL;
+	size_t n = 0, b = 0;
+	sc_status st;
+
+	SC_ENSURE_ARG(r);
+	if (!r->be->index_build || !(r->flags & SC_REPO_RDONLY))
+		return SC_ERR_UNSUPPORTED;
+	if (__atomic_exchange_n(&r->index_building, 1, __ATOMIC_ACQ_REL))
+		return SC_ERR_TEMP;
+	st = r->be->index_build(r->state, &ix); /* without the lock: lookups go on */
+	if (st == SC_OK) {
+		pthread_mutex_lock(&r->lock);
+		st = r->be->index_install(r->state, ix);
+		if (st == SC_OK)
+			n = r->be->index_size(r->state, &b);
+		pthread_mutex_unlock(&r->lock);
+	}
+	__atomic_store_n(&r->index_building, 0, __ATOMIC_RELEASE);
+	if (count)
+		*count = n;
+	if (bytes)
+		*bytes = b;
+	return st;
+}
+
+void sc_repo_prefetch(sc_repo *r, const char *const args[], const size_t lens[], size_t n)
+{
+	char keys[SC_REPO_PREFETCH_MAX][SC_ADDR_KEY_MAX];
+	const char *kp[SC_REPO_PREFETCH_MAX];
+	size_t kl[SC_REPO_PREFETCH_MAX], m = 0;
+
+	if (!r || !r->be->prefetch || !args || !lens)
+		return;
+	for (size_t i = 0; i < n && i < SC_REPO_PREFETCH_MAX; i++) {
+		kl[m] = sc_addr_key_guess(args[i], lens[i], keys[m], sizeof keys[m]);
+		if (kl[m])
+			kp[m] = keys[m], m++;
+	}
+	if (m == 0)
+		return;
+	pthread_mutex_lock(&r->lock);
+	r->be->prefetch(r->state, kp, kl, m);
+	pthread_mutex_unlock(&r->lock);
 }
 
 sc_status sc_repo_open_ex(const char *spec, unsigned flags,

@@ -57,6 +57,21 @@ struct sc_repo_backend {
 	/* Every entry (e->key set), in key order. No final NULL call. */
 	sc_status (*list)(void *state, sc_repo_entry_fn fn, void *arg);
 
+	/*
+	 * Optional, all or none: a lookup index (sc_repo_index_refresh()).
+	 * index_build() runs without the sc_repo's lock, on any thread, while
+	 * lookups go on; the others run under it. index_wanted() says whether a
+	 * new index would be used, and drops a stale one.
+	 */
+	int (*index_wanted)(void *state);
+	sc_status (*index_build)(void *state, void **index);
+	sc_status (*index_install)(void *state, void *index);
+	void (*index_discard)(void *index);
+	size_t (*index_size)(void *state, size_t *bytes);
+	/* Optional: start loading what looking up @p keys will touch (a hint). */
+	void (*prefetch)(void *state, const char *const keys[], const size_t lens[],
+			 size_t n);
+
 	/* Non-zero: lookups go over the network (sc_repo_is_remote()). */
 	int remote;
 

@@ -84,6 +84,20 @@ void lmdb_rtxn_drop(struct lmdb_state *s)
 	s->rtxn = NULL;
 }
 
+int lmdb_map_adopt(struct lmdb_state *s)
+{
+	int rc;
+
+	lmdb_rtxn_drop(s);
+	lmdb_index_drop(s);
+	__atomic_store_n(&s->index_cancel, 1, __ATOMIC_RELEASE);
+	pthread_rwlock_wrlock(&s->map_lock);
+	rc = mdb_env_set_mapsize(s->env, 0);
+	pthread_rwlock_unlock(&s->map_lock);
+	__atomic_store_n(&s->index_cancel, 0, __ATOMIC_RELEASE);
+	return rc;
+}
+
 /* Make s->rtxn an active read transaction. */
 static int rtxn_begin(struct lmdb_state *s)
 {
@@ -103,9 +117,8 @@ static int rtxn_begin(struct lmdb_state *s)
 			return rc;
 		if (rc != MDB_MAP_RESIZED)
 			return rc;
-		/* Another process grew the map: adopt its size (no transaction of ours
-		 * is active now) and try again. */
-		rc = mdb_env_set_mapsize(s->env, 0);
+		/* Another process grew the map: adopt its size and try again. */
+		rc = lmdb_map_adopt(s);
 		if (rc != MDB_SUCCESS)
 			return rc;
 		rc = MDB_MAP_RESIZED;
@@ -119,11 +132,8 @@ static int wtxn_begin(struct lmdb_state *s, MDB_txn **txn)
 
 	for (int tries = 0; tries < 3 && rc == MDB_MAP_RESIZED; tries++) {
 		rc = mdb_txn_begin(s->env, NULL, 0, txn);
-		if (rc == MDB_MAP_RESIZED) {
-			lmdb_rtxn_drop(s);
-			if (mdb_env_set_mapsize(s->env, 0) != MDB_SUCCESS)
-				break;
-		}
+		if (rc == MDB_MAP_RESIZED && lmdb_map_adopt(s) != MDB_SUCCESS)
+			break;
 	}
 	return rc;
 }
@@ -410,8 +420,10 @@ static void lmdb_close(void *state)
 	if (!s)
 		return;
 	lmdb_rtxn_drop(s);
+	lmdb_index_drop(s);
 	if (s->env)
 		mdb_env_close(s->env);
+	pthread_rwlock_destroy(&s->map_lock);
 	free(s->wbuf);
 	free(s);
 }
@@ -435,6 +447,10 @@ static sc_status lmdb_open(sc_repo *r, const char *path, unsigned flags, void **
 	s->r = r;
 	s->flags = flags;
 	memcpy(s->path, path, strlen(path) + 1);
+	if (pthread_rwlock_init(&s->map_lock, NULL) != 0) {
+		free(s);
+		return SC_ERR_NOMEM;
+	}
 	st = prepare_dir(s, &fresh, err, errlen);
 	if (st != SC_OK)
 		goto out;
@@ -486,25 +502,34 @@ static sc_status lmdb_lookup_ex(void *state, const char *key, size_t keylen, uns
 	struct lmdb_state *s = state;
 	MDB_val k = { keylen + 1, (void *)key }, v; /* key with its NUL: "key\0" */
 	struct lmdb_span sp[SC_REPO_ENTRIES_MAX];
+	MDB_txn *txn = NULL;
 	sc_status st = SC_OK;
 	int n, rc;
 
 	if (keylen + 1 > LMDB_KEY_MAX)
 		return visit(arg, NULL);
-	rc = rtxn_begin(s);
-	if (rc != MDB_SUCCESS)
-		return lmdb_fail(s, rc, "lookup", SC_ERR_TEMP);
-	rc = mdb_get(s->rtxn, s->entries, &k, &v);
-	if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
-		mdb_txn_reset(s->rtxn);
-		return lmdb_fail(s, rc, "lookup", SC_ERR_TEMP);
+	if (lmdb_index_current(s)) {
+		/* the latest commit's snapshot, held open by the index */
+		txn = lmdb_index_txn(s);
+		rc = lmdb_index_get(s, key, keylen, &v) == SC_OK ? MDB_SUCCESS : MDB_NOTFOUND;
+	} else {
+		if (s->idx)
+			lmdb_index_drop(s); /* stale: let writers reuse its pages */
+		rc = rtxn_begin(s);
+		if (rc != MDB_SUCCESS)
+			return lmdb_fail(s, rc, "lookup", SC_ERR_TEMP);
+		rc = mdb_get(s->rtxn, s->entries, &k, &v);
+		if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
+			mdb_txn_reset(s->rtxn);
+			return lmdb_fail(s, rc, "lookup", SC_ERR_TEMP);
+		}
 	}
 	n = rc == MDB_SUCCESS ? lmdb_list_split(v.mv_data, v.mv_size, sp) : 0;
 	if (n < 0)
 		sc_repo_warn(s->r, "lmdb:%s: %s: corrupt entry list skipped", s->path, key);
 	for (int i = 0; i < n && st == SC_OK; i++) {
 		struct sc_repo_entry e;
-		sc_status dst = lmdb_entry_decode(s, s->rtxn, sp[i],
+		sc_status dst = lmdb_entry_decode(s, txn ? txn : s->rtxn, sp[i],
 						  (flags & SC_REPO_LOOKUP_LEAF) != 0, &e);
 
 		if (dst == SC_ERR_TEMP) {
@@ -521,7 +546,8 @@ static sc_status lmdb_lookup_ex(void *state, const char *key, size_t keylen, uns
 	}
 	if (st == SC_OK)
 		st = visit(arg, NULL); /* entries still valid: txn not reset yet */
-	mdb_txn_reset(s->rtxn);
+	if (!txn)
+		mdb_txn_reset(s->rtxn);
 	return st;
 }
 
@@ -543,8 +569,7 @@ static sc_status lmdb_list(void *state, sc_repo_entry_fn fn, void *arg)
 	/* A transaction of its own: @p fn may look addresses up meanwhile. */
 	rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
 	if (rc == MDB_MAP_RESIZED) {
-		lmdb_rtxn_drop(s);
-		rc = mdb_env_set_mapsize(s->env, 0);
+		rc = lmdb_map_adopt(s);
 		if (rc == MDB_SUCCESS)
 			rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
 	}
@@ -587,6 +612,58 @@ static sc_status lmdb_list(void *state, sc_repo_entry_fn fn, void *arg)
 	return st;
 }
 
+/* The index's entry points for lib/repo.c (repo_backend.h). */
+static int lmdb_index_wanted(void *state)
+{
+	struct lmdb_state *s = state;
+
+	if (!(s->flags & SC_REPO_RDONLY))
+		return 0;
+	if (lmdb_index_current(s))
+		return 0;
+	lmdb_index_drop(s); /* stale: release its snapshot now, not at the next lookup */
+	return 1;
+}
+
+static sc_status lmdb_index_build_be(void *state, void **out)
+{
+	struct lmdb_index *ix;
+	sc_status st = lmdb_index_build(state, &ix);
+
+	*out = ix;
+	return st;
+}
+
+static sc_status lmdb_index_install_be(void *state, void *ix)
+{
+	return lmdb_index_install(state, ix);
+}
+
+static void lmdb_index_discard_be(void *ix)
+{
+	lmdb_index_discard(ix);
+}
+
+static size_t lmdb_index_size_be(void *state, size_t *bytes)
+{
+	struct lmdb_state *s = state;
+
+	if (!lmdb_index_current(s)) {
+		*bytes = 0;
+		return 0;
+	}
+	return lmdb_index_size(s, bytes);
+}
+
+static void lmdb_prefetch_be(void *state, const char *const keys[], const size_t lens[],
+			     size_t n)
+{
+	struct lmdb_state *s = state;
+
+	if (s->idx)
+		lmdb_index_prefetch(s, keys, lens, n);
+}
+
 const struct sc_repo_backend sc_repo_lmdb_backend = {
 	.scheme = "lmdb",
 	.open = lmdb_open,
@@ -597,4 +674,10 @@ const struct sc_repo_backend sc_repo_lmdb_backend = {
 	.store_batch = lmdb_store_batch,
 	.remove = lmdb_remove,
 	.list = lmdb_list,
+	.index_wanted = lmdb_index_wanted,
+	.index_build = lmdb_index_build_be,
+	.index_install = lmdb_index_install_be,
+	.index_discard = lmdb_index_discard_be,
+	.index_size = lmdb_index_size_be,
+	.prefetch = lmdb_prefetch_be,
 };

@@ -30,6 +30,7 @@
 
 #include <limits.h>
 #include <lmdb.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,11 +43,19 @@
 /* format 1's key: lookup key + '\0' + SHA-256 of the leaf */
 #define LMDB_V1_KEY_MAX (SC_ADDR_KEY_MAX + 1 + LMDB_FP_LEN)
 
+struct lmdb_index;
+
 struct lmdb_state {
 	sc_repo *r;
 	MDB_env *env;
 	MDB_dbi meta, entries, chains, refs, v1certs;
 	MDB_txn *rtxn;  /* reused read transaction, reset between lookups */
+	struct lmdb_index *idx; /* read-only handles: repo_lmdb_index.c, or NULL */
+	/* Held (shared) by an index build for as long as its snapshot is read;
+	 * lmdb_map_adopt() takes it exclusively to remap, after setting
+	 * index_cancel so that a build stops soon. */
+	pthread_rwlock_t map_lock;
+	int index_cancel;
 	unsigned flags;
 	uint8_t *wbuf;  /* writers: scratch for a new entry list */
 	size_t wbuf_size;
@@ -66,6 +75,38 @@ sc_status lmdb_fail(struct lmdb_state *s, int rc, const char *what, sc_status ot
 
 /* Drop the cached read transaction (before the map is resized). */
 void lmdb_rtxn_drop(struct lmdb_state *s);
+
+/* After MDB_MAP_RESIZED: drop every transaction of this handle (the index's
+ * too), wait for a build to let go of the map, and adopt the size another
+ * process grew it to. */
+int lmdb_map_adopt(struct lmdb_state *s);
+
+/*
+ * The lookup index (repo_lmdb_index.c). lmdb_index_build() may run on any
+ * thread while lookups go on; every other function runs under the sc_repo's
+ * lock, like lookups. The index answers only while lmdb_index_current().
+ */
+sc_status lmdb_index_build(struct lmdb_state *s, struct lmdb_index **out);
+/* Make @p ix the handle's index (ownership passes); SC_ERR_CHANGED (and @p ix
+ * freed) when a write was committed since its snapshot. */
+sc_status lmdb_index_install(struct lmdb_state *s, struct lmdb_index *ix);
+/* Free a built index that is not installed (NULL: nothing). */
+void lmdb_index_discard(struct lmdb_index *ix);
+/* Free the handle's index, releasing its snapshot. */
+void lmdb_index_drop(struct lmdb_state *s);
+/* Non-zero when the handle has an index of the latest commit. */
+int lmdb_index_current(struct lmdb_state *s);
+/* The entry list of @p key (without its NUL) from the current index: SC_OK
+ * with *@p val pointing into the index's snapshot, or SC_ERR_NOT_FOUND. */
+sc_status lmdb_index_get(struct lmdb_state *s, const char *key, size_t keylen,
+			 MDB_val *val);
+/* The index's snapshot, for the chain certificates of an entry it found. */
+MDB_txn *lmdb_index_txn(const struct lmdb_state *s);
+/* Addresses in the index (0 without one); *@p bytes gets its table's size. */
+size_t lmdb_index_size(const struct lmdb_state *s, size_t *bytes);
+/* Start loading the slots, keys and entry lists of @p n keys (a hint). */
+void lmdb_index_prefetch(struct lmdb_state *s, const char *const keys[],
+			 const size_t lens[], size_t n);
 
 /* One write transaction: @p fn does the work, a non-OK *st aborts it;
  * MDB_MAP_FULL anywhere grows the map and runs @p fn again from the start. */

@@ -122,6 +122,49 @@ void sc_repo_ldap_opts_from_config(const struct sc_config *cfg, struct sc_repo_l
  *  then runs them off the event loop. */
 int sc_repo_is_remote(const sc_repo *r);
 
+/*
+ * Lookup index. An lmdb: store opened SC_REPO_RDONLY (the daemon's) can keep
+ * an index of every address in memory, 36 bytes per address, that saves a
+ * lookup the walk down the B-tree (several cache misses with a large store).
+ * It is used only while nothing was written since it was built; after a write
+ * lookups read the store directly, exactly as without it, until the next
+ * sc_repo_index_refresh(). Other backends have none.
+ */
+
+/** Most arguments one sc_repo_prefetch() call looks at. */
+#define SC_REPO_PREFETCH_MAX 32
+
+/**
+ * @return 1 when sc_repo_index_refresh() would build an index that lookups use:
+ *         the backend has one, @p r is read-only and has no index of the latest
+ *         commit. A stale index is freed here (it holds an old snapshot open,
+ *         which keeps writers from reusing its pages). 0 otherwise.
+ */
+int sc_repo_index_wanted(sc_repo *r);
+
+/**
+ * Build an index of the latest commit and let lookups use it. Reads the whole
+ * store (about a second per million addresses): call it off the event loop;
+ * lookups on other threads go on meanwhile. One build per @p r at a time.
+ * @param count (may be NULL) gets the number of addresses indexed
+ * @param bytes (may be NULL) gets the memory the index takes
+ * @return SC_OK; SC_ERR_UNSUPPORTED (no index for this backend, or @p r is
+ *         writable); SC_ERR_CHANGED (a write was committed meanwhile: nothing
+ *         installed, try later); SC_ERR_TEMP (another build runs, or the map was
+ *         being resized); SC_ERR_NOMEM; SC_ERR_TOO_LONG (over 2^32 slots).
+ */
+SC_MUST_CHECK sc_status sc_repo_index_refresh(sc_repo *r, size_t *count, size_t *bytes);
+
+/**
+ * A hint: start loading from memory what looking up the CERT arguments @p args
+ * will read, so that the misses of several pipelined commands overlap instead
+ * of coming one after the other. An argument is a mailbox as received ("<a@b>"
+ * or "a@b", @p lens[i] octets); one whose key needs a full parse (a quoted local
+ * part) is skipped, and so are arguments beyond SC_REPO_PREFETCH_MAX. Does
+ * nothing without an index; never fails and changes no result.
+ */
+void sc_repo_prefetch(sc_repo *r, const char *const args[], const size_t lens[], size_t n);
+
 /** Message callback: @p msg is NUL-terminated and valid only during the call. */
 typedef void (*sc_repo_warn_fn)(void *arg, const char *msg);
 

@@ -1,0 +1,342 @@
+/*
+ * repo_lmdb_index.c - the lookup index of a read-only lmdb: handle (the daemon's):
+ * a hash table in anonymous memory from each key of "entries" to its entry list,
+ * pointing into one read snapshot that stays open as long as the index lives.
+ *
+ * Why: a CERT over a large store walks four B-tree levels, and with a million
+ * addresses the lower two are a cache miss each, plus one per node the binary
+ * search looks at. On the machines we measured (docs/performance.md) a miss
+ * costs about 400 ns, so the walk cost more than everything else a CERT does.
+ * Through the index a lookup is one miss for the slot and one for the key and
+ * entry list, and sc_repo_prefetch() lets pipelined CERTs overlap even those.
+ *
+ * Never stale: the index is used only while its snapshot is the latest commit
+ * (lmdb_index_current(), one read of the meta page per lookup); after any write
+ * lookups go to the B-tree again and the index is dropped at once, releasing
+ * its snapshot so that writers can reuse pages. A new one is built by
+ * sc_repo_index_refresh() on a thread of the caller's choosing (the daemon's
+ * worker pool), while lookups go on: building reads the whole store (about
+ * 1 s per million addresses here).
+ *
+ * Memory: 24 bytes per slot, 1.5 slots per address (36 MB per million).
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+
+#include "repo_lmdb.h"
+
+/* Addresses per check of the cancel flag while building (see lmdb_map_adopt()). */
+#define INDEX_CANCEL_EVERY 4096
+
+struct lmdb_slot {
+	const uint8_t *key; /* NUL-terminated in the map; NULL = empty slot */
+	const uint8_t *val;
+	uint32_t vlen;
+	uint16_t klen;      /* without the NUL */
+	uint16_t tag;       /* high bits of the hash: most probes never touch the key */
+};
+
+struct lmdb_index {
+	MDB_txn *txn;       /* the snapshot every pointer points into */
+	size_t txnid;
+	struct lmdb_slot *slots;
+	size_t cap, n, bytes;
+	uint64_t seed;
+};
+
+/* A seeded 64-bit hash; keys are short (about 30 octets). The seed is random
+ * per index so that nobody can choose addresses that collide. */
+static uint64_t index_hash(uint64_t seed, const char *p, size_t n)
+{
+	const uint64_t m = 0x9e3779b97f4a7c15ull;
+	uint64_t h = seed ^ (n * m);
+
+	for (; n >= 8; p += 8, n -= 8) {
+		uint64_t w;
+
+		memcpy(&w, p, 8);
+		h = (h ^ w) * m;
+		h ^= h >> 29;
+	}
+	if (n) {
+		uint64_t w = 0;
+
+		memcpy(&w, p, n);
+		h = (h ^ w) * m;
+	}
+	/* final mix (MurmurHash3's fmix64): every input bit reaches the top bits */
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 33;
+	return h;
+}
+
+/* First slot to probe: the low 32 bits scaled to the table (no power of two needed). */
+static size_t index_home(const struct lmdb_index *ix, uint64_t h)
+{
+	return (size_t)(((h & 0xffffffffu) * (uint64_t)ix->cap) >> 32);
+}
+
+static uint16_t index_tag(uint64_t h)
+{
+	return (uint16_t)(h >> 48);
+}
+
+static const struct lmdb_slot *index_find(const struct lmdb_index *ix, const char *key,
+					  size_t keylen)
+{
+	uint64_t h = index_hash(ix->seed, key, keylen);
+	uint16_t tag = index_tag(h);
+
+	/* at most 2/3 full, so an empty slot always ends the probe */
+	for (size_t i = index_home(ix, h);; i = i + 1 == ix->cap ? 0 : i + 1) {
+		const struct lmdb_slot *sl = &ix->slots[i];
+
+		if (!sl->key)
+			return NULL;
+		if (sl->tag == tag && sl->klen == keylen && memcmp(sl->key, key, keylen) == 0)
+			return sl;
+	}
+}
+
+static void index_free(struct lmdb_index *ix)
+{
+	if (!ix)
+		return;
+	if (ix->txn)
+		mdb_txn_abort(ix->txn);
+	if (ix->slots)
+		munmap(ix->slots, ix->bytes);
+	free(ix);
+}
+
+void lmdb_index_drop(struct lmdb_state *s)
+{
+	index_free(s->idx);
+	s->idx = NULL;
+}
+
+/* The id of the latest commit, what a read transaction begun now would see. */
+static size_t last_txnid(struct lmdb_state *s)
+{
+	MDB_envinfo info;
+
+	if (mdb_env_info(s->env, &info) != MDB_SUCCESS)
+		return 0; /* cannot happen for an open environment; 0 is never current */
+	return info.me_last_txnid;
+}
+
+int lmdb_index_current(struct lmdb_state *s)
+{
+	return s->idx && s->idx->txnid == last_txnid(s);
+}
+
+sc_status lmdb_index_get(struct lmdb_state *s, const char *key, size_t keylen,
+			 MDB_val *val)
+{
+	const struct lmdb_slot *sl = index_find(s->idx, key, keylen);
+
+	if (!sl)
+		return SC_ERR_NOT_FOUND;
+	val->mv_data = (void *)sl->val;
+	val->mv_size = sl->vlen;
+	return SC_OK;
+}
+
+MDB_txn *lmdb_index_txn(const struct lmdb_state *s)
+{
+	return s->idx ? s->idx->txn : NULL;
+}
+
+size_t lmdb_index_size(const struct lmdb_state *s, size_t *bytes)
+{
+	if (bytes)
+		*bytes = s->idx ? s->idx->bytes : 0;
+	return s->idx ? s->idx->n : 0;
+}
+
+void lmdb_index_prefetch(struct lmdb_state *s, const char *const keys[],
+			 const size_t lens[], size_t n)
+{
+	const struct lmdb_index *ix = s->idx;
+	uint64_t h[SC_REPO_PREFETCH_MAX];
+	unsigned sink = 0;
+
+	if (!ix || n > SC_REPO_PREFETCH_MAX)
+		return;
+	/* Two rounds so that the misses of all keys overlap: first every slot,
+	 * then, the slots having arrived meanwhile, every key and entry list. */
+	for (size_t i = 0; i < n; i++) {
+		h[i] = index_hash(ix->seed, keys[i], lens[i]);
+		__builtin_prefetch(&ix->slots[index_home(ix, h[i])]);
+	}
+	for (size_t i = 0; i < n; i++) {
+		size_t j = index_home(ix, h[i]);
+		uint16_t tag = index_tag(h[i]);
+
+		/* by the tag alone, a few slots on: a third of the keys were moved on
+		 * by a collision (linear probing at 2/3 load) */
+		for (int k = 0; k < 4; k++, j = j + 1 == ix->cap ? 0 : j + 1) {
+			const struct lmdb_slot *sl = &ix->slots[j];
+
+			if (!sl->key)
+				break;
+			if (sl->tag == tag && sl->klen == lens[i]) {
+				/* A load, not a prefetch instruction: on the machine
+				 * of docs/performance.md prefetches into the map hid
+				 * nothing (the key compare still missed), while
+				 * independent loads do overlap. The rest of the entry
+				 * list: prefetches, the hardware follows on. */
+				sink += *(const volatile uint8_t *)sl->key;
+				for (uint32_t o = 64; o < sl->vlen && o <= 256; o += 64)
+					__builtin_prefetch(sl->val + o);
+				break;
+			}
+		}
+	}
+	(void)sink;
+}
+
+static sc_status index_alloc(struct lmdb_index *ix, size_t entries)
+{
+	size_t cap = entries + entries / 2 + 16;
+
+	if (cap > UINT32_MAX || cap > SIZE_MAX / sizeof *ix->slots)
+		return SC_ERR_TOO_LONG;
+	ix->cap = cap;
+	ix->bytes = cap * sizeof *ix->slots;
+	/* Anonymous pages come zeroed (every slot empty); huge pages where the
+	 * kernel gives them, since every lookup lands on a random slot. */
+	ix->slots = mmap(NULL, ix->bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			 -1, 0);
+	if (ix->slots == MAP_FAILED) {
+		ix->slots = NULL;
+		return SC_ERR_NOMEM;
+	}
+#ifdef MADV_HUGEPAGE
+	(void)madvise(ix->slots, ix->bytes, MADV_HUGEPAGE);
+#endif
+	if (getrandom(&ix->seed, sizeof ix->seed, 0) != (ssize_t)sizeof ix->seed)
+		ix->seed = (uint64_t)(uintptr_t)ix ^ 0x5bd1e9955bd1e995ull;
+	return SC_OK;
+}
+
+static sc_status index_insert(struct lmdb_index *ix, const MDB_val *k, const MDB_val *v)
+{
+	const uint8_t *kp = k->mv_data;
+	size_t klen;
+	uint64_t h;
+
+	/* keys as lmdb_lookup_ex() asks for them: "key\0"; anything else is
+	 * never asked for, and list() reports it */
+	if (k->mv_size < 2 || kp[k->mv_size - 1] != '\0' || k->mv_size - 1 > UINT16_MAX)
+		return SC_OK;
+	if (v->mv_size > UINT32_MAX)
+		return SC_ERR_TOO_LONG;
+	if (ix->n + 1 > ix->cap / 3 * 2)
+		return SC_ERR_INTERNAL; /* more than the snapshot's own count */
+	klen = k->mv_size - 1;
+	h = index_hash(ix->seed, (const char *)kp, klen);
+	for (size_t i = index_home(ix, h);; i = i + 1 == ix->cap ? 0 : i + 1) {
+		struct lmdb_slot *sl = &ix->slots[i];
+
+		if (sl->key)
+			continue; /* LMDB keys are unique: no match to replace */
+		sl->key = kp;
+		sl->val = v->mv_data;
+		sl->vlen = (uint32_t)v->mv_size;
+		sl->klen = (uint16_t)klen;
+		sl->tag = index_tag(h);
+		ix->n++;
+		return SC_OK;
+	}
+}
+
+/* Fill @p ix from its snapshot; SC_ERR_TEMP when lmdb_map_adopt() cancels it. */
+static sc_status index_fill(struct lmdb_state *s, struct lmdb_index *ix)
+{
+	MDB_cursor *cur;
+	MDB_stat stat;
+	MDB_val k, v;
+	sc_status st = SC_OK;
+	size_t seen = 0;
+	int rc;
+
+	rc = mdb_stat(ix->txn, s->entries, &stat);
+	if (rc != MDB_SUCCESS)
+		return lmdb_fail(s, rc, "building the index", SC_ERR_TEMP);
+	SC_TRY(index_alloc(ix, stat.ms_entries));
+	rc = mdb_cursor_open(ix->txn, s->entries, &cur);
+	if (rc != MDB_SUCCESS)
+		return lmdb_fail(s, rc, "building the index", SC_ERR_TEMP);
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == MDB_SUCCESS && st == SC_OK;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (++seen % INDEX_CANCEL_EVERY == 0 &&
+		    __atomic_load_n(&s->index_cancel, __ATOMIC_ACQUIRE)) {
+			st = SC_ERR_TEMP;
+			break;
+		}
+		st = index_insert(ix, &k, &v);
+	}
+	mdb_cursor_close(cur);
+	if (st == SC_OK && rc != MDB_NOTFOUND)
+		st = lmdb_fail(s, rc, "building the index", SC_ERR_TEMP);
+	return st;
+}
+
+sc_status lmdb_index_build(struct lmdb_state *s, struct lmdb_index **out)
+{
+	struct lmdb_index *ix;
+	sc_status st;
+	int rc;
+
+	*out = NULL;
+	if (!(s->flags & SC_REPO_RDONLY))
+		return SC_ERR_UNSUPPORTED; /* its own writes would make it stale at once */
+	ix = calloc(1, sizeof *ix);
+	if (!ix)
+		return SC_ERR_NOMEM;
+	/* The map is not remapped while this holds the lock (lmdb_map_adopt()). */
+	pthread_rwlock_rdlock(&s->map_lock);
+	rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &ix->txn);
+	if (rc != MDB_SUCCESS) {
+		ix->txn = NULL;
+		/* MDB_MAP_RESIZED: the next lookup adopts the new size first */
+		st = rc == MDB_MAP_RESIZED ? SC_ERR_TEMP
+					   : lmdb_fail(s, rc, "building the index", SC_ERR_TEMP);
+	} else {
+		ix->txnid = mdb_txn_id(ix->txn);
+		st = index_fill(s, ix);
+	}
+	pthread_rwlock_unlock(&s->map_lock);
+	if (st != SC_OK) {
+		index_free(ix);
+		return st;
+	}
+	*out = ix;
+	return SC_OK;
+}
+
+sc_status lmdb_index_install(struct lmdb_state *s, struct lmdb_index *ix)
+{
+	/* The map may have been remapped since the build (a writer grew it, which
+	 * is a commit too): the txnid check comes before any use of a pointer. */
+	if (ix->txnid != last_txnid(s)) {
+		index_free(ix);
+		return SC_ERR_CHANGED;
+	}
+	lmdb_index_drop(s);
+	s->idx = ix;
+	return SC_OK;
+}
+
+void lmdb_index_discard(struct lmdb_index *ix)
+{
+	index_free(ix);
+}
