@@ -135,6 +135,41 @@ void cert_walk(struct cert_walk *w, const struct cert_sink *sink)
 	w->outcome = unavailable ? CERT_UNAVAILABLE : CERT_NOT_FOUND;
 }
 
+/* "CERT " or "CERS " in any case (RFC 5321 2.4: verbs are case-insensitive) */
+static int cert_verb(const char *p, size_t len)
+{
+	return len > 5 && (p[0] | 0x20) == 'c' && (p[1] | 0x20) == 'e' && (p[2] | 0x20) == 'r' &&
+	       ((p[3] | 0x20) == 't' || (p[3] | 0x20) == 's') && p[4] == ' ';
+}
+
+void cert_prefetch(const struct runtime *rt, const char *p, size_t len)
+{
+	const char *args[SC_REPO_PREFETCH_MAX], *end = p + len;
+	size_t lens[SC_REPO_PREFETCH_MAX], n = 0;
+
+	while (n < SC_REPO_PREFETCH_MAX) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t l;
+
+		if (!nl)
+			break;
+		l = (size_t)(nl - p);
+		if (l && p[l - 1] == '\r')
+			l--;
+		if (cert_verb(p, l)) {
+			args[n] = p + 5;
+			lens[n++] = l - 5;
+		}
+		p = nl + 1;
+	}
+	/* a single command is looked up at once: nothing to overlap with */
+	if (n < 2)
+		return;
+	for (size_t i = 0; i < rt->nrepos; i++)
+		if (!sc_repo_is_remote(rt->repos[i]->repo))
+			sc_repo_prefetch(rt->repos[i]->repo, args, lens, n);
+}
+
 int cert_job_wanted(const struct runtime *rt)
 {
 	if (cert_job_forced)

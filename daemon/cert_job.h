@@ -78,6 +78,14 @@ struct cert_walk {
  *  Runs on the loop (local runtimes) or on a worker thread (cert_job). */
 void cert_walk(struct cert_walk *w, const struct cert_sink *sink);
 
+/**
+ * The CERT and CERS lines waiting in @p p (@p len octets of input, complete
+ * lines only): let the local stores start loading what their lookups will read
+ * (sc_repo_prefetch()), so that the memory misses of pipelined commands overlap
+ * instead of following one another. A hint: no answer depends on it.
+ */
+void cert_prefetch(const struct runtime *rt, const char *p, size_t len);
+
 /** @return non-zero when a lookup in @p rt must run as a job (a remote store,
  *  or cert_job_force_async() in tests). */
 int cert_job_wanted(const struct runtime *rt);

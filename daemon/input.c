@@ -2,6 +2,7 @@
  * input.c - command lines from the input buffer to the session (see input.h).
  * Daemon process; pure (no sockets, no libevent).
  */
+#include "cert_job.h"
 #include "input.h"
 #include "session.h"
 
@@ -17,6 +18,9 @@ size_t input_process(struct session *s, sc_buf *in, struct input_state *st)
 	size_t lines = 0;
 
 	st->partial = 0;
+	/* pipelined CERTs (RFC 2920): their lookups' memory misses overlap */
+	if (s->state == SESSION_READY && !st->skipping && sc_buf_len(in) > 0)
+		cert_prefetch(s->rt, sc_buf_data(in), sc_buf_len(in));
 	while (sc_buf_len(in) > 0 && input_session_ready(s)) {
 		const char *line;
 		size_t len, used;

@@ -34,6 +34,7 @@
 #include "prefork.h"
 #include "privhelper.h"
 #include "process.h"
+#include "repo_index.h"
 #include "runtime.h"
 #include "seccomp_filter.h"
 #include "shared.h"
@@ -374,6 +375,10 @@ static int main_run(long nofile)
 	}
 	if (main_sandbox(runtime_current()) != 0)
 		return 1;
+	/* lookup indexes of the local stores, built on the pool (repo_index.h) */
+	if (runtime_current()->repository_index &&
+	    repo_index_start(main_base, main_worker) != SC_OK)
+		return main_fail("cannot start the index timer", "out of memory");
 	main_startup_line(runtime_current());
 	log_msg(LOG_INFO, "file descriptor limit %ld, max_connections %ld%s", nofile,
 		runtime_current()->max_connections,
@@ -383,6 +388,7 @@ static int main_run(long nofile)
 
 	conn_module_fini();
 	notify_stop();
+	repo_index_stop();
 	worker_destroy(main_worker);
 	listener_close_all();
 	for (int i = 0; i < 4; i++)

@@ -61,7 +61,12 @@ static long runtime_cfg_int(const sc_config *cfg, const char *key, long def)
 	return (long)sc_config_int(cfg, key);
 }
 
-static void runtime_repo_unref(struct runtime_repo *rr)
+void runtime_repo_ref(struct runtime_repo *rr)
+{
+	__atomic_add_fetch(&rr->refs, 1, __ATOMIC_ACQ_REL);
+}
+
+void runtime_repo_unref(struct runtime_repo *rr)
 {
 	if (!rr || __atomic_sub_fetch(&rr->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
@@ -216,7 +221,7 @@ static sc_status runtime_load_repos(struct runtime *rt, const struct runtime *ol
 		sc_status rc;
 
 		if (rr) {
-			__atomic_add_fetch(&rr->refs, 1, __ATOMIC_ACQ_REL);
+			runtime_repo_ref(rr);
 			rt->repos[rt->nrepos++] = rr;
 			continue;
 		}
@@ -290,6 +295,8 @@ static sc_status runtime_load_scalars(struct runtime *rt, char *err, size_t errl
 	rt->harvest_threshold = runtime_cfg_int(rt->cfg, "harvest_threshold", 5);
 	rt->harvest_limit = runtime_cfg_int(rt->cfg, "harvest_limit", 30);
 	rt->harvest_ip_limit = runtime_cfg_int(rt->cfg, "harvest_ip_limit", 1000);
+	rt->repository_index = !sc_config_key_known("repository_index") ||
+			       sc_config_bool(rt->cfg, "repository_index");
 	rt->limits_exempt_loopback = !sc_config_key_known("limits_exempt_loopback") ||
 				     sc_config_bool(rt->cfg, "limits_exempt_loopback");
 	if (rt->idle_timeout <= 0 || rt->max_errors <= 0 || rt->max_connections <= 0 ||

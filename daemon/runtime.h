@@ -66,6 +66,7 @@ struct runtime {
 	long harvest_limit;           /**< not-found answers before 421 */
 	long harvest_ip_limit;        /**< not-found answers per network per hour */
 	unsigned limits_exempt_loopback : 1;
+	unsigned repository_index : 1; /**< keep lookup indexes (repo_index.c) */
 	enum runtime_submissions submissions;
 	/* AUTH (cmd_auth.c): the credential source, NULL without `auth`; used by
 	 * worker threads, so a job holds a reference to the runtime */
@@ -113,6 +114,11 @@ SC_MUST_CHECK sc_status runtime_load(const char *path, const struct runtime *old
 
 void runtime_ref(struct runtime *rt);
 void runtime_unref(struct runtime *rt);
+
+/** A store outlives the runtimes that name it while a reference is held (any
+ *  thread); the last unref closes it. */
+void runtime_repo_ref(struct runtime_repo *rr);
+void runtime_repo_unref(struct runtime_repo *rr);
 
 /** The runtime new sessions and new commands use (borrowed; ref it to keep it). */
 struct runtime *runtime_current(void);

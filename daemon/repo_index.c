@@ -1,0 +1,122 @@
+/*
+ * repo_index.c - the lookup indexes of the local stores (see repo_index.h).
+ * Serving process; the check runs on the event loop thread, the build on a
+ * worker thread, its result is logged back on the loop.
+ */
+#include <stdlib.h>
+#include <syslog.h>
+#include <time.h>
+
+#include "log.h"
+#include "repo_index.h"
+#include "runtime.h"
+#include "worker.h"
+
+struct index_job {
+	struct runtime_repo *rr; /* referenced: the store stays open during the build */
+	sc_status st;
+	size_t count, bytes;
+	long long ms;
+};
+
+static struct event *index_ev;
+static struct worker *index_worker;
+static int index_building;      /* one build at a time, whatever the number of stores */
+static long long index_next_ms; /* no build before this (REPO_INDEX_BACKOFF) */
+
+static long long index_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void index_work(void *arg)
+{
+	struct index_job *j = arg;
+	long long t0 = index_now_ms();
+
+	j->st = sc_repo_index_refresh(j->rr->repo, &j->count, &j->bytes);
+	j->ms = index_now_ms() - t0;
+}
+
+static void index_done(void *arg)
+{
+	struct index_job *j = arg;
+	const char *name = sc_repo_name(j->rr->repo);
+
+	long long wait = REPO_INDEX_BACKOFF * j->ms;
+
+	if (j->st == SC_OK) {
+		log_msg(LOG_INFO, "repository %s: index of %zu addresses (%zu KiB) built in %lld ms",
+			name, j->count, (j->bytes + 1023) / 1024, j->ms);
+	} else if (j->st == SC_ERR_CHANGED || j->st == SC_ERR_TEMP) {
+		log_msg(LOG_INFO, "repository %s: index not built (%s, after %lld ms); "
+			"trying again later", name, j->st == SC_ERR_CHANGED ?
+			"written to meanwhile" : "busy", j->ms);
+	} else {
+		log_msg(LOG_WARNING, "repository %s: index not built: %s; lookups read the "
+			"store, next try in %d s", name, sc_strerror(j->st), REPO_INDEX_RETRY_S);
+		if (wait < REPO_INDEX_RETRY_S * 1000LL)
+			wait = REPO_INDEX_RETRY_S * 1000LL;
+	}
+	index_next_ms = index_now_ms() + wait;
+	index_building = 0;
+	runtime_repo_unref(j->rr);
+	free(j);
+}
+
+void repo_index_check(void)
+{
+	struct runtime *rt = runtime_current();
+
+	if (index_building || !index_worker || !rt || index_now_ms() < index_next_ms)
+		return;
+	for (size_t i = 0; i < rt->nrepos; i++) {
+		struct index_job *j;
+
+		if (!sc_repo_index_wanted(rt->repos[i]->repo))
+			continue;
+		j = calloc(1, sizeof *j);
+		if (!j)
+			return;
+		j->rr = rt->repos[i];
+		runtime_repo_ref(j->rr);
+		if (worker_submit(index_worker, index_work, index_done, j) != SC_OK) {
+			runtime_repo_unref(j->rr);
+			free(j);
+			return; /* the pool is full: the next tick tries again */
+		}
+		index_building = 1;
+		return;
+	}
+}
+
+static void index_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	repo_index_check();
+}
+
+sc_status repo_index_start(struct event_base *base, struct worker *w)
+{
+	struct timeval tv = { 1, 0 };
+
+	index_worker = w;
+	index_ev = event_new(base, -1, EV_PERSIST, index_tick, NULL);
+	if (!index_ev || event_add(index_ev, &tv) != 0)
+		return SC_ERR_NOMEM;
+	repo_index_check(); /* the first build starts with the loop, not a second later */
+	return SC_OK;
+}
+
+void repo_index_stop(void)
+{
+	if (index_ev)
+		event_free(index_ev);
+	index_ev = NULL;
+	index_worker = NULL;
+}
