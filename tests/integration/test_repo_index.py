@@ -1,0 +1,103 @@
+"""The lookup index smtpcertd keeps of its lmdb: store (repository_index,
+daemon/repo_index.c, lib/repo_lmdb_index.c): built after the start and logged,
+the same answers with it as without it (one at a time and pipelined, where the
+daemon prefetches), a write seen by the very next CERT, a new index after the
+write, and none with `repository_index = no`."""
+import re
+import time
+import unittest
+
+import sctest
+from sctest import Daemon, pki
+
+NOT_FOUND = "550 5.1.1 Certificate Not Found"
+INDEX_LINE = r"repository lmdb:\S+: index of (\d+) addresses \(\d+ KiB\) built in \d+ ms"
+
+# what the prefetch's key guess must get right or leave alone: case, brackets,
+# a trailing dot, a quoted local part, garbage, an unknown address
+ADDRESSES = [
+    "alice@example.test",
+    "<bob@example.test>",
+    "ALICE@Example.Test",
+    "mixed.case@example.test",
+    "Mixed.Case@EXAMPLE.test.",
+    '"alice"@example.test',
+    "nobody@example.test",
+    "bob@example.test",
+    "@example.test",
+    "<>",
+]
+
+
+@unittest.skipIf(sctest.TEST_REPO == "dir", "the index is the lmdb: store's")
+class RepoIndexTest(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pki = pki()
+
+    def one_by_one(self, d, addrs):
+        out = []
+        with d.client() as c:
+            c.ehlo()
+            for a in addrs:
+                out.append(c.cmd("CERT " + a))
+        return out
+
+    def pipelined(self, d, addrs):
+        with d.client() as c:
+            c.ehlo()
+            c.send("".join("CERT %s\r\n" % a for a in addrs).encode())
+            return [c.reply() for _ in addrs]
+
+    def test_index_built_and_same_answers(self):
+        # not-found answers and syntax errors count towards max_errors
+        with Daemon(certs=("alice", "bob", "Mixed"), overrides={"max_errors": "100"}) as d:
+            m = d.wait_log(INDEX_LINE, timeout=20)
+            self.assertIsNotNone(m, d.log_text()[-2000:])
+            self.assertEqual(int(m.group(1)), 3)
+            got = [r.raw for r in self.one_by_one(d, ADDRESSES)]
+            self.assertEqual([r.raw for r in self.pipelined(d, ADDRESSES)], got)
+            self.assertEqual([r.raw for r in self.pipelined(d, ADDRESSES * 3)], got * 3)
+            by = dict(zip(ADDRESSES, self.one_by_one(d, ADDRESSES)))
+            for a in ("alice@example.test", "ALICE@Example.Test", '"alice"@example.test'):
+                self.assertEqual(by[a].ders(), [self.pki.der("alice")], a)
+            self.assertEqual(by["<bob@example.test>"].ders(), [self.pki.der("bob")])
+            self.assertEqual(by["mixed.case@example.test"].ders(),
+                             [self.pki.der("Mixed")])
+            self.assertEqual(by["nobody@example.test"].last, NOT_FOUND)
+
+    def test_write_seen_at_once_then_new_index(self):
+        with Daemon(certs=("alice", "bob")) as d:
+            self.assertIsNotNone(d.wait_log(INDEX_LINE, timeout=20), d.log_text()[-2000:])
+            mark = len(d.log_text())
+            with d.client() as c:
+                c.ehlo()
+                self.assertEqual(c.cmd("CERT alice@example.test").code, 250)
+                r = d.admin("remove", "alice@example.test")
+                self.assertEqual(r.returncode, 0, r.stderr)
+                # the index is of the old snapshot: never used after the write
+                self.assertEqual(c.cmd("CERT alice@example.test").last, NOT_FOUND)
+                c.send(b"CERT alice@example.test\r\nCERT bob@example.test\r\n")
+                self.assertEqual(c.reply().last, NOT_FOUND)
+                self.assertEqual(c.reply().ders(), [self.pki.der("bob")])
+            m = d.wait_log(INDEX_LINE, timeout=20, start=mark)
+            self.assertIsNotNone(m, d.log_text()[mark:])
+            self.assertEqual(int(m.group(1)), 1)
+            # and the new index has it gone too; an import is seen at once
+            got = self.pipelined(d, ["alice@example.test", "bob@example.test"])
+            self.assertEqual(got[0].last, NOT_FOUND)
+            d.import_certs(["alice"])
+            got = self.pipelined(d, ["bob@example.test", "alice@example.test"])
+            self.assertEqual(got[1].ders(), [self.pki.der("alice")])
+
+    def test_repository_index_no(self):
+        with Daemon(certs=("alice",), overrides={"repository_index": "no"}) as d:
+            got = self.pipelined(d, ["alice@example.test", "alice@example.test"])
+            self.assertEqual(got[1].ders(), [self.pki.der("alice")])
+            time.sleep(2.5)  # the check runs every second
+            self.assertIsNone(re.search(INDEX_LINE, d.log_text()), d.log_text()[-2000:])
+
+
+if __name__ == "__main__":
+    unittest.main()
