@@ -4,13 +4,17 @@
  * Every flag combination is tried. Invariants (abort() when broken): a failure
  * carries a reason and a documented status; an accepted address always has a key
  * and a display form; the display form parses again to the same key; the key is
- * itself a mailbox whose key is unchanged (normalisation is idempotent).
+ * itself a mailbox whose key is unchanged (normalisation is idempotent); the
+ * prefetch's key guess (sc_addr_key_guess()), when it makes one for what CERT
+ * accepts, is the key.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <smtpcert/smtpcert.h>
+
+#include "addr_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -34,6 +38,13 @@ static void check_roundtrip(const char *s, size_t len, unsigned flags)
 		abort();
 	if (sc_addr_key(&a, key, sizeof key, &klen) != SC_OK || klen != strlen(key))
 		abort();
+	/* CERT's flags (no literal, no route): a guess is either none or right */
+	if ((flags & ~(unsigned)SC_ADDR_UTF8) == 0) {
+		size_t glen = sc_addr_key_guess(s, len, key2, sizeof key2);
+
+		if (glen && (glen != klen || memcmp(key2, key, klen) != 0))
+			abort();
+	}
 	/* The display form, bracketed when brackets are required. */
 	fmt[0] = '<';
 	if (sc_addr_format(&a, fmt + 1, sizeof fmt - 2) != SC_OK)
