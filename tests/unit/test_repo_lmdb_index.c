@@ -85,8 +85,36 @@ static unsigned long gets_now(void)
 struct child_op {
 	const char *addr;    /* store: under this address; remove: all of it */
 	const sc_cert *cert; /* NULL: remove */
-	int grow;            /* > 0: store cert under grow addresses g<i>@grow.test */
+	int grow;            /* > 0: store cert under this many more addresses */
+	const char *prefix;  /* they are <prefix><i>@grow.test; NULL: "g" */
 };
+
+/* The bulk part of a child's write, in transactions of 500 (the writer grows
+ * the map on MDB_MAP_FULL as often as it needs). */
+static int child_grow(sc_repo *w, const struct child_op *op)
+{
+	enum { CHUNK = 500 };
+	static struct sc_addr a[CHUNK];
+	const sc_cert *c[CHUNK];
+
+	for (int i = 0; i < op->grow; i += CHUNK) {
+		int n = op->grow - i < CHUNK ? op->grow - i : CHUNK;
+		size_t done = 0;
+
+		for (int j = 0; j < n; j++) {
+			char buf[96];
+
+			snprintf(buf, sizeof buf, "%s%d@grow.test", op->prefix ? op->prefix : "g",
+				 i + j);
+			if (sc_addr_parse(buf, strlen(buf), 0, &a[j], NULL) != SC_OK)
+				return 14;
+			c[j] = op->cert;
+		}
+		if (sc_repo_store_batch(w, a, c, (size_t)n, &done) != SC_OK)
+			return 15;
+	}
+	return 0;
+}
 
 /* Run @p op in a forked child on its own read-write handle. Never calls cmocka
  * (it may run inside the mdb_stat() hook). @return 0 or the child's failure. */
@@ -112,14 +140,8 @@ static int child_write(const struct child_op *op)
 			bad = 12;
 		if (op->addr && !op->cert && sc_repo_remove(w, &a, NULL, NULL) != SC_OK)
 			bad = 13;
-		for (int i = 0; i < op->grow && !bad; i++) {
-			char buf[64];
-
-			snprintf(buf, sizeof buf, "g%d@grow.test", i);
-			if (sc_addr_parse(buf, strlen(buf), 0, &a, NULL) != SC_OK ||
-			    sc_repo_store(w, &a, op->cert) != SC_OK)
-				bad = 14;
-		}
+		if (!bad && op->grow > 0)
+			bad = child_grow(w, op);
 		sc_repo_close(w);
 		_exit(bad);
 	}
@@ -556,6 +578,397 @@ static void test_unsupported(void **state)
 	sc_repo_prefetch(NULL, args, lens, 1);
 }
 
+/* ---- 4. builds racing lookups ------------------------------------------------------ */
+
+/* The answer of a CERT (@p leaf) or CERS lookup of each probe, in short. */
+struct brief {
+	sc_status st;
+	int calls;
+	uint8_t fp[32];
+	size_t n_der;
+};
+
+static void brief_of(sc_repo *r, const char *addr, int leaf, struct brief *b)
+{
+	struct sc_addr a = A(addr);
+	struct got g;
+
+	memset(&g, 0, sizeof g);
+	b->st = leaf ? sc_repo_lookup_ex(r, &a, g_now, NULL, SC_REPO_LOOKUP_LEAF, got_fn, &g)
+		     : sc_repo_lookup(r, &a, g_now, NULL, got_fn, &g);
+	b->calls = g.calls;
+	memcpy(b->fp, g.fp, 32);
+	b->n_der = g.n_der;
+}
+
+static void briefs_take(sc_repo *r, struct brief want[NPROBES][2])
+{
+	for (size_t i = 0; i < NPROBES; i++)
+		for (int leaf = 0; leaf < 2; leaf++)
+			brief_of(r, g_probes[i], leaf, &want[i][leaf]);
+}
+
+/* @p n lookups round the probes, each compared with what it must answer. */
+static void lookups_right(sc_repo *r, struct brief want[NPROBES][2], int n)
+{
+	for (int i = 0; i < n; i++) {
+		size_t p = (size_t)i % NPROBES;
+		int leaf = (i / (int)NPROBES) % 2;
+		struct brief b;
+
+		brief_of(r, g_probes[p], leaf, &b);
+		if (b.st != want[p][leaf].st || b.calls != want[p][leaf].calls ||
+		    b.n_der != want[p][leaf].n_der || memcmp(b.fp, want[p][leaf].fp, 32) != 0)
+			fail_msg("lookup %d of %s (leaf %d): %s, %d calls, n_der %zu", i,
+				 g_probes[p], leaf, sc_strerror(b.st), b.calls, b.n_der);
+	}
+}
+
+struct refresher {
+	sc_repo *r;
+	sc_status st;
+	size_t count;
+	int done; /* atomic */
+};
+
+static void *refresh_main(void *arg)
+{
+	struct refresher *t = arg;
+
+	t->st = sc_repo_index_refresh(t->r, &t->count, NULL);
+	__atomic_store_n(&t->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* Wait (bounded) until the hook holds a build at its snapshot. */
+static void wait_in_build(void)
+{
+	struct timespec ts;
+
+	deadline(&ts, 120);
+	pthread_mutex_lock(&g_mu);
+	while (!g_in_build)
+		if (pthread_cond_timedwait(&g_cv, &g_mu, &ts) == ETIMEDOUT)
+			break;
+	pthread_mutex_unlock(&g_mu);
+	if (!g_in_build)
+		fail_msg("the index build never reached mdb_stat()");
+}
+
+static void release_build(void)
+{
+	pthread_mutex_lock(&g_mu);
+	g_release = 1;
+	pthread_cond_broadcast(&g_cv);
+	pthread_mutex_unlock(&g_mu);
+}
+
+static void test_concurrent(void **state)
+{
+	struct fixture f = { 0 };
+	struct brief want[NPROBES][2];
+	struct refresher t = { 0 }, t2 = { 0 };
+	pthread_t th, th2;
+	size_t count = 0;
+	struct snap s;
+	sc_repo *r;
+	int walked, n;
+
+	fill_store(&f);
+	r = open_repo(SC_REPO_RDONLY);
+	briefs_take(r, want);
+	assert_int_equal(want[0][0].st, SC_OK);
+	assert_int_equal(want[0][0].n_der, 2);
+	assert_int_equal(want[8][1].st, SC_ERR_NOT_FOUND);
+
+	/* a build held at its snapshot on another thread: lookups go on (the
+	 * B-tree), and a second refresh meanwhile is refused */
+	t.r = r;
+	hook_set(HOOK_WAIT_MAIN);
+	assert_int_equal(pthread_create(&th, NULL, refresh_main, &t), 0);
+	wait_in_build();
+	lookups_right(r, want, 3000);
+	assert_int_equal(leaf_walks(r, "alice@example.test", &s, &walked), SC_OK);
+	assert_true(walked);
+	assert_int_equal(sc_repo_index_refresh(r, &count, NULL), SC_ERR_TEMP);
+	assert_int_equal(sc_repo_index_wanted(r), 1);
+	release_build();
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(t.st, SC_OK);
+	assert_int_equal(t.count, STORED);
+	assert_int_equal(sc_repo_index_wanted(r), 0);
+	lookups_right(r, want, 3000);
+	assert_int_equal(leaf_walks(r, "alice@example.test", &s, &walked), SC_OK);
+	assert_false(walked);
+
+	/* unheld: a new index replaces the old one while lookups run */
+	memset(&t, 0, sizeof t);
+	t.r = r;
+	assert_int_equal(pthread_create(&th, NULL, refresh_main, &t), 0);
+	for (n = 0; n < 2000 || !__atomic_load_n(&t.done, __ATOMIC_ACQUIRE); n += 50)
+		lookups_right(r, want, 50);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(t.st, SC_OK);
+	assert_int_equal(t.count, STORED);
+
+	/* two at once: at least one builds, the other builds too or is refused */
+	memset(&t, 0, sizeof t);
+	t.r = t2.r = r;
+	assert_int_equal(pthread_create(&th, NULL, refresh_main, &t), 0);
+	assert_int_equal(pthread_create(&th2, NULL, refresh_main, &t2), 0);
+	lookups_right(r, want, 2000);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(pthread_join(th2, NULL), 0);
+	assert_true(t.st == SC_OK || t2.st == SC_OK);
+	assert_true(t.st == SC_OK || t.st == SC_ERR_TEMP);
+	assert_true(t2.st == SC_OK || t2.st == SC_ERR_TEMP);
+	assert_int_equal(sc_repo_index_wanted(r), 0);
+	lookups_right(r, want, 1000);
+	assert_int_equal(leaf_walks(r, "u39@bulk.test", &s, &walked), SC_OK);
+	assert_false(walked);
+	sc_repo_close(r);
+	fixture_free(&f);
+}
+
+/* ---- 5. a write committed while a build runs ----------------------------------------- */
+
+static void test_write_during_build(void **state)
+{
+	struct fixture f = { 0 };
+	sc_cert *late = mk_cert((struct tc_cert_opts){ .emails = { "late@example.test" } }, 1,
+				NULL);
+	size_t count = 9, bytes = 9;
+	struct snap s;
+	sc_repo *r;
+	int walked;
+
+	fill_store(&f);
+	r = open_repo(SC_REPO_RDONLY);
+	/* the child commits after the build took its snapshot, before it ends */
+	g_hook_op = (struct child_op){ .addr = "late@example.test", .cert = late };
+	hook_set(HOOK_CHILD_WRITE);
+	assert_int_equal(sc_repo_index_refresh(r, &count, &bytes), SC_ERR_CHANGED);
+	assert_true(g_hook_ran);
+	assert_int_equal(g_hook_child_rc, 0);
+	assert_int_equal(count, 0);
+	assert_int_equal(bytes, 0);
+	assert_int_equal(sc_repo_index_wanted(r), 1); /* nothing installed */
+	assert_int_equal(leaf_walks(r, "late@example.test", &s, &walked), SC_OK);
+	assert_true(walked);
+	assert_snap_fp(&s, late);
+	assert_int_equal(sc_repo_index_refresh(r, &count, &bytes), SC_OK);
+	assert_int_equal(count, STORED + 1);
+
+	/* the same with an index installed: the old one is not kept in use, the
+	 * removal is seen at once */
+	g_hook_op = (struct child_op){ .addr = "late@example.test" };
+	hook_set(HOOK_CHILD_WRITE);
+	assert_int_equal(sc_repo_index_refresh(r, &count, &bytes), SC_ERR_CHANGED);
+	assert_true(g_hook_ran);
+	assert_int_equal(g_hook_child_rc, 0);
+	assert_int_equal(sc_repo_index_wanted(r), 1);
+	assert_int_equal(leaf_walks(r, "late@example.test", &s, &walked), SC_ERR_NOT_FOUND);
+	assert_true(walked);
+	probe(r, "late@example.test", HOW_FULL, &s);
+	assert_int_equal(s.st, SC_ERR_NOT_FOUND);
+	assert_int_equal(sc_repo_index_refresh(r, &count, &bytes), SC_OK);
+	assert_int_equal(count, STORED);
+	assert_int_equal(leaf_walks(r, "late@example.test", &s, &walked), SC_ERR_NOT_FOUND);
+	assert_false(walked);
+	sc_repo_close(r);
+	sc_cert_free(late);
+	fixture_free(&f);
+}
+
+/* ---- 6. another process grows the map ------------------------------------------------ */
+
+static off_t data_size(void)
+{
+	char p[800];
+	struct stat st;
+
+	snprintf(p, sizeof p, "%s/data.mdb", g_path);
+	assert_int_equal(stat(p, &st), 0);
+	return st.st_size;
+}
+
+static void test_map_growth(void **state)
+{
+	sc_cert *c = mk_cert((struct tc_cert_opts){ 0 }, 1, NULL);
+	sc_repo *w, *r;
+	size_t count = 0;
+	const char *args[2] = { "alice@example.test", "<g399@GROW.test>" };
+	size_t lens[2] = { 18, 16 };
+	struct snap s;
+	int walked;
+	sc_status st;
+
+	sc_repo_lmdb_set_initial_mapsize(64 * 1024);
+	w = open_repo(SC_REPO_CREATE);
+	store(w, "alice@example.test", c);
+	sc_repo_close(w);
+	r = refreshed(1); /* maps 64 KiB */
+
+	child_ok(&(struct child_op){ .grow = 400, .cert = c });
+	assert_true(data_size() > 64 * 1024); /* past the reader's map */
+	sc_repo_prefetch(r, args, lens, 2); /* into the stale index: still mapped */
+	probe(r, "alice@example.test", HOW_FULL, &s);
+	assert_int_equal(s.st, SC_OK);
+	assert_snap_fp(&s, c);
+	assert_int_equal(s.e[0].n_der, 2);
+	assert_int_equal(leaf_walks(r, "g399@grow.test", &s, &walked), SC_OK);
+	assert_true(walked);
+	assert_int_equal(sc_repo_index_wanted(r), 1);
+	assert_int_equal(sc_repo_index_refresh(r, &count, NULL), SC_OK);
+	assert_int_equal(count, 401);
+	assert_int_equal(leaf_walks(r, "g0@grow.test", &s, &walked), SC_OK);
+	assert_false(walked);
+	assert_snap_fp(&s, c);
+	probe(r, "g200@grow.test", HOW_FULL, &s);
+	assert_int_equal(s.st, SC_OK);
+	assert_int_equal(s.e[0].n_der, 2);
+
+	/* grown again, and a refresh before any lookup: it may find the map not
+	 * yet adopted (SC_ERR_TEMP, repo.h); after a lookup it builds */
+	child_ok(&(struct child_op){ .grow = 3000, .prefix = "h", .cert = c });
+	assert_int_equal(sc_repo_index_wanted(r), 1);
+	st = sc_repo_index_refresh(r, &count, NULL);
+	assert_true(st == SC_OK || st == SC_ERR_TEMP);
+	assert_int_equal(leaf_walks(r, "h2999@grow.test", &s, &walked), SC_OK);
+	assert_snap_fp(&s, c);
+	assert_int_equal(sc_repo_index_refresh(r, &count, NULL), SC_OK);
+	assert_int_equal(count, 3401);
+	assert_int_equal(leaf_walks(r, "h1234@grow.test", &s, &walked), SC_OK);
+	assert_false(walked);
+	assert_int_equal(leaf_walks(r, "h3000@grow.test", &s, &walked), SC_ERR_NOT_FOUND);
+	assert_false(walked);
+	sc_repo_close(r);
+	sc_cert_free(c);
+}
+
+/* The map grown by a child while a build reads its snapshot. */
+static void test_growth_during_build(void **state)
+{
+	sc_cert *c = mk_cert((struct tc_cert_opts){ 0 }, 0, NULL);
+	sc_repo *w, *r;
+	size_t count = 0;
+	struct snap s;
+	int walked;
+
+	sc_repo_lmdb_set_initial_mapsize(64 * 1024);
+	w = open_repo(SC_REPO_CREATE);
+	store(w, "alice@example.test", c);
+	sc_repo_close(w);
+	r = open_repo(SC_REPO_RDONLY);
+	g_hook_op = (struct child_op){ .grow = 1000, .cert = c };
+	hook_set(HOOK_CHILD_WRITE);
+	assert_int_equal(sc_repo_index_refresh(r, &count, NULL), SC_ERR_CHANGED);
+	assert_true(g_hook_ran);
+	assert_int_equal(g_hook_child_rc, 0);
+	assert_true(data_size() > 64 * 1024);
+	assert_int_equal(sc_repo_index_wanted(r), 1);
+	assert_int_equal(leaf_walks(r, "g999@grow.test", &s, &walked), SC_OK);
+	assert_snap_fp(&s, c);
+	assert_int_equal(sc_repo_index_refresh(r, &count, NULL), SC_OK);
+	assert_int_equal(count, 1001);
+	assert_int_equal(leaf_walks(r, "alice@example.test", &s, &walked), SC_OK);
+	assert_false(walked);
+	sc_repo_close(r);
+	sc_cert_free(c);
+}
+
+/* ---- 7. the prefetch hint ----------------------------------------------------------- */
+
+static void prefetch_garbage(sc_repo *r, const struct answers *want)
+{
+	static char over[2000], longest[SC_ADDR_KEY_MAX - 1], toolong[SC_ADDR_KEY_MAX];
+	const char *args[SC_REPO_PREFETCH_MAX + 8];
+	size_t lens[SC_REPO_PREFETCH_MAX + 8];
+	static const struct {
+		const char *s;
+		size_t len;
+	} odd[] = {
+		{ "", 0 }, { "<>", 2 }, { "\"a b\"@example.test", 18 },
+		{ "\"alice\"@example.test", 20 }, { "a@b\0c", 5 },
+		{ "alice@example.test\0x", 20 }, { "alice@example.test", 0 },
+		{ "alice@example.test", 18 }, { "<ALICE@EXAMPLE.TEST>", 20 },
+		{ "<bob@example.test.>", 19 }, { "nobody@example.test", 19 },
+		{ "\xff\xfe@\x80\x80", 5 }, { "@", 1 }, { "<", 1 }, { "a@", 2 },
+		{ "jörg@bücher.example", 21 }, { "u1@bulk.test", 12 },
+	};
+	size_t n = 0;
+
+	memset(over, 'a', sizeof over);
+	over[700] = '@';
+	memset(longest, 'b', sizeof longest);
+	longest[100] = '@';
+	memset(toolong, 'c', sizeof toolong);
+	toolong[100] = '@';
+	for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
+		args[n] = odd[i].s;
+		lens[n++] = odd[i].len;
+	}
+	args[n] = over;
+	lens[n++] = sizeof over;
+	args[n] = longest; /* a key of SC_ADDR_KEY_MAX - 1 octets: the most there is */
+	lens[n++] = sizeof longest;
+	args[n] = toolong;
+	lens[n++] = sizeof toolong;
+	while (n < SC_REPO_PREFETCH_MAX + 8) {
+		args[n] = "carol@example.test";
+		lens[n++] = 18;
+	}
+	for (size_t i = 0; i < n; i++) {
+		sc_repo_prefetch(r, &args[i], &lens[i], 1);
+		sc_repo_prefetch(r, &args[i], &lens[i], n - i < SC_REPO_PREFETCH_MAX
+							? n - i : SC_REPO_PREFETCH_MAX);
+	}
+	sc_repo_prefetch(r, args, lens, 0);
+	sc_repo_prefetch(r, args, lens, SC_REPO_PREFETCH_MAX);
+	sc_repo_prefetch(r, args, lens, n); /* more than it looks at */
+	sc_repo_prefetch(r, args, lens, SIZE_MAX); /* those beyond the maximum are skipped */
+	sc_repo_prefetch(r, NULL, lens, 3);
+	sc_repo_prefetch(r, args, NULL, 3);
+	sc_repo_prefetch(r, NULL, NULL, 3);
+	sc_repo_prefetch(r, NULL, NULL, 0);
+	answers_same(r, want);
+}
+
+static void test_prefetch(void **state)
+{
+	struct fixture f = { 0 };
+	sc_cert *newc = mk_cert((struct tc_cert_opts){ .emails = { "u1@bulk.test" } }, 0, NULL);
+	struct answers *want = calloc(1, sizeof *want);
+	struct snap s;
+	sc_repo *r;
+	int walked;
+
+	assert_non_null(want);
+	fill_store(&f);
+	r = open_repo(SC_REPO_RDONLY);
+	answers_take(r, want);
+	prefetch_garbage(r, want); /* without an index */
+	r = (sc_repo_close(r), refreshed(STORED));
+	prefetch_garbage(r, want); /* with one */
+	assert_int_equal(sc_repo_index_wanted(r), 0); /* still in use */
+	assert_int_equal(leaf_walks(r, "alice@example.test", &s, &walked), SC_OK);
+	assert_false(walked);
+	/* with a stale one: the hint reads the old snapshot, answers are new */
+	child_ok(&(struct child_op){ .addr = "u1@bulk.test", .cert = newc });
+	{
+		const char *a1[1] = { "u1@bulk.test" };
+		size_t l1[1] = { 12 };
+
+		sc_repo_prefetch(r, a1, l1, 1);
+	}
+	probe(r, "u1@bulk.test", HOW_ENTRIES, &s);
+	assert_int_equal(s.calls, 2);
+	sc_repo_close(r);
+	free(want);
+	sc_cert_free(newc);
+	fixture_free(&f);
+}
+
 /* ---- 8. the key guess ------------------------------------------------------------- */
 
 static void guess_equals_key(const char *text, unsigned flags)
@@ -665,6 +1078,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_empty_store, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_never_stale, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_unsupported, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_write_during_build, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_map_growth, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_growth_during_build, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_prefetch, fx_setup, fx_teardown),
 		cmocka_unit_test(test_key_guess),
 	};
 
