@@ -833,6 +833,8 @@ static void test_map_growth(void **state)
 	child_ok(&(struct child_op){ .grow = 3000, .prefix = "h", .cert = c });
 	assert_int_equal(sc_repo_index_wanted(r), 1);
 	st = sc_repo_index_refresh(r, &count, NULL);
+	if (getenv("IXTEST_VERBOSE"))
+		fprintf(stderr, "refresh before the map is adopted: %s\n", sc_strerror(st));
 	assert_true(st == SC_OK || st == SC_ERR_TEMP);
 	assert_int_equal(leaf_walks(r, "h2999@grow.test", &s, &walked), SC_OK);
 	assert_snap_fp(&s, c);
@@ -872,6 +874,106 @@ static void test_growth_during_build(void **state)
 	assert_int_equal(sc_repo_index_refresh(r, &count, NULL), SC_OK);
 	assert_int_equal(count, 1001);
 	assert_int_equal(leaf_walks(r, "alice@example.test", &s, &walked), SC_OK);
+	assert_false(walked);
+	sc_repo_close(r);
+	sc_cert_free(c);
+}
+
+/* The map size a reader opening the store now would map (no handle open). */
+static size_t reader_mapsize(void)
+{
+	MDB_env *env;
+	MDB_envinfo info;
+
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+	assert_int_equal(mdb_env_open(env, g_path, MDB_NOTLS | MDB_RDONLY, 0600), 0);
+	assert_int_equal(mdb_env_info(env, &info), 0);
+	mdb_env_close(env);
+	return info.me_mapsize;
+}
+
+struct looker {
+	sc_repo *r;
+	struct sc_addr addr;
+	sc_status st;
+	int calls;
+	uint8_t fp[32];
+	int done; /* atomic */
+};
+
+/* No cmocka on other threads: the answer is checked by the main one. */
+static sc_status looker_fn(void *arg, const struct sc_repo_entry *e)
+{
+	struct looker *l = arg;
+
+	l->calls++;
+	memcpy(l->fp, e->fingerprint, 32);
+	return SC_OK;
+}
+
+static void *lookup_main(void *arg)
+{
+	struct looker *l = arg;
+
+	l->st = sc_repo_lookup_ex(l->r, &l->addr, g_now, NULL, SC_REPO_LOOKUP_LEAF, looker_fn,
+				  l);
+	__atomic_store_n(&l->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* A lookup that must adopt a grown map while a build on another thread still
+ * reads the old one waits for the build to let go of it; the build stops
+ * (more than the 4096 addresses between its checks of the cancel flag) or ends
+ * without installing anything, and the lookup gets the right answer. */
+static void test_adopt_waits_for_build(void **state)
+{
+	sc_cert *c = mk_cert((struct tc_cert_opts){ 0 }, 0, NULL);
+	struct refresher t = { 0 };
+	struct looker l = { 0 };
+	pthread_t th, lh;
+	size_t map, count = 0;
+	struct snap s;
+	sc_repo *w, *r;
+	uint8_t fp[32];
+	int walked;
+
+	sc_repo_lmdb_set_initial_mapsize(64 * 1024);
+	w = open_repo(SC_REPO_CREATE);
+	store(w, "alice@example.test", c);
+	sc_repo_close(w);
+	child_ok(&(struct child_op){ .grow = 6000, .cert = c });
+	map = reader_mapsize();
+	r = open_repo(SC_REPO_RDONLY);
+	t.r = r;
+	hook_set(HOOK_WAIT_MAIN);
+	assert_int_equal(pthread_create(&th, NULL, refresh_main, &t), 0);
+	wait_in_build();
+	child_ok(&(struct child_op){ .grow = 12000, .prefix = "h", .cert = c });
+	assert_true((size_t)data_size() > map); /* the reader must remap */
+	l.r = r;
+	l.addr = A("h11999@grow.test");
+	assert_int_equal(pthread_create(&lh, NULL, lookup_main, &l), 0);
+	/* not a bound on time: a lookup that finished here would have remapped
+	 * under a build still reading the old map */
+	usleep(200 * 1000);
+	assert_false(__atomic_load_n(&l.done, __ATOMIC_ACQUIRE));
+	release_build();
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(pthread_join(lh, NULL), 0);
+	if (getenv("IXTEST_VERBOSE"))
+		fprintf(stderr, "build under a remap: %s\n", sc_strerror(t.st));
+	assert_true(t.st == SC_ERR_TEMP || t.st == SC_ERR_CHANGED);
+	assert_int_equal(l.st, SC_OK);
+	assert_int_equal(l.calls, 1);
+	sc_cert_fingerprint(c, fp);
+	assert_memory_equal(l.fp, fp, 32);
+	assert_int_equal(sc_repo_index_wanted(r), 1);
+	assert_int_equal(sc_repo_index_refresh(r, &count, NULL), SC_OK);
+	assert_int_equal(count, 1 + 6000 + 12000);
+	assert_int_equal(leaf_walks(r, "g5999@grow.test", &s, &walked), SC_OK);
+	assert_false(walked);
+	assert_int_equal(leaf_walks(r, "h0@grow.test", &s, &walked), SC_OK);
 	assert_false(walked);
 	sc_repo_close(r);
 	sc_cert_free(c);
@@ -1082,6 +1184,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_write_during_build, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_map_growth, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_growth_during_build, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_adopt_waits_for_build, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_prefetch, fx_setup, fx_teardown),
 		cmocka_unit_test(test_key_guess),
 	};
