@@ -271,18 +271,25 @@ static void probe(sc_repo *r, const char *addr, enum how how, struct snap *s)
 	assert_false(s->bad);
 }
 
+/* The longest address (RFC 5321 4.5.3.1: 64 + '@' + 255 octets). */
+#define S8 "abcdefgh"
+#define S63 S8 S8 S8 S8 S8 S8 S8 "abcdefg"
+#define LONGEST S8 S8 S8 S8 S8 S8 S8 S8 "@" S63 "." S63 "." S63 "." S63
+
 /* The addresses every comparison looks at: stored ones (with a chain, several
- * entries, no chain, expired only, UTF-8, spelled in other case) and missing
- * ones (a prefix of a stored key, a neighbour of the bulk ones). */
+ * entries, no chain, expired only, UTF-8, spelled in other case, a quoted
+ * local part, the longest address) and missing ones (a prefix of a stored key,
+ * a neighbour of the bulk ones, another quoted local part). */
 static const char *const g_probes[] = {
 	"alice@example.test", "<ALICE@Example.TEST>", "bob@example.test",
 	"carol@example.test", "dave@example.test", "jörg@bücher.example",
 	"u0@bulk.test", "u39@bulk.test", "nobody@example.test", "alic@example.test",
-	"u40@bulk.test",
+	"u40@bulk.test", "\"John Doe\"@example.test", "\"john doe\"@EXAMPLE.test",
+	LONGEST, "\"john  doe\"@example.test",
 };
 #define NPROBES (sizeof g_probes / sizeof g_probes[0])
 #define BULK 40
-#define STORED (5 + BULK) /* addresses in the store of fill_store() */
+#define STORED (7 + BULK) /* addresses in the store of fill_store() */
 
 struct answers {
 	struct snap s[NPROBES][HOW_COUNT];
@@ -344,6 +351,8 @@ static void fill_store(struct fixture *f)
 	store(w, "carol@example.test", f->lone);
 	store(w, "dave@example.test", f->expired);
 	store(w, "jörg@bücher.example", f->chain);
+	store(w, "\"John Doe\"@example.test", f->lone);
+	store(w, LONGEST, f->chain);
 	for (int i = 0; i < BULK; i++) {
 		char buf[64];
 
@@ -413,6 +422,10 @@ static void test_same_answers(void **state)
 	assert_int_equal(before->s[4][HOW_ENTRIES].calls, 1);
 	assert_int_equal(before->s[8][HOW_LEAF].st, SC_ERR_NOT_FOUND);
 	assert_int_equal(before->s[8][HOW_LEAF].calls, 0);
+	assert_int_equal(before->s[11][HOW_LEAF].st, SC_OK);   /* quoted */
+	assert_int_equal(before->s[12][HOW_LEAF].st, SC_OK);   /* folded */
+	assert_int_equal(before->s[13][HOW_FULL].st, SC_OK);   /* longest */
+	assert_int_equal(before->s[14][HOW_LEAF].st, SC_ERR_NOT_FOUND);
 	assert_int_equal(leaf_walks(r, "alice@example.test", &s, &walked), SC_OK);
 	assert_true(walked); /* the interposed mdb_get() sees the B-tree walk */
 
@@ -467,6 +480,112 @@ static void test_empty_store(void **state)
 	assert_int_equal(leaf_walks(r, "alice@example.test", &s, &walked), SC_OK);
 	assert_true(walked);
 	assert_snap_fp(&s, c);
+	sc_repo_close(r);
+
+	/* the daemon on a fresh install: the store created empty, then indexed */
+	tc_rmtree(g_path);
+	r = open_repo(SC_REPO_RDONLY | SC_REPO_CREATE);
+	assert_int_equal(sc_repo_index_wanted(r), 1);
+	assert_int_equal(sc_repo_index_refresh(r, &count, &bytes), SC_OK);
+	assert_int_equal(count, 0);
+	assert_int_equal(leaf_walks(r, "alice@example.test", &s, &walked), SC_ERR_NOT_FOUND);
+	assert_false(walked);
+	sc_repo_close(r);
+	sc_cert_free(c);
+}
+
+/* Write one raw key/value pair with LMDB itself, as a buggy writer would (no
+ * handle of the store may be open: one environment once per process). */
+static void raw_put(const char *dbname, const void *k, size_t klen, const void *v, size_t vlen)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val key = { klen, (void *)k }, val = { vlen, (void *)v };
+
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+	assert_int_equal(mdb_env_open(env, g_path, MDB_NOTLS, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, dbname, 0, &dbi), 0);
+	assert_int_equal(mdb_put(txn, dbi, &key, &val, 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+static size_t raw_get(const char *dbname, const void *k, size_t klen, void *out, size_t size)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val key = { klen, (void *)k }, val;
+	size_t n = 0;
+
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+	assert_int_equal(mdb_env_open(env, g_path, MDB_NOTLS | MDB_RDONLY, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, dbname, 0, &dbi), 0);
+	if (mdb_get(txn, dbi, &key, &val) == 0 && val.mv_size <= size) {
+		memcpy(out, val.mv_data, val.mv_size);
+		n = val.mv_size;
+	}
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+	return n;
+}
+
+static void warn_count(void *arg, const char *msg)
+{
+	(*(int *)arg)++;
+}
+
+/* Broken data found through the index is treated as the B-tree path treats
+ * it: an entry whose chain certificate is missing is skipped by CERS and
+ * served by CERT, a broken entry list is no entry, each with a warning; keys
+ * that no lookup can ask for are not counted as addresses. */
+static void test_corrupt_through_index(void **state)
+{
+	static const char *const addrs[] = { "alice@example.test", "carol@example.test",
+					     "bob@example.test" };
+	sc_repo *w = open_repo(SC_REPO_CREATE), *r;
+	sc_cert *c = mk_cert((struct tc_cert_opts){ 0 }, 1, NULL);
+	static uint8_t val[16384];
+	struct snap want[3][HOW_COUNT], now;
+	int warns = 0, warns_before;
+	size_t len, count = 0;
+
+	store(w, "alice@example.test", c);
+	sc_repo_close(w);
+	len = raw_get("entries", "alice@example.test", 19, val, sizeof val);
+	assert_true(len > 6);
+	assert_int_equal(val[5], 1); /* count, u32 length, then nchain */
+	val[6] ^= 0xff;              /* names a chain certificate not stored */
+	raw_put("entries", "carol@example.test", 19, val, len);
+	raw_put("entries", "bob@example.test", 17, "\x01\0\0\0\xff", 5);
+	raw_put("entries", "nonul", 5, val, len);      /* no NUL: never asked for */
+
+	r = open_repo(SC_REPO_RDONLY);
+	sc_repo_set_warn(r, warn_count, &warns);
+	for (int i = 0; i < 3; i++)
+		for (int h = 0; h < HOW_COUNT; h++)
+			probe(r, addrs[i], (enum how)h, &want[i][h]);
+	assert_int_equal(want[0][HOW_FULL].st, SC_OK);
+	assert_int_equal(want[1][HOW_FULL].st, SC_ERR_NOT_FOUND);
+	assert_int_equal(want[1][HOW_LEAF].st, SC_OK);
+	assert_int_equal(want[2][HOW_LEAF].st, SC_ERR_NOT_FOUND);
+	warns_before = warns;
+	assert_true(warns_before >= 2);
+	assert_int_equal(sc_repo_index_refresh(r, &count, NULL), SC_OK);
+	assert_int_equal(count, 3);
+	warns = 0;
+	for (int i = 0; i < 3; i++)
+		for (int h = 0; h < HOW_COUNT; h++) {
+			probe(r, addrs[i], (enum how)h, &now);
+			if (memcmp(&now, &want[i][h], sizeof now) != 0)
+				fail_msg("%s (how %d) differs through the index", addrs[i], h);
+		}
+	assert_int_equal(warns, warns_before);
 	sc_repo_close(r);
 	sc_cert_free(c);
 }
@@ -975,6 +1094,33 @@ static void test_adopt_waits_for_build(void **state)
 	assert_false(walked);
 	assert_int_equal(leaf_walks(r, "h0@grow.test", &s, &walked), SC_OK);
 	assert_false(walked);
+	/* every address through the index (18001 slots probed), and as many that
+	 * are not there */
+	{
+		unsigned long gets = gets_now();
+		int found = 0, missing = 0;
+
+		for (int i = 0; i < 12000; i++) {
+			char buf[64];
+			struct sc_addr a;
+
+			for (int k = 0; k < 3; k++) {
+				snprintf(buf, sizeof buf, "%s%d@grow.test", k == 0 ? "g" :
+					 k == 1 ? "h" : "x", i);
+				a = A(buf);
+				memset(&l, 0, sizeof l);
+				l.st = sc_repo_lookup_ex(r, &a, g_now, NULL, SC_REPO_LOOKUP_LEAF,
+							 looker_fn, &l);
+				if (l.st == SC_OK && l.calls == 1 && memcmp(l.fp, fp, 32) == 0)
+					found++;
+				else if (l.st == SC_ERR_NOT_FOUND && l.calls == 0)
+					missing++;
+			}
+		}
+		assert_int_equal(found, 6000 + 12000);
+		assert_int_equal(missing, 6000 + 12000);
+		assert_true(gets_now() == gets);
+	}
 	sc_repo_close(r);
 	sc_cert_free(c);
 }
@@ -1178,6 +1324,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_same_answers, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_empty_store, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_corrupt_through_index, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_never_stale, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_unsupported, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent, fx_setup, fx_teardown),
