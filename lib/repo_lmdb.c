@@ -622,6 +622,10 @@ static int lmdb_index_wanted(void *state)
 	if (lmdb_index_current(s))
 		return 0;
 	lmdb_index_drop(s); /* stale: release its snapshot now, not at the next lookup */
+	/* A map grown by another process is adopted by a lookup; without lookups
+	 * the build would find MDB_MAP_RESIZED every time. */
+	if (rtxn_begin(s) == MDB_SUCCESS)
+		mdb_txn_reset(s->rtxn);
 	return 1;
 }
 
