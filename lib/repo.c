@@ -285,9 +285,12 @@ void sc_repo_warn(sc_repo *r, const char *fmt, ...)
 		return;
 	}
 	/* open() warns before anyone could set a callback: keep it for
-	 * sc_repo_set_warn() (one message; a later one replaces it) */
+	 * sc_repo_set_warn() (one message; a later one replaces it). Locked: an
+	 * index build (sc_repo_index_refresh()) warns from its own thread. */
+	pthread_mutex_lock(&r->lock);
 	free(r->warn_held);
 	r->warn_held = strdup(msg);
+	pthread_mutex_unlock(&r->lock);
 }
 
 int sc_repo_mkdirs(const char *path, unsigned mode)
