@@ -1,0 +1,376 @@
+/*
+ * repo_index_cases.h - helpers shared by the tests of the lookup index of
+ * read-only lmdb: handles (test_repo_lmdb_index.c, test_repo_lmdb_index_write.c):
+ * the interposed mdb_get()/mdb_stat() and the hook run inside an index build,
+ * writes from a forked child, a full record of what a lookup answers, and the
+ * store every comparison starts from. Test code only; include it once per test
+ * binary, first (it defines LMDB symbols, see below).
+ *
+ * How the tests see inside: the including binary defines mdb_get() and
+ * mdb_stat(), which take the place of LMDB's for the library linked into it
+ * (every tests/unit/test_*.c is its own executable linked with smtpcert_static,
+ * tests/CMakeLists.txt) and call LMDB's own (dlsym RTLD_NEXT; main() calls
+ * resolve_real() first). Counting mdb_get() calls tells whether a lookup walked
+ * the B-tree (a CERT lookup through the index calls it not at all); mdb_stat()
+ * is called once per index build, right after the build took its snapshot, so
+ * a hook there runs code at that exact point (a write, a second build, lookups
+ * from another thread) without any timing. Each test checks that its hook ran.
+ *
+ * Writers are forked children: LMDB forbids one environment open twice in one
+ * process (lib/repo_lmdb.c).
+ */
+#ifndef SC_REPO_INDEX_CASES_H
+#define SC_REPO_INDEX_CASES_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#define REPO_SCHEME "lmdb"
+#include "repo_cases.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <lmdb.h>
+#include <pthread.h>
+
+/* ---- LMDB interposition ---------------------------------------------------- */
+
+typedef int (*mdb_get_fn)(MDB_txn *, MDB_dbi, MDB_val *, MDB_val *);
+typedef int (*mdb_stat_fn)(MDB_txn *, MDB_dbi, MDB_stat *);
+
+static mdb_get_fn real_get;
+static mdb_stat_fn real_stat;
+static unsigned long g_gets;  /* mdb_get() calls (atomic) */
+static int g_stat_calls;      /* mdb_stat() calls (atomic) */
+
+/* What the next mdb_stat() call (an index build) does first; one-shot. */
+enum hook { HOOK_NONE, HOOK_CHILD_WRITE, HOOK_WAIT_MAIN };
+static int g_hook;            /* enum hook (atomic) */
+static int g_hook_ran;        /* atomic */
+
+static void hook_run(void);
+
+static void resolve_real(void)
+{
+	void *g = dlsym(RTLD_NEXT, "mdb_get"), *s = dlsym(RTLD_NEXT, "mdb_stat");
+
+	if (!g || !s) {
+		fprintf(stderr, "dlsym(RTLD_NEXT) found no LMDB mdb_get/mdb_stat\n");
+		abort();
+	}
+	memcpy(&real_get, &g, sizeof g);
+	memcpy(&real_stat, &s, sizeof s);
+}
+
+int mdb_get(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data)
+{
+	__atomic_add_fetch(&g_gets, 1, __ATOMIC_RELAXED);
+	return real_get(txn, dbi, key, data);
+}
+
+int mdb_stat(MDB_txn *txn, MDB_dbi dbi, MDB_stat *st)
+{
+	__atomic_add_fetch(&g_stat_calls, 1, __ATOMIC_RELAXED);
+	if (__atomic_load_n(&g_hook, __ATOMIC_ACQUIRE) != HOOK_NONE)
+		hook_run();
+	return real_stat(txn, dbi, st);
+}
+
+static unsigned long gets_now(void)
+{
+	return __atomic_load_n(&g_gets, __ATOMIC_RELAXED);
+}
+
+/* ---- writes from another process -------------------------------------------- */
+
+struct child_op {
+	const char *addr;    /* store: under this address; remove: all of it */
+	const sc_cert *cert; /* NULL: remove */
+	int grow;            /* > 0: store cert under this many more addresses */
+	const char *prefix;  /* they are <prefix><i>@grow.test; NULL: "g" */
+};
+
+/* The bulk part of a child's write, in transactions of 500 (the writer grows
+ * the map on MDB_MAP_FULL as often as it needs). */
+static int child_grow(sc_repo *w, const struct child_op *op)
+{
+	enum { CHUNK = 500 };
+	static struct sc_addr a[CHUNK];
+	const sc_cert *c[CHUNK];
+
+	for (int i = 0; i < op->grow; i += CHUNK) {
+		int n = op->grow - i < CHUNK ? op->grow - i : CHUNK;
+		size_t done = 0;
+
+		for (int j = 0; j < n; j++) {
+			char buf[96];
+
+			snprintf(buf, sizeof buf, "%s%d@grow.test", op->prefix ? op->prefix : "g",
+				 i + j);
+			if (sc_addr_parse(buf, strlen(buf), 0, &a[j], NULL) != SC_OK)
+				return 14;
+			c[j] = op->cert;
+		}
+		if (sc_repo_store_batch(w, a, c, (size_t)n, &done) != SC_OK)
+			return 15;
+	}
+	return 0;
+}
+
+/* Run @p op in a forked child on its own read-write handle. Never calls cmocka
+ * (it may run inside the mdb_stat() hook). @return 0 or the child's failure. */
+static int child_write(const struct child_op *op)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return 200;
+	if (pid == 0) {
+		sc_repo *w = NULL;
+		struct sc_addr a;
+		int bad = 0;
+
+		__atomic_store_n(&g_hook, HOOK_NONE, __ATOMIC_RELEASE);
+		if (sc_repo_open(g_spec, 0, &w, NULL, 0) != SC_OK)
+			_exit(10);
+		if (op->addr && sc_addr_parse(op->addr, strlen(op->addr), SC_ADDR_UTF8, &a,
+					      NULL) != SC_OK)
+			_exit(11);
+		if (op->addr && op->cert && sc_repo_store(w, &a, op->cert) != SC_OK)
+			bad = 12;
+		if (op->addr && !op->cert && sc_repo_remove(w, &a, NULL, NULL) != SC_OK)
+			bad = 13;
+		if (!bad && op->grow > 0)
+			bad = child_grow(w, op);
+		sc_repo_close(w);
+		_exit(bad);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return 201;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 202;
+}
+
+static void child_ok(const struct child_op *op)
+{
+	assert_int_equal(child_write(op), 0);
+}
+
+/* ---- the hook ---------------------------------------------------------------- */
+
+static struct child_op g_hook_op;
+static int g_hook_child_rc = -1;
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
+static int g_in_build, g_release;
+
+/* Generous bound only against hangs; nothing asserts on time. */
+static void deadline(struct timespec *ts, int seconds)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += seconds;
+}
+
+static void hook_run(void)
+{
+	int h = __atomic_exchange_n(&g_hook, HOOK_NONE, __ATOMIC_ACQ_REL);
+	struct timespec ts;
+
+	if (h == HOOK_NONE)
+		return;
+	__atomic_store_n(&g_hook_ran, 1, __ATOMIC_RELEASE);
+	if (h == HOOK_CHILD_WRITE) {
+		g_hook_child_rc = child_write(&g_hook_op);
+		return;
+	}
+	/* HOOK_WAIT_MAIN: the build holds its snapshot until main lets it go */
+	deadline(&ts, 120);
+	pthread_mutex_lock(&g_mu);
+	g_in_build = 1;
+	pthread_cond_broadcast(&g_cv);
+	while (!g_release)
+		if (pthread_cond_timedwait(&g_cv, &g_mu, &ts) == ETIMEDOUT)
+			break;
+	pthread_mutex_unlock(&g_mu);
+}
+
+static void hook_set(enum hook h)
+{
+	__atomic_store_n(&g_hook_ran, 0, __ATOMIC_RELEASE);
+	g_in_build = g_release = 0;
+	g_hook_child_rc = -1;
+	__atomic_store_n(&g_hook, h, __ATOMIC_RELEASE);
+}
+
+/* ---- what a lookup answers, in full ------------------------------------------ */
+
+#define SNAP_ENTRIES 4
+#define SNAP_DER 3
+#define SNAP_DER_MAX 2048
+
+struct snap_entry {
+	uint8_t fp[32];
+	char key[SC_ADDR_KEY_MAX];
+	size_t n_der;
+	int64_t not_before, not_after, added;
+	size_t der_len[SNAP_DER];
+	uint8_t der[SNAP_DER][SNAP_DER_MAX];
+};
+
+struct snap {
+	sc_status st;
+	int calls;
+	int bad; /* an entry did not fit the snapshot */
+	struct snap_entry e[SNAP_ENTRIES];
+};
+
+static sc_status snap_fn(void *arg, const struct sc_repo_entry *e)
+{
+	struct snap *s = arg;
+	struct snap_entry *x;
+
+	if (s->calls >= SNAP_ENTRIES || e->key_len >= sizeof x->key || e->n_der > SNAP_DER) {
+		s->bad = 1;
+		s->calls++;
+		return SC_OK;
+	}
+	x = &s->e[s->calls++];
+	memcpy(x->fp, e->fingerprint, 32);
+	memcpy(x->key, e->key, e->key_len);
+	x->n_der = e->n_der;
+	x->not_before = e->not_before;
+	x->not_after = e->not_after;
+	x->added = e->added;
+	for (size_t i = 0; i < e->n_der; i++) {
+		if (e->der_len[i] > SNAP_DER_MAX) {
+			s->bad = 1;
+			continue;
+		}
+		x->der_len[i] = e->der_len[i];
+		memcpy(x->der[i], e->der[i], e->der_len[i]);
+	}
+	return SC_OK;
+}
+
+/* How a probe asks: CERS (whole lookup), CERT (leaf only), every entry. */
+enum how { HOW_FULL, HOW_LEAF, HOW_ENTRIES, HOW_COUNT };
+
+static time_t g_now;
+
+static void probe(sc_repo *r, const char *addr, enum how how, struct snap *s)
+{
+	struct sc_addr a = A(addr);
+
+	memset(s, 0, sizeof *s);
+	if (how == HOW_FULL)
+		s->st = sc_repo_lookup(r, &a, g_now, NULL, snap_fn, s);
+	else if (how == HOW_LEAF)
+		s->st = sc_repo_lookup_ex(r, &a, g_now, NULL, SC_REPO_LOOKUP_LEAF, snap_fn, s);
+	else
+		s->st = sc_repo_entries(r, &a, snap_fn, s);
+	assert_false(s->bad);
+}
+
+/* The longest address (RFC 5321 4.5.3.1: 64 + '@' + 255 octets). */
+#define S8 "abcdefgh"
+#define S63 S8 S8 S8 S8 S8 S8 S8 "abcdefg"
+#define LONGEST S8 S8 S8 S8 S8 S8 S8 S8 "@" S63 "." S63 "." S63 "." S63
+
+/* The addresses every comparison looks at: stored ones (with a chain, several
+ * entries, no chain, expired only, UTF-8, spelled in other case, a quoted
+ * local part, the longest address) and missing ones (a prefix of a stored key,
+ * a neighbour of the bulk ones, another quoted local part). */
+static const char *const g_probes[] = {
+	"alice@example.test", "<ALICE@Example.TEST>", "bob@example.test",
+	"carol@example.test", "dave@example.test", "jörg@bücher.example",
+	"u0@bulk.test", "u39@bulk.test", "nobody@example.test", "alic@example.test",
+	"u40@bulk.test", "\"John Doe\"@example.test", "\"john doe\"@EXAMPLE.test",
+	LONGEST, "\"john  doe\"@example.test",
+};
+#define NPROBES (sizeof g_probes / sizeof g_probes[0])
+#define BULK 40
+#define STORED (7 + BULK) /* addresses in the store of fill_store() */
+
+struct fixture {
+	sc_cert *chain, *old, *best, *lone, *expired, *extra;
+};
+
+static void fixture_free(struct fixture *f)
+{
+	sc_cert_free(f->chain);
+	sc_cert_free(f->old);
+	sc_cert_free(f->best);
+	sc_cert_free(f->lone);
+	sc_cert_free(f->expired);
+	sc_cert_free(f->extra);
+}
+
+/* A store of STORED addresses, closed again; the certificates stay in @p f. */
+static void fill_store(struct fixture *f)
+{
+	sc_repo *w = open_repo(SC_REPO_CREATE);
+	static struct sc_addr addrs[BULK];
+	const sc_cert *certs[BULK];
+	size_t done = 0;
+
+	f->chain = mk_cert((struct tc_cert_opts){ 0 }, 1, NULL);
+	f->old = mk_cert((struct tc_cert_opts){ .not_before_offset = -3 * DAY }, 1, NULL);
+	f->best = mk_cert((struct tc_cert_opts){ .not_before_offset = -DAY }, 0, NULL);
+	f->lone = mk_cert((struct tc_cert_opts){ .not_before_offset = -2 * DAY }, 0, NULL);
+	f->expired = mk_cert((struct tc_cert_opts){ .not_before_offset = -10 * DAY,
+						    .not_after_offset = -DAY }, 0, NULL);
+	f->extra = mk_cert((struct tc_cert_opts){ .not_before_offset = -3600 }, 1, NULL);
+	store(w, "alice@example.test", f->chain);
+	store(w, "bob@example.test", f->old);
+	store(w, "bob@example.test", f->best);
+	store(w, "carol@example.test", f->lone);
+	store(w, "dave@example.test", f->expired);
+	store(w, "jörg@bücher.example", f->chain);
+	store(w, "\"John Doe\"@example.test", f->lone);
+	store(w, LONGEST, f->chain);
+	for (int i = 0; i < BULK; i++) {
+		char buf[64];
+
+		snprintf(buf, sizeof buf, "u%d@bulk.test", i);
+		addrs[i] = A(buf);
+		certs[i] = i % 2 ? f->lone : f->chain;
+	}
+	assert_int_equal(sc_repo_store_batch(w, addrs, certs, BULK, &done), SC_OK);
+	assert_int_equal(done, BULK);
+	sc_repo_close(w);
+}
+
+/* A CERT lookup of @p addr: its status, and whether it walked the B-tree. */
+static sc_status leaf_walks(sc_repo *r, const char *addr, struct snap *s, int *walked)
+{
+	unsigned long before = gets_now();
+
+	probe(r, addr, HOW_LEAF, s);
+	*walked = gets_now() != before;
+	return s->st;
+}
+
+static void assert_snap_fp(const struct snap *s, const sc_cert *c)
+{
+	uint8_t fp[32];
+
+	assert_int_equal(s->calls, 1);
+	sc_cert_fingerprint(c, fp);
+	assert_memory_equal(s->e[0].fp, fp, 32);
+}
+
+static sc_repo *refreshed(size_t want_count)
+{
+	sc_repo *r = open_repo(SC_REPO_RDONLY);
+	size_t count = 0, bytes = 0;
+
+	assert_int_equal(sc_repo_index_wanted(r), 1);
+	assert_int_equal(sc_repo_index_refresh(r, &count, &bytes), SC_OK);
+	assert_int_equal(count, want_count);
+	assert_true(bytes > 0);
+	assert_int_equal(sc_repo_index_wanted(r), 0);
+	return r;
+}
+
+#endif
