@@ -142,12 +142,13 @@ static int cert_verb(const char *p, size_t len)
 	       ((p[3] | 0x20) == 't' || (p[3] | 0x20) == 's') && p[4] == ' ';
 }
 
-void cert_prefetch(const struct runtime *rt, const char *p, size_t len)
+size_t cert_prefetch_scan(const char *p, size_t len, const char **args, size_t *lens,
+			  size_t max)
 {
-	const char *args[SC_REPO_PREFETCH_MAX], *end = p + len;
-	size_t lens[SC_REPO_PREFETCH_MAX], n = 0;
+	const char *end = p + len;
+	size_t n = 0;
 
-	while (n < SC_REPO_PREFETCH_MAX) {
+	while (n < max) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t l;
 
@@ -162,12 +163,26 @@ void cert_prefetch(const struct runtime *rt, const char *p, size_t len)
 		}
 		p = nl + 1;
 	}
-	/* a single command is looked up at once: nothing to overlap with */
-	if (n < 2)
-		return;
+	return n;
+}
+
+void cert_prefetch_args(const struct runtime *rt, const char *const *args,
+			const size_t *lens, size_t n)
+{
 	for (size_t i = 0; i < rt->nrepos; i++)
 		if (!sc_repo_is_remote(rt->repos[i]->repo))
 			sc_repo_prefetch(rt->repos[i]->repo, args, lens, n);
+}
+
+void cert_prefetch(const struct runtime *rt, const char *p, size_t len)
+{
+	const char *args[SC_REPO_PREFETCH_MAX];
+	size_t lens[SC_REPO_PREFETCH_MAX];
+	size_t n = cert_prefetch_scan(p, len, args, lens, SC_REPO_PREFETCH_MAX);
+
+	/* a single command is looked up at once: nothing to overlap with */
+	if (n >= 2)
+		cert_prefetch_args(rt, args, lens, n);
 }
 
 int cert_job_wanted(const struct runtime *rt)

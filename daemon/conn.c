@@ -64,6 +64,8 @@ sc_status conn_module_init(struct event_base *base)
 	conn_reaper = event_new(base, -1, 0, conn_reap, NULL);
 	if (!conn_reaper)
 		return SC_ERR_NOMEM;
+	if (conn_batch_init(base) != SC_OK)
+		return SC_ERR_NOMEM;
 	/* per-IP limits, command and session timeouts (conn_limits.c) */
 	return conn_limits_init(base);
 }
@@ -71,6 +73,7 @@ sc_status conn_module_init(struct event_base *base)
 void conn_module_fini(void)
 {
 	conn_close_all();
+	conn_batch_fini();
 	conn_reap(-1, 0, NULL);
 	if (conn_reaper)
 		event_free(conn_reaper);
@@ -119,6 +122,8 @@ void conn_close(struct conn *c, const char *reason)
 	if (c->closed)
 		return;
 	c->closed = 1;
+	if (c->batched)
+		conn_batch_forget(c);
 	log_msg(LOG_INFO, "client=%s session=%s disconnect reason=%s commands=%lu errors=%u",
 		c->s.peer, c->s.id, reason, c->s.commands, c->s.errors);
 	event_del(c->ev_read);

@@ -59,6 +59,8 @@ struct conn {
 	unsigned stopping : 1;      /**< server shutdown: 421 once the current reply is out */
 	unsigned lingering : 1;     /**< final reply sent, FIN sent, discarding input */
 	unsigned anvil_counted : 1; /**< counted by anvil_connect(): uncount at close */
+	unsigned batched : 1;       /**< read, waiting in conn_batch.c for its answers */
+	unsigned drained : 1;       /**< the batched read emptied the socket (conn_step) */
 	/* conn_limits.c (monotonic seconds): session start, and when the first
 	 * byte of the command line still incomplete arrived (0 = none) */
 	long started;
@@ -93,7 +95,18 @@ void conn_linger_event(struct conn *c, short what);
 void conn_update_events(struct conn *c);
 void conn_arm_timer(struct conn *c);
 void conn_step(struct conn *c);
+/* conn_step() after a read that emptied the socket (@p drained): no second read */
+void conn_step_read(struct conn *c, int drained);
 void conn_event_cb(evutil_socket_t fd, short what, void *arg);
+/* conn_batch.c: the commands of all connections that became readable together
+ * are read first and answered after, so that their lookups' memory misses
+ * overlap (sc_repo_prefetch()) */
+SC_MUST_CHECK sc_status conn_batch_init(struct event_base *base);
+void conn_batch_fini(void);
+/* @return 1 when @p c (just read, with complete lines) waits in the batch */
+int conn_batch_add(struct conn *c, int drained);
+/* @p c closes: out of the batch */
+void conn_batch_forget(struct conn *c);
 /* conn_limits.c: per-IP admission, command and session timeouts */
 struct conn *conn_first(void);
 SC_MUST_CHECK sc_status conn_limits_init(struct event_base *base);

@@ -284,11 +284,15 @@ void conn_goodbye(struct conn *c)
 
 void conn_step(struct conn *c)
 {
+	conn_step_read(c, 0);
+}
+
+void conn_step_read(struct conn *c, int drained)
+{
 	/* After a short read the socket is empty but for what arrives meanwhile:
 	 * reading again would mostly be a read(2) answering EAGAIN, one more
 	 * syscall per request without pipelining (docs/performance.md). The
 	 * event is level-triggered, so bytes that did arrive wake the step again. */
-	int drained = 0;
 
 	for (int round = 0; round < CONN_STEP_ROUNDS && !c->closed && !c->lingering; round++) {
 		int r;
@@ -384,6 +388,20 @@ void conn_event_cb(evutil_socket_t fd, short what, void *arg)
 			}
 		}
 		conn_close(c, "timeout");
+		return;
+	}
+	if ((what & EV_READ) && !c->handshaking && c->s.state == SESSION_READY &&
+	    session_out_len(&c->s) == 0 && !conn_has_work(c) && !c->tr.ops->pending(&c->tr)) {
+		/* A session waiting for its next command: read it now, answer it
+		 * with those of the other connections ready in this round
+		 * (conn_batch.c). */
+		int drained = 0, got = conn_read(c, &drained);
+
+		if (c->closed)
+			return;
+		if (got && conn_has_work(c) && conn_batch_add(c, drained))
+			return;
+		conn_step_read(c, got ? drained : 1); /* nothing came: no second read */
 		return;
 	}
 	conn_step(c);

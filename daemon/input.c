@@ -19,8 +19,9 @@ size_t input_process(struct session *s, sc_buf *in, struct input_state *st)
 
 	st->partial = 0;
 	/* pipelined CERTs (RFC 2920): their lookups' memory misses overlap */
-	if (s->state == SESSION_READY && !st->skipping && sc_buf_len(in) > 0)
+	if (s->state == SESSION_READY && !st->skipping && !st->prefetched && sc_buf_len(in) > 0)
 		cert_prefetch(s->rt, sc_buf_data(in), sc_buf_len(in));
+	st->prefetched = 0;
 	while (sc_buf_len(in) > 0 && input_session_ready(s)) {
 		const char *line;
 		size_t len, used;

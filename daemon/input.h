@@ -16,6 +16,7 @@ struct session;
 struct input_state {
 	unsigned skipping : 1; /**< discarding the rest of an over-long line */
 	unsigned partial : 1;  /**< the buffer ends in an incomplete line */
+	unsigned prefetched : 1; /**< conn_batch.c prefetched the buffered lines */
 };
 
 /**

@@ -91,6 +91,44 @@ class RepoIndexTest(unittest.TestCase):
             got = self.pipelined(d, ["bob@example.test", "alice@example.test"])
             self.assertEqual(got[1].ders(), [self.pki.der("alice")])
 
+    def test_connections_ready_together(self):
+        # conn_batch.c: the CERTs of all connections readable in one loop round
+        # are read first and answered after; each gets its own answer, also a
+        # connection that leaves (RST) right after its command
+        import socket
+        import struct
+        want = {"alice@example.test": [self.pki.der("alice")],
+                "bob@example.test": [self.pki.der("bob")],
+                "nobody@example.test": None}
+        names = list(want)
+        with Daemon(certs=("alice", "bob")) as d:
+            self.assertIsNotNone(d.wait_log(INDEX_LINE, timeout=20), d.log_text()[-2000:])
+            for rnd in range(3):
+                clients = []
+                for i in range(24):
+                    c = d.client()
+                    c.ehlo()
+                    clients.append(c)
+                gone = clients[5]
+                for i, c in enumerate(clients):
+                    c.send(("CERT %s\r\n" % names[(i + rnd) % 3]).encode())
+                gone.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                     struct.pack("ii", 1, 0))
+                gone.close()
+                for i, c in enumerate(clients):
+                    if c is gone:
+                        continue
+                    r = c.reply()
+                    exp = want[names[(i + rnd) % 3]]
+                    if exp is None:
+                        self.assertEqual(r.last, NOT_FOUND)
+                    else:
+                        self.assertEqual(r.ders(), exp, (rnd, i))
+                    c.close()
+            # and the daemon still serves
+            self.assertEqual(self.one_by_one(d, ["bob@example.test"])[0].ders(),
+                             [self.pki.der("bob")])
+
     def test_repository_index_no(self):
         with Daemon(certs=("alice",), overrides={"repository_index": "no"}) as d:
             got = self.pipelined(d, ["alice@example.test", "alice@example.test"])
