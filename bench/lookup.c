@@ -11,7 +11,7 @@
  *   COUNT     lookups to time
  *   CRL_FILE  CRLs applied to every lookup (PEM or DER)
  *   LOOKUP_INDEX=1 builds the store's lookup index first (sc_repo_index_refresh(),
- *             as smtpcertd does), LOOKUP_BATCH=N (2..32, with the index) looks up
+ *             as smtpcertd does), LOOKUP_BATCH=N (1..32; useful with the index) looks up
  *             N addresses at a time after sc_repo_prefetch() of all N, as for N
  *             pipelined CERTs
  * Prints "lookups=N found=F wall_ns=X cpu_ns=C crl_load_ms=Y index_ms=I check=K" per

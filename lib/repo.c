@@ -285,8 +285,10 @@ void sc_repo_warn(sc_repo *r, const char *fmt, ...)
 		return;
 	}
 	/* open() warns before anyone could set a callback: keep it for
-	 * sc_repo_set_warn() (one message; a later one replaces it). Locked: an
-	 * index build (sc_repo_index_refresh()) warns from its own thread. */
+	 * sc_repo_set_warn() (one message; a later one replaces it). The lock
+	 * keeps two threads (an index build warns from its own) from freeing
+	 * the held message twice; the callback itself is set once, after open,
+	 * before any other thread uses @p r. */
 	pthread_mutex_lock(&r->lock);
 	free(r->warn_held);
 	r->warn_held = strdup(msg);

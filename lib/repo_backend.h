@@ -65,8 +65,8 @@ struct sc_repo_backend {
 	 */
 	int (*index_wanted)(void *state);
 	sc_status (*index_build)(void *state, void **index);
+	/* frees @p index when it is not installed */
 	sc_status (*index_install)(void *state, void *index);
-	void (*index_discard)(void *index);
 	size_t (*index_size)(void *state, size_t *bytes);
 	/* Optional: start loading what looking up @p keys will touch (a hint). */
 	void (*prefetch)(void *state, const char *const keys[], const size_t lens[],

@@ -7,7 +7,10 @@
  * process; each write is one transaction, so a lookup sees the state before or
  * after it. A lookup is one mdb_get() of the address's entry list, O(log n) in
  * the size of the repository, bounded by SC_REPO_ENTRIES_MAX entries, plus one
- * mdb_get() per chain certificate.
+ * mdb_get() per chain certificate; while a read-only handle has a lookup index
+ * of the latest commit (repo_lmdb_index.c) the entry list comes from the index
+ * instead, in one hash probe, and the index's snapshot stays open until a write
+ * makes it stale.
  *
  * Concurrency (LMDB's rules, and how they are met):
  * - Read-only opening (SC_REPO_RDONLY, the daemon) still writes the reader table in
@@ -643,29 +646,19 @@ static sc_status lmdb_index_install_be(void *state, void *ix)
 	return lmdb_index_install(state, ix);
 }
 
-static void lmdb_index_discard_be(void *ix)
-{
-	lmdb_index_discard(ix);
-}
-
 static size_t lmdb_index_size_be(void *state, size_t *bytes)
 {
 	struct lmdb_state *s = state;
 
-	if (!lmdb_index_current(s)) {
-		*bytes = 0;
-		return 0;
-	}
+	/* right after a successful install, under the same lock: it is the
+	 * index just built even if a commit landed since */
 	return lmdb_index_size(s, bytes);
 }
 
 static void lmdb_prefetch_be(void *state, const char *const keys[], const size_t lens[],
 			     size_t n)
 {
-	struct lmdb_state *s = state;
-
-	if (s->idx)
-		lmdb_index_prefetch(s, keys, lens, n);
+	lmdb_index_prefetch(state, keys, lens, n);
 }
 
 const struct sc_repo_backend sc_repo_lmdb_backend = {
@@ -681,7 +674,6 @@ const struct sc_repo_backend sc_repo_lmdb_backend = {
 	.index_wanted = lmdb_index_wanted,
 	.index_build = lmdb_index_build_be,
 	.index_install = lmdb_index_install_be,
-	.index_discard = lmdb_index_discard_be,
 	.index_size = lmdb_index_size_be,
 	.prefetch = lmdb_prefetch_be,
 };

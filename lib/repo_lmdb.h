@@ -90,8 +90,6 @@ sc_status lmdb_index_build(struct lmdb_state *s, struct lmdb_index **out);
 /* Make @p ix the handle's index (ownership passes); SC_ERR_CHANGED (and @p ix
  * freed) when a write was committed since its snapshot. */
 sc_status lmdb_index_install(struct lmdb_state *s, struct lmdb_index *ix);
-/* Free a built index that is not installed (NULL: nothing). */
-void lmdb_index_discard(struct lmdb_index *ix);
 /* Free the handle's index, releasing its snapshot. */
 void lmdb_index_drop(struct lmdb_state *s);
 /* Non-zero when the handle has an index of the latest commit. */

@@ -169,7 +169,7 @@ void lmdb_index_prefetch(struct lmdb_state *s, const char *const keys[],
 	unsigned sink = 0;
 
 	if (!ix || n > SC_REPO_PREFETCH_MAX)
-		return;
+		return; /* no index: nothing to load ahead */
 	/* Two rounds so that the misses of all keys overlap: first every slot,
 	 * then, the slots having arrived meanwhile, every key and entry list. */
 	for (size_t i = 0; i < n; i++) {
@@ -235,7 +235,8 @@ static sc_status index_insert(struct lmdb_index *ix, const MDB_val *k, const MDB
 
 	/* keys as lmdb_lookup_ex() asks for them: "key\0"; anything else is
 	 * never asked for, and list() reports it */
-	if (k->mv_size < 2 || kp[k->mv_size - 1] != '\0' || k->mv_size - 1 > UINT16_MAX)
+	if (k->mv_size < 2 || kp[k->mv_size - 1] != '\0' || k->mv_size - 1 > UINT16_MAX ||
+	    memchr(kp, '\0', k->mv_size - 1))
 		return SC_OK;
 	if (v->mv_size > UINT32_MAX)
 		return SC_ERR_TOO_LONG;
@@ -258,8 +259,11 @@ static sc_status index_insert(struct lmdb_index *ix, const MDB_val *k, const MDB
 	}
 }
 
-/* Fill @p ix from its snapshot; SC_ERR_TEMP when lmdb_map_adopt() cancels it. */
-static sc_status index_fill(struct lmdb_state *s, struct lmdb_index *ix)
+/* Fill @p ix from its snapshot; SC_ERR_TEMP when lmdb_map_adopt() cancels it.
+ * An LMDB failure is left in *@p failed (the caller reports it once the map
+ * lock is released: the warning callback may take the sc_repo's lock, which a
+ * lookup waiting in lmdb_map_adopt() holds). */
+static sc_status index_fill(struct lmdb_state *s, struct lmdb_index *ix, int *failed)
 {
 	MDB_cursor *cur;
 	MDB_stat stat;
@@ -269,12 +273,16 @@ static sc_status index_fill(struct lmdb_state *s, struct lmdb_index *ix)
 	int rc;
 
 	rc = mdb_stat(ix->txn, s->entries, &stat);
-	if (rc != MDB_SUCCESS)
-		return lmdb_fail(s, rc, "building the index", SC_ERR_TEMP);
+	if (rc != MDB_SUCCESS) {
+		*failed = rc;
+		return SC_ERR_TEMP;
+	}
 	SC_TRY(index_alloc(ix, stat.ms_entries));
 	rc = mdb_cursor_open(ix->txn, s->entries, &cur);
-	if (rc != MDB_SUCCESS)
-		return lmdb_fail(s, rc, "building the index", SC_ERR_TEMP);
+	if (rc != MDB_SUCCESS) {
+		*failed = rc;
+		return SC_ERR_TEMP;
+	}
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == MDB_SUCCESS && st == SC_OK;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		if (++seen % INDEX_CANCEL_EVERY == 0 &&
@@ -285,8 +293,10 @@ static sc_status index_fill(struct lmdb_state *s, struct lmdb_index *ix)
 		st = index_insert(ix, &k, &v);
 	}
 	mdb_cursor_close(cur);
-	if (st == SC_OK && rc != MDB_NOTFOUND)
-		st = lmdb_fail(s, rc, "building the index", SC_ERR_TEMP);
+	if (st == SC_OK && rc != MDB_NOTFOUND) {
+		*failed = rc;
+		st = SC_ERR_TEMP;
+	}
 	return st;
 }
 
@@ -294,7 +304,7 @@ sc_status lmdb_index_build(struct lmdb_state *s, struct lmdb_index **out)
 {
 	struct lmdb_index *ix;
 	sc_status st;
-	int rc;
+	int rc, failed = MDB_SUCCESS;
 
 	*out = NULL;
 	if (!(s->flags & SC_REPO_RDONLY))
@@ -307,14 +317,18 @@ sc_status lmdb_index_build(struct lmdb_state *s, struct lmdb_index **out)
 	rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &ix->txn);
 	if (rc != MDB_SUCCESS) {
 		ix->txn = NULL;
-		/* MDB_MAP_RESIZED: the next lookup adopts the new size first */
-		st = rc == MDB_MAP_RESIZED ? SC_ERR_TEMP
-					   : lmdb_fail(s, rc, "building the index", SC_ERR_TEMP);
+		/* MDB_MAP_RESIZED: sc_repo_index_wanted() or a lookup adopts the
+		 * new size first */
+		if (rc != MDB_MAP_RESIZED)
+			failed = rc;
+		st = SC_ERR_TEMP;
 	} else {
 		ix->txnid = mdb_txn_id(ix->txn);
-		st = index_fill(s, ix);
+		st = index_fill(s, ix, &failed);
 	}
 	pthread_rwlock_unlock(&s->map_lock);
+	if (failed != MDB_SUCCESS)
+		st = lmdb_fail(s, failed, "building the index", SC_ERR_TEMP);
 	if (st != SC_OK) {
 		index_free(ix);
 		return st;
@@ -334,9 +348,4 @@ sc_status lmdb_index_install(struct lmdb_state *s, struct lmdb_index *ix)
 	lmdb_index_drop(s);
 	s->idx = ix;
 	return SC_OK;
-}
-
-void lmdb_index_discard(struct lmdb_index *ix)
-{
-	index_free(ix);
 }

@@ -138,7 +138,10 @@ int sc_repo_is_remote(const sc_repo *r);
  * @return 1 when sc_repo_index_refresh() would build an index that lookups use:
  *         the backend has one, @p r is read-only and has no index of the latest
  *         commit. A stale index is freed here (it holds an old snapshot open,
- *         which keeps writers from reusing its pages). 0 otherwise.
+ *         which keeps writers from reusing its pages), and a map that another
+ *         process grew is adopted here as a lookup would (waiting for a build
+ *         of this handle to stop, which it does within a few thousand
+ *         addresses). 0 otherwise.
  */
 int sc_repo_index_wanted(sc_repo *r);
 
