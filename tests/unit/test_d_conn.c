@@ -6,7 +6,11 @@
  * write (CVE-2011-0411: never answered), the TLS session after the handshake,
  * over-long lines (past the line limit and past the input buffer), bare LF, NUL,
  * QUIT with more input behind it, EOF in mid-line, backpressure with a client
- * that does not read, the idle timeout, max_connections and graceful shutdown.
+ * that does not read, the idle timeout, max_connections and graceful shutdown;
+ * the batch of connections read in one loop round (conn_batch.c): each gets its
+ * own answers, one closed or shut down while parked is skipped (ASan: no use
+ * after free) and never answered twice. park() parks a connection by calling
+ * its read callback outside the loop, so the batch holds it until the next round.
  *
  * No test depends on the machine's speed: the fixture's idle timeout (300 s) is
  * far off every path but test_idle_timeout's, and the deadlines below only stop
@@ -42,6 +46,8 @@ static struct dfix fix;
 static struct event_base *base;
 /* factor for every deadline (see the header comment) */
 static double time_scale = 1;
+/* the server's end of the last connect_buf() (conn_of() finds its struct conn) */
+static int last_srv_fd = -1;
 
 static void time_scale_init(void)
 {
@@ -111,6 +117,7 @@ static int connect_buf(int sndbuf)
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
 	if (sndbuf)
 		assert_int_equal(setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf), 0);
+	last_srv_fd = sv[1];
 	conn_accept(sv[1], (struct sockaddr *)&sin, sizeof sin);
 	return sv[0];
 }
@@ -508,6 +515,204 @@ static void test_idle_timeout(void **state)
 	close_and_drain(fd);
 }
 
+
+/* ---- the batch of connections read in one round (conn_batch.c) ------------ */
+
+/* The live connection on server socket @p srv. */
+static struct conn *conn_of(int srv)
+{
+	for (struct conn *c = conn_first(); c; c = c->next)
+		if (c->tr.fd == srv)
+			return c;
+	fail_msg("no connection on fd %d", srv);
+	return NULL;
+}
+
+/* A connection past EHLO with nothing left to read; *@p c its struct conn. */
+static int connect_ready(struct rx *r, struct conn **c)
+{
+	int fd = connect_one();
+
+	*c = conn_of(last_srv_fd);
+	banner(fd, r);
+	SEND(fd, "EHLO x\r\n");
+	assert_true(rx_until(fd, r, "250 HELP\r\n", 5));
+	memset(r, 0, sizeof *r);
+	assert_int_equal((*c)->s.state, SESSION_READY);
+	return fd;
+}
+
+/* Read what is there without running the loop. */
+static void rx_now(int fd, struct rx *r)
+{
+	for (;;) {
+		ssize_t n = read(fd, r->buf + r->len, sizeof r->buf - 1 - r->len);
+
+		if (n > 0) {
+			r->len += (size_t)n;
+			r->buf[r->len] = '\0';
+			continue;
+		}
+		if (n == 0 || errno != EAGAIN)
+			r->eof = 1;
+		return;
+	}
+}
+
+/* One write of @p s (complete in one go: a socketpair takes it whole). */
+static void write_now(int fd, const char *s)
+{
+	assert_int_equal(write(fd, s, strlen(s)), (ssize_t)strlen(s));
+}
+
+/* Park @p c: its client wrote @p line, and its read event runs (called as
+ * libevent would, but outside the loop so that the batch cannot run yet). */
+static void park(int fd, struct conn *c, const char *line)
+{
+	write_now(fd, line);
+	conn_event_cb(c->tr.fd, EV_READ, c);
+	assert_false(c->closed);
+	assert_true(c->batched);
+}
+
+static void loop_once(void)
+{
+	assert_true(event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK) >= 0);
+}
+
+static const char alice_reply_end[] = "-----END CERTIFICATE-----\r\n250 2.0.0 OK\r\n";
+static const char not_found[] = "550 5.1.1 Certificate Not Found\r\n";
+
+/* @p r holds exactly one answer to CERT alice@example.test */
+static void is_alice(const struct rx *r)
+{
+	const char *end = strstr(r->buf, alice_reply_end);
+
+	assert_true(strncmp(r->buf, "250------BEGIN CERTIFICATE-----\r\n", 33) == 0);
+	assert_non_null(end);
+	assert_int_equal(end + strlen(alice_reply_end) - r->buf, (long)r->len);
+	assert_null(strstr(r->buf, "550 "));
+}
+
+/* Connections read in the same loop round each get their own answer: one
+ * event_base_loop() round with two readable connections, then the two parked
+ * by hand so that the batch provably holds both before it runs. */
+static void test_batch_two_connections(void **state)
+{
+	static struct rx ra, rb;
+	struct conn *ca, *cb;
+	int a = connect_ready(&ra, &ca), b = connect_ready(&rb, &cb);
+
+	/* both readable before the round: one round reads and answers both */
+	write_now(a, "CERT alice@example.test\r\n");
+	write_now(b, "CERT nobody@example.test\r\n");
+	loop_once();
+	assert_false(ca->batched || cb->batched);
+	rx_now(a, &ra);
+	rx_now(b, &rb);
+	is_alice(&ra);
+	assert_string_equal(rb.buf, not_found);
+	/* the other way round, and the batch observed: after both read callbacks
+	 * nothing is answered (both wait in the batch), after the batch event
+	 * each has its own answer */
+	memset(&ra, 0, sizeof ra);
+	memset(&rb, 0, sizeof rb);
+	park(a, ca, "CERT nobody@example.test\r\n");
+	park(b, cb, "CERT alice@example.test\r\n");
+	rx_now(a, &ra);
+	rx_now(b, &rb);
+	assert_int_equal(ra.len + rb.len, 0);
+	/* each holds its own line, read and not yet processed */
+	assert_non_null(ca->in);
+	assert_non_null(cb->in);
+	assert_int_equal(sc_buf_len(ca->in), 26);
+	assert_memory_equal(sc_buf_data(ca->in), "CERT nobody@example.test\r\n", 26);
+	assert_int_equal(sc_buf_len(cb->in), 25);
+	assert_memory_equal(sc_buf_data(cb->in), "CERT alice@example.test\r\n", 25);
+	loop_once();
+	assert_false(ca->batched || cb->batched);
+	rx_now(a, &ra);
+	rx_now(b, &rb);
+	assert_string_equal(ra.buf, not_found);
+	is_alice(&rb);
+	/* pipelined lines in a parked connection are all answered, in order */
+	memset(&ra, 0, sizeof ra);
+	memset(&rb, 0, sizeof rb);
+	park(a, ca, "CERS nobody@example.test\r\nNOOP\r\nCERT alice@example.test\r\n");
+	park(b, cb, "CERT carol@example.test\r\n");
+	loop_once();
+	rx_now(a, &ra);
+	rx_now(b, &rb);
+	assert_true(strncmp(ra.buf, "550 5.1.1 Certificate Not Found\r\n250 2.0.0 OK\r\n"
+				    "250------BEGIN CERTIFICATE-----\r\n", 80) == 0);
+	assert_non_null(strstr(ra.buf, alice_reply_end));
+	assert_string_equal(rb.buf, not_found); /* revoked: same answer as unknown */
+	close(a);
+	close_and_drain(b);
+}
+
+/* A parked connection closed before the batch runs, and freed (the reaper
+ * runs first in that round: it was made active before the batch): the batch
+ * must skip it (conn_batch_forget()), and the other one is still answered.
+ * Without the forget, ASan reports the batch reading the freed connection. */
+static void test_batch_closed_while_parked(void **state)
+{
+	static struct rx rx, ra, rb;
+	struct conn *cx, *ca, *cb;
+	int x = connect_ready(&rx, &cx), a = connect_ready(&ra, &ca),
+	    b = connect_ready(&rb, &cb);
+
+	conn_close(cx, "test"); /* the reaper is active now */
+	park(a, ca, "CERT alice@example.test\r\n");
+	park(b, cb, "CERT alice@example.test\r\n");
+	conn_close(ca, "test");
+	assert_false(ca->batched);
+	assert_true(cb->batched);
+	assert_int_equal(conn_count(), 1);
+	loop_once(); /* reaper (frees x and a), then the batch */
+	rx_now(a, &ra);
+	rx_now(b, &rb);
+	assert_true(ra.eof);
+	assert_int_equal(ra.len, 0);
+	is_alice(&rb);
+	assert_false(cb->batched);
+	/* the batch works again afterwards */
+	memset(&rb, 0, sizeof rb);
+	park(b, cb, "CERT nobody@example.test\r\n");
+	loop_once();
+	rx_now(b, &rb);
+	assert_string_equal(rb.buf, not_found);
+	/* every parked connection closed (conn_close_all()): the batch runs empty */
+	park(b, cb, "CERT alice@example.test\r\n");
+	conn_close_all();
+	assert_int_equal(conn_count(), 0);
+	loop_once();
+	memset(&rb, 0, sizeof rb);
+	rx_now(b, &rb);
+	assert_true(rb.eof);
+	/* conn_goodbye() said why; the CERT was not answered */
+	assert_string_equal(rb.buf, "421 4.3.2 mx.test Service shutting down\r\n");
+	close(x);
+	close(a);
+	close_and_drain(b);
+}
+
+/* conn_shutdown_all() with connections parked (test_shutdown): each gets one
+ * 421, after its answer or instead of it, never a second answer. */
+static void shutdown_parked_check(const struct rx *r)
+{
+	static const char bye[] = "421 4.3.2 mx.test Service shutting down\r\n";
+	const char *p = strstr(r->buf, bye);
+
+	assert_non_null(p);
+	assert_int_equal(p + strlen(bye) - r->buf, (long)r->len); /* last, once */
+	assert_true(p == r->buf ||
+		    (strncmp(r->buf, not_found, strlen(not_found)) == 0 &&
+		     p == r->buf + strlen(not_found)) ||
+		    (strstr(r->buf, alice_reply_end) &&
+		     strstr(r->buf, alice_reply_end) + strlen(alice_reply_end) == p));
+}
+
 static int done_called;
 
 static void done(void)
@@ -517,21 +722,39 @@ static void done(void)
 
 static void test_shutdown(void **state)
 {
-	static struct rx r1, r2;
-	int a = connect_one(), b = connect_one();
+	static struct rx r1, r2, r3, r4;
+	long saved = fix.rt->max_connections;
+	int a = connect_one(), b = connect_one(), c, d;
+	struct conn *cc, *cd;
 
 	banner(a, &r1);
 	banner(b, &r2);
 	SEND(b, "EHLO x\r\n");
 	assert_true(rx_until(b, &r2, "250 HELP\r\n", 5));
 	memset(&r2, 0, sizeof r2);
+	/* two more, parked in the batch with a CERT each (read at accept) */
+	fix.rt->max_connections = 4;
+	c = connect_ready(&r3, &cc);
+	d = connect_ready(&r4, &cd);
+	fix.rt->max_connections = saved;
+	park(c, cc, "CERT alice@example.test\r\n");
+	park(d, cd, "CERT nobody@example.test\r\n");
 	conn_shutdown_all(done);
 	rx_until(a, &r1, NULL, 5);
 	rx_until(b, &r2, NULL, 5);
+	rx_until(c, &r3, NULL, 5);
+	rx_until(d, &r4, NULL, 5);
 	assert_string_equal(r1.buf, "421 4.3.2 mx.test Service shutting down\r\n");
 	assert_string_equal(r2.buf, "421 4.3.2 mx.test Service shutting down\r\n");
 	assert_true(r1.eof && r2.eof);
+	assert_true(r3.eof && r4.eof);
+	shutdown_parked_check(&r3);
+	shutdown_parked_check(&r4);
+	assert_null(strstr(r3.buf, "550 "));
+	assert_null(strstr(r4.buf, "250"));
 	close(a);
+	close(c);
+	close(d);
 	close_and_drain(b);
 	assert_int_equal(done_called, 1);
 }
@@ -549,6 +772,8 @@ int main(void)
 		cmocka_unit_test(test_eof_after_pipeline),
 		cmocka_unit_test(test_max_connections),
 		cmocka_unit_test(test_idle_timeout),
+		cmocka_unit_test(test_batch_two_connections),
+		cmocka_unit_test(test_batch_closed_while_parked),
 		cmocka_unit_test(test_shutdown), /* last: the module refuses new connections after it */
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
