@@ -9,8 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cert_job.h"
+#include "commands.h"
 #include "reply.h"
 #include "session.h"
 #include "worker.h"
@@ -135,13 +137,6 @@ void cert_walk(struct cert_walk *w, const struct cert_sink *sink)
 	w->outcome = unavailable ? CERT_UNAVAILABLE : CERT_NOT_FOUND;
 }
 
-/* "CERT " or "CERS " in any case (RFC 5321 2.4: verbs are case-insensitive) */
-static int cert_verb(const char *p, size_t len)
-{
-	return len > 5 && (p[0] | 0x20) == 'c' && (p[1] | 0x20) == 'e' && (p[2] | 0x20) == 'r' &&
-	       ((p[3] | 0x20) == 't' || (p[3] | 0x20) == 's') && p[4] == ' ';
-}
-
 size_t cert_prefetch_scan(const char *p, size_t len, const char **args, size_t *lens,
 			  size_t max)
 {
@@ -150,6 +145,7 @@ size_t cert_prefetch_scan(const char *p, size_t len, const char **args, size_t *
 
 	while (n < max) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		struct command_line cl;
 		size_t l;
 
 		if (!nl)
@@ -157,9 +153,11 @@ size_t cert_prefetch_scan(const char *p, size_t len, const char **args, size_t *
 		l = (size_t)(nl - p);
 		if (l && p[l - 1] == '\r')
 			l--;
-		if (cert_verb(p, l)) {
-			args[n] = p + 5;
-			lens[n++] = l - 5;
+		/* split as command_dispatch() will: the same verb, the same argument */
+		if (command_split(p, l, &cl) == SC_OK && cl.arg && cl.verb_len == 4 &&
+		    (strncasecmp(cl.verb, "CERT", 4) == 0 || strncasecmp(cl.verb, "CERS", 4) == 0)) {
+			args[n] = cl.arg;
+			lens[n++] = cl.arg_len;
 		}
 		p = nl + 1;
 	}
@@ -169,6 +167,10 @@ size_t cert_prefetch_scan(const char *p, size_t len, const char **args, size_t *
 void cert_prefetch_args(const struct runtime *rt, const char *const *args,
 			const size_t *lens, size_t n)
 {
+	/* lookups of a runtime with a remote store run on worker threads
+	 * (cert_job.c): loads here would warm the wrong core */
+	if (cert_job_wanted(rt))
+		return;
 	for (size_t i = 0; i < rt->nrepos; i++)
 		if (!sc_repo_is_remote(rt->repos[i]->repo))
 			sc_repo_prefetch(rt->repos[i]->repo, args, lens, n);

@@ -86,13 +86,15 @@ void cert_walk(struct cert_walk *w, const struct cert_sink *sink);
  */
 void cert_prefetch(const struct runtime *rt, const char *p, size_t len);
 
-/** The arguments of the CERT and CERS lines in @p p (@p len octets, complete
- *  lines only), at most @p max of them, into @p args / @p lens.
+/** The arguments of the CERT and CERS lines in @p p (@p len octets; a last
+ *  line without its LF is not looked at), at most @p max of them, into @p args /
+ *  @p lens, split as command_split() splits them (views into @p p).
  *  @return how many were found. */
 size_t cert_prefetch_scan(const char *p, size_t len, const char **args, size_t *lens,
 			  size_t max);
 
-/** sc_repo_prefetch() of @p n CERT arguments in every local store of @p rt. */
+/** sc_repo_prefetch() of @p n CERT arguments in every local store of @p rt;
+ *  nothing when its lookups run as jobs (cert_job_wanted()). */
 void cert_prefetch_args(const struct runtime *rt, const char *const *args,
 			const size_t *lens, size_t n);
 

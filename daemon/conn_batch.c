@@ -29,6 +29,7 @@ static void conn_batch_run(evutil_socket_t fd, short what, void *arg)
 	size_t lens[SC_REPO_PREFETCH_MAX], n = 0, taken = batch_n;
 	const struct runtime *rt = NULL;
 	struct conn *run[CONN_BATCH_MAX];
+	unsigned char whole[CONN_BATCH_MAX] = { 0 }; /* all its lines were scanned */
 
 	(void)fd;
 	(void)what;
@@ -44,9 +45,14 @@ static void conn_batch_run(evutil_socket_t fd, short what, void *arg)
 		 * theirs are not prefetched (a hint only) */
 		if (!rt)
 			rt = c->s.rt;
-		if (c->s.rt == rt)
-			n += cert_prefetch_scan(sc_buf_data(c->in), sc_buf_len(c->in), args + n,
-						lens + n, SC_REPO_PREFETCH_MAX - n);
+		if (c->s.rt == rt) {
+			size_t got = cert_prefetch_scan(sc_buf_data(c->in), sc_buf_len(c->in),
+							args + n, lens + n,
+							SC_REPO_PREFETCH_MAX - n);
+
+			n += got;
+			whole[i] = n < SC_REPO_PREFETCH_MAX;
+		}
 	}
 	batch_n = 0;
 	if (rt && n >= 2)
@@ -57,14 +63,19 @@ static void conn_batch_run(evutil_socket_t fd, short what, void *arg)
 		if (!c || c->closed)
 			continue;
 		c->batched = 0;
-		c->inp.prefetched = n >= 2 && c->s.rt == rt;
+		/* input_process() need not scan its lines again */
+		c->inp.prefetched = n >= 2 && whole[i];
 		conn_step_read(c, c->drained);
+		if (!c->closed)
+			c->inp.prefetched = 0; /* for this round's lines only */
 	}
 }
 
 int conn_batch_add(struct conn *c, int drained)
 {
-	if (!batch_ev || batch_n == CONN_BATCH_MAX)
+	/* nothing to overlap where no store has an index (or lookups run as jobs) */
+	if (!batch_ev || batch_n == CONN_BATCH_MAX || !c->s.rt->repository_index ||
+	    cert_job_wanted(c->s.rt))
 		return 0;
 	if (batch_n == 0)
 		event_active(batch_ev, EV_TIMEOUT, 0);

@@ -23,6 +23,8 @@ static struct event *index_ev;
 static struct worker *index_worker;
 static int index_building;      /* one build at a time, whatever the number of stores */
 static long long index_next_ms; /* no build before this (REPO_INDEX_BACKOFF) */
+static size_t index_turn;       /* the store the next check looks at first */
+static struct runtime_repo *index_running; /* the store being indexed (referenced) */
 
 static long long index_now_ms(void)
 {
@@ -54,7 +56,7 @@ static void index_done(void *arg)
 	} else if (j->st == SC_ERR_CHANGED || j->st == SC_ERR_TEMP) {
 		log_msg(LOG_INFO, "repository %s: index not built (%s, after %lld ms); "
 			"trying again later", name, j->st == SC_ERR_CHANGED ?
-			"written to meanwhile" : "busy", j->ms);
+			"written to meanwhile" : "busy, cancelled or map being resized", j->ms);
 	} else {
 		log_msg(LOG_WARNING, "repository %s: index not built: %s; lookups read the "
 			"store, next try in %d s", name, sc_strerror(j->st), REPO_INDEX_RETRY_S);
@@ -63,6 +65,7 @@ static void index_done(void *arg)
 	}
 	index_next_ms = index_now_ms() + wait;
 	index_building = 0;
+	index_running = NULL;
 	runtime_repo_unref(j->rr);
 	free(j);
 }
@@ -73,22 +76,30 @@ void repo_index_check(void)
 
 	if (index_building || !index_worker || !rt || index_now_ms() < index_next_ms)
 		return;
-	for (size_t i = 0; i < rt->nrepos; i++) {
+	/* round robin from the store after the last one built: a store written to
+	 * all the time must not keep the others from ever getting an index */
+	for (size_t k = 0; k < rt->nrepos; k++) {
+		size_t i = (index_turn + k) % rt->nrepos;
 		struct index_job *j;
 
 		if (!sc_repo_index_wanted(rt->repos[i]->repo))
 			continue;
 		j = calloc(1, sizeof *j);
-		if (!j)
+		if (!j) {
+			log_msg(LOG_WARNING, "repository %s: index not built: out of memory",
+				sc_repo_name(rt->repos[i]->repo));
 			return;
+		}
 		j->rr = rt->repos[i];
 		runtime_repo_ref(j->rr);
 		if (worker_submit(index_worker, index_work, index_done, j) != SC_OK) {
 			runtime_repo_unref(j->rr);
 			free(j);
-			return; /* the pool is full: the next tick tries again */
+			return; /* the pool's queue is full: the next tick tries again */
 		}
 		index_building = 1;
+		index_running = j->rr;
+		index_turn = i + 1;
 		return;
 	}
 }
@@ -115,6 +126,11 @@ sc_status repo_index_start(struct event_base *base, struct worker *w)
 
 void repo_index_stop(void)
 {
+	/* a build of a large store would hold the shutdown for seconds
+	 * (worker_destroy() waits for it): it stops within a few thousand
+	 * addresses instead */
+	if (index_running)
+		sc_repo_index_cancel(index_running->repo);
 	if (index_ev)
 		event_free(index_ev);
 	index_ev = NULL;

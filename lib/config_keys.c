@@ -300,7 +300,7 @@ const struct cfg_key cfg_keys[] = {
 	{ "ldap_timeout", CFG_INT, "10", NULL, NULL, 1, 3600, NULL, 0,
 	  "seconds before an LDAP query counts as failed (451)" },
 	{ "repository_index", CFG_BOOL, "yes", NULL, NULL, 0, 0, NULL, 0,
-	  "keep an in-memory index of each lmdb: store (36 bytes per address) for faster lookups" },
+	  "keep an in-memory index of each lmdb: store (36 bytes per address) for faster lookups; read at start" },
 	{ "worker_threads", CFG_INT, "4", NULL, NULL, 2, 64, NULL, 0,
 	  "threads for blocking work (AUTH, CERC, delivery, lookups in ldap/pgsql stores); read at start" },
 	{ "workers", CFG_INT, "1", NULL, NULL, 1, 64, NULL, 0,

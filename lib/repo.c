@@ -148,6 +148,14 @@ sc_status sc_repo_index_refresh(sc_repo *r, size_t *count, size_t *bytes)
 	return st;
 }
 
+void sc_repo_index_cancel(sc_repo *r)
+{
+	/* without the lock: the build to stop runs without it, and a lookup
+	 * holding it may be waiting for that build (lmdb_map_adopt()) */
+	if (r && r->be->index_cancel)
+		r->be->index_cancel(r->state);
+}
+
 void sc_repo_prefetch(sc_repo *r, const char *const args[], const size_t lens[], size_t n)
 {
 	char keys[SC_REPO_PREFETCH_MAX][SC_ADDR_KEY_MAX];

@@ -68,6 +68,8 @@ struct sc_repo_backend {
 	/* frees @p index when it is not installed */
 	sc_status (*index_install)(void *state, void *index);
 	size_t (*index_size)(void *state, size_t *bytes);
+	/* any thread, without the lock: stop a build now and refuse later ones */
+	void (*index_cancel)(void *state);
 	/* Optional: start loading what looking up @p keys will touch (a hint). */
 	void (*prefetch)(void *state, const char *const keys[], const size_t lens[],
 			 size_t n);

@@ -655,6 +655,11 @@ static size_t lmdb_index_size_be(void *state, size_t *bytes)
 	return lmdb_index_size(s, bytes);
 }
 
+static void lmdb_index_cancel_be(void *state)
+{
+	lmdb_index_cancel(state);
+}
+
 static void lmdb_prefetch_be(void *state, const char *const keys[], const size_t lens[],
 			     size_t n)
 {
@@ -675,5 +680,6 @@ const struct sc_repo_backend sc_repo_lmdb_backend = {
 	.index_build = lmdb_index_build_be,
 	.index_install = lmdb_index_install_be,
 	.index_size = lmdb_index_size_be,
+	.index_cancel = lmdb_index_cancel_be,
 	.prefetch = lmdb_prefetch_be,
 };

@@ -56,6 +56,7 @@ struct lmdb_state {
 	 * index_cancel so that a build stops soon. */
 	pthread_rwlock_t map_lock;
 	int index_cancel;
+	int index_closing; /* sc_repo_index_cancel(): no build from now on (atomic) */
 	unsigned flags;
 	uint8_t *wbuf;  /* writers: scratch for a new entry list */
 	size_t wbuf_size;
@@ -98,6 +99,8 @@ int lmdb_index_current(struct lmdb_state *s);
  * with *@p val pointing into the index's snapshot, or SC_ERR_NOT_FOUND. */
 sc_status lmdb_index_get(struct lmdb_state *s, const char *key, size_t keylen,
 			 MDB_val *val);
+/* Stop a running build and refuse later ones (any thread, no lock). */
+void lmdb_index_cancel(struct lmdb_state *s);
 /* The index's snapshot, for the chain certificates of an entry it found. */
 MDB_txn *lmdb_index_txn(const struct lmdb_state *s);
 /* Addresses in the index (0 without one); *@p bytes gets its table's size. */

@@ -149,6 +149,11 @@ sc_status lmdb_index_get(struct lmdb_state *s, const char *key, size_t keylen,
 	return SC_OK;
 }
 
+void lmdb_index_cancel(struct lmdb_state *s)
+{
+	__atomic_store_n(&s->index_closing, 1, __ATOMIC_RELEASE);
+}
+
 MDB_txn *lmdb_index_txn(const struct lmdb_state *s)
 {
 	return s->idx ? s->idx->txn : NULL;
@@ -286,7 +291,8 @@ static sc_status index_fill(struct lmdb_state *s, struct lmdb_index *ix, int *fa
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == MDB_SUCCESS && st == SC_OK;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		if (++seen % INDEX_CANCEL_EVERY == 0 &&
-		    __atomic_load_n(&s->index_cancel, __ATOMIC_ACQUIRE)) {
+		    (__atomic_load_n(&s->index_cancel, __ATOMIC_ACQUIRE) ||
+		     __atomic_load_n(&s->index_closing, __ATOMIC_ACQUIRE))) {
 			st = SC_ERR_TEMP;
 			break;
 		}
@@ -309,6 +315,8 @@ sc_status lmdb_index_build(struct lmdb_state *s, struct lmdb_index **out)
 	*out = NULL;
 	if (!(s->flags & SC_REPO_RDONLY))
 		return SC_ERR_UNSUPPORTED; /* its own writes would make it stale at once */
+	if (__atomic_load_n(&s->index_closing, __ATOMIC_ACQUIRE))
+		return SC_ERR_TEMP;
 	ix = calloc(1, sizeof *ix);
 	if (!ix)
 		return SC_ERR_NOMEM;

@@ -159,6 +159,14 @@ int sc_repo_index_wanted(sc_repo *r);
 SC_MUST_CHECK sc_status sc_repo_index_refresh(sc_repo *r, size_t *count, size_t *bytes);
 
 /**
+ * For shutting down: a sc_repo_index_refresh() running on another thread stops
+ * within a few thousand addresses (SC_ERR_TEMP), and later ones are refused
+ * the same way. Lookups, and an index already in use, are not affected. Any
+ * thread; NULL or a backend without an index: nothing.
+ */
+void sc_repo_index_cancel(sc_repo *r);
+
+/**
  * A hint: start loading from memory what looking up the CERT arguments @p args
  * will read, so that the misses of several pipelined commands overlap instead
  * of coming one after the other. An argument is a mailbox as received ("<a@b>"

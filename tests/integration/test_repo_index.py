@@ -1,8 +1,9 @@
 """The lookup index smtpcertd keeps of its lmdb: store (repository_index,
 daemon/repo_index.c, lib/repo_lmdb_index.c): built after the start and logged,
 the same answers with it as without it (one at a time and pipelined, where the
-daemon prefetches), a write seen by the very next CERT, a new index after the
-write, and none with `repository_index = no`."""
+daemon prefetches, against a daemon with `repository_index = no`), a write seen
+by the very next CERT, a new index after the write, and connections ready
+together answered each with its own (daemon/conn_batch.c)."""
 import re
 import time
 import unittest
@@ -60,6 +61,9 @@ class RepoIndexTest(unittest.TestCase):
             self.assertEqual([r.raw for r in self.pipelined(d, ADDRESSES)], got)
             self.assertEqual([r.raw for r in self.pipelined(d, ADDRESSES * 3)], got * 3)
             by = dict(zip(ADDRESSES, self.one_by_one(d, ADDRESSES)))
+        with Daemon(certs=("alice", "bob", "Mixed"),
+                    overrides={"max_errors": "100", "repository_index": "no"}) as plain:
+            self.assertEqual([r.raw for r in self.one_by_one(plain, ADDRESSES)], got)
             for a in ("alice@example.test", "ALICE@Example.Test", '"alice"@example.test'):
                 self.assertEqual(by[a].ders(), [self.pki.der("alice")], a)
             self.assertEqual(by["<bob@example.test>"].ders(), [self.pki.der("bob")])
@@ -84,6 +88,12 @@ class RepoIndexTest(unittest.TestCase):
             m = d.wait_log(INDEX_LINE, timeout=20, start=mark)
             self.assertIsNotNone(m, d.log_text()[mark:])
             self.assertEqual(int(m.group(1)), 1)
+            # the 550s above were answered before any new index existed: the
+            # stale index was not used, and the store was read directly
+            after = d.log_text()[mark:]
+            first_550 = re.search(r"cmd=CERT addr=alice@example\.test result=550", after)
+            self.assertIsNotNone(first_550, after)
+            self.assertLess(first_550.start(), m.start(), after)
             # and the new index has it gone too; an import is seen at once
             got = self.pipelined(d, ["alice@example.test", "bob@example.test"])
             self.assertEqual(got[0].last, NOT_FOUND)
