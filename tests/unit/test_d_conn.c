@@ -39,6 +39,7 @@
 #endif
 
 #include "test_d_fixture.h"
+#include "cert_job.h"
 #include "conn.h"
 #include "log.h"
 
@@ -697,6 +698,39 @@ static void test_batch_closed_while_parked(void **state)
 	close_and_drain(b);
 }
 
+/* No batch where nothing can overlap: repository_index = no, or lookups that
+ * run as jobs. The read callback answers at once, nothing is parked. */
+static void test_batch_off(void **state)
+{
+	static struct rx ra;
+	struct conn *ca;
+	int a = connect_ready(&ra, &ca);
+
+	for (int mode = 0; mode < 3; mode++) {
+		fix.rt->repository_index = mode != 1;
+		cert_job_force_async(mode == 2);
+		write_now(a, "CERT alice@example.test\r\nCERT nobody@example.test\r\n");
+		conn_event_cb(ca->tr.fd, EV_READ, ca);
+		cert_job_force_async(0);
+		fix.rt->repository_index = 1;
+		memset(&ra, 0, sizeof ra);
+		rx_now(a, &ra);
+		if (mode == 0) {
+			/* the control: parked, nothing answered yet */
+			assert_true(ca->batched);
+			assert_int_equal(ra.len, 0);
+			loop_once();
+			rx_now(a, &ra);
+		} else {
+			assert_false(ca->batched);
+		}
+		assert_non_null(strstr(ra.buf, alice_reply_end));
+		assert_string_equal(strstr(ra.buf, alice_reply_end) + strlen(alice_reply_end),
+				    not_found);
+	}
+	close_and_drain(a);
+}
+
 /* conn_shutdown_all() with connections parked (test_shutdown): each gets one
  * 421, after its answer or instead of it, never a second answer. */
 static void shutdown_parked_check(const struct rx *r)
@@ -774,6 +808,7 @@ int main(void)
 		cmocka_unit_test(test_idle_timeout),
 		cmocka_unit_test(test_batch_two_connections),
 		cmocka_unit_test(test_batch_closed_while_parked),
+		cmocka_unit_test(test_batch_off),
 		cmocka_unit_test(test_shutdown), /* last: the module refuses new connections after it */
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
