@@ -1,10 +1,10 @@
 /*
  * repo_index_cases.h - helpers shared by the tests of the lookup index of
  * read-only lmdb: handles (test_repo_lmdb_index.c, test_repo_lmdb_index_write.c):
- * the interposed mdb_get()/mdb_stat() and the hook run inside an index build,
- * writes from a forked child, a full record of what a lookup answers, and the
- * store every comparison starts from. Test code only; include it once per test
- * binary, first (it defines LMDB symbols, see below).
+ * the interposed mdb_get()/mdb_stat()/pthread_rwlock_wrlock() and the hook run
+ * inside an index build, writes from a forked child, a full record of what a
+ * lookup answers, and the store every comparison starts from. Test code only;
+ * include it once per test binary, first (it defines LMDB symbols, see below).
  *
  * How the tests see inside: the including binary defines mdb_get() and
  * mdb_stat(), which take the place of LMDB's for the library linked into it
@@ -14,7 +14,14 @@
  * the B-tree (a CERT lookup through the index calls it not at all); mdb_stat()
  * is called once per index build, right after the build took its snapshot, so
  * a hook there runs code at that exact point (a write, a second build, lookups
- * from another thread) without any timing. Each test checks that its hook ran.
+ * from another thread) or a failure (HOOK_FAIL: an LMDB error instead of the
+ * count) without any timing. Each test checks that its hook ran. The binary's
+ * pthread_rwlock_wrlock() likewise tells a test when the thread it armed
+ * (wr_arm()) next asks for an exclusive lock: in the library only
+ * lmdb_map_adopt() takes one (the map lock, when a lookup adopts a map another
+ * process grew; OpenSSL's locks pass here too, on whatever thread, hence the
+ * one armed thread), so the test knows, without sleeping, that the lookup is
+ * waiting for a build to let go of the map.
  *
  * Writers are forked children: LMDB forbids one environment open twice in one
  * process (lib/repo_lmdb.c).
@@ -37,29 +44,44 @@
 
 typedef int (*mdb_get_fn)(MDB_txn *, MDB_dbi, MDB_val *, MDB_val *);
 typedef int (*mdb_stat_fn)(MDB_txn *, MDB_dbi, MDB_stat *);
+typedef int (*wrlock_fn)(pthread_rwlock_t *);
 
 static mdb_get_fn real_get;
 static mdb_stat_fn real_stat;
+static wrlock_fn real_wrlock; /* atomic: OpenSSL may lock before resolve_real() */
 static unsigned long g_gets;  /* mdb_get() calls (atomic) */
 static int g_stat_calls;      /* mdb_stat() calls (atomic) */
 
-/* What the next mdb_stat() call (an index build) does first; one-shot. */
-enum hook { HOOK_NONE, HOOK_CHILD_WRITE, HOOK_WAIT_MAIN };
+/* What the next mdb_stat() call (an index build) does first; one-shot.
+ * HOOK_FAIL, alone or added to another: then fail with MDB_CORRUPTED. */
+enum hook { HOOK_NONE, HOOK_CHILD_WRITE, HOOK_WAIT_MAIN, HOOK_FAIL = 0x10 };
 static int g_hook;            /* enum hook (atomic) */
 static int g_hook_ran;        /* atomic */
 
-static void hook_run(void);
+static int hook_run(void);
+static void wr_entered(void);
+
+static void *resolve_one(const char *name)
+{
+	void *p = dlsym(RTLD_NEXT, name);
+
+	if (!p) {
+		fprintf(stderr, "dlsym(RTLD_NEXT) found no %s\n", name);
+		abort();
+	}
+	return p;
+}
 
 static void resolve_real(void)
 {
-	void *g = dlsym(RTLD_NEXT, "mdb_get"), *s = dlsym(RTLD_NEXT, "mdb_stat");
+	void *g = resolve_one("mdb_get"), *s = resolve_one("mdb_stat");
+	void *w = resolve_one("pthread_rwlock_wrlock");
+	wrlock_fn wf;
 
-	if (!g || !s) {
-		fprintf(stderr, "dlsym(RTLD_NEXT) found no LMDB mdb_get/mdb_stat\n");
-		abort();
-	}
 	memcpy(&real_get, &g, sizeof g);
 	memcpy(&real_stat, &s, sizeof s);
+	memcpy(&wf, &w, sizeof w);
+	__atomic_store_n(&real_wrlock, wf, __ATOMIC_RELEASE);
 }
 
 int mdb_get(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data)
@@ -71,9 +93,29 @@ int mdb_get(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data)
 int mdb_stat(MDB_txn *txn, MDB_dbi dbi, MDB_stat *st)
 {
 	__atomic_add_fetch(&g_stat_calls, 1, __ATOMIC_RELAXED);
-	if (__atomic_load_n(&g_hook, __ATOMIC_ACQUIRE) != HOOK_NONE)
-		hook_run();
+	if (__atomic_load_n(&g_hook, __ATOMIC_ACQUIRE) != HOOK_NONE &&
+	    (hook_run() & HOOK_FAIL))
+		return MDB_CORRUPTED; /* as a damaged page would */
 	return real_stat(txn, dbi, st);
+}
+
+/* The thread whose next exclusive lock request is reported (wr_arm()). */
+static pthread_t g_wr_thread;
+static int g_wr_armed;        /* atomic */
+
+int pthread_rwlock_wrlock(pthread_rwlock_t *l)
+{
+	wrlock_fn real = __atomic_load_n(&real_wrlock, __ATOMIC_ACQUIRE);
+
+	if (!real) {
+		resolve_real();
+		real = __atomic_load_n(&real_wrlock, __ATOMIC_ACQUIRE);
+	}
+	if (__atomic_load_n(&g_wr_armed, __ATOMIC_ACQUIRE) &&
+	    pthread_equal(pthread_self(), g_wr_thread) &&
+	    __atomic_exchange_n(&g_wr_armed, 0, __ATOMIC_ACQ_REL))
+		wr_entered(); /* before the request: it may wait for a held build */
+	return real(l);
 }
 
 static unsigned long gets_now(void)
@@ -164,6 +206,7 @@ static int g_hook_child_rc = -1;
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
 static int g_in_build, g_release;
+static int g_wr_entered, g_wr_release; /* under g_mu */
 
 /* Generous bound only against hangs; nothing asserts on time. */
 static void deadline(struct timespec *ts, int seconds)
@@ -172,19 +215,21 @@ static void deadline(struct timespec *ts, int seconds)
 	ts->tv_sec += seconds;
 }
 
-static void hook_run(void)
+/* @return the hook that ran (HOOK_NONE: none was set). */
+static int hook_run(void)
 {
 	int h = __atomic_exchange_n(&g_hook, HOOK_NONE, __ATOMIC_ACQ_REL);
 	struct timespec ts;
 
 	if (h == HOOK_NONE)
-		return;
+		return h;
 	__atomic_store_n(&g_hook_ran, 1, __ATOMIC_RELEASE);
-	if (h == HOOK_CHILD_WRITE) {
+	if ((h & ~HOOK_FAIL) == HOOK_CHILD_WRITE)
 		g_hook_child_rc = child_write(&g_hook_op);
-		return;
-	}
-	/* HOOK_WAIT_MAIN: the build holds its snapshot until main lets it go */
+	if ((h & ~HOOK_FAIL) != HOOK_WAIT_MAIN)
+		return h;
+	/* HOOK_WAIT_MAIN: the build holds its snapshot (and the map lock) until
+	 * main, or the armed wrlock (wr_arm()), lets it go */
 	deadline(&ts, 120);
 	pthread_mutex_lock(&g_mu);
 	g_in_build = 1;
@@ -193,14 +238,104 @@ static void hook_run(void)
 		if (pthread_cond_timedwait(&g_cv, &g_mu, &ts) == ETIMEDOUT)
 			break;
 	pthread_mutex_unlock(&g_mu);
+	return h;
 }
 
-static void hook_set(enum hook h)
+/* @p h: an enum hook, HOOK_FAIL possibly added. */
+static void hook_set(int h)
 {
 	__atomic_store_n(&g_hook_ran, 0, __ATOMIC_RELEASE);
+	pthread_mutex_lock(&g_mu);
 	g_in_build = g_release = 0;
+	g_wr_entered = g_wr_release = 0;
+	pthread_mutex_unlock(&g_mu);
 	g_hook_child_rc = -1;
 	__atomic_store_n(&g_hook, h, __ATOMIC_RELEASE);
+}
+
+/* Report the calling thread's next exclusive lock request (g_wr_entered);
+ * with @p release, let a build held by HOOK_WAIT_MAIN go at that moment. */
+static void wr_arm(int release)
+{
+	__atomic_store_n(&g_wr_armed, 0, __ATOMIC_RELEASE);
+	pthread_mutex_lock(&g_mu);
+	g_wr_release = release;
+	pthread_mutex_unlock(&g_mu);
+	g_wr_thread = pthread_self();
+	__atomic_store_n(&g_wr_armed, 1, __ATOMIC_RELEASE);
+}
+
+static void wr_entered(void)
+{
+	pthread_mutex_lock(&g_mu);
+	g_wr_entered = 1;
+	if (g_wr_release)
+		g_release = 1;
+	pthread_cond_broadcast(&g_cv);
+	pthread_mutex_unlock(&g_mu);
+}
+
+/* Wait (bounded, against hangs only) until *@p flag is set under g_mu.
+ * @return the flag. */
+static int wait_flag(const int *flag)
+{
+	struct timespec ts;
+	int v;
+
+	deadline(&ts, 120);
+	pthread_mutex_lock(&g_mu);
+	while (!*flag)
+		if (pthread_cond_timedwait(&g_cv, &g_mu, &ts) == ETIMEDOUT)
+			break;
+	v = *flag;
+	pthread_mutex_unlock(&g_mu);
+	return v;
+}
+
+/* A refresh on its own thread (refresh_main()). */
+struct refresher {
+	sc_repo *r;
+	sc_status st;
+	size_t count;
+	int done; /* atomic */
+};
+
+static void *refresh_main(void *arg)
+{
+	struct refresher *t = arg;
+
+	t->st = sc_repo_index_refresh(t->r, &t->count, NULL);
+	__atomic_store_n(&t->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* Wait (bounded) until the hook holds a build at its snapshot. */
+static void wait_in_build(void)
+{
+	if (!wait_flag(&g_in_build))
+		fail_msg("the index build never reached mdb_stat()");
+}
+
+static void release_build(void)
+{
+	pthread_mutex_lock(&g_mu);
+	g_release = 1;
+	pthread_cond_broadcast(&g_cv);
+	pthread_mutex_unlock(&g_mu);
+}
+
+/* Messages of a warning callback (sc_repo_set_warn()). */
+struct warns {
+	int n;
+	char last[1024];
+};
+
+static void warn_keep(void *arg, const char *msg)
+{
+	struct warns *w = arg;
+
+	w->n++;
+	snprintf(w->last, sizeof w->last, "%s", msg);
 }
 
 /* ---- what a lookup answers, in full ------------------------------------------ */

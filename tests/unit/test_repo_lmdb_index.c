@@ -3,16 +3,18 @@
  * answers (lib/repo_lmdb_index.c, its use in lib/repo_lmdb.c,
  * sc_repo_index_wanted(), sc_repo_index_refresh() and sc_repo_prefetch() in
  * lib/repo.c), with no write racing a build: the answers through the index,
- * an empty store, broken data, handles and backends without an index, and the
- * prefetch hint. Writes during builds, concurrent builds and map growth are in
+ * an empty store, broken data, handles and backends without an index, the
+ * prefetch hint, and a build that fails. Writes during builds, concurrent builds and map growth are in
  * test_repo_lmdb_index_write.c; the key guess behind the prefetch in
  * test_addr_guess.c.
  *
  * What must hold: a lookup through the index answers exactly what the B-tree
  * answers, for found and missing addresses alike, with or without an index;
- * the prefetch hint changes no result whatever it is given. Whether a lookup
- * walked the B-tree is seen through the interposed mdb_get() of
- * repo_index_cases.h.
+ * the prefetch hint changes no result whatever it is given; a build failing
+ * on an LMDB error installs nothing, leaves an installed index in use and is
+ * reported. Whether a lookup walked the B-tree is seen through the
+ * interposed mdb_get() of repo_index_cases.h. A failing build racing a lookup
+ * that adopts a grown map is in test_repo_lmdb_index_write.c.
  */
 #include "repo_index_cases.h"
 
@@ -363,6 +365,78 @@ static void test_prefetch(void **state)
 	fixture_free(&f);
 }
 
+/* ---- 4. a build that fails ------------------------------------------------------ */
+
+/* One refresh failing at mdb_stat() (HOOK_FAIL): SC_ERR_TEMP, nothing
+ * installed; @p had_index: whether an index of the latest commit was in use
+ * before (it stays in use). Lookups answer as before either way. */
+static void refresh_fails(sc_repo *r, const struct answers *want, int had_index)
+{
+	size_t count = 9, bytes = 9;
+	struct snap s;
+	int walked;
+
+	hook_set(HOOK_FAIL);
+	assert_int_equal(sc_repo_index_refresh(r, &count, &bytes), SC_ERR_TEMP);
+	assert_true(g_hook_ran);
+	assert_int_equal(count, 0);
+	assert_int_equal(bytes, 0);
+	assert_int_equal(sc_repo_index_wanted(r), !had_index);
+	answers_same(r, want);
+	assert_int_equal(leaf_walks(r, "alice@example.test", &s, &walked), SC_OK);
+	assert_int_equal(walked, !had_index);
+	assert_int_equal(leaf_walks(r, "nobody@example.test", &s, &walked), SC_ERR_NOT_FOUND);
+	assert_int_equal(walked, !had_index);
+}
+
+static void assert_build_warning(const struct warns *w)
+{
+	assert_int_equal(w->n, 1);
+	assert_non_null(strstr(w->last, "building the index"));
+	assert_non_null(strstr(w->last, mdb_strerror(MDB_CORRUPTED)));
+	assert_non_null(strstr(w->last, g_path));
+}
+
+static void test_build_fails(void **state)
+{
+	struct fixture f = { 0 };
+	struct answers *want = calloc(1, sizeof *want);
+	struct warns w = { 0 };
+	size_t count = 0;
+	struct snap s;
+	sc_repo *r;
+	int walked;
+
+	assert_non_null(want);
+	fill_store(&f);
+	r = open_repo(SC_REPO_RDONLY);
+	answers_take(r, want);
+
+	/* no warning callback: the message is held for one set later */
+	refresh_fails(r, want, 0);
+	sc_repo_set_warn(r, warn_keep, &w);
+	assert_build_warning(&w);
+
+	/* with one: reported at once */
+	memset(&w, 0, sizeof w);
+	refresh_fails(r, want, 0);
+	assert_build_warning(&w);
+
+	/* the failure was one build's: the next one installs */
+	assert_int_equal(sc_repo_index_refresh(r, &count, NULL), SC_OK);
+	assert_int_equal(count, STORED);
+	assert_int_equal(leaf_walks(r, "alice@example.test", &s, &walked), SC_OK);
+	assert_false(walked);
+
+	/* and a failing one leaves that index in use */
+	memset(&w, 0, sizeof w);
+	refresh_fails(r, want, 1);
+	assert_build_warning(&w);
+	sc_repo_close(r);
+	free(want);
+	fixture_free(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -371,6 +445,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_corrupt_through_index, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_unsupported, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_prefetch, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_build_fails, fx_setup, fx_teardown),
 	};
 
 	resolve_real();

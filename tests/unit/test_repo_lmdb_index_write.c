@@ -4,17 +4,22 @@
  * and sc_repo_index_refresh() in lib/repo.c) while others write: writes
  * committed by another process, builds racing lookups and each other, a write
  * or a map growth during a build, and a map grown by another process adopted
- * by lookups and builds. What the index answers with no write racing it is in
- * test_repo_lmdb_index.c.
+ * by lookups and builds, also by a lookup while a build fails. What the index
+ * answers with no write racing it is in test_repo_lmdb_index.c.
  *
  * What must hold: the index never answers after a write committed by another
  * process (writers here are forked children: LMDB forbids one environment open
  * twice in one process, lib/repo_lmdb.c); a build racing lookups, a second
  * build, a write or a map growth during a build leave every lookup right and
- * install nothing stale. Builds are held or interrupted at their snapshot by
- * the mdb_stat() hook of repo_index_cases.h, never by timing.
+ * install nothing stale; a lookup adopting a grown map waits for a build
+ * reading the old one, which stops; a failing build never deadlocks with it.
+ * Builds are held, interrupted or failed at their snapshot by the mdb_stat()
+ * hook of repo_index_cases.h and released when a lookup asks for the map lock
+ * (its pthread_rwlock_wrlock()), never by timing.
  */
 #include "repo_index_cases.h"
+
+#include <signal.h>
 
 /* ---- 1. never stale ---------------------------------------------------------------- */
 
@@ -132,45 +137,6 @@ static void lookups_right(sc_repo *r, struct brief want[NPROBES][2], int n)
 			fail_msg("lookup %d of %s (leaf %d): %s, %d calls, n_der %zu", i,
 				 g_probes[p], leaf, sc_strerror(b.st), b.calls, b.n_der);
 	}
-}
-
-struct refresher {
-	sc_repo *r;
-	sc_status st;
-	size_t count;
-	int done; /* atomic */
-};
-
-static void *refresh_main(void *arg)
-{
-	struct refresher *t = arg;
-
-	t->st = sc_repo_index_refresh(t->r, &t->count, NULL);
-	__atomic_store_n(&t->done, 1, __ATOMIC_RELEASE);
-	return NULL;
-}
-
-/* Wait (bounded) until the hook holds a build at its snapshot. */
-static void wait_in_build(void)
-{
-	struct timespec ts;
-
-	deadline(&ts, 120);
-	pthread_mutex_lock(&g_mu);
-	while (!g_in_build)
-		if (pthread_cond_timedwait(&g_cv, &g_mu, &ts) == ETIMEDOUT)
-			break;
-	pthread_mutex_unlock(&g_mu);
-	if (!g_in_build)
-		fail_msg("the index build never reached mdb_stat()");
-}
-
-static void release_build(void)
-{
-	pthread_mutex_lock(&g_mu);
-	g_release = 1;
-	pthread_cond_broadcast(&g_cv);
-	pthread_mutex_unlock(&g_mu);
 }
 
 static void test_concurrent(void **state)
@@ -311,7 +277,6 @@ static void test_map_growth(void **state)
 	size_t lens[2] = { 18, 16 };
 	struct snap s;
 	int walked;
-	sc_status st;
 
 	sc_repo_lmdb_set_initial_mapsize(64 * 1024);
 	w = open_repo(SC_REPO_CREATE);
@@ -338,18 +303,15 @@ static void test_map_growth(void **state)
 	assert_int_equal(s.st, SC_OK);
 	assert_int_equal(s.e[0].n_der, 2);
 
-	/* grown again, and a refresh before any lookup: it may find the map not
-	 * yet adopted (SC_ERR_TEMP, repo.h); after a lookup it builds */
+	/* grown again, and a refresh before any lookup: wanted() adopted the
+	 * new map, so the first build succeeds */
 	child_ok(&(struct child_op){ .grow = 3000, .prefix = "h", .cert = c });
 	assert_int_equal(sc_repo_index_wanted(r), 1);
-	st = sc_repo_index_refresh(r, &count, NULL);
-	if (getenv("IXTEST_VERBOSE"))
-		fprintf(stderr, "refresh before the map is adopted: %s\n", sc_strerror(st));
-	assert_true(st == SC_OK || st == SC_ERR_TEMP);
-	assert_int_equal(leaf_walks(r, "h2999@grow.test", &s, &walked), SC_OK);
-	assert_snap_fp(&s, c);
 	assert_int_equal(sc_repo_index_refresh(r, &count, NULL), SC_OK);
 	assert_int_equal(count, 3401);
+	assert_int_equal(leaf_walks(r, "h2999@grow.test", &s, &walked), SC_OK);
+	assert_false(walked);
+	assert_snap_fp(&s, c);
 	assert_int_equal(leaf_walks(r, "h1234@grow.test", &s, &walked), SC_OK);
 	assert_false(walked);
 	assert_int_equal(leaf_walks(r, "h3000@grow.test", &s, &walked), SC_ERR_NOT_FOUND);
@@ -359,20 +321,22 @@ static void test_map_growth(void **state)
 }
 
 /*
- * After another process grew the map, sc_repo_index_refresh() must succeed
- * without a lookup in between (within three tries). The daemon's index check
- * (daemon/repo_index.c) calls wanted() and refresh() every second; when only
- * lookups adopted a grown map, a server that got no CERT after an import grew
- * the map had every build fail with MDB_MAP_RESIZED (SC_ERR_TEMP), built no
- * index and logged "busy" every second until the first lookup. Now
- * sc_repo_index_wanted() adopts the new size (lib/repo_lmdb.c).
+ * After another process grew the map, sc_repo_index_refresh() must succeed at
+ * the first try after sc_repo_index_wanted(), no lookup between. The daemon's
+ * index check (daemon/repo_index.c) calls wanted() and refresh() every
+ * second; when only lookups adopted a grown map, a server that got no CERT
+ * after an import grew the map had every build fail with MDB_MAP_RESIZED
+ * (SC_ERR_TEMP), built no index and logged "busy" every second until the
+ * first lookup. Now sc_repo_index_wanted() adopts the new size
+ * (lib/repo_lmdb.c).
  */
 static void test_refresh_after_growth_without_lookup(void **state)
 {
 	sc_cert *c = mk_cert((struct tc_cert_opts){ 0 }, 0, NULL);
 	sc_repo *w, *r;
 	size_t count = 0;
-	sc_status st = SC_ERR_INTERNAL;
+	struct snap s;
+	int walked;
 
 	sc_repo_lmdb_set_initial_mapsize(64 * 1024);
 	w = open_repo(SC_REPO_CREATE);
@@ -381,16 +345,13 @@ static void test_refresh_after_growth_without_lookup(void **state)
 	r = refreshed(1);
 	child_ok(&(struct child_op){ .grow = 400, .cert = c });
 	assert_true(data_size() > 64 * 1024);
-	for (int i = 0; i < 3 && st != SC_OK; i++) {
-		assert_int_equal(sc_repo_index_wanted(r), 1);
-		st = sc_repo_index_refresh(r, &count, NULL);
-	}
+	assert_int_equal(sc_repo_index_wanted(r), 1);
+	assert_int_equal(sc_repo_index_refresh(r, &count, NULL), SC_OK);
+	assert_int_equal(count, 401);
+	assert_int_equal(leaf_walks(r, "g399@grow.test", &s, &walked), SC_OK);
+	assert_false(walked);
 	sc_repo_close(r);
 	sc_cert_free(c);
-	if (st != SC_OK)
-		fail_msg("refresh after another process grew the map, no lookup between: "
-			 "%s three times", sc_strerror(st));
-	assert_int_equal(count, 401);
 }
 
 /* The map grown by a child while a build reads its snapshot. */
@@ -444,6 +405,7 @@ struct looker {
 	sc_status st;
 	int calls;
 	uint8_t fp[32];
+	int arm;  /* report its exclusive lock request (wr_arm()) */
 	int done; /* atomic */
 };
 
@@ -461,6 +423,8 @@ static void *lookup_main(void *arg)
 {
 	struct looker *l = arg;
 
+	if (l->arm)
+		wr_arm(0);
 	l->st = sc_repo_lookup_ex(l->r, &l->addr, g_now, NULL, SC_REPO_LOOKUP_LEAF, looker_fn,
 				  l);
 	__atomic_store_n(&l->done, 1, __ATOMIC_RELEASE);
@@ -468,9 +432,13 @@ static void *lookup_main(void *arg)
 }
 
 /* A lookup that must adopt a grown map while a build on another thread still
- * reads the old one waits for the build to let go of it; the build stops
- * (more than the 4096 addresses between its checks of the cancel flag) or ends
- * without installing anything, and the lookup gets the right answer. */
+ * reads the old one waits for the build to let go of it; the build, seeing the
+ * cancel flag set before that wait, stops (its snapshot has more than the 4096
+ * addresses between two checks, INDEX_CANCEL_EVERY, all read after the hook)
+ * and installs nothing, and the lookup gets the right answer. Not by timing:
+ * the build is released only once the lookup asked for the map lock (the
+ * interposed pthread_rwlock_wrlock()), and the build holds that lock shared
+ * until then, so the lookup cannot have finished. */
 static void test_adopt_waits_for_build(void **state)
 {
 	sc_cert *c = mk_cert((struct tc_cert_opts){ 0 }, 0, NULL);
@@ -498,17 +466,20 @@ static void test_adopt_waits_for_build(void **state)
 	assert_true((size_t)data_size() > map); /* the reader must remap */
 	l.r = r;
 	l.addr = A("h11999@grow.test");
+	l.arm = 1;
 	assert_int_equal(pthread_create(&lh, NULL, lookup_main, &l), 0);
-	/* not a bound on time: a lookup that finished here would have remapped
-	 * under a build still reading the old map */
-	usleep(200 * 1000);
+	if (!wait_flag(&g_wr_entered)) {
+		release_build();
+		fail_msg("the lookup never asked for the map lock (no adopt)");
+	}
+	/* it waits for the build's shared hold: a lookup that finished here
+	 * would have remapped under a build still reading the old map */
 	assert_false(__atomic_load_n(&l.done, __ATOMIC_ACQUIRE));
 	release_build();
 	assert_int_equal(pthread_join(th, NULL), 0);
 	assert_int_equal(pthread_join(lh, NULL), 0);
-	if (getenv("IXTEST_VERBOSE"))
-		fprintf(stderr, "build under a remap: %s\n", sc_strerror(t.st));
-	assert_true(t.st == SC_ERR_TEMP || t.st == SC_ERR_CHANGED);
+	assert_int_equal(t.st, SC_ERR_TEMP); /* cancelled, not built and refused */
+	assert_int_equal(t.count, 0);
 	assert_int_equal(l.st, SC_OK);
 	assert_int_equal(l.calls, 1);
 	sc_cert_fingerprint(c, fp);
@@ -551,6 +522,78 @@ static void test_adopt_waits_for_build(void **state)
 	sc_cert_free(c);
 }
 
+/* A deadlock fails test_failed_build_during_adopt() instead of hanging CI. */
+static void watchdog(int sig)
+{
+	static const char msg[] = "watchdog: a failing index build and a lookup adopting "
+				  "the grown map deadlocked\n";
+
+	(void)sig;
+	(void)!write(STDERR_FILENO, msg, sizeof msg - 1);
+	_exit(3);
+}
+
+/* A build that fails (MDB_CORRUPTED from mdb_stat(), HOOK_FAIL) while a lookup
+ * on this thread adopts a map a child grew: the lookup holds the sc_repo's
+ * lock and waits for the map lock, which the build holds shared; with no
+ * warning callback set, sc_repo_warn() takes the sc_repo's lock, so the build
+ * must report its failure only after letting go of the map lock. The build is
+ * held in mdb_stat() until this thread asks for the map lock (wr_arm(1)). */
+static void test_failed_build_during_adopt(void **state)
+{
+	sc_cert *c = mk_cert((struct tc_cert_opts){ 0 }, 0, NULL);
+	struct refresher t = { 0 };
+	struct warns wk = { 0 };
+	size_t map, count = 0;
+	pthread_t th;
+	struct snap s;
+	sc_repo *w, *r;
+	int walked;
+
+	sc_repo_lmdb_set_initial_mapsize(64 * 1024);
+	w = open_repo(SC_REPO_CREATE);
+	store(w, "alice@example.test", c);
+	sc_repo_close(w);
+	map = reader_mapsize();
+	r = open_repo(SC_REPO_RDONLY); /* no warning callback */
+	t.r = r;
+	hook_set(HOOK_WAIT_MAIN | HOOK_FAIL);
+	assert_int_equal(pthread_create(&th, NULL, refresh_main, &t), 0);
+	wait_in_build();
+	child_ok(&(struct child_op){ .grow = 1000, .cert = c });
+	assert_true((size_t)data_size() > map); /* the lookup must remap */
+	signal(SIGALRM, watchdog);
+	alarm(20);
+	wr_arm(1);
+	probe(r, "g999@grow.test", HOW_FULL, &s);
+	release_build(); /* already, unless the lookup never asked for the lock */
+	assert_int_equal(pthread_join(th, NULL), 0);
+	alarm(0);
+	signal(SIGALRM, SIG_DFL);
+	assert_true(g_wr_entered); /* set on this thread: it adopted the map */
+	assert_true(g_hook_ran);
+	assert_int_equal(s.st, SC_OK);
+	assert_snap_fp(&s, c);
+	assert_int_equal(s.e[0].n_der, 1);
+	assert_int_equal(t.st, SC_ERR_TEMP);
+	assert_int_equal(t.count, 0);
+	assert_int_equal(sc_repo_index_wanted(r), 1); /* nothing installed */
+	assert_int_equal(leaf_walks(r, "alice@example.test", &s, &walked), SC_OK);
+	assert_true(walked);
+	/* the failure was reported, held for a callback set later */
+	sc_repo_set_warn(r, warn_keep, &wk);
+	assert_int_equal(wk.n, 1);
+	assert_non_null(strstr(wk.last, "building the index"));
+	assert_non_null(strstr(wk.last, mdb_strerror(MDB_CORRUPTED)));
+	/* the map adopted by the lookup, the next build succeeds */
+	assert_int_equal(sc_repo_index_refresh(r, &count, NULL), SC_OK);
+	assert_int_equal(count, 1001);
+	assert_int_equal(leaf_walks(r, "g500@grow.test", &s, &walked), SC_OK);
+	assert_false(walked);
+	sc_repo_close(r);
+	sc_cert_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -562,6 +605,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_refresh_after_growth_without_lookup, fx_setup,
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_adopt_waits_for_build, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_failed_build_during_adopt, fx_setup,
+						fx_teardown),
 	};
 
 	resolve_real();
