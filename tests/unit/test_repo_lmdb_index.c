@@ -437,6 +437,42 @@ static void test_build_fails(void **state)
 	fixture_free(&f);
 }
 
+/* sc_repo_index_cancel() (shutdown): builds are refused from then on, while
+ * the index in use stays in use until a write makes it stale, and lookups go on. */
+static void test_cancel(void **state)
+{
+	struct fixture f = { 0 };
+	size_t count = 0, bytes = 1;
+	struct snap s;
+	sc_repo *r;
+	int walked;
+
+	(void)state;
+	sc_repo_index_cancel(NULL); /* nothing */
+	fill_store(&f);
+	r = open_repo(SC_REPO_RDONLY);
+	assert_int_equal(sc_repo_index_refresh(r, &count, NULL), SC_OK);
+	assert_int_equal(count, STORED);
+	sc_repo_index_cancel(r);
+	assert_int_equal(leaf_walks(r, "alice@example.test", &s, &walked), SC_OK);
+	assert_false(walked); /* the installed index still answers */
+	assert_int_equal(sc_repo_index_wanted(r), 0);
+
+	/* a write: the stale index goes, and no new one is built */
+	child_ok(&(struct child_op){ .addr = "alice@example.test" });
+	assert_int_equal(sc_repo_index_wanted(r), 1);
+	assert_int_equal(sc_repo_index_refresh(r, &count, &bytes), SC_ERR_TEMP);
+	assert_int_equal(count, 0);
+	assert_int_equal(bytes, 0);
+	assert_int_equal(sc_repo_index_wanted(r), 1);
+	assert_int_equal(leaf_walks(r, "alice@example.test", &s, &walked), SC_ERR_NOT_FOUND);
+	assert_true(walked);
+	assert_int_equal(leaf_walks(r, "bob@example.test", &s, &walked), SC_OK);
+	assert_true(walked);
+	sc_repo_close(r);
+	fixture_free(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -446,6 +482,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unsupported, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_prefetch, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_build_fails, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_cancel, fx_setup, fx_teardown),
 	};
 
 	resolve_real();
