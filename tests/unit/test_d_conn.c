@@ -698,6 +698,54 @@ static void test_batch_closed_while_parked(void **state)
 	close_and_drain(b);
 }
 
+/* A full batch: the connection after CONN_BATCH_MAX (conn_batch.c: as many as
+ * SC_REPO_PREFETCH_MAX) is answered at once, not parked; two CERTs each, so
+ * the prefetch's argument list fills halfway through the batch. Every one of
+ * them gets its own two answers, in order, in one round. */
+static void test_batch_full(void **state)
+{
+	enum { NC = SC_REPO_PREFETCH_MAX + 1 };
+	static const char two[] = "CERT alice@example.test\r\nCERT nobody@example.test\r\n";
+	static struct rx r;
+	static int fds[NC];
+	static struct conn *cs[NC];
+	long saved = fix.rt->max_connections;
+
+	fix.rt->max_connections = NC;
+	for (int i = 0; i < NC; i++)
+		fds[i] = connect_ready(&r, &cs[i]);
+	fix.rt->max_connections = saved;
+	for (int i = 0; i < NC - 1; i++)
+		park(fds[i], cs[i], two);
+	write_now(fds[NC - 1], two);
+	conn_event_cb(cs[NC - 1]->tr.fd, EV_READ, cs[NC - 1]);
+	assert_false(cs[NC - 1]->batched);
+	for (int i = 0; i < NC; i++) {
+		memset(&r, 0, sizeof r);
+		rx_now(fds[i], &r);
+		if (i < NC - 1) {
+			assert_int_equal(r.len, 0);
+			continue;
+		}
+		assert_non_null(strstr(r.buf, alice_reply_end));
+		assert_string_equal(strstr(r.buf, alice_reply_end) + strlen(alice_reply_end),
+				    not_found);
+	}
+	loop_once();
+	for (int i = 0; i < NC - 1; i++) {
+		assert_false(cs[i]->batched);
+		memset(&r, 0, sizeof r);
+		rx_now(fds[i], &r);
+		assert_true(strncmp(r.buf, "250------BEGIN CERTIFICATE-----\r\n", 33) == 0);
+		assert_non_null(strstr(r.buf, alice_reply_end));
+		assert_string_equal(strstr(r.buf, alice_reply_end) + strlen(alice_reply_end),
+				    not_found);
+	}
+	for (int i = 0; i < NC; i++)
+		close(fds[i]);
+	close_and_drain(-1);
+}
+
 /* No batch where nothing can overlap: repository_index = no, or lookups that
  * run as jobs. The read callback answers at once, nothing is parked. */
 static void test_batch_off(void **state)
@@ -809,6 +857,7 @@ int main(void)
 		cmocka_unit_test(test_batch_two_connections),
 		cmocka_unit_test(test_batch_closed_while_parked),
 		cmocka_unit_test(test_batch_off),
+		cmocka_unit_test(test_batch_full),
 		cmocka_unit_test(test_shutdown), /* last: the module refuses new connections after it */
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
