@@ -7,6 +7,7 @@
  */
 #define REPO_SCHEME "lmdb"
 #include "repo_cases.h"
+#include "lmdb_raw.h"
 
 #include <lmdb.h>
 
@@ -60,48 +61,6 @@ static void warn_fn(void *arg, const char *msg)
 	if (getenv("REPO_TEST_WARN"))
 		fprintf(stderr, "warn: %s\n", msg);
 	snprintf(w->last, sizeof w->last, "%s", msg);
-}
-
-/* Write raw key/value pairs with LMDB itself, as a buggy or hostile writer would. */
-static void raw_put(const char *dbname, const void *k, size_t klen, const void *v, size_t vlen)
-{
-	MDB_env *env;
-	MDB_txn *txn;
-	MDB_dbi dbi;
-	MDB_val key = { klen, (void *)k }, val = { vlen, (void *)v };
-
-	assert_int_equal(mdb_env_create(&env), 0);
-	assert_int_equal(mdb_env_set_maxdbs(env, 4), 0);
-	assert_int_equal(mdb_env_open(env, g_path, MDB_NOTLS, 0600), 0);
-	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-	assert_int_equal(mdb_dbi_open(txn, dbname, 0, &dbi), 0);
-	assert_int_equal(mdb_put(txn, dbi, &key, &val, 0), 0);
-	assert_int_equal(mdb_txn_commit(txn), 0);
-	mdb_env_close(env);
-}
-
-/* Read one raw value (copied into @p out), as a test of the layout. */
-static size_t raw_get(const char *dbname, const void *k, size_t klen, void *out, size_t size)
-{
-	MDB_env *env;
-	MDB_txn *txn;
-	MDB_dbi dbi;
-	MDB_val key = { klen, (void *)k }, val;
-	size_t n = 0;
-
-	assert_int_equal(mdb_env_create(&env), 0);
-	assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
-	assert_int_equal(mdb_env_open(env, g_path, MDB_NOTLS | MDB_RDONLY, 0600), 0);
-	assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
-	assert_int_equal(mdb_dbi_open(txn, dbname, 0, &dbi), 0);
-	if (mdb_get(txn, dbi, &key, &val) == 0) {
-		assert_true(val.mv_size <= size);
-		memcpy(out, val.mv_data, val.mv_size);
-		n = val.mv_size;
-	}
-	mdb_txn_abort(txn);
-	mdb_env_close(env);
-	return n;
 }
 
 /* Entries in DB @p dbname. */

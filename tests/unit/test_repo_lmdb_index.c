@@ -17,6 +17,7 @@
  * that adopts a grown map is in test_repo_lmdb_index_write.c.
  */
 #include "repo_index_cases.h"
+#include "lmdb_raw.h"
 
 /* ---- what every probe answers ------------------------------------------------ */
 
@@ -140,47 +141,6 @@ static void test_empty_store(void **state)
 	assert_false(walked);
 	sc_repo_close(r);
 	sc_cert_free(c);
-}
-
-/* Write one raw key/value pair with LMDB itself, as a buggy writer would (no
- * handle of the store may be open: one environment once per process). */
-static void raw_put(const char *dbname, const void *k, size_t klen, const void *v, size_t vlen)
-{
-	MDB_env *env;
-	MDB_txn *txn;
-	MDB_dbi dbi;
-	MDB_val key = { klen, (void *)k }, val = { vlen, (void *)v };
-
-	assert_int_equal(mdb_env_create(&env), 0);
-	assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
-	assert_int_equal(mdb_env_open(env, g_path, MDB_NOTLS, 0600), 0);
-	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-	assert_int_equal(mdb_dbi_open(txn, dbname, 0, &dbi), 0);
-	assert_int_equal(mdb_put(txn, dbi, &key, &val, 0), 0);
-	assert_int_equal(mdb_txn_commit(txn), 0);
-	mdb_env_close(env);
-}
-
-static size_t raw_get(const char *dbname, const void *k, size_t klen, void *out, size_t size)
-{
-	MDB_env *env;
-	MDB_txn *txn;
-	MDB_dbi dbi;
-	MDB_val key = { klen, (void *)k }, val;
-	size_t n = 0;
-
-	assert_int_equal(mdb_env_create(&env), 0);
-	assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
-	assert_int_equal(mdb_env_open(env, g_path, MDB_NOTLS | MDB_RDONLY, 0600), 0);
-	assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
-	assert_int_equal(mdb_dbi_open(txn, dbname, 0, &dbi), 0);
-	if (mdb_get(txn, dbi, &key, &val) == 0 && val.mv_size <= size) {
-		memcpy(out, val.mv_data, val.mv_size);
-		n = val.mv_size;
-	}
-	mdb_txn_abort(txn);
-	mdb_env_close(env);
-	return n;
 }
 
 static void warn_count(void *arg, const char *msg)
