@@ -256,6 +256,17 @@ static void test_write_during_build(void **state)
 	fixture_free(&f);
 }
 
+/* A store of one address in a 64 KiB map, which any bulk write must grow. */
+static void small_store(const sc_cert *c)
+{
+	sc_repo *w;
+
+	sc_repo_lmdb_set_initial_mapsize(64 * 1024);
+	w = open_repo(SC_REPO_CREATE);
+	store(w, "alice@example.test", c);
+	sc_repo_close(w);
+}
+
 /* ---- 4. another process grows the map ------------------------------------------------ */
 
 static off_t data_size(void)
@@ -271,17 +282,14 @@ static off_t data_size(void)
 static void test_map_growth(void **state)
 {
 	sc_cert *c = mk_cert((struct tc_cert_opts){ 0 }, 1, NULL);
-	sc_repo *w, *r;
+	sc_repo *r;
 	size_t count = 0;
 	const char *args[2] = { "alice@example.test", "<g399@GROW.test>" };
 	size_t lens[2] = { 18, 16 };
 	struct snap s;
 	int walked;
 
-	sc_repo_lmdb_set_initial_mapsize(64 * 1024);
-	w = open_repo(SC_REPO_CREATE);
-	store(w, "alice@example.test", c);
-	sc_repo_close(w);
+	small_store(c);
 	r = refreshed(1); /* maps 64 KiB */
 
 	child_ok(&(struct child_op){ .grow = 400, .cert = c });
@@ -333,15 +341,12 @@ static void test_map_growth(void **state)
 static void test_refresh_after_growth_without_lookup(void **state)
 {
 	sc_cert *c = mk_cert((struct tc_cert_opts){ 0 }, 0, NULL);
-	sc_repo *w, *r;
+	sc_repo *r;
 	size_t count = 0;
 	struct snap s;
 	int walked;
 
-	sc_repo_lmdb_set_initial_mapsize(64 * 1024);
-	w = open_repo(SC_REPO_CREATE);
-	store(w, "alice@example.test", c);
-	sc_repo_close(w);
+	small_store(c);
 	r = refreshed(1);
 	child_ok(&(struct child_op){ .grow = 400, .cert = c });
 	assert_true(data_size() > 64 * 1024);
@@ -358,15 +363,12 @@ static void test_refresh_after_growth_without_lookup(void **state)
 static void test_growth_during_build(void **state)
 {
 	sc_cert *c = mk_cert((struct tc_cert_opts){ 0 }, 0, NULL);
-	sc_repo *w, *r;
+	sc_repo *r;
 	size_t count = 0;
 	struct snap s;
 	int walked;
 
-	sc_repo_lmdb_set_initial_mapsize(64 * 1024);
-	w = open_repo(SC_REPO_CREATE);
-	store(w, "alice@example.test", c);
-	sc_repo_close(w);
+	small_store(c);
 	r = open_repo(SC_REPO_RDONLY);
 	g_hook_op = (struct child_op){ .grow = 1000, .cert = c };
 	hook_set(HOOK_CHILD_WRITE);
@@ -447,14 +449,11 @@ static void test_adopt_waits_for_build(void **state)
 	pthread_t th, lh;
 	size_t map, count = 0;
 	struct snap s;
-	sc_repo *w, *r;
+	sc_repo *r;
 	uint8_t fp[32];
 	int walked;
 
-	sc_repo_lmdb_set_initial_mapsize(64 * 1024);
-	w = open_repo(SC_REPO_CREATE);
-	store(w, "alice@example.test", c);
-	sc_repo_close(w);
+	small_store(c);
 	child_ok(&(struct child_op){ .grow = 6000, .cert = c });
 	map = reader_mapsize();
 	r = open_repo(SC_REPO_RDONLY);
@@ -547,13 +546,10 @@ static void test_failed_build_during_adopt(void **state)
 	size_t map, count = 0;
 	pthread_t th;
 	struct snap s;
-	sc_repo *w, *r;
+	sc_repo *r;
 	int walked;
 
-	sc_repo_lmdb_set_initial_mapsize(64 * 1024);
-	w = open_repo(SC_REPO_CREATE);
-	store(w, "alice@example.test", c);
-	sc_repo_close(w);
+	small_store(c);
 	map = reader_mapsize();
 	r = open_repo(SC_REPO_RDONLY); /* no warning callback */
 	t.r = r;
