@@ -47,7 +47,6 @@ static void index_done(void *arg)
 {
 	struct index_job *j = arg;
 	const char *name = sc_repo_name(j->rr->repo);
-
 	long long wait = REPO_INDEX_BACKOFF * j->ms;
 
 	if (j->st == SC_OK) {
