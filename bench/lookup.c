@@ -13,7 +13,8 @@
  *   LOOKUP_INDEX=1 builds the store's lookup index first (sc_repo_index_refresh(),
  *             as smtpcertd does), LOOKUP_BATCH=N (1..32; useful with the index) looks up
  *             N addresses at a time after sc_repo_prefetch() of all N, as for N
- *             pipelined CERTs
+ *             pipelined CERTs; LOOKUP_INDEX=copy copies every entry list into the
+ *             index as well (sc_repo_index_copy_limit())
  * Prints "lookups=N found=F wall_ns=X cpu_ns=C crl_load_ms=Y index_ms=I check=K" per
  * lookup on stdout (wall clock and CPU time per lookup; the CRL's parse time; the
  * index's build time, 0 without).
@@ -94,7 +95,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "lookup: %s\n", err);
 		return 1;
 	}
-	if (getenv("LOOKUP_INDEX") && strcmp(getenv("LOOKUP_INDEX"), "1") == 0) {
+	if (getenv("LOOKUP_INDEX") && (strcmp(getenv("LOOKUP_INDEX"), "1") == 0 ||
+					strcmp(getenv("LOOKUP_INDEX"), "copy") == 0)) {
+		if (strcmp(getenv("LOOKUP_INDEX"), "copy") == 0)
+			sc_repo_index_copy_limit(repo, SIZE_MAX);
 		t0 = now_s();
 		st = sc_repo_index_refresh(repo, NULL, NULL);
 		if (st != SC_OK) {

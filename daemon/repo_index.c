@@ -3,9 +3,11 @@
  * Serving process; the check runs on the event loop thread, the build on a
  * worker thread, its result is logged back on the loop.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "repo_index.h"
@@ -14,8 +16,9 @@
 
 struct index_job {
 	struct runtime_repo *rr; /* referenced: the store stays open during the build */
+	size_t copy_limit;       /* bytes of copies this build may make */
 	sc_status st;
-	size_t count, bytes;
+	size_t count, bytes, copy_bytes;
 	long long ms;
 };
 
@@ -39,7 +42,10 @@ static void index_work(void *arg)
 	struct index_job *j = arg;
 	long long t0 = index_now_ms();
 
+	sc_repo_index_copy_limit(j->rr->repo, j->copy_limit);
 	j->st = sc_repo_index_refresh(j->rr->repo, &j->count, &j->bytes);
+	if (j->st == SC_OK)
+		j->copy_bytes = sc_repo_index_copy_bytes(j->rr->repo);
 	j->ms = index_now_ms() - t0;
 }
 
@@ -50,8 +56,10 @@ static void index_done(void *arg)
 	long long wait = REPO_INDEX_BACKOFF * j->ms;
 
 	if (j->st == SC_OK) {
-		log_msg(LOG_INFO, "repository %s: index of %zu addresses (%zu KiB) built in %lld ms",
-			name, j->count, (j->bytes + 1023) / 1024, j->ms);
+		log_msg(LOG_INFO, "repository %s: index of %zu addresses (%zu KiB; copies %zu "
+			"KiB of at most %zu KiB) built in %lld ms", name, j->count,
+			(j->bytes + 1023) / 1024, (j->copy_bytes + 1023) / 1024,
+			j->copy_limit / 1024, j->ms);
 	} else if (j->st == SC_ERR_CHANGED || j->st == SC_ERR_TEMP) {
 		log_msg(LOG_INFO, "repository %s: index not built (%s, after %lld ms); "
 			"trying again later", name, j->st == SC_ERR_CHANGED ?
@@ -67,6 +75,26 @@ static void index_done(void *arg)
 	index_running = NULL;
 	runtime_repo_unref(j->rr);
 	free(j);
+}
+
+/* What the next build of store @p i may copy: repository_index_copy for all
+ * stores together, never over a quarter of the machine's memory (the copies
+ * cannot be paged out), less what the other stores' indexes hold. */
+static size_t index_copy_budget(const struct runtime *rt, size_t i)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+	size_t limit = (size_t)rt->repository_index_copy > SIZE_MAX >> 20 ? SIZE_MAX :
+		       (size_t)rt->repository_index_copy << 20;
+
+	if (pages > 0 && psize > 0 && (size_t)pages / 4 <= SIZE_MAX / (size_t)psize &&
+	    (size_t)pages / 4 * (size_t)psize < limit)
+		limit = (size_t)pages / 4 * (size_t)psize;
+	for (size_t k = 0; k < rt->nrepos && limit > 0; k++) {
+		size_t held = k == i ? 0 : sc_repo_index_copy_bytes(rt->repos[k]->repo);
+
+		limit = held < limit ? limit - held : 0;
+	}
+	return limit;
 }
 
 void repo_index_check(void)
@@ -90,6 +118,7 @@ void repo_index_check(void)
 			return;
 		}
 		j->rr = rt->repos[i];
+		j->copy_limit = index_copy_budget(rt, i);
 		runtime_repo_ref(j->rr);
 		if (worker_submit(index_worker, index_work, index_done, j) != SC_OK) {
 			runtime_repo_unref(j->rr);

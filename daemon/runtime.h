@@ -67,6 +67,7 @@ struct runtime {
 	long harvest_ip_limit;        /**< not-found answers per network per hour */
 	unsigned limits_exempt_loopback : 1;
 	unsigned repository_index : 1; /**< keep lookup indexes (repo_index.c) */
+	long repository_index_copy;   /**< MiB the indexes may copy (repo_index.c) */
 	enum runtime_submissions submissions;
 	/* AUTH (cmd_auth.c): the credential source, NULL without `auth`; used by
 	 * worker threads, so a job holds a reference to the runtime */

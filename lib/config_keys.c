@@ -301,6 +301,8 @@ const struct cfg_key cfg_keys[] = {
 	  "seconds before an LDAP query counts as failed (451)" },
 	{ "repository_index", CFG_BOOL, "yes", NULL, NULL, 0, 0, NULL, 0,
 	  "keep an in-memory index of each lmdb: store (36 bytes per address) for faster lookups; read at start" },
+	{ "repository_index_copy", CFG_INT, "2048", NULL, NULL, 0, 1048576, NULL, 0,
+	  "MiB of certificates the indexes may copy into memory of their own (never over a quarter of RAM); 0: none" },
 	{ "worker_threads", CFG_INT, "4", NULL, NULL, 2, 64, NULL, 0,
 	  "threads for blocking work (AUTH, CERC, delivery, lookups in ldap/pgsql stores); read at start" },
 	{ "workers", CFG_INT, "1", NULL, NULL, 1, 64, NULL, 0,

@@ -46,6 +46,7 @@ struct sc_repo {
 	 * Recursive: a visitor may call back into the same repository. */
 	pthread_mutex_t lock;
 	int index_building; /* sc_repo_index_refresh() running (atomic) */
+	size_t index_copy_limit; /* sc_repo_index_copy_limit() (atomic) */
 };
 
 static sc_status repo_locked_end(sc_repo *r, sc_status st)
@@ -132,12 +133,14 @@ sc_status sc_repo_index_refresh(sc_repo *r, size_t *count, size_t *bytes)
 		return SC_ERR_UNSUPPORTED;
 	if (__atomic_exchange_n(&r->index_building, 1, __ATOMIC_ACQ_REL))
 		return SC_ERR_TEMP;
-	st = r->be->index_build(r->state, &ix); /* without the lock: lookups go on */
+	/* without the lock: lookups go on */
+	st = r->be->index_build(r->state, __atomic_load_n(&r->index_copy_limit, __ATOMIC_RELAXED),
+				&ix);
 	if (st == SC_OK) {
 		pthread_mutex_lock(&r->lock);
 		st = r->be->index_install(r->state, ix);
 		if (st == SC_OK)
-			n = r->be->index_size(r->state, &b);
+			n = r->be->index_size(r->state, &b, NULL);
 		pthread_mutex_unlock(&r->lock);
 	}
 	__atomic_store_n(&r->index_building, 0, __ATOMIC_RELEASE);
@@ -146,6 +149,24 @@ sc_status sc_repo_index_refresh(sc_repo *r, size_t *count, size_t *bytes)
 	if (bytes)
 		*bytes = b;
 	return st;
+}
+
+void sc_repo_index_copy_limit(sc_repo *r, size_t bytes)
+{
+	if (r)
+		__atomic_store_n(&r->index_copy_limit, bytes, __ATOMIC_RELAXED);
+}
+
+size_t sc_repo_index_copy_bytes(sc_repo *r)
+{
+	size_t b = 0;
+
+	if (!r || !r->be->index_size)
+		return 0;
+	pthread_mutex_lock(&r->lock);
+	(void)r->be->index_size(r->state, NULL, &b);
+	pthread_mutex_unlock(&r->lock);
+	return b;
 }
 
 void sc_repo_index_cancel(sc_repo *r)

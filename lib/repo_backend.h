@@ -64,10 +64,12 @@ struct sc_repo_backend {
 	 * new index would be used, and drops a stale one.
 	 */
 	int (*index_wanted)(void *state);
-	sc_status (*index_build)(void *state, void **index);
+	/* @p copy_limit: sc_repo_index_copy_limit() */
+	sc_status (*index_build)(void *state, size_t copy_limit, void **index);
 	/* frees @p index when it is not installed */
 	sc_status (*index_install)(void *state, void *index);
-	size_t (*index_size)(void *state, size_t *bytes);
+	/* addresses; *bytes (memory) and *copy_bytes (of it, copies) may be NULL */
+	size_t (*index_size)(void *state, size_t *bytes, size_t *copy_bytes);
 	/* any thread, without the lock: stop a build now and refuse later ones */
 	void (*index_cancel)(void *state);
 	/* Optional: start loading what looking up @p keys will touch (a hint). */

@@ -632,10 +632,10 @@ static int lmdb_index_wanted(void *state)
 	return 1;
 }
 
-static sc_status lmdb_index_build_be(void *state, void **out)
+static sc_status lmdb_index_build_be(void *state, size_t copy_limit, void **out)
 {
 	struct lmdb_index *ix;
-	sc_status st = lmdb_index_build(state, &ix);
+	sc_status st = lmdb_index_build(state, copy_limit, &ix);
 
 	*out = ix;
 	return st;
@@ -646,13 +646,13 @@ static sc_status lmdb_index_install_be(void *state, void *ix)
 	return lmdb_index_install(state, ix);
 }
 
-static size_t lmdb_index_size_be(void *state, size_t *bytes)
+static size_t lmdb_index_size_be(void *state, size_t *bytes, size_t *copy_bytes)
 {
 	struct lmdb_state *s = state;
 
 	/* right after a successful install, under the same lock: it is the
 	 * index just built even if a commit landed since */
-	return lmdb_index_size(s, bytes);
+	return lmdb_index_size(s, bytes, copy_bytes);
 }
 
 static void lmdb_index_cancel_be(void *state)

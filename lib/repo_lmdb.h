@@ -87,7 +87,9 @@ int lmdb_map_adopt(struct lmdb_state *s);
  * thread while lookups go on; every other function runs under the sc_repo's
  * lock, like lookups. The index answers only while lmdb_index_current().
  */
-sc_status lmdb_index_build(struct lmdb_state *s, struct lmdb_index **out);
+/* @p copy_limit: most bytes of keys and entry lists to copy into the index's
+ * own memory (0: none; they are then read from the map). */
+sc_status lmdb_index_build(struct lmdb_state *s, size_t copy_limit, struct lmdb_index **out);
 /* Make @p ix the handle's index (ownership passes); SC_ERR_CHANGED (and @p ix
  * freed) when a write was committed since its snapshot. */
 sc_status lmdb_index_install(struct lmdb_state *s, struct lmdb_index *ix);
@@ -96,15 +98,17 @@ void lmdb_index_drop(struct lmdb_state *s);
 /* Non-zero when the handle has an index of the latest commit. */
 int lmdb_index_current(struct lmdb_state *s);
 /* The entry list of @p key (without its NUL) from the current index: SC_OK
- * with *@p val pointing into the index's snapshot, or SC_ERR_NOT_FOUND. */
+ * with *@p val pointing into the index's snapshot or its copy (valid as long
+ * as the index), or SC_ERR_NOT_FOUND. */
 sc_status lmdb_index_get(struct lmdb_state *s, const char *key, size_t keylen,
 			 MDB_val *val);
 /* Stop a running build and refuse later ones (any thread, no lock). */
 void lmdb_index_cancel(struct lmdb_state *s);
 /* The index's snapshot, for the chain certificates of an entry it found. */
 MDB_txn *lmdb_index_txn(const struct lmdb_state *s);
-/* Addresses in the index (0 without one); *@p bytes gets its table's size. */
-size_t lmdb_index_size(const struct lmdb_state *s, size_t *bytes);
+/* Addresses in the index (0 without one); *@p bytes gets its memory (table
+ * and copies), *@p copy_bytes the copies' part (either may be NULL). */
+size_t lmdb_index_size(const struct lmdb_state *s, size_t *bytes, size_t *copy_bytes);
 /* Start loading the slots, keys and entry lists of @p n keys (a hint). */
 void lmdb_index_prefetch(struct lmdb_state *s, const char *const keys[],
 			 const size_t lens[], size_t n);

@@ -125,7 +125,8 @@ int sc_repo_is_remote(const sc_repo *r);
 /*
  * Lookup index. An lmdb: store opened SC_REPO_RDONLY (the daemon's) can keep
  * an index of every address in memory, 36 bytes per address, that saves a
- * lookup the walk down the B-tree (several cache misses with a large store).
+ * lookup the walk down the B-tree (several cache misses with a large store),
+ * and copies of the entry lists beside it (sc_repo_index_copy_limit()).
  * It is used only while nothing was written since it was built; after a write
  * lookups read the store directly, exactly as without it, until the next
  * sc_repo_index_refresh(). Other backends have none.
@@ -150,13 +151,31 @@ int sc_repo_index_wanted(sc_repo *r);
  * store (about a second per million addresses): call it off the event loop;
  * lookups on other threads go on meanwhile. One build per @p r at a time.
  * @param count (may be NULL) gets the number of addresses indexed
- * @param bytes (may be NULL) gets the memory the index takes
+ * @param bytes (may be NULL) gets the memory the index takes, its copies too
  * @return SC_OK; SC_ERR_UNSUPPORTED (no index for this backend, or @p r is
  *         writable); SC_ERR_CHANGED (a write was committed meanwhile: nothing
  *         installed, try later); SC_ERR_TEMP (another build runs, or the map was
  *         being resized); SC_ERR_NOMEM; SC_ERR_TOO_LONG (over 2^32 slots).
  */
 SC_MUST_CHECK sc_status sc_repo_index_refresh(sc_repo *r, size_t *count, size_t *bytes);
+
+/**
+ * Let later sc_repo_index_refresh() builds of @p r copy each address's entry
+ * list (its certificates) into the index's own memory, huge pages where the
+ * kernel gives them, until @p bytes are used (0, the default: no copies). A
+ * lookup through the index then reads no page of the store's file map, whose
+ * random 4 KiB pages can cost microseconds each under a hypervisor; the price is
+ * about the store's size in memory again (1 GB per million addresses with one
+ * certificate each). Copies are of the same snapshot: answers do not change.
+ * Any thread.
+ */
+void sc_repo_index_copy_limit(sc_repo *r, size_t bytes);
+
+/**
+ * @return the memory the copies of @p r's current index take (part of the
+ *         bytes sc_repo_index_refresh() reported); 0 without index or copies.
+ */
+size_t sc_repo_index_copy_bytes(sc_repo *r);
 
 /**
  * For shutting down: a sc_repo_index_refresh() running on another thread stops

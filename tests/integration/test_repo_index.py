@@ -1,7 +1,8 @@
 """The lookup index smtpcertd keeps of its lmdb: store (repository_index,
 daemon/repo_index.c, lib/repo_lmdb_index.c): built after the start and logged,
 the same answers with it as without it (one at a time and pipelined, where the
-daemon prefetches, against a daemon with `repository_index = no`), a write seen
+daemon prefetches, against a daemon with `repository_index = no`), and without
+copies of the entry lists (`repository_index_copy = 0`), a write seen
 by the very next CERT, a new index after the write, and connections ready
 together answered each with its own (daemon/conn_batch.c)."""
 import re
@@ -12,7 +13,8 @@ import sctest
 from sctest import Daemon, pki
 
 NOT_FOUND = "550 5.1.1 Certificate Not Found"
-INDEX_LINE = r"repository lmdb:\S+: index of (\d+) addresses \(\d+ KiB\) built in \d+ ms"
+INDEX_LINE = (r"repository lmdb:\S+: index of (\d+) addresses \(\d+ KiB; copies (\d+) KiB "
+              r"of at most (\d+) KiB\) built in \d+ ms")
 
 # what the prefetch's key guess must get right or leave alone: case, brackets,
 # a trailing dot, a quoted local part, garbage, an unknown address
@@ -57,6 +59,9 @@ class RepoIndexTest(unittest.TestCase):
             m = d.wait_log(INDEX_LINE, timeout=20)
             self.assertIsNotNone(m, d.log_text()[-2000:])
             self.assertEqual(int(m.group(1)), 3)
+            # repository_index_copy's default, 2048 MiB, holds three certificates
+            self.assertGreater(int(m.group(2)), 0, m.group(0))
+            self.assertEqual(int(m.group(3)), 2048 * 1024, m.group(0))
             got = [r.raw for r in self.one_by_one(d, ADDRESSES)]
             self.assertEqual([r.raw for r in self.pipelined(d, ADDRESSES)], got)
             self.assertEqual([r.raw for r in self.pipelined(d, ADDRESSES * 3)], got * 3)
@@ -70,6 +75,14 @@ class RepoIndexTest(unittest.TestCase):
             self.assertEqual(by["mixed.case@example.test"].ders(),
                              [self.pki.der("Mixed")])
             self.assertEqual(by["nobody@example.test"].last, NOT_FOUND)
+        # the index pointing into the store's map instead of its copies
+        with Daemon(certs=("alice", "bob", "Mixed"),
+                    overrides={"max_errors": "100", "repository_index_copy": "0"}) as nocopy:
+            m = nocopy.wait_log(INDEX_LINE, timeout=20)
+            self.assertIsNotNone(m, nocopy.log_text()[-2000:])
+            self.assertEqual((m.group(1), m.group(2), m.group(3)), ("3", "0", "0"))
+            self.assertEqual([r.raw for r in self.one_by_one(nocopy, ADDRESSES)], got)
+            self.assertEqual([r.raw for r in self.pipelined(nocopy, ADDRESSES * 2)], got * 2)
 
     def test_write_seen_at_once_then_new_index(self):
         with Daemon(certs=("alice", "bob")) as d:
@@ -88,6 +101,7 @@ class RepoIndexTest(unittest.TestCase):
             m = d.wait_log(INDEX_LINE, timeout=20, start=mark)
             self.assertIsNotNone(m, d.log_text()[mark:])
             self.assertEqual(int(m.group(1)), 1)
+            self.assertGreater(int(m.group(2)), 0, m.group(0))
             # the 550s above were answered before any new index existed: the
             # stale index was not used, and the store was read directly
             after = d.log_text()[mark:]

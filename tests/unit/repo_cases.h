@@ -98,6 +98,10 @@ static struct sc_addr A(const char *s)
 	return a;
 }
 
+/* Given to every handle opened: test_repo_lmdb_index*.c run their cases once
+ * with the index pointing into the map (0) and once with copies. */
+static size_t g_index_copy_limit;
+
 static sc_repo *open_repo(unsigned flags)
 {
 	sc_repo *r = NULL;
@@ -106,6 +110,7 @@ static sc_repo *open_repo(unsigned flags)
 	err[0] = '\0';
 	if (sc_repo_open(g_spec, flags, &r, err, sizeof err) != SC_OK)
 		fail_msg("open %s: %s", g_spec, err);
+	sc_repo_index_copy_limit(r, g_index_copy_limit);
 	return r;
 }
 

@@ -605,7 +605,14 @@ int main(void)
 						fx_teardown),
 	};
 
+	int failed;
+
 	resolve_real();
 	g_now = time(NULL);
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	failed = cmocka_run_group_tests_name("index into the map", tests, group_setup,
+					     group_teardown);
+	g_index_copy_limit = SIZE_MAX; /* every entry list copied */
+	failed += cmocka_run_group_tests_name("index with copies", tests, group_setup,
+					      group_teardown);
+	return failed;
 }
