@@ -46,6 +46,7 @@
 
 static struct event_base *main_base;
 static struct worker *main_worker;
+static struct worker *index_worker; /* one thread for index builds, or NULL */
 static const char *main_config;
 static struct event *main_drain_ev;
 static int main_stopping;
@@ -354,6 +355,11 @@ static int main_run(long nofile)
 			  &main_worker) != SC_OK)
 		return main_fail("cannot start the worker threads", strerror(errno));
 	worker_set_default(main_worker);
+	/* index builds (repo_index.h) get a thread of their own: one takes
+	 * seconds with a large store, and AUTH and CERC must not wait behind it */
+	if (runtime_current()->repository_index &&
+	    worker_create(main_base, 1, &index_worker) != SC_OK)
+		return main_fail("cannot start the index thread", strerror(errno));
 	/* postmaster notices left undelivered (a crash, a full disk) go out now
 	 * and are retried periodically (notify.h) */
 	if (notify_start(main_base) != SC_OK)
@@ -375,9 +381,8 @@ static int main_run(long nofile)
 	}
 	if (main_sandbox(runtime_current()) != 0)
 		return 1;
-	/* lookup indexes of the local stores, built on the pool (repo_index.h) */
-	if (runtime_current()->repository_index &&
-	    repo_index_start(main_base, main_worker) != SC_OK)
+	/* lookup indexes of the local stores, built on their thread (repo_index.h) */
+	if (index_worker && repo_index_start(main_base, index_worker) != SC_OK)
 		return main_fail("cannot start the index timer", "out of memory");
 	main_startup_line(runtime_current());
 	log_msg(LOG_INFO, "file descriptor limit %ld, max_connections %ld%s", nofile,
@@ -389,6 +394,7 @@ static int main_run(long nofile)
 	conn_module_fini();
 	notify_stop();
 	repo_index_stop();
+	worker_destroy(index_worker);
 	worker_destroy(main_worker);
 	listener_close_all();
 	for (int i = 0; i < 4; i++)

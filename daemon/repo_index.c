@@ -1,7 +1,8 @@
 /*
  * repo_index.c - the lookup indexes of the local stores (see repo_index.h).
  * Serving process; the check runs on the event loop thread, the build on a
- * worker thread, its result is logged back on the loop.
+ * thread of its own (main.c gives the index a pool of one), its result is
+ * logged back on the loop.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -123,7 +124,7 @@ void repo_index_check(void)
 		if (worker_submit(index_worker, index_work, index_done, j) != SC_OK) {
 			runtime_repo_unref(j->rr);
 			free(j);
-			return; /* the pool's queue is full: the next tick tries again */
+			return; /* the queue is full: the next tick tries again */
 		}
 		index_building = 1;
 		index_running = j->rr;

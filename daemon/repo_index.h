@@ -1,7 +1,7 @@
 /*
  * repo_index.h - keeps the lookup index of each local store current
  * (sc_repo_index_refresh(), smtpcert/repo.h) in a serving process: a check once
- * a second on the event loop, the build on a worker thread. The key
+ * a second on the event loop, the build on a thread of its own. The key
  * `repository_index = no` turns it off.
  */
 #ifndef SMTPCERTD_REPO_INDEX_H
@@ -25,7 +25,8 @@ struct worker;
  */
 SC_MUST_CHECK sc_status repo_index_start(struct event_base *base, struct worker *w);
 
-/** Stop checking (a build in flight still finishes, on the worker pool). */
+/** Stop checking and cancel a build in flight (it stops within a few thousand
+ *  addresses; destroying its pool waits for that). */
 void repo_index_stop(void);
 
 /** Run the check at once (tests; the timer calls it). */
