@@ -5,6 +5,7 @@ daemon prefetches, against a daemon with `repository_index = no`), and without
 copies of the entry lists (`repository_index_copy = 0`), a write seen
 by the very next CERT, a new index after the write, and connections ready
 together answered each with its own (daemon/conn_batch.c)."""
+import os
 import re
 import time
 import unittest
@@ -159,6 +160,27 @@ class RepoIndexTest(unittest.TestCase):
             self.assertEqual(got[1].ders(), [self.pki.der("alice")])
             time.sleep(2.5)  # the check runs every second
             self.assertIsNone(re.search(INDEX_LINE, d.log_text()), d.log_text()[-2000:])
+
+    def test_copy_limit_shared_by_stores(self):
+        # repository_index_copy is for all stores of a process together: the
+        # second store may copy what the first left of the 1 MiB
+        with Daemon(certs=("alice", "bob"), start=False) as d:
+            second = "lmdb:" + os.path.join(d.tmp, "repo2")
+            d.write_config({"repository": ["lmdb:" + os.path.join(d.tmp, "repo"), second],
+                            "repository_index_copy": "1"})
+            d.start()
+            first = d.wait_log(INDEX_LINE.replace(r"lmdb:\S+", re.escape(
+                "lmdb:" + os.path.join(d.tmp, "repo"))), timeout=20)
+            self.assertIsNotNone(first, d.log_text()[-2000:])
+            other = d.wait_log(INDEX_LINE.replace(r"lmdb:\S+", re.escape(second)), timeout=20)
+            self.assertIsNotNone(other, d.log_text()[-2000:])
+            self.assertEqual(first.group(1), "2")
+            self.assertGreater(int(first.group(2)), 0, first.group(0))
+            self.assertEqual(int(first.group(3)), 1024, first.group(0))
+            self.assertEqual(other.group(1), "0")  # created empty at the start
+            self.assertEqual(int(other.group(3)), 1024 - int(first.group(2)), other.group(0))
+            self.assertEqual(self.pipelined(d, ["bob@example.test"])[0].ders(),
+                             [self.pki.der("bob")])
 
 
 if __name__ == "__main__":
