@@ -79,17 +79,25 @@ static void index_done(void *arg)
 }
 
 /* What the next build of store @p i may copy: repository_index_copy for all
- * stores together, never over a quarter of the machine's memory (the copies
- * cannot be paged out), less what the other stores' indexes hold. */
+ * stores of this process together, less what the other stores' indexes hold,
+ * and never over a quarter of the machine's memory shared by all serving
+ * processes (each keeps its own copies; they are not file pages the kernel
+ * could drop under pressure). */
 static size_t index_copy_budget(const struct runtime *rt, size_t i)
 {
 	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+	long procs = sc_config_int(rt->cfg, "workers");
 	size_t limit = (size_t)rt->repository_index_copy > SIZE_MAX >> 20 ? SIZE_MAX :
 		       (size_t)rt->repository_index_copy << 20;
+	size_t quarter;
 
-	if (pages > 0 && psize > 0 && (size_t)pages / 4 <= SIZE_MAX / (size_t)psize &&
-	    (size_t)pages / 4 * (size_t)psize < limit)
-		limit = (size_t)pages / 4 * (size_t)psize;
+	if (procs < 1)
+		procs = 1;
+	if (pages > 0 && psize > 0 && (size_t)pages / 4 <= SIZE_MAX / (size_t)psize) {
+		quarter = (size_t)pages / 4 * (size_t)psize / (size_t)procs;
+		if (quarter < limit)
+			limit = quarter;
+	}
 	for (size_t k = 0; k < rt->nrepos && limit > 0; k++) {
 		size_t held = k == i ? 0 : sc_repo_index_copy_bytes(rt->repos[k]->repo);
 

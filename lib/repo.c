@@ -122,6 +122,18 @@ int sc_repo_index_wanted(sc_repo *r)
 	return wanted;
 }
 
+/* Unmap the memory of the indexes taken out of use, on this thread and
+ * without the lock: a lookup that finds its index stale only drops it. */
+static void index_reap(sc_repo *r)
+{
+	void *dead;
+
+	pthread_mutex_lock(&r->lock);
+	dead = r->be->index_detach_dead(r->state);
+	pthread_mutex_unlock(&r->lock);
+	r->be->index_free_dead(dead);
+}
+
 sc_status sc_repo_index_refresh(sc_repo *r, size_t *count, size_t *bytes)
 {
 	void *ix = NULL;
@@ -133,6 +145,7 @@ sc_status sc_repo_index_refresh(sc_repo *r, size_t *count, size_t *bytes)
 		return SC_ERR_UNSUPPORTED;
 	if (__atomic_exchange_n(&r->index_building, 1, __ATOMIC_ACQ_REL))
 		return SC_ERR_TEMP;
+	index_reap(r); /* the old memory goes before the new is taken */
 	/* without the lock: lookups go on */
 	st = r->be->index_build(r->state, __atomic_load_n(&r->index_copy_limit, __ATOMIC_RELAXED),
 				&ix);
@@ -142,6 +155,7 @@ sc_status sc_repo_index_refresh(sc_repo *r, size_t *count, size_t *bytes)
 		if (st == SC_OK)
 			n = r->be->index_size(r->state, &b, NULL);
 		pthread_mutex_unlock(&r->lock);
+		index_reap(r); /* the index the new one replaced */
 	}
 	__atomic_store_n(&r->index_building, 0, __ATOMIC_RELEASE);
 	if (count)

@@ -72,6 +72,10 @@ struct sc_repo_backend {
 	size_t (*index_size)(void *state, size_t *bytes, size_t *copy_bytes);
 	/* any thread, without the lock: stop a build now and refuse later ones */
 	void (*index_cancel)(void *state);
+	/* the memory of indexes taken out of use: detached under the lock, freed
+	 * without it (on the refreshing thread, not a lookup's) */
+	void *(*index_detach_dead)(void *state);
+	void (*index_free_dead)(void *dead);
 	/* Optional: start loading what looking up @p keys will touch (a hint). */
 	void (*prefetch)(void *state, const char *const keys[], const size_t lens[],
 			 size_t n);

@@ -424,6 +424,7 @@ static void lmdb_close(void *state)
 		return;
 	lmdb_rtxn_drop(s);
 	lmdb_index_drop(s);
+	lmdb_index_free_dead(lmdb_index_detach_dead(s));
 	if (s->env)
 		mdb_env_close(s->env);
 	pthread_rwlock_destroy(&s->map_lock);
@@ -655,6 +656,16 @@ static size_t lmdb_index_size_be(void *state, size_t *bytes, size_t *copy_bytes)
 	return lmdb_index_size(s, bytes, copy_bytes);
 }
 
+static void *lmdb_index_detach_dead_be(void *state)
+{
+	return lmdb_index_detach_dead(state);
+}
+
+static void lmdb_index_free_dead_be(void *dead)
+{
+	lmdb_index_free_dead(dead);
+}
+
 static void lmdb_index_cancel_be(void *state)
 {
 	lmdb_index_cancel(state);
@@ -681,5 +692,7 @@ const struct sc_repo_backend sc_repo_lmdb_backend = {
 	.index_install = lmdb_index_install_be,
 	.index_size = lmdb_index_size_be,
 	.index_cancel = lmdb_index_cancel_be,
+	.index_detach_dead = lmdb_index_detach_dead_be,
+	.index_free_dead = lmdb_index_free_dead_be,
 	.prefetch = lmdb_prefetch_be,
 };

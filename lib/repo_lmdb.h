@@ -51,6 +51,7 @@ struct lmdb_state {
 	MDB_dbi meta, entries, chains, refs, v1certs;
 	MDB_txn *rtxn;  /* reused read transaction, reset between lookups */
 	struct lmdb_index *idx; /* read-only handles: repo_lmdb_index.c, or NULL */
+	struct lmdb_index *dead; /* dropped indexes whose memory is still mapped */
 	/* Held (shared) by an index build for as long as its snapshot is read;
 	 * lmdb_map_adopt() takes it exclusively to remap, after setting
 	 * index_cancel so that a build stops soon. */
@@ -93,8 +94,13 @@ sc_status lmdb_index_build(struct lmdb_state *s, size_t copy_limit, struct lmdb_
 /* Make @p ix the handle's index (ownership passes); SC_ERR_CHANGED (and @p ix
  * freed) when a write was committed since its snapshot. */
 sc_status lmdb_index_install(struct lmdb_state *s, struct lmdb_index *ix);
-/* Free the handle's index, releasing its snapshot. */
+/* Take the handle's index out of use, releasing its snapshot; its memory
+ * waits on s->dead for lmdb_index_free_dead(). */
 void lmdb_index_drop(struct lmdb_state *s);
+/* The dropped indexes (under the lock), to be freed with
+ * lmdb_index_free_dead() (without it: unmapping gigabytes takes time). */
+struct lmdb_index *lmdb_index_detach_dead(struct lmdb_state *s);
+void lmdb_index_free_dead(struct lmdb_index *dead);
 /* Non-zero when the handle has an index of the latest commit. */
 int lmdb_index_current(struct lmdb_state *s);
 /* The entry list of @p key (without its NUL) from the current index: SC_OK

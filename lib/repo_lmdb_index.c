@@ -15,7 +15,7 @@
  * lookups go to the B-tree again and the index is dropped at once, releasing
  * its snapshot so that writers can reuse pages. A new one is built by
  * sc_repo_index_refresh() on a thread of the caller's choosing (the daemon's
- * worker pool), while lookups go on: building reads the whole store (about
+ * index thread), while lookups go on: building reads the whole store (about
  * 1 s per million addresses here).
  *
  * Memory: 24 bytes per slot, 1.5 slots per address (36 MB per million).
@@ -41,15 +41,15 @@
 
 /* Addresses per check of the cancel flag while building (see lmdb_map_adopt()). */
 #define INDEX_CANCEL_EVERY 4096
-/* Copies start on this boundary (records are read with memcpy; this keeps
- * each key at the start of a cache line more often than not). */
+/* Copies start on this boundary, as LMDB's values start on an even one. */
 #define INDEX_COPY_ALIGN 8
-/* The unused end of the copies' memory is given back in these units (the
- * huge page size on x86-64 and arm64 with 4 KiB pages). */
+/* The unused end of the copies' memory is given back in these units, so that
+ * little is kept beyond what the copies use and the pages given back are
+ * mostly whole huge pages (x86-64 and arm64 with 4 KiB pages). */
 #define INDEX_COPY_TRIM (2u << 20)
 
 struct lmdb_slot {
-	const uint8_t *key; /* NUL-terminated in the map; NULL = empty slot */
+	const uint8_t *key; /* NUL-terminated, in the map or the copies; NULL = empty */
 	const uint8_t *val;
 	uint32_t vlen;
 	uint16_t klen;      /* without the NUL */
@@ -57,6 +57,7 @@ struct lmdb_slot {
 };
 
 struct lmdb_index {
+	struct lmdb_index *next_dead; /* dropped, on lmdb_state.dead */
 	MDB_txn *txn;       /* the snapshot every pointer points into */
 	size_t txnid;
 	struct lmdb_slot *slots;
@@ -139,8 +140,38 @@ static void index_free(struct lmdb_index *ix)
 
 void lmdb_index_drop(struct lmdb_state *s)
 {
-	index_free(s->idx);
+	struct lmdb_index *ix = s->idx;
+
+	if (!ix)
+		return;
 	s->idx = NULL;
+	/* The snapshot goes at once, so that writers may reuse its pages; the
+	 * memory, up to gigabytes of copies, is unmapped later by whoever calls
+	 * lmdb_index_free_dead() (sc_repo_index_refresh(), off the thread whose
+	 * lookup found the index stale: the daemon's event loop). */
+	if (ix->txn)
+		mdb_txn_abort(ix->txn);
+	ix->txn = NULL;
+	ix->next_dead = s->dead;
+	s->dead = ix;
+}
+
+struct lmdb_index *lmdb_index_detach_dead(struct lmdb_state *s)
+{
+	struct lmdb_index *dead = s->dead;
+
+	s->dead = NULL;
+	return dead;
+}
+
+void lmdb_index_free_dead(struct lmdb_index *dead)
+{
+	while (dead) {
+		struct lmdb_index *next = dead->next_dead;
+
+		index_free(dead);
+		dead = next;
+	}
 }
 
 /* The id of the latest commit, what a read transaction begun now would see. */
@@ -231,6 +262,21 @@ void lmdb_index_prefetch(struct lmdb_state *s, const char *const keys[],
 	(void)sink;
 }
 
+/* Anonymous memory, zeroed, in huge pages where the kernel gives them (every
+ * lookup lands on a random place in it); NULL when there is none. */
+static void *index_map(size_t len, int flags)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | flags,
+		       -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+#ifdef MADV_HUGEPAGE
+	(void)madvise(p, len, MADV_HUGEPAGE);
+#endif
+	return p;
+}
+
 static sc_status index_alloc(struct lmdb_index *ix, size_t entries)
 {
 	size_t cap = entries + entries / 2 + 16;
@@ -239,17 +285,9 @@ static sc_status index_alloc(struct lmdb_index *ix, size_t entries)
 		return SC_ERR_TOO_LONG;
 	ix->cap = cap;
 	ix->bytes = cap * sizeof *ix->slots;
-	/* Anonymous pages come zeroed (every slot empty); huge pages where the
-	 * kernel gives them, since every lookup lands on a random slot. */
-	ix->slots = mmap(NULL, ix->bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-			 -1, 0);
-	if (ix->slots == MAP_FAILED) {
-		ix->slots = NULL;
+	ix->slots = index_map(ix->bytes, 0); /* zeroed: every slot empty */
+	if (!ix->slots)
 		return SC_ERR_NOMEM;
-	}
-#ifdef MADV_HUGEPAGE
-	(void)madvise(ix->slots, ix->bytes, MADV_HUGEPAGE);
-#endif
 	if (getrandom(&ix->seed, sizeof ix->seed, 0) != (ssize_t)sizeof ix->seed)
 		ix->seed = (uint64_t)(uintptr_t)ix ^ 0x5bd1e9955bd1e995ull;
 	return SC_OK;
@@ -269,16 +307,10 @@ static void copies_alloc(struct lmdb_index *ix, const MDB_stat *st, size_t limit
 	    st->ms_entries <= (SIZE_MAX - pages * st->ms_psize) / INDEX_COPY_ALIGN)
 		need = pages * st->ms_psize + st->ms_entries * INDEX_COPY_ALIGN;
 	ix->copies_map = need < limit ? need : limit;
-	ix->copies = mmap(NULL, ix->copies_map, PROT_READ | PROT_WRITE,
-			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (ix->copies == MAP_FAILED) {
-		ix->copies = NULL;
+	/* an upper bound: only the pages the copies touch are taken */
+	ix->copies = index_map(ix->copies_map, MAP_NORESERVE);
+	if (!ix->copies)
 		ix->copies_map = 0;
-		return;
-	}
-#ifdef MADV_HUGEPAGE
-	(void)madvise(ix->copies, ix->copies_map, MADV_HUGEPAGE);
-#endif
 }
 
 /* Give back what the copies did not use: the reservation was an upper bound. */

@@ -28,8 +28,8 @@
  * the one with the latest notBefore wins (ties: latest notAfter, then fingerprint).
  *
  * Ownership: an sc_repo_entry passed to a callback is a borrowed view into the
- * backend's storage (the LMDB map itself for lmdb:) and is valid only during that
- * call. Copy what you need.
+ * backend's storage (the LMDB map itself for lmdb:, or the copies of its lookup
+ * index) and is valid only during that call. Copy what you need.
  */
 #ifndef SMTPCERT_REPO_H
 #define SMTPCERT_REPO_H
@@ -138,8 +138,10 @@ int sc_repo_is_remote(const sc_repo *r);
 /**
  * @return 1 when sc_repo_index_refresh() would build an index that lookups use:
  *         the backend has one, @p r is read-only and has no index of the latest
- *         commit. A stale index is freed here (it holds an old snapshot open,
- *         which keeps writers from reusing its pages), and a map that another
+ *         commit. A stale index is taken out of use here and its snapshot
+ *         released (it keeps writers from reusing pages; its memory is
+ *         unmapped by the next sc_repo_index_refresh(), off this thread, or by
+ *         sc_repo_close()), and a map that another
  *         process grew is adopted here as a lookup would (waiting for a build
  *         of this handle to stop, which it does within a few thousand
  *         addresses). 0 otherwise.
@@ -147,7 +149,8 @@ int sc_repo_is_remote(const sc_repo *r);
 int sc_repo_index_wanted(sc_repo *r);
 
 /**
- * Build an index of the latest commit and let lookups use it. Reads the whole
+ * Build an index of the latest commit and let lookups use it, after unmapping
+ * the memory of indexes taken out of use since the last call. Reads the whole
  * store (about a second per million addresses): call it off the event loop;
  * lookups on other threads go on meanwhile. One build per @p r at a time.
  * @param count (may be NULL) gets the number of addresses indexed

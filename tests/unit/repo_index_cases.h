@@ -508,4 +508,31 @@ static sc_repo *refreshed(size_t want_count)
 	return r;
 }
 
+/* ---- what every probe answers ------------------------------------------------ */
+
+struct answers {
+	struct snap s[NPROBES][HOW_COUNT];
+};
+
+static inline void answers_take(sc_repo *r, struct answers *ans)
+{
+	for (size_t i = 0; i < NPROBES; i++)
+		for (int h = 0; h < HOW_COUNT; h++)
+			probe(r, g_probes[i], (enum how)h, &ans->s[i][h]);
+}
+
+static inline void answers_same(sc_repo *r, const struct answers *want)
+{
+	struct snap now;
+
+	for (size_t i = 0; i < NPROBES; i++)
+		for (int h = 0; h < HOW_COUNT; h++) {
+			probe(r, g_probes[i], (enum how)h, &now);
+			if (memcmp(&now, &want->s[i][h], sizeof now) != 0)
+				fail_msg("%s (how %d): %s, %d calls; expected %s, %d calls",
+					 g_probes[i], h, sc_strerror(now.st), now.calls,
+					 sc_strerror(want->s[i][h].st), want->s[i][h].calls);
+		}
+}
+
 #endif

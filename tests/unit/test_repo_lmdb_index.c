@@ -19,33 +19,6 @@
 #include "repo_index_cases.h"
 #include "lmdb_raw.h"
 
-/* ---- what every probe answers ------------------------------------------------ */
-
-struct answers {
-	struct snap s[NPROBES][HOW_COUNT];
-};
-
-static void answers_take(sc_repo *r, struct answers *ans)
-{
-	for (size_t i = 0; i < NPROBES; i++)
-		for (int h = 0; h < HOW_COUNT; h++)
-			probe(r, g_probes[i], (enum how)h, &ans->s[i][h]);
-}
-
-static void answers_same(sc_repo *r, const struct answers *want)
-{
-	struct snap now;
-
-	for (size_t i = 0; i < NPROBES; i++)
-		for (int h = 0; h < HOW_COUNT; h++) {
-			probe(r, g_probes[i], (enum how)h, &now);
-			if (memcmp(&now, &want->s[i][h], sizeof now) != 0)
-				fail_msg("%s (how %d): %s, %d calls; expected %s, %d calls",
-					 g_probes[i], h, sc_strerror(now.st), now.calls,
-					 sc_strerror(want->s[i][h].st), want->s[i][h].calls);
-		}
-}
-
 /* ---- 1. the index answers what the B-tree answers ------------------------------ */
 
 static void test_same_answers(void **state)
@@ -397,140 +370,6 @@ static void test_build_fails(void **state)
 	fixture_free(&f);
 }
 
-/* ---- copies of the entry lists (sc_repo_index_copy_limit()) -------------------- */
-
-/* 1 when @p p lies in a mapping of the store's data file, per /proc/self/maps. */
-static int in_store_map(const void *p)
-{
-	FILE *f = fopen("/proc/self/maps", "r");
-	char line[4096];
-	int found = -1;
-
-	assert_non_null(f);
-	while (found < 0 && fgets(line, sizeof line, f)) {
-		unsigned long lo, hi;
-		int at = 0;
-
-		if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %n", &lo, &hi, &at) != 2 || at == 0)
-			continue;
-		if ((uintptr_t)p >= lo && (uintptr_t)p < hi)
-			found = strstr(line + at, g_path) && strstr(line + at, "/data.mdb");
-	}
-	fclose(f);
-	assert_true(found >= 0); /* it points somewhere mapped */
-	return found;
-}
-
-struct where {
-	int copied, mapped;
-};
-
-static sc_status where_fn(void *arg, const struct sc_repo_entry *e)
-{
-	struct where *w = arg;
-
-	if (in_store_map(e->der[0]))
-		w->mapped++;
-	else
-		w->copied++;
-	return SC_OK;
-}
-
-/* Where the leaves of every probe that is found point. */
-static struct where where_all(sc_repo *r)
-{
-	struct where w = { 0, 0 };
-
-	for (size_t i = 0; i < NPROBES; i++) {
-		struct sc_addr a = A(g_probes[i]);
-		sc_status st = sc_repo_lookup(r, &a, g_now, NULL, where_fn, &w);
-
-		assert_true(st == SC_OK || st == SC_ERR_NOT_FOUND);
-	}
-	return w;
-}
-
-/* With a copy limit the build copies the entry lists into the index's own
- * memory until the limit is spent: the answers stay the same, the leaves
- * point into the copies, and the copies' bytes are counted and given back with
- * a stale index. */
-static void test_copies(void **state)
-{
-	struct fixture f = { 0 };
-	struct answers *before = calloc(1, sizeof *before);
-	size_t bytes_map = 0, bytes_all = 0, bytes_part = 0, copies;
-	struct where w;
-	char spec[sizeof g_tmp + 16];
-	sc_repo *r, *d;
-
-	(void)state;
-	assert_non_null(before);
-	fill_store(&f);
-	r = open_repo(SC_REPO_RDONLY);
-	answers_take(r, before);
-	w = where_all(r);
-	assert_int_equal(w.copied, 0); /* the B-tree: the map */
-	assert_true(w.mapped >= 10);
-
-	sc_repo_index_copy_limit(r, 0);
-	assert_int_equal(sc_repo_index_refresh(r, NULL, &bytes_map), SC_OK);
-	assert_int_equal(sc_repo_index_copy_bytes(r), 0);
-	w = where_all(r);
-	assert_int_equal(w.copied, 0);
-	answers_same(r, before);
-
-	sc_repo_index_copy_limit(r, SIZE_MAX);
-	assert_int_equal(sc_repo_index_refresh(r, NULL, &bytes_all), SC_OK);
-	copies = sc_repo_index_copy_bytes(r);
-	assert_true(copies > 0);
-	assert_int_equal(bytes_all, bytes_map + copies);
-	w = where_all(r);
-	assert_int_equal(w.mapped, 0);
-	assert_true(w.copied >= 10);
-	answers_same(r, before);
-
-	/* half the room: the first entry lists in key order are copied, the
-	 * others still read from the map, and the answers do not change */
-	sc_repo_index_copy_limit(r, copies / 2);
-	assert_int_equal(sc_repo_index_refresh(r, NULL, &bytes_part), SC_OK);
-	assert_true(sc_repo_index_copy_bytes(r) > 0);
-	assert_true(sc_repo_index_copy_bytes(r) <= copies / 2);
-	assert_int_equal(bytes_part, bytes_map + sc_repo_index_copy_bytes(r));
-	w = where_all(r);
-	assert_true(w.copied > 0);
-	assert_true(w.mapped > 0);
-	answers_same(r, before);
-
-	/* room for less than one entry list: none */
-	sc_repo_index_copy_limit(r, 8);
-	assert_int_equal(sc_repo_index_refresh(r, NULL, &bytes_part), SC_OK);
-	assert_int_equal(sc_repo_index_copy_bytes(r), 0);
-	assert_int_equal(bytes_part, bytes_map);
-
-	/* a write makes the index stale: its copies go with it */
-	sc_repo_index_copy_limit(r, SIZE_MAX);
-	assert_int_equal(sc_repo_index_refresh(r, NULL, NULL), SC_OK);
-	assert_int_equal(sc_repo_index_copy_bytes(r), copies);
-	child_ok(&(struct child_op){ .addr = "alice@example.test" });
-	assert_int_equal(sc_repo_index_wanted(r), 1);
-	assert_int_equal(sc_repo_index_copy_bytes(r), 0);
-	assert_int_equal(sc_repo_index_refresh(r, NULL, NULL), SC_OK);
-	assert_true(sc_repo_index_copy_bytes(r) > 0);
-	assert_true(sc_repo_index_copy_bytes(r) < copies); /* alice's list is gone */
-	sc_repo_close(r);
-
-	/* no handle, or a backend without an index: nothing to set, nothing held */
-	sc_repo_index_copy_limit(NULL, 1);
-	assert_int_equal(sc_repo_index_copy_bytes(NULL), 0);
-	snprintf(spec, sizeof spec, "dir:%s/dirrepo", g_tmp);
-	assert_int_equal(sc_repo_open(spec, SC_REPO_RDONLY | SC_REPO_CREATE, &d, NULL, 0), SC_OK);
-	sc_repo_index_copy_limit(d, SIZE_MAX);
-	assert_int_equal(sc_repo_index_copy_bytes(d), 0);
-	sc_repo_close(d);
-	free(before);
-	fixture_free(&f);
-}
-
 /* sc_repo_index_cancel() (shutdown): builds are refused from then on, while
  * the index in use stays in use until a write makes it stale, and lookups go on. */
 static void test_cancel(void **state)
@@ -577,7 +416,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_prefetch, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_build_fails, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_cancel, fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_copies, fx_setup, fx_teardown),
 	};
 
 	int failed;
