@@ -535,4 +535,21 @@ static inline void answers_same(sc_repo *r, const struct answers *want)
 		}
 }
 
+/* main(): @p tests once with the index pointing into the map, once with every
+ * entry list copied into it (g_index_copy_limit, given to each handle opened). */
+static inline int run_with_and_without_copies(const struct CMUnitTest tests[], size_t n)
+{
+	int failed;
+
+	resolve_real();
+	g_now = time(NULL);
+	g_index_copy_limit = 0;
+	failed = _cmocka_run_group_tests("index into the map", tests, n, group_setup,
+					 group_teardown);
+	g_index_copy_limit = SIZE_MAX;
+	failed += _cmocka_run_group_tests("index with copies", tests, n, group_setup,
+					  group_teardown);
+	return failed;
+}
+
 #endif

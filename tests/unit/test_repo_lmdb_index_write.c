@@ -605,14 +605,5 @@ int main(void)
 						fx_teardown),
 	};
 
-	int failed;
-
-	resolve_real();
-	g_now = time(NULL);
-	failed = cmocka_run_group_tests_name("index into the map", tests, group_setup,
-					     group_teardown);
-	g_index_copy_limit = SIZE_MAX; /* every entry list copied */
-	failed += cmocka_run_group_tests_name("index with copies", tests, group_setup,
-					      group_teardown);
-	return failed;
+	return run_with_and_without_copies(tests, sizeof tests / sizeof tests[0]);
 }
