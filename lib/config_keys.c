@@ -300,7 +300,7 @@ const struct cfg_key cfg_keys[] = {
 	{ "ldap_timeout", CFG_INT, "10", NULL, NULL, 1, 3600, NULL, 0,
 	  "seconds before an LDAP query counts as failed (451)" },
 	{ "repository_index", CFG_BOOL, "yes", NULL, NULL, 0, 0, NULL, 0,
-	  "keep an in-memory index of each lmdb: store (36 bytes per address) for faster lookups; read at start" },
+	  "keep an in-memory index of each lmdb: store (36 bytes per address, and repository_index_copy) for faster lookups; read at start" },
 	{ "repository_index_copy", CFG_INT, "2048", NULL, NULL, 0, 1048576, NULL, 0,
 	  "MiB of certificates the indexes may copy into memory of their own (never over a quarter of RAM); 0: none" },
 	{ "worker_threads", CFG_INT, "4", NULL, NULL, 2, 64, NULL, 0,
