@@ -95,8 +95,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "lookup: %s\n", err);
 		return 1;
 	}
-	if (getenv("LOOKUP_INDEX") && (strcmp(getenv("LOOKUP_INDEX"), "1") == 0 ||
-					strcmp(getenv("LOOKUP_INDEX"), "copy") == 0)) {
+	if (getenv("LOOKUP_INDEX") && strcmp(getenv("LOOKUP_INDEX"), "1") != 0 &&
+	    strcmp(getenv("LOOKUP_INDEX"), "copy") != 0) {
+		fprintf(stderr, "lookup: LOOKUP_INDEX must be 1 or copy\n");
+		return 1;
+	}
+	if (getenv("LOOKUP_INDEX")) {
 		if (strcmp(getenv("LOOKUP_INDEX"), "copy") == 0)
 			sc_repo_index_copy_limit(repo, SIZE_MAX);
 		t0 = now_s();

@@ -168,20 +168,23 @@ void cert_prefetch_args(const struct runtime *rt, const char *const *args,
 			const size_t *lens, size_t n)
 {
 	/* lookups of a runtime with a remote store run on worker threads
-	 * (cert_job.c): loads here would warm the wrong core */
+	 * (cert_job.c): loads here would warm the wrong core; every store is
+	 * local otherwise */
 	if (cert_job_wanted(rt))
 		return;
 	for (size_t i = 0; i < rt->nrepos; i++)
-		if (!sc_repo_is_remote(rt->repos[i]->repo))
-			sc_repo_prefetch(rt->repos[i]->repo, args, lens, n);
+		sc_repo_prefetch(rt->repos[i]->repo, args, lens, n);
 }
 
 void cert_prefetch(const struct runtime *rt, const char *p, size_t len)
 {
 	const char *args[SC_REPO_PREFETCH_MAX];
-	size_t lens[SC_REPO_PREFETCH_MAX];
-	size_t n = cert_prefetch_scan(p, len, args, lens, SC_REPO_PREFETCH_MAX);
+	size_t lens[SC_REPO_PREFETCH_MAX], n;
 
+	/* no index to load from, or lookups on workers: not even the scan */
+	if (!rt->repository_index || cert_job_wanted(rt))
+		return;
+	n = cert_prefetch_scan(p, len, args, lens, SC_REPO_PREFETCH_MAX);
 	/* a single command is looked up at once: nothing to overlap with */
 	if (n >= 2)
 		cert_prefetch_args(rt, args, lens, n);

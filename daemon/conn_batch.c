@@ -63,8 +63,9 @@ static void conn_batch_run(evutil_socket_t fd, short what, void *arg)
 		if (!c || c->closed)
 			continue;
 		c->batched = 0;
-		/* input_process() need not scan its lines again */
-		c->inp.prefetched = n >= 2 && whole[i];
+		/* input_process() need not scan its lines again: they were
+		 * prefetched, or were too few to overlap */
+		c->inp.prefetched = whole[i];
 		conn_step_read(c, c->drained);
 		if (!c->closed)
 			c->inp.prefetched = 0; /* for this round's lines only */
@@ -73,7 +74,9 @@ static void conn_batch_run(evutil_socket_t fd, short what, void *arg)
 
 int conn_batch_add(struct conn *c, int drained)
 {
-	/* nothing to overlap where no store has an index (or lookups run as jobs) */
+	/* nothing to overlap with `repository_index = no` or lookups on workers
+	 * (a runtime of dir: stores only, or one whose index is still being
+	 * built, is batched all the same: the prefetch then does nothing) */
 	if (!batch_ev || batch_n == CONN_BATCH_MAX || !c->s.rt->repository_index ||
 	    cert_job_wanted(c->s.rt))
 		return 0;

@@ -483,6 +483,10 @@ sc_status runtime_load(const char *path, const struct runtime *old, struct runti
 	rc = sc_config_load(path, &rt->cfg, err, errlen);
 	if (rc == SC_OK)
 		rc = runtime_load_scalars(rt, err, errlen);
+	/* read at start: a reload keeps the running value, so that connection
+	 * batches (conn_batch.c) and the index thread (main.c) agree */
+	if (rc == SC_OK && old)
+		rt->repository_index = old->repository_index;
 	if (rc == SC_OK)
 		rc = runtime_load_tls(rt, err, errlen);
 	if (rc == SC_OK)

@@ -52,11 +52,12 @@ struct lmdb_state {
 	MDB_txn *rtxn;  /* reused read transaction, reset between lookups */
 	struct lmdb_index *idx; /* read-only handles: repo_lmdb_index.c, or NULL */
 	struct lmdb_index *dead; /* dropped indexes whose memory is still mapped */
+	size_t dead_copies;      /* the bytes of their copies */
 	/* Held (shared) by an index build for as long as its snapshot is read;
 	 * lmdb_map_adopt() takes it exclusively to remap, after setting
 	 * index_cancel so that a build stops soon. */
 	pthread_rwlock_t map_lock;
-	int index_cancel;
+	int index_cancel;  /* lmdb_map_adopt() wants the map lock (atomic) */
 	int index_closing; /* sc_repo_index_cancel(): no build from now on (atomic) */
 	unsigned flags;
 	uint8_t *wbuf;  /* writers: scratch for a new entry list */
@@ -85,8 +86,9 @@ int lmdb_map_adopt(struct lmdb_state *s);
 
 /*
  * The lookup index (repo_lmdb_index.c). lmdb_index_build() may run on any
- * thread while lookups go on; every other function runs under the sc_repo's
- * lock, like lookups. The index answers only while lmdb_index_current().
+ * thread while lookups go on, and so may lmdb_index_cancel() and
+ * lmdb_index_free_dead(); every other function runs under the sc_repo's lock,
+ * like lookups. The index answers only while lmdb_index_current().
  */
 /* @p copy_limit: most bytes of keys and entry lists to copy into the index's
  * own memory (0: none; they are then read from the map). */
@@ -113,7 +115,8 @@ void lmdb_index_cancel(struct lmdb_state *s);
 /* The index's snapshot, for the chain certificates of an entry it found. */
 MDB_txn *lmdb_index_txn(const struct lmdb_state *s);
 /* Addresses in the index (0 without one); *@p bytes gets its memory (table
- * and copies), *@p copy_bytes the copies' part (either may be NULL). */
+ * and copies), *@p copy_bytes the copies' part, and those of dropped indexes
+ * not yet unmapped (either may be NULL). */
 size_t lmdb_index_size(const struct lmdb_state *s, size_t *bytes, size_t *copy_bytes);
 /* Start loading the slots, keys and entry lists of @p n keys (a hint). */
 void lmdb_index_prefetch(struct lmdb_state *s, const char *const keys[],

@@ -138,22 +138,25 @@ static void index_free(struct lmdb_index *ix)
 	free(ix);
 }
 
-void lmdb_index_drop(struct lmdb_state *s)
+/* The snapshot goes at once, so that writers may reuse its pages; the memory,
+ * up to gigabytes of copies, is unmapped later by whoever calls
+ * lmdb_index_free_dead() without the lock (sc_repo_index_refresh(), off the
+ * thread whose lookup found the index stale: the daemon's event loop). */
+static void index_retire(struct lmdb_state *s, struct lmdb_index *ix)
 {
-	struct lmdb_index *ix = s->idx;
-
-	if (!ix)
-		return;
-	s->idx = NULL;
-	/* The snapshot goes at once, so that writers may reuse its pages; the
-	 * memory, up to gigabytes of copies, is unmapped later by whoever calls
-	 * lmdb_index_free_dead() (sc_repo_index_refresh(), off the thread whose
-	 * lookup found the index stale: the daemon's event loop). */
 	if (ix->txn)
 		mdb_txn_abort(ix->txn);
 	ix->txn = NULL;
+	s->dead_copies += ix->copies_used;
 	ix->next_dead = s->dead;
 	s->dead = ix;
+}
+
+void lmdb_index_drop(struct lmdb_state *s)
+{
+	if (s->idx)
+		index_retire(s, s->idx);
+	s->idx = NULL;
 }
 
 struct lmdb_index *lmdb_index_detach_dead(struct lmdb_state *s)
@@ -161,6 +164,7 @@ struct lmdb_index *lmdb_index_detach_dead(struct lmdb_state *s)
 	struct lmdb_index *dead = s->dead;
 
 	s->dead = NULL;
+	s->dead_copies = 0;
 	return dead;
 }
 
@@ -215,8 +219,8 @@ size_t lmdb_index_size(const struct lmdb_state *s, size_t *bytes, size_t *copy_b
 {
 	if (bytes)
 		*bytes = s->idx ? s->idx->bytes + s->idx->copies_used : 0;
-	if (copy_bytes)
-		*copy_bytes = s->idx ? s->idx->copies_used : 0;
+	if (copy_bytes) /* the dropped ones' too: their memory is still taken */
+		*copy_bytes = (s->idx ? s->idx->copies_used : 0) + s->dead_copies;
 	return s->idx ? s->idx->n : 0;
 }
 
@@ -386,9 +390,10 @@ static sc_status index_insert(struct lmdb_index *ix, const MDB_val *k, const MDB
 }
 
 /* Fill @p ix from its snapshot; SC_ERR_TEMP when lmdb_map_adopt() cancels it.
- * An LMDB failure is left in *@p failed (the caller reports it once the map
- * lock is released: the warning callback may take the sc_repo's lock, which a
- * lookup waiting in lmdb_map_adopt() holds). */
+ * An LMDB failure is left in *@p failed: the caller reports it once the map
+ * lock is released (the warning callback may take the sc_repo's lock, which a
+ * lookup waiting in lmdb_map_adopt() holds) and returns SC_ERR_IO, so that the
+ * daemon warns and waits a minute rather than trying again at once. */
 static sc_status index_fill(struct lmdb_state *s, struct lmdb_index *ix, size_t copy_limit,
 			    int *failed)
 {
@@ -436,9 +441,7 @@ sc_status lmdb_index_build(struct lmdb_state *s, size_t copy_limit, struct lmdb_
 	sc_status st;
 	int rc, failed = MDB_SUCCESS;
 
-	*out = NULL;
-	if (!(s->flags & SC_REPO_RDONLY))
-		return SC_ERR_UNSUPPORTED; /* its own writes would make it stale at once */
+	*out = NULL; /* read-only handles only: sc_repo_index_refresh() checks */
 	if (__atomic_load_n(&s->index_closing, __ATOMIC_ACQUIRE))
 		return SC_ERR_TEMP;
 	ix = calloc(1, sizeof *ix);
@@ -458,9 +461,17 @@ sc_status lmdb_index_build(struct lmdb_state *s, size_t copy_limit, struct lmdb_
 		ix->txnid = mdb_txn_id(ix->txn);
 		st = index_fill(s, ix, copy_limit, &failed);
 	}
+	if (st != SC_OK && ix->txn) {
+		/* while the map cannot be remapped: LMDB allows that only with no
+		 * transaction open (a built index's snapshot stays open past the
+		 * unlock, until lmdb_index_install(): a remap meanwhile is a commit,
+		 * so install refuses it and no pointer into the old map is used) */
+		mdb_txn_abort(ix->txn);
+		ix->txn = NULL;
+	}
 	pthread_rwlock_unlock(&s->map_lock);
 	if (failed != MDB_SUCCESS)
-		st = lmdb_fail(s, failed, "building the index", SC_ERR_TEMP);
+		st = lmdb_fail(s, failed, "building the index", SC_ERR_IO);
 	if (st != SC_OK) {
 		index_free(ix);
 		return st;
@@ -474,7 +485,7 @@ sc_status lmdb_index_install(struct lmdb_state *s, struct lmdb_index *ix)
 	/* The map may have been remapped since the build (a writer grew it, which
 	 * is a commit too): the txnid check comes before any use of a pointer. */
 	if (ix->txnid != last_txnid(s)) {
-		index_free(ix);
+		index_retire(s, ix); /* unmapped after the lock, like a dropped one */
 		return SC_ERR_CHANGED;
 	}
 	lmdb_index_drop(s);

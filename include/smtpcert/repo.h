@@ -157,8 +157,11 @@ int sc_repo_index_wanted(sc_repo *r);
  * @param bytes (may be NULL) gets the memory the index takes, its copies too
  * @return SC_OK; SC_ERR_UNSUPPORTED (no index for this backend, or @p r is
  *         writable); SC_ERR_CHANGED (a write was committed meanwhile: nothing
- *         installed, try later); SC_ERR_TEMP (another build runs, or the map was
- *         being resized); SC_ERR_NOMEM; SC_ERR_TOO_LONG (over 2^32 slots).
+ *         installed, try later); SC_ERR_TEMP (another build runs, it was
+ *         cancelled, or the map was being resized); SC_ERR_IO (LMDB failed
+ *         reading the store, e.g. MDB_CORRUPTED: reported through the warning
+ *         callback; lookups read the store directly); SC_ERR_NOMEM;
+ *         SC_ERR_TOO_LONG (over 2^32 slots).
  */
 SC_MUST_CHECK sc_status sc_repo_index_refresh(sc_repo *r, size_t *count, size_t *bytes);
 
@@ -175,8 +178,10 @@ SC_MUST_CHECK sc_status sc_repo_index_refresh(sc_repo *r, size_t *count, size_t 
 void sc_repo_index_copy_limit(sc_repo *r, size_t bytes);
 
 /**
- * @return the memory the copies of @p r's current index take (part of the
- *         bytes sc_repo_index_refresh() reported); 0 without index or copies.
+ * @return the memory the copies of @p r's indexes take: the current one's
+ *         (part of the bytes sc_repo_index_refresh() reported) and those of
+ *         indexes taken out of use whose memory the next refresh unmaps; 0
+ *         without copies.
  */
 size_t sc_repo_index_copy_bytes(sc_repo *r);
 

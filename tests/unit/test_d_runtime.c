@@ -121,6 +121,29 @@ static void test_reload_shares_stores(void **state)
 	assert_int_equal(fix.rt->repos[0]->refs, 1);
 }
 
+/* repository_index is read at start: a reload keeps the running value, in
+ * both directions (the index thread exists or not from the start on). */
+static void test_repository_index_kept(void **state)
+{
+	struct runtime *off = NULL, *a = NULL, *b = NULL;
+	char err[512] = "", body[sizeof fix.dir + 128];
+	const char *conf;
+
+	snprintf(body, sizeof body, "hostname = mx.test\ndomains = example.test\n"
+		 "repository = dir:%s/repo\nrepository_index = no\n", fix.dir);
+	conf = write_conf("noindex.conf", body);
+	assert_true(fix.rt->repository_index);
+	assert_int_equal(runtime_load(conf, NULL, &off, err, sizeof err), SC_OK);
+	assert_false(off->repository_index);          /* at start: as configured */
+	assert_int_equal(runtime_load(conf, fix.rt, &a, err, sizeof err), SC_OK);
+	assert_true(a->repository_index);             /* a reload: as running */
+	assert_int_equal(runtime_load(fix.conf, off, &b, err, sizeof err), SC_OK);
+	assert_false(b->repository_index);
+	runtime_unref(b);
+	runtime_unref(a);
+	runtime_unref(off);
+}
+
 static void test_current_swap(void **state)
 {
 	struct runtime *a = NULL;
@@ -194,6 +217,7 @@ int main(void)
 		cmocka_unit_test(test_load_errors),
 		cmocka_unit_test(test_reload_shares_stores),
 		cmocka_unit_test(test_current_swap),
+		cmocka_unit_test(test_repository_index_kept),
 		cmocka_unit_test(test_store_order_and_451),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -300,7 +300,7 @@ static void test_prefetch(void **state)
 
 /* ---- 4. a build that fails ------------------------------------------------------ */
 
-/* One refresh failing at mdb_stat() (HOOK_FAIL): SC_ERR_TEMP, nothing
+/* One refresh failing at mdb_stat() (HOOK_FAIL): SC_ERR_IO, nothing
  * installed; @p had_index: whether an index of the latest commit was in use
  * before (it stays in use). Lookups answer as before either way. */
 static void refresh_fails(sc_repo *r, const struct answers *want, int had_index)
@@ -310,7 +310,7 @@ static void refresh_fails(sc_repo *r, const struct answers *want, int had_index)
 	int walked;
 
 	hook_set(HOOK_FAIL);
-	assert_int_equal(sc_repo_index_refresh(r, &count, &bytes), SC_ERR_TEMP);
+	assert_int_equal(sc_repo_index_refresh(r, &count, &bytes), SC_ERR_IO);
 	assert_true(g_hook_ran);
 	assert_int_equal(count, 0);
 	assert_int_equal(bytes, 0);

@@ -571,7 +571,7 @@ static void test_failed_build_during_adopt(void **state)
 	assert_int_equal(s.st, SC_OK);
 	assert_snap_fp(&s, c);
 	assert_int_equal(s.e[0].n_der, 1);
-	assert_int_equal(t.st, SC_ERR_TEMP);
+	assert_int_equal(t.st, SC_ERR_IO);
 	assert_int_equal(t.count, 0);
 	assert_int_equal(sc_repo_index_wanted(r), 1); /* nothing installed */
 	assert_int_equal(leaf_walks(r, "alice@example.test", &s, &walked), SC_OK);
