@@ -151,7 +151,7 @@ int sc_repo_index_wanted(sc_repo *r);
 /**
  * Build an index of the latest commit and let lookups use it, after unmapping
  * the memory of indexes taken out of use since the last call. Reads the whole
- * store (about a second per million addresses): call it off the event loop;
+ * store (1-2 s per million addresses, more with copies): call it off the event loop;
  * lookups on other threads go on meanwhile. One build per @p r at a time.
  * @param count (may be NULL) gets the number of addresses indexed
  * @param bytes (may be NULL) gets the memory the index takes, its copies too

@@ -251,19 +251,18 @@ static void test_scan_long_line(void **state)
 	size_t len;
 
 	/* a CERT line far over the 512-octet command line limit (RFC 5321
-	 * 4.5.3.1.4), then a normal one: the normal one is found; the long one
-	 * is skipped or reported whole, never cut or run into the next line */
+	 * 4.5.3.1.4), then a normal one: both are found, the long one whole,
+	 * never cut or run into the next line (a hint only: the session answers
+	 * the long one 500) */
 	memcpy(text, "CERT ", 5);
 	memset(text + 5, 'a', 8000);
 	memcpy(text + 8005, "@b.test\r\nCERT c@d.test\r\n", 24);
 	len = 8005 + 24;
 	scan_run(&sc, text, len, SC_REPO_PREFETCH_MAX);
-	assert_true(sc.n == 1 || sc.n == 2);
-	if (sc.n == 2) {
-		assert_ptr_equal(sc.args[0], sc.buf + 5);
-		assert_int_equal(sc.lens[0], 8007);
-	}
-	scan_is(&sc, sc.n - 1, 8005 + 9 + 5, "c@d.test");
+	assert_int_equal(sc.n, 2);
+	assert_ptr_equal(sc.args[0], sc.buf + 5);
+	assert_int_equal(sc.lens[0], 8007);
+	scan_is(&sc, 1, 8005 + 9 + 5, "c@d.test");
 	scan_free(&sc);
 	/* an over-long line still incomplete: nothing */
 	scan_run(&sc, text, 8005, SC_REPO_PREFETCH_MAX);
