@@ -4,10 +4,15 @@
  *
  * The encoder is on the path of every CERT answer (the PEM of the certificate):
  * after the LMDB lookup it was the largest cost per request (callgrind: ~4,900
- * of ~18,000 instructions for a 1.2 KB certificate). On x86-64 with SSSE3 it
- * encodes 12 octets per step with vector instructions (the shuffle-multiply
- * method described by Wojciech Mula and Daniel Lemire, "Faster Base64 Encoding
- * and Decoding Using AVX2 Instructions", 2018, section 2), chosen at run time;
+ * of ~18,000 instructions for a 1.2 KB certificate; with SSSE3 still 10% of the
+ * daemon's time at 256 x 16 pipelined, docs/performance.md). Chosen at run
+ * time, on x86-64:
+ * - with AVX-512 VBMI, 48 octets (one PEM line) per step: a byte permute, a
+ *   multishift and a 64-entry permute (Wojciech Mula and Daniel Lemire,
+ *   "Base64 encoding and decoding at almost the speed of a memory copy", 2019);
+ * - with SSSE3, 12 octets per step (the shuffle-multiply method of their
+ *   "Faster Base64 Encoding and Decoding Using AVX2 Instructions", 2018,
+ *   section 2);
  * elsewhere, and for the last groups, two lookups per group in a pair table.
  */
 #include <stdint.h>
@@ -16,6 +21,7 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define B64_SSSE3 1
+#define B64_VBMI 1
 #endif
 
 #include "smtpcert/smtpcert.h"
@@ -91,14 +97,86 @@ __attribute__((target("ssse3"))) static size_t b64_encode_ssse3(const uint8_t *i
 }
 #endif
 
+#ifdef B64_VBMI
+/*
+ * 48 octets (16 groups) per step. The load is masked to the 48 octets, so it
+ * reads nothing past them (masked-off octets do not fault). Each 32-bit lane
+ * gets the octets (1, 0, 2, 1) of its group, as in the SSSE3 path; the
+ * multishift then takes, for each output octet, the eight bits from offset
+ * 10, 4, 22 and 16 of the lane (the four 6-bit fields, with two stray bits on
+ * top), and the alphabet permute looks only at the low six bits of its index.
+ * @return the octets done (a multiple of 48; the caller does the rest).
+ */
+__attribute__((target("avx512f,avx512bw,avx512vbmi"))) static size_t
+b64_encode_vbmi(const uint8_t *in, size_t n, char *out)
+{
+	const __m512i order = _mm512_setr_epi32(
+		0x01020001, 0x04050304, 0x07080607, 0x0a0b090a, 0x0d0e0c0d, 0x10110f10,
+		0x13141213, 0x16171516, 0x191a1819, 0x1c1d1b1c, 0x1f201e1f, 0x22232122,
+		0x25262425, 0x28292728, 0x2b2c2a2b, 0x2e2f2d2e);
+	const __m512i shifts = _mm512_set1_epi64(0x3036242a1016040aLL);
+	const __m512i lookup = _mm512_loadu_si512((const void *)alphabet);
+	size_t i = 0, o = 0;
+
+	for (; i + 48 <= n; i += 48, o += 64) {
+		__m512i v = _mm512_maskz_loadu_epi8(0xffffffffffffULL, in + i);
+
+		v = _mm512_permutexvar_epi8(order, v);
+		v = _mm512_multishift_epi64_epi8(shifts, v);
+		_mm512_storeu_si512((void *)(out + o), _mm512_permutexvar_epi8(v, lookup));
+	}
+	return i;
+}
+#endif
+
+/* Which encoder runs: the best the CPU has, or one a test chose. */
+static enum sc_b64_path b64_path = SC_B64_BEST;
+
+int sc_b64_use(enum sc_b64_path path)
+{
+	switch (path) {
+	case SC_B64_BEST:
+	case SC_B64_PAIRS:
+		break;
+#ifdef B64_SSSE3
+	case SC_B64_SSSE3:
+		if (!__builtin_cpu_supports("ssse3"))
+			return 0;
+		break;
+#endif
+#ifdef B64_VBMI
+	case SC_B64_VBMI:
+		if (!__builtin_cpu_supports("avx512vbmi") || !__builtin_cpu_supports("avx512bw"))
+			return 0;
+		break;
+#endif
+	default:
+		return 0;
+	}
+	b64_path = path;
+	return 1;
+}
+
 void sc_b64_encode_groups(const uint8_t *in, size_t n, size_t avail, char *out)
 {
 	size_t i = 0, o = 0;
 
-#ifdef B64_SSSE3
-	if (n >= 12 && __builtin_cpu_supports("ssse3")) {
-		i = b64_encode_ssse3(in, n, avail, out);
+	(void)avail;
+#ifdef B64_VBMI
+	if (n >= 48 && (b64_path == SC_B64_VBMI ||
+			(b64_path == SC_B64_BEST && __builtin_cpu_supports("avx512vbmi") &&
+			 __builtin_cpu_supports("avx512bw")))) {
+		i = b64_encode_vbmi(in, n, out);
 		o = i / 3 * 4;
+	}
+#endif
+#ifdef B64_SSSE3
+	if (n - i >= 12 && (b64_path == SC_B64_SSSE3 || b64_path == SC_B64_VBMI ||
+			    (b64_path == SC_B64_BEST && __builtin_cpu_supports("ssse3")))) {
+		size_t k = b64_encode_ssse3(in + i, n - i, avail - i, out + o);
+
+		i += k;
+		o += k / 3 * 4;
 	}
 #endif
 	for (; i + 3 <= n; i += 3, o += 4) {

@@ -16,4 +16,19 @@
  */
 void sc_b64_encode_groups(const uint8_t *in, size_t n, size_t avail, char *out);
 
+/** The group encoders (lib/base64.c), chosen at run time by the CPU's features. */
+enum sc_b64_path {
+	SC_B64_BEST,  /**< the fastest the CPU has (the default) */
+	SC_B64_PAIRS, /**< two table lookups per group, any CPU */
+	SC_B64_SSSE3, /**< 12 octets per step, then pairs */
+	SC_B64_VBMI,  /**< 48 octets per step (AVX-512 VBMI), then SSSE3, then pairs */
+};
+
+/**
+ * Make every later encoding use @p path (for the tests, which compare the
+ * paths; not thread-safe: call before other threads encode).
+ * @return 1, or 0 (nothing changed) when this CPU or build lacks it.
+ */
+int sc_b64_use(enum sc_b64_path path);
+
 #endif
