@@ -46,6 +46,11 @@ struct sc_config {
 	const struct cfg_key *keys;
 	size_t nkeys;
 	struct cfg_val *v; /* nkeys entries, indexed like keys */
+	/* Where "domains" and "gateway_domains" are in the table (-1: not in
+	 * it): sc_config_domain_kind() runs for every CERT, and finding the keys
+	 * by name was a scan of the whole table (docs/performance.md, sixth
+	 * round). */
+	int domains_k, gateway_k;
 };
 
 struct cfg_parse {
@@ -442,6 +447,8 @@ static sc_status cfg_parse_table(const char *text, size_t len, const char *name,
 	p.c->source = strdup(name ? name : "(config)");
 	p.c->keys = keys;
 	p.c->nkeys = nkeys;
+	p.c->domains_k = cfg_table_index(p.c, "domains", strlen("domains"));
+	p.c->gateway_k = cfg_table_index(p.c, "gateway_domains", strlen("gateway_domains"));
 	p.c->v = calloc(nkeys, sizeof *p.c->v);
 	if (!p.c->source || !p.c->v) {
 		sc_config_free(p.c);
@@ -617,18 +624,24 @@ const char *sc_config_str(const sc_config *c, const char *key)
 	return v ? v->str : NULL;
 }
 
+/* The items of the list at table index @p k (-1: not in the table). */
+static size_t cfg_list_at(const sc_config *c, int k, const char *const **items)
+{
+	*items = NULL;
+	if (k < 0 || c->keys[k].type != CFG_LIST)
+		return 0;
+	*items = (const char *const *)c->v[k].items;
+	return c->v[k].n;
+}
+
 size_t sc_config_list(const sc_config *c, const char *key, const char *const **items)
 {
+	const char *const *none;
 	int k = -1;
-	const struct cfg_val *v = cfg_get(c, key, &k);
 
-	if (items)
-		*items = NULL;
-	if (!v || c->keys[k].type != CFG_LIST)
-		return 0;
-	if (items)
-		*items = (const char *const *)v->items;
-	return v->n;
+	if (c && key)
+		k = cfg_table_index(c, key, strlen(key));
+	return cfg_list_at(c, k, items ? items : &none);
 }
 
 long long sc_config_int(const sc_config *c, const char *key)
@@ -654,11 +667,11 @@ enum sc_domain_kind sc_config_domain_kind(const sc_config *c, const char *domain
 
 	if (!c || !domain)
 		return SC_DOMAIN_FOREIGN;
-	n = sc_config_list(c, "domains", &items);
+	n = cfg_list_at(c, c->domains_k, &items);
 	for (size_t i = 0; i < n; i++)
 		if (sc_domain_equal(items[i], domain))
 			return SC_DOMAIN_LOCAL;
-	n = sc_config_list(c, "gateway_domains", &items);
+	n = cfg_list_at(c, c->gateway_k, &items);
 	for (size_t i = 0; i < n; i++)
 		if (sc_domain_equal(items[i], domain))
 			return SC_DOMAIN_GATEWAY;

@@ -119,6 +119,14 @@ static void test_all_types(void **state)
 	assert_int_equal(sc_config_list(c, "domains", &items), 2);
 	assert_string_equal(items[0], "example.test");
 	assert_string_equal(items[1], "other.test");
+	/* the count alone; not a list, or no such key: none, and no items */
+	assert_int_equal(sc_config_list(c, "domains", NULL), 2);
+	assert_int_equal(sc_config_list(c, "hostname", &items), 0);
+	assert_null(items);
+	assert_int_equal(sc_config_list(c, "no_such_key", &items), 0);
+	assert_null(items);
+	assert_int_equal(sc_config_list(NULL, "domains", &items), 0);
+	assert_int_equal(sc_config_list(c, NULL, &items), 0);
 	assert_int_equal(sc_config_list(c, "repository", &items), 2);
 	assert_string_equal(items[0], "dir:/srv/certs");
 	assert_string_equal(items[1], "lmdb:/var/lib/x");
