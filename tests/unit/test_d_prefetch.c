@@ -140,6 +140,10 @@ static void test_scan_not_cert(void **state)
 		  "CERC a@b.test\r\n"
 		  "CERSS a@b.test\n"
 		  "XCERT a@b.test\n"
+		  "CDRT a@b.test\r\n"   /* one bit off the letters of CERT, */
+		  "C\x05RT a@b.test\r\n" /* 'E' without its 0x40 bit, */
+		  "CER\x14 a@b.test\r\n" /* 'T' without its 0x40 bit, */
+		  "CERR a@b.test\r\n"
 		  "CERT   \r\n"          /* only blanks: no argument */
 		  "CERS \t \n"
 		  " CERT a@b.test\r\n"   /* no verb before the first space */
