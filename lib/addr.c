@@ -25,6 +25,7 @@
  *   for IDNA2008 code point rules; their 63-octet limit is counted in UTF-8 octets.
  */
 #include <arpa/inet.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 
@@ -81,6 +82,48 @@ static int has_high_byte(const char *s, size_t len)
 		if ((unsigned char)s[i] >= 0x80)
 			return 1;
 	return 0;
+}
+
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+#define SCAN_NUL 1u
+#define SCAN_HIGH 2u
+
+/*
+ * The two checks that precede the grammar, in one pass and eight octets at a
+ * time: is there a NUL, is there an octet >= 0x80 (a memchr() and a loop per
+ * octet were two passes over every CERT argument; docs/performance.md, sixth
+ * round). A word has a zero octet exactly when (w - ONES) & ~w & HIGHS is not
+ * zero; a final word overlapping the previous one covers the tail.
+ * @return SCAN_NUL and/or SCAN_HIGH.
+ */
+static unsigned scan_nul_high(const char *s, size_t len)
+{
+	uint64_t zero = 0, high = 0, w;
+	size_t i;
+
+	if (len < 8) {
+		unsigned r = 0;
+
+		for (i = 0; i < len; i++) {
+			unsigned char c = (unsigned char)s[i];
+
+			if (c == 0)
+				r |= SCAN_NUL;
+			else if (c >= 0x80)
+				r |= SCAN_HIGH;
+		}
+		return r;
+	}
+	for (i = 0; i + 8 < len; i += 8) {
+		memcpy(&w, s + i, 8);
+		zero |= (w - ONES) & ~w;
+		high |= w;
+	}
+	memcpy(&w, s + len - 8, 8);
+	zero |= (w - ONES) & ~w;
+	high |= w;
+	return ((zero & HIGHS) ? SCAN_NUL : 0) | ((high & HIGHS) ? SCAN_HIGH : 0);
 }
 
 /* Dot-string (RFC 5321 4.1.2) over already validated bytes; UTF-8 counts as atext
@@ -333,7 +376,11 @@ static sc_status parse_quoted(const char **pp, const char *end, char *local, siz
 		}
 		if (*n + k > SC_LOCAL_MAX)
 			FAIL(SC_ERR_TOO_LONG, "local part too long");
-		memcpy(local + *n, p, k);
+		/* a memcpy() call per octet was most of the parse (sixth round) */
+		if (k == 1)
+			local[*n] = *p;
+		else
+			memcpy(local + *n, p, k);
 		*n += k;
 		p += k;
 	}
@@ -341,37 +388,44 @@ static sc_status parse_quoted(const char **pp, const char *end, char *local, siz
 	return SC_OK;
 }
 
-/* Dot-string = Atom *("." Atom), RFC 5321 4.1.2; stops at '@' or the end. */
+/*
+ * Dot-string = Atom *("." Atom), RFC 5321 4.1.2; stops at '@' or the end. The
+ * local part is the input verbatim, so it is copied once at the end (a
+ * memcpy() call per octet was most of the parse; docs/performance.md, sixth
+ * round). On success it is a Dot-string by construction, which addr_parse()
+ * relies on.
+ */
 static sc_status parse_dot_string(const char **pp, const char *end, char *local, size_t *n,
 				  const char **why)
 {
-	const char *p = *pp;
+	const char *start = *pp, *p = start;
 
-	*n = 0;
 	while (p < end && *p != '@') {
 		unsigned char c = (unsigned char)*p;
 		size_t k = 1;
 
-		if (c == '.') {
-			if (*n == 0)
+		if (is_atext(c)) {
+			/* nearly every octet */
+		} else if (c == '.') {
+			if (p == start)
 				FAIL(SC_ERR_SYNTAX, "local part starts with a dot");
-			if (local[*n - 1] == '.')
+			if (p[-1] == '.')
 				FAIL(SC_ERR_SYNTAX, "consecutive dots in local part");
 		} else if (c >= 0x80) {
 			k = sc_utf8_seq((const unsigned char *)p, (size_t)(end - p));
 			if (k == 0)
 				FAIL(SC_ERR_ENCODING, "invalid UTF-8 in local part");
-		} else if (!is_atext(c)) {
+		} else {
 			FAIL(SC_ERR_SYNTAX, "invalid character in local part");
 		}
-		if (*n + k > SC_LOCAL_MAX)
+		if ((size_t)(p - start) + k > SC_LOCAL_MAX)
 			FAIL(SC_ERR_TOO_LONG, "local part too long");
-		memcpy(local + *n, p, k);
-		*n += k;
 		p += k;
 	}
-	if (*n > 0 && local[*n - 1] == '.')
+	*n = (size_t)(p - start);
+	if (*n > 0 && p[-1] == '.')
 		FAIL(SC_ERR_SYNTAX, "local part ends with a dot");
+	memcpy(local, start, *n);
 	*pp = p;
 	return SC_OK;
 }
@@ -382,13 +436,15 @@ static sc_status addr_parse(const char *s, size_t len, unsigned flags, struct sc
 	const char *p = s, *end = s + len;
 	size_t nlocal = 0, ndomain;
 	int quoted = 0;
+	unsigned scan;
 
 	if (len == 0)
 		FAIL(SC_ERR_SYNTAX, "empty address");
-	if (memchr(s, '\0', len))
+	scan = scan_nul_high(s, len);
+	if (scan & SCAN_NUL)
 		FAIL(SC_ERR_SYNTAX, "NUL byte in address");
 	/* Encoding first, so the grammar below only ever sees valid UTF-8. */
-	if (has_high_byte(s, len)) {
+	if (scan & SCAN_HIGH) {
 		if (!(flags & SC_ADDR_UTF8))
 			FAIL(SC_ERR_ENCODING, "non-ASCII address without SMTPUTF8");
 		if (!sc_utf8_valid(s, len))
@@ -417,7 +473,8 @@ static sc_status addr_parse(const char *s, size_t len, unsigned flags, struct sc
 	}
 	if (nlocal == 0)
 		FAIL(SC_ERR_SYNTAX, "empty local part");
-	if (canonical_local_len(out->local, nlocal) > SC_LOCAL_MAX)
+	/* a Dot-string is its own canonical form, of at most SC_LOCAL_MAX octets */
+	if (quoted && canonical_local_len(out->local, nlocal) > SC_LOCAL_MAX)
 		FAIL(SC_ERR_TOO_LONG, "local part too long");
 	if (p >= end)
 		FAIL(SC_ERR_SYNTAX, "missing @");
@@ -438,7 +495,10 @@ static sc_status addr_parse(const char *s, size_t len, unsigned flags, struct sc
 	out->domain[ndomain] = '\0';
 	if (quoted)
 		out->flags |= SC_ADDR_IS_QUOTED;
-	if (has_high_byte(out->local, nlocal) || has_high_byte(out->domain, ndomain))
+	/* an ASCII argument (nearly all) needs no second look; otherwise the
+	 * non-ASCII octets may all have been in a skipped source route */
+	if ((scan & SCAN_HIGH) &&
+	    (has_high_byte(out->local, nlocal) || has_high_byte(out->domain, ndomain)))
 		out->flags |= SC_ADDR_IS_UTF8;
 	return SC_OK;
 }
@@ -453,7 +513,14 @@ sc_status sc_addr_parse(const char *s, size_t len, unsigned flags, struct sc_add
 		*why = "invalid argument";
 	SC_ENSURE_ARG(out);
 	SC_ENSURE(s != NULL || len == 0, SC_ERR_ARG);
-	memset(out, 0, sizeof *out);
+	/*
+	 * Only what a success must define is written: the flags, and each field
+	 * up to its NUL (smtpcert/addr.h promises no more, and no caller reads
+	 * past the NUL). Clearing all 328 octets first cost every CERT a memset
+	 * (docs/performance.md, sixth round). A failure still leaves the whole
+	 * struct zeroed, never half an address.
+	 */
+	out->flags = 0;
 	rc = addr_parse(s ? s : "", len, flags, out, &reason);
 	if (rc != SC_OK)
 		memset(out, 0, sizeof *out);
