@@ -51,23 +51,36 @@ static int is_digit(unsigned char c)
 	return c >= '0' && c <= '9';
 }
 
-/* One bit per ASCII octet: octets 0-63 in the first word, 64-127 in the second. */
-#define ABIT(c) (1ULL << ((c) & 63))
-#define ARANGE(lo, hi) ((ABIT(hi) - ABIT(lo)) | ABIT(hi))
-static const unsigned long long atext_bits[2] = {
-	ABIT('!') | ABIT('#') | ABIT('$') | ABIT('%') | ABIT('&') | ABIT('\'') | ABIT('*') |
-		ABIT('+') | ABIT('-') | ABIT('/') | ARANGE('0', '9') | ABIT('=') | ABIT('?'),
-	ARANGE('A', 'Z') | ABIT('^') | ABIT('_') | ABIT('`') | ARANGE('a', 'z') | ABIT('{') |
-		ABIT('|') | ABIT('}') | ABIT('~'),
-};
+/*
+ * What each octet is, one table load per octet (a strchr() per octet was a
+ * tenth of the address work of every CERT, and the bit table after it still
+ * most of the key's checks; docs/performance.md, sixth round). The table is
+ * written out by the preprocessor from the definitions:
+ * - OCTET_ATEXT: RFC 5322 3.2.3 atext, ASCII part: ALPHA / DIGIT /
+ *   "!#$%&'*+-/=?^_`{|}~". RFC 6531 3.3 adds UTF8-non-ascii (checked by the
+ *   callers, since whether it is allowed depends on the flags).
+ * - OCTET_LETDIG: RFC 5321 4.1.2 Let-dig, ALPHA / DIGIT.
+ */
+#define OCTET_ATEXT 1u
+#define OCTET_LETDIG 2u
+#define LETDIG(c) (((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z') || ((c) >= '0' && (c) <= '9'))
+#define ATEXT_SPECIAL(c)                                                                      \
+	((c) == '!' || (c) == '#' || (c) == '$' || (c) == '%' || (c) == '&' || (c) == '\'' ||  \
+	 (c) == '*' || (c) == '+' || (c) == '-' || (c) == '/' || (c) == '=' || (c) == '?' ||   \
+	 (c) == '^' || (c) == '_' || (c) == '`' || (c) == '{' || (c) == '|' || (c) == '}' ||   \
+	 (c) == '~')
+#define OCTET_CLASS(c) (LETDIG(c) ? OCTET_ATEXT | OCTET_LETDIG : ATEXT_SPECIAL(c) ? OCTET_ATEXT : 0)
+/* F(c) for c = 0..255, as initialisers */
+#define T4(F, c) F(c), F((c) + 1), F((c) + 2), F((c) + 3)
+#define T16(F, c) T4(F, c), T4(F, (c) + 4), T4(F, (c) + 8), T4(F, (c) + 12)
+#define T64(F, c) T16(F, c), T16(F, (c) + 16), T16(F, (c) + 32), T16(F, (c) + 48)
+#define T256(F) T64(F, 0), T64(F, 64), T64(F, 128), T64(F, 192)
 
-/* RFC 5322 3.2.3 atext, ASCII part: ALPHA / DIGIT / "!#$%&'*+-/=?^_`{|}~" (a
- * bit table: a strchr() per octet was a tenth of the address work of every
- * CERT). RFC 6531 3.3 adds UTF8-non-ascii (checked by the callers, since
- * whether it is allowed depends on the flags). */
+static const unsigned char octet_class[256] = { T256(OCTET_CLASS) };
+
 static int is_atext(unsigned char c)
 {
-	return c < 128 && (atext_bits[c >> 6] >> (c & 63) & 1);
+	return octet_class[c] & OCTET_ATEXT;
 }
 
 /* RFC 5321 4.1.2 qtextSMTP: %d32-33 / %d35-91 / %d93-126. */
@@ -176,6 +189,10 @@ static sc_status domain_check(const char *s, size_t len, int utf8_ok, const char
 		while (i < len && s[i] != '.') {
 			unsigned char c = (unsigned char)s[i];
 
+			if (octet_class[c] & OCTET_LETDIG) {
+				i++; /* nearly every octet */
+				continue;
+			}
 			if (c >= 0x80) {
 				size_t n;
 
@@ -547,11 +564,11 @@ static char fold(char c)
 	return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
 }
 
-/* Local part in canonical spelling (RFC 5321 4.1.2 Dot-string when possible, else
+/* Local part in canonical spelling (RFC 5321 4.1.2 Dot-string when @p atom, else
  * a Quoted-string escaping only what qtextSMTP excludes), optionally case-folded. */
-static void out_local(struct out *o, const char *l, size_t n, int lower)
+static void out_local(struct out *o, const char *l, size_t n, int atom, int lower)
 {
-	int q = !is_dot_atom(l, n);
+	int q = !atom;
 
 	if (q)
 		out_put(o, '"');
@@ -579,62 +596,165 @@ static sc_status out_finish(struct out *o, size_t *len)
 	return SC_OK;
 }
 
-/* Printable ASCII or valid UTF-8: what sc_addr_parse() can ever store. */
-static int printable_utf8(const char *s, size_t n)
+/*
+ * What sc_addr_key() and sc_addr_format() must know about a struct, which may
+ * have been built by hand: each field terminated, not empty, and holding only
+ * what a parse could have produced (printable ASCII or valid UTF-8), so keys
+ * (file names, log fields) never carry control characters; and whether the
+ * local part is a Dot-string. The local part is walked once for all of it and
+ * the domain eight octets at a time (strnlen, two printable checks and
+ * is_dot_atom() were five passes for every key; docs/performance.md, sixth
+ * round).
+ */
+struct facts {
+	size_t nl, nd;
+	int atom;
+};
+
+/* One octet of a hand-built local part that is not atext (is_atext()). */
+#define LOCAL_BAD 1u      /* a control or DEL: no key */
+#define LOCAL_NONATOM 2u  /* not a Dot-string: quoted in the key */
+#define LOCAL_HIGH 4u     /* non-ASCII: the UTF-8 must be valid */
+
+static unsigned local_octet(const char *l, size_t i)
 {
-	int high = 0;
+	unsigned char c = (unsigned char)l[i];
 
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c < 32 || c == 127)
-			return 0;
-		high |= c >= 0x80;
-	}
-	/* printable ASCII needs no UTF-8 walk (nearly every address) */
-	return !high || sc_utf8_valid(s, n);
+	if (c == '.')
+		return i == 0 || l[i - 1] == '.' ? LOCAL_NONATOM : 0;
+	if (c >= 0x80)
+		return LOCAL_HIGH;
+	return c < 32 || c == 127 ? LOCAL_BAD | LOCAL_NONATOM : LOCAL_NONATOM;
 }
 
 /*
- * Lengths of the struct's strings. A struct built by hand must still be
- * terminated and hold nothing a parse could not have produced, so keys (file
- * names, log fields) never carry control characters.
+ * Whether any of the @p n non-NUL octets at @p s is a control or DEL
+ * (SPAN_CTL) or non-ASCII (SPAN_HIGH). For a word w with x = w & 0x7f..7f, the
+ * top bit of each octet of x + 0x60..60 says x >= 0x20 and that of x + 0x01..01
+ * says x == 0x7f, without carries between octets; ~w drops octets >= 0x80.
  */
-static sc_status addr_lengths(const struct sc_addr *a, size_t *nl, size_t *nd)
+#define SPAN_CTL 1u
+#define SPAN_HIGH 2u
+
+static uint64_t span_word(const char *s, uint64_t *high)
 {
-	*nl = strnlen(a->local, sizeof a->local);
-	*nd = strnlen(a->domain, sizeof a->domain);
-	SC_ENSURE(*nl < sizeof a->local && *nd < sizeof a->domain, SC_ERR_ARG);
-	SC_ENSURE(*nl > 0 && *nd > 0, SC_ERR_ARG);
-	SC_ENSURE(printable_utf8(a->local, *nl) && printable_utf8(a->domain, *nd), SC_ERR_ARG);
+	uint64_t w, x;
+
+	memcpy(&w, s, 8);
+	x = w & ~HIGHS;
+	*high |= w;
+	return (~(x + 0x6060606060606060ULL) | (x + ONES)) & ~w;
+}
+
+static unsigned span_scan(const char *s, size_t n)
+{
+	uint64_t ctl = 0, high = 0;
+	size_t i;
+
+	if (n < 8) {
+		unsigned r = 0;
+
+		for (i = 0; i < n; i++) {
+			unsigned char c = (unsigned char)s[i];
+
+			if (c >= 0x80)
+				r |= SPAN_HIGH;
+			else if (c < 32 || c == 127)
+				r |= SPAN_CTL;
+		}
+		return r;
+	}
+	for (i = 0; i + 8 < n; i += 8)
+		ctl |= span_word(s + i, &high);
+	ctl |= span_word(s + n - 8, &high);
+	return ((ctl & HIGHS) ? SPAN_CTL : 0) | ((high & HIGHS) ? SPAN_HIGH : 0);
+}
+
+static sc_status addr_facts(const struct sc_addr *a, struct facts *f)
+{
+	const char *l = a->local;
+	unsigned seen = 0, span;
+	size_t n;
+
+	for (n = 0; n < sizeof a->local; n++) {
+		if (!is_atext((unsigned char)l[n])) {
+			if (l[n] == '\0')
+				break;
+			seen |= local_octet(l, n);
+		}
+	}
+	SC_ENSURE(n > 0 && n < sizeof a->local && !(seen & LOCAL_BAD), SC_ERR_ARG);
+	/* printable ASCII needs no UTF-8 walk (nearly every address) */
+	SC_ENSURE(!(seen & LOCAL_HIGH) || sc_utf8_valid(l, n), SC_ERR_ARG);
+	f->nl = n;
+	f->atom = !(seen & LOCAL_NONATOM) && l[n - 1] != '.';
+	n = strnlen(a->domain, sizeof a->domain);
+	SC_ENSURE(n > 0 && n < sizeof a->domain, SC_ERR_ARG);
+	span = span_scan(a->domain, n);
+	SC_ENSURE(!(span & SPAN_CTL), SC_ERR_ARG);
+	SC_ENSURE(!(span & SPAN_HIGH) || sc_utf8_valid(a->domain, n), SC_ERR_ARG);
+	f->nd = n;
 	return SC_OK;
+}
+
+/*
+ * @p n octets of @p src into @p dst with ASCII A-Z folded, eight at a time: for
+ * x = w & 0x7f..7f the top bit of x + 0x3f..3f says x >= 'A' and that of
+ * x + 0x25..25 says x > 'Z'; octets >= 0x80 (UTF-8) are left alone. A last word
+ * overlapping the previous one covers the tail, so nothing past @p n is read
+ * or written.
+ */
+static void fold_word(char *dst, const char *src)
+{
+	uint64_t w, x, upper;
+
+	memcpy(&w, src, 8);
+	x = w & ~HIGHS;
+	upper = (x + 0x3f3f3f3f3f3f3f3fULL) & ~(x + 0x2525252525252525ULL) & ~w & HIGHS;
+	w |= upper >> 2;
+	memcpy(dst, &w, 8);
+}
+
+static void fold_copy(char *dst, const char *src, size_t n)
+{
+	size_t i;
+
+	if (n < 8) {
+		for (i = 0; i < n; i++)
+			dst[i] = fold(src[i]);
+		return;
+	}
+	for (i = 0; i + 8 < n; i += 8)
+		fold_word(dst + i, src + i);
+	fold_word(dst + n - 8, src + n - 8);
 }
 
 sc_status sc_addr_key(const struct sc_addr *a, char *buf, size_t size, size_t *len)
 {
 	struct out o = { buf, size, 0 };
+	struct facts f;
 	size_t nl, nd;
 
 	SC_ENSURE_ARG(a);
 	SC_ENSURE_ARG(buf);
-	SC_TRY(addr_lengths(a, &nl, &nd));
+	SC_TRY(addr_facts(a, &f));
+	nl = f.nl;
+	nd = f.nd;
 	/* One trailing dot means the same domain (absolute vs relative form). */
 	if (nd > 1 && a->domain[nd - 1] == '.')
 		nd--;
-	if (nl + 1 + nd < size && is_dot_atom(a->local, nl)) {
-		/* the common case, bare and fitting: one pass, no quoting and no
-		 * check per octet (every CERT computes a key) */
-		for (size_t i = 0; i < nl; i++)
-			buf[i] = fold(a->local[i]);
+	if (nl + 1 + nd < size && f.atom) {
+		/* the common case, bare and fitting: no quoting and no check per
+		 * octet (every CERT computes a key) */
+		fold_copy(buf, a->local, nl);
 		buf[nl] = '@';
-		for (size_t i = 0; i < nd; i++)
-			buf[nl + 1 + i] = fold(a->domain[i]);
+		fold_copy(buf + nl + 1, a->domain, nd);
 		buf[nl + 1 + nd] = '\0';
 		if (len)
 			*len = nl + 1 + nd;
 		return SC_OK;
 	}
-	out_local(&o, a->local, nl, 1);
+	out_local(&o, a->local, nl, f.atom, 1);
 	out_put(&o, '@');
 	for (size_t i = 0; i < nd; i++)
 		out_put(&o, fold(a->domain[i]));
@@ -644,12 +764,15 @@ sc_status sc_addr_key(const struct sc_addr *a, char *buf, size_t size, size_t *l
 sc_status sc_addr_format(const struct sc_addr *a, char *buf, size_t size)
 {
 	struct out o = { buf, size, 0 };
+	struct facts f;
 	size_t nl, nd;
 
 	SC_ENSURE_ARG(a);
 	SC_ENSURE_ARG(buf);
-	SC_TRY(addr_lengths(a, &nl, &nd));
-	out_local(&o, a->local, nl, 0);
+	SC_TRY(addr_facts(a, &f));
+	nl = f.nl;
+	nd = f.nd;
+	out_local(&o, a->local, nl, f.atom, 0);
 	out_put(&o, '@');
 	for (size_t i = 0; i < nd; i++)
 		out_put(&o, a->domain[i]);
