@@ -5,7 +5,6 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "cmd_auth.h"
@@ -21,34 +20,42 @@
  * certificate service proposal (CERT/CERS/CERC). MAIL/RCPT/DATA exist so that a
  * mail client hears "not implemented" (502, RFC 5321 4.2.4), not "unrecognized". */
 static const struct command command_table[] = {
-	{ "HELO", cmd_helo, CMD_TAKES_ARG | CMD_IN_CERC | CMD_ENDS_CERC, "HELO <domain>" },
-	{ "EHLO", cmd_ehlo, CMD_TAKES_ARG | CMD_IN_CERC | CMD_ENDS_CERC, "EHLO <domain>" },
-	{ "NOOP", cmd_noop, CMD_IN_CERC, "NOOP" },       /* RFC 5321 4.1.1.9: arg ignored */
-	{ "RSET", cmd_rset, CMD_NO_ARG | CMD_IN_CERC | CMD_ENDS_CERC, "RSET" },
-	{ "HELP", cmd_help, CMD_IN_CERC, "HELP [command]" }, /* RFC 5321 4.1.1.8 */
-	{ "QUIT", cmd_quit, CMD_NO_ARG | CMD_ENDS_PIPELINE_GROUP | CMD_IN_CERC, "QUIT" },
-	{ "STARTTLS", cmd_starttls, CMD_NO_ARG | CMD_ENDS_PIPELINE_GROUP, "STARTTLS" },
-	/* RFC 4954 4: after EHLO; the handler refuses it outside TLS (538) */
-	{ "AUTH", cmd_auth, CMD_NEEDS_GREETING | CMD_TAKES_ARG,
-	  "AUTH mechanism [initial-response]" },
-	{ "CERT", cmd_cert, CMD_NEEDS_GREETING | CMD_TAKES_ARG | CMD_LOGS_ADDR,
+	/* first: the service's traffic is CERT, and command_lookup() tries the
+	 * rows in order (docs/performance.md, sixth round) */
+	{ COMMAND_VERB("CERT"), cmd_cert, CMD_NEEDS_GREETING | CMD_TAKES_ARG | CMD_LOGS_ADDR,
 	  "CERT <address>" },
-	{ "CERS", cmd_cers, CMD_NEEDS_GREETING | CMD_TAKES_ARG | CMD_LOGS_ADDR,
+	{ COMMAND_VERB("CERS"), cmd_cers, CMD_NEEDS_GREETING | CMD_TAKES_ARG | CMD_LOGS_ADDR,
 	  "CERS <address>" },
-	{ "CERC", cmd_cerc, CMD_NEEDS_GREETING | CMD_TAKES_ARG | CMD_LOGS_ADDR,
+	{ COMMAND_VERB("CERC"), cmd_cerc, CMD_NEEDS_GREETING | CMD_TAKES_ARG | CMD_LOGS_ADDR,
 	  "CERC <address>" },
+	{ COMMAND_VERB("HELO"), cmd_helo, CMD_TAKES_ARG | CMD_IN_CERC | CMD_ENDS_CERC,
+	  "HELO <domain>" },
+	{ COMMAND_VERB("EHLO"), cmd_ehlo, CMD_TAKES_ARG | CMD_IN_CERC | CMD_ENDS_CERC,
+	  "EHLO <domain>" },
+	/* RFC 5321 4.1.1.9: arg ignored */
+	{ COMMAND_VERB("NOOP"), cmd_noop, CMD_IN_CERC, "NOOP" },
+	{ COMMAND_VERB("RSET"), cmd_rset, CMD_NO_ARG | CMD_IN_CERC | CMD_ENDS_CERC, "RSET" },
+	/* RFC 5321 4.1.1.8 */
+	{ COMMAND_VERB("HELP"), cmd_help, CMD_IN_CERC, "HELP [command]" },
+	{ COMMAND_VERB("QUIT"), cmd_quit, CMD_NO_ARG | CMD_ENDS_PIPELINE_GROUP | CMD_IN_CERC,
+	  "QUIT" },
+	{ COMMAND_VERB("STARTTLS"), cmd_starttls, CMD_NO_ARG | CMD_ENDS_PIPELINE_GROUP,
+	  "STARTTLS" },
+	/* RFC 4954 4: after EHLO; the handler refuses it outside TLS (538) */
+	{ COMMAND_VERB("AUTH"), cmd_auth, CMD_NEEDS_GREETING | CMD_TAKES_ARG,
+	  "AUTH mechanism [initial-response]" },
 	/* RFC 5321 4.1.1.2 / 4.1.1.3 (mail reception, cmd_mail.c; 502 without
 	 * `delivery`): after the greeting (4.1.4) */
-	{ "MAIL", cmd_mail, CMD_NEEDS_GREETING | CMD_TAKES_ARG | CMD_LOGS_ADDR,
+	{ COMMAND_VERB("MAIL"), cmd_mail, CMD_NEEDS_GREETING | CMD_TAKES_ARG | CMD_LOGS_ADDR,
 	  "MAIL FROM:<address> [parameters]" },
-	{ "RCPT", cmd_rcpt, CMD_NEEDS_GREETING | CMD_TAKES_ARG | CMD_LOGS_ADDR,
+	{ COMMAND_VERB("RCPT"), cmd_rcpt, CMD_NEEDS_GREETING | CMD_TAKES_ARG | CMD_LOGS_ADDR,
 	  "RCPT TO:<address>" },
 	/* RFC 5321 4.1.1.4: no argument; after a CERC 250 it starts the upload,
 	 * otherwise the mail data (mail_data.c) */
-	{ "DATA", cmd_data_route, CMD_NO_ARG | CMD_IN_CERC, "DATA" },
+	{ COMMAND_VERB("DATA"), cmd_data_route, CMD_NO_ARG | CMD_IN_CERC, "DATA" },
 	/* RFC 3030 2: the chunk follows the command whatever the reply, so bdat.c
 	 * checks greeting and CERC itself and skips the chunk when refusing */
-	{ "BDAT", cmd_bdat, CMD_TAKES_ARG | CMD_IN_CERC, "BDAT <size> [LAST]" },
+	{ COMMAND_VERB("BDAT"), cmd_bdat, CMD_TAKES_ARG | CMD_IN_CERC, "BDAT <size> [LAST]" },
 };
 
 sc_status command_split(const char *line, size_t len, struct command_line *out)
@@ -77,16 +84,32 @@ sc_status command_split(const char *line, size_t len, struct command_line *out)
 	return SC_OK;
 }
 
+/*
+ * RFC 5321 2.4: verbs are case-insensitive. Every verb of the table is A-Z only
+ * (test_d_commands checks each row), and the only bytes b with (b | 0x20) ==
+ * (R | 0x20) for an upper-case letter R are R and its lower case: so OR-ing
+ * 0x20 into both sides is an exact ASCII case-insensitive compare, whatever the
+ * client's byte (0x80-0xff, NUL, '@' next to 'A'). Why not strlen() and
+ * strncasecmp() per row: with CERT the ninth row, those 18 libc calls were
+ * ~680 instructions of each pipelined CERT (docs/performance.md, sixth round).
+ */
+static int command_verb_equal(const struct command *c, const char *verb, size_t len)
+{
+	if (c->verb_len != len)
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if (((unsigned char)verb[i] | 0x20) != ((unsigned char)c->verb[i] | 0x20))
+			return 0;
+	return 1;
+}
+
 const struct command *command_lookup(const char *verb, size_t len)
 {
 	if (len == 0 || len > COMMAND_VERB_MAX)
 		return NULL;
-	for (size_t i = 0; i < sizeof command_table / sizeof command_table[0]; i++) {
-		const struct command *c = &command_table[i];
-
-		if (strlen(c->verb) == len && strncasecmp(c->verb, verb, len) == 0)
-			return c;
-	}
+	for (size_t i = 0; i < sizeof command_table / sizeof command_table[0]; i++)
+		if (command_verb_equal(&command_table[i], verb, len))
+			return &command_table[i];
 	return NULL;
 }
 
@@ -146,8 +169,11 @@ void command_dispatch(struct session *s, const char *line, size_t len)
 		reply(s, "500 5.5.2 Syntax error");
 		log_escape(line, len < COMMAND_VERB_MAX ? len : COMMAND_VERB_MAX, verb, sizeof verb);
 	} else {
-		log_escape(cl.verb, cl.verb_len, verb, sizeof verb);
 		rq.cmd = command_lookup(cl.verb, cl.verb_len);
+		/* a known verb logs as the table spells it: only an unknown one
+		 * needs escaping (docs/performance.md, sixth round) */
+		if (!rq.cmd)
+			log_escape(cl.verb, cl.verb_len, verb, sizeof verb);
 		rq.arg = cl.arg;
 		rq.arglen = cl.arg_len;
 		if (proxy_takes(s, rq.cmd, cl.verb, cl.verb_len)) {
@@ -160,23 +186,17 @@ void command_dispatch(struct session *s, const char *line, size_t len)
 			reply(s, "500 5.5.1 Command unrecognized");
 		else if (command_check(s, &rq))
 			rq.cmd->fn(s, &rq);
-		if (rq.cmd) {
-			size_t vl = strnlen(rq.cmd->verb, sizeof verb - 1);
-
-			memcpy(verb, rq.cmd->verb, vl);
-			verb[vl] = '\0';
-			if (rq.cmd->flags & CMD_ENDS_PIPELINE_GROUP)
-				s->discard_input = 1;
-		}
+		if (rq.cmd && (rq.cmd->flags & CMD_ENDS_PIPELINE_GROUP))
+			s->discard_input = 1;
 		/* a worker job (cert_job.c) or the harvest timer (harvest.c) answers:
 		 * it logs the request and counts a 5yz then */
 		if (s->state == SESSION_LOOKUP || s->state == SESSION_CERT_WAIT)
 			return;
 	}
-	log_request(&(struct log_request){ .peer = s->peer, .session = s->id, .cmd = verb,
-					   .addr = rq.logaddr, .result = s->last_code,
-					   .status = s->last_status, .us = command_elapsed_us(&t0),
-					   .delayed = -1 });
+	log_request(&(struct log_request){ .peer = s->peer, .session = s->id,
+					   .cmd = rq.cmd ? rq.cmd->verb : verb, .addr = rq.logaddr,
+					   .result = s->last_code, .status = s->last_status,
+					   .us = command_elapsed_us(&t0), .delayed = -1 });
 	/* RFC 5321 4.2.1: 5yz is a permanent failure; our own 4yz (repository down)
 	 * is not the client's fault and does not count. */
 	if (s->last_code >= 500 && s->state != SESSION_CLOSING)

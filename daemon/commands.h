@@ -37,6 +37,9 @@ enum command_flags {
 	CMD_ENDS_CERC = 1u << 6
 };
 
+/** A table row's verb and its length (struct command). */
+#define COMMAND_VERB(v) v, sizeof(v) - 1
+
 /** Longest verb we know; longer words are unknown commands. */
 #define COMMAND_VERB_MAX 8
 
@@ -51,7 +54,8 @@ struct request {
 typedef void (*command_fn)(struct session *s, struct request *rq);
 
 struct command {
-	const char *verb;
+	const char *verb;    /**< upper case, A-Z only (command_lookup()) */
+	size_t verb_len;
 	command_fn fn;
 	unsigned flags;
 	const char *usage; /**< for "501 5.5.4 Syntax: <usage>" */
