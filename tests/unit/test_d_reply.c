@@ -4,6 +4,9 @@
  * PEM replies are "250-" + 64-column lines that decode back to the DER, within
  * the size reply_pem_size() promises, for every length up to a few KiB; a reply
  * that does not fit marks the session out_failed instead of growing the buffer.
+ * Constant lines (written straight into the buffer) give the same bytes, status
+ * and failures as formatted ones; a released buffer that held a burst of CERT
+ * answers is kept whole for the next one; an idle session holds no buffer.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +14,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <malloc.h>
 #include <cmocka.h>
 
 #include "reply.h"
@@ -74,6 +78,145 @@ static void test_truncated_at_512(void **state)
 	assert_int_equal(reply(&s, "%s", ""), SC_OK); /* degenerate: just CRLF */
 	assert_string_equal(text(&s), "\r\n");
 	sc_buf_free(s.out);
+}
+
+/* reply() of a line that is not a literal: the constant path (no '%'). */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+#pragma GCC diagnostic ignored "-Wformat-security"
+static sc_status reply_text(struct session *s, const char *line)
+{
+	return reply(s, line);
+}
+#pragma GCC diagnostic pop
+
+/* The constant path and the formatted one ("%s") agree on bytes and status. */
+static void same_both_ways(const char *line, const char *want, int code, const char *status)
+{
+	struct session s;
+
+	memset(&s, 0, sizeof s);
+	reply_note(&s, 0, "-");
+	assert_int_equal(reply_text(&s, line), SC_OK);
+	assert_string_equal(text(&s), want);
+	assert_int_equal(s.last_code, code);
+	assert_string_equal(s.last_status, status);
+	reply_note(&s, 0, "-");
+	assert_int_equal(reply(&s, "%s", line), SC_OK);
+	assert_string_equal(text(&s), want);
+	assert_int_equal(s.last_code, code);
+	assert_string_equal(s.last_status, status);
+	sc_buf_free(s.out);
+}
+
+static void test_constant_lines(void **state)
+{
+	static char big[700], want[700];
+	struct session s;
+
+	same_both_ways("250 2.0.0 OK", "250 2.0.0 OK\r\n", 250, "2.0.0");
+	same_both_ways("550 5.1.1 Certificate Not Found", "550 5.1.1 Certificate Not Found\r\n",
+		       550, "5.1.1");
+	same_both_ways("250 mx.test greets x", "250 mx.test greets x\r\n", 250, "-");
+	/* the longest status kept is 11 octets; a longer one is no status */
+	same_both_ways("250 12345678901 x", "250 12345678901 x\r\n", 250, "12345678901");
+	same_both_ways("250 2.0.0.0.0.0.0 x", "250 2.0.0.0.0.0.0 x\r\n", 250, "-");
+	same_both_ways("451 4.3.0", "451 4.3.0\r\n", 451, "4.3.0");
+	same_both_ways("451 4.3", "451 4.3\r\n", 451, "-");
+	same_both_ways("250", "250\r\n", 0, "-"); /* not a final line: nothing recorded */
+	same_both_ways("", "\r\n", 0, "-");
+	/* cut at 512 octets with its CRLF (RFC 5321 4.5.3.1.5) */
+	memset(big, 'y', sizeof big - 1);
+	memcpy(big, "250 2.0.0 ", 10);
+	memcpy(want, big, SESSION_LINE_MAX - 2);
+	memcpy(want + SESSION_LINE_MAX - 2, "\r\n", 3);
+	same_both_ways(big, want, 250, "2.0.0");
+	/* a '%' anywhere makes it a format: "%%" is one '%' */
+	memset(&s, 0, sizeof s);
+	assert_int_equal(reply(&s, "250 100%% sure"), SC_OK);
+	assert_string_equal(text(&s), "250 100% sure\r\n");
+	sc_buf_free(s.out);
+}
+
+/* A constant line that does not fit: nothing of it is queued, the session is
+ * out_failed; one that fits exactly is queued whole. */
+static void test_constant_line_room(void **state)
+{
+	static char fill[SESSION_OUT_MAX];
+	struct session s;
+
+	memset(&s, 0, sizeof s);
+	memset(fill, 'a', sizeof fill);
+	assert_int_equal(reply_room(&s), SESSION_OUT_MAX);
+	assert_int_equal(sc_buf_append(s.out, fill, SESSION_OUT_MAX - 13), SC_OK);
+	assert_int_equal(reply(&s, "250 2.0.0 OK"), SC_ERR_TOO_LONG);
+	assert_true(s.out_failed);
+	assert_int_equal(sc_buf_len(s.out), SESSION_OUT_MAX - 13);
+	/* the line's status is recorded all the same, as before it was queued */
+	assert_int_equal(s.last_code, 250);
+	s.out_failed = 0;
+	sc_buf_consume(s.out, 1);
+	assert_int_equal(reply(&s, "250 2.0.0 OK"), SC_OK);
+	assert_false(s.out_failed);
+	assert_int_equal(sc_buf_len(s.out), SESSION_OUT_MAX);
+	assert_memory_equal(sc_buf_data(s.out) + SESSION_OUT_MAX - 14, "250 2.0.0 OK\r\n", 14);
+	sc_buf_free(s.out);
+}
+
+static void test_note(void **state)
+{
+	struct session s;
+
+	memset(&s, 0, sizeof s);
+	reply_note(&s, 550, "5.1.1");
+	assert_int_equal(s.last_code, 550);
+	assert_string_equal(s.last_status, "5.1.1");
+	reply_note(&s, 0, "-");
+	assert_int_equal(s.last_code, 0);
+	assert_string_equal(s.last_status, "-");
+	reply_note(&s, 250, "-x");
+	assert_string_equal(s.last_status, "-x");
+	reply_note(&s, 1, "2.0.0.0.0.0.0.0");
+	assert_string_equal(s.last_status, "2.0.0.0.0.0");
+	reply_note(&s, 2, NULL);
+	assert_int_equal(s.last_code, 2);
+	assert_string_equal(s.last_status, "-");
+}
+
+/* The answers to 16 pipelined CERTs (~30 KB) fit the spare a session gets
+ * back: it is not cut to 16 KiB at release and grown again at the next burst.
+ * Anything over 64 KiB is given back; a drained session holds no buffer. */
+static void test_spare_keeps_a_burst(void **state)
+{
+	static char burst[100 * 1024];
+	struct session s;
+	const char *mem;
+
+	memset(burst, 'b', sizeof burst);
+	memset(&s, 0, sizeof s);
+	reply_spares_free();
+	assert_int_equal(reply_room(&s), SESSION_OUT_MAX);
+	assert_int_equal(sc_buf_append(s.out, burst, 30 * 1024), SC_OK);
+	mem = sc_buf_data(s.out);
+	assert_true(malloc_usable_size((void *)mem) >= 30 * 1024);
+	sc_buf_clear(s.out);
+	reply_release(&s);
+	assert_null(s.out);
+	/* the next session's buffer is that one, still holding 30 KiB */
+	assert_int_equal(reply(&s, "250 2.0.0 OK"), SC_OK);
+	assert_ptr_equal(sc_buf_data(s.out), mem);
+	assert_true(malloc_usable_size((void *)sc_buf_data(s.out)) >= 30 * 1024);
+	assert_string_equal(text(&s), "250 2.0.0 OK\r\n");
+	/* a bigger one is cut to 64 KiB when released */
+	assert_int_equal(sc_buf_append(s.out, burst, sizeof burst), SC_OK);
+	sc_buf_clear(s.out);
+	reply_release(&s);
+	assert_null(s.out);
+	assert_int_equal(reply_room(&s), SESSION_OUT_MAX);
+	assert_true(malloc_usable_size((void *)sc_buf_data(s.out)) < 64 * 1024 + 64);
+	assert_true(malloc_usable_size((void *)sc_buf_data(s.out)) >= 64 * 1024);
+	reply_release(&s);
+	reply_spares_free();
 }
 
 struct one {
@@ -160,6 +303,10 @@ int main(void)
 		cmocka_unit_test(test_truncated_at_512),
 		cmocka_unit_test(test_pem_roundtrip_and_size),
 		cmocka_unit_test(test_overflow_marks_failed),
+		cmocka_unit_test(test_constant_lines),
+		cmocka_unit_test(test_constant_line_room),
+		cmocka_unit_test(test_note),
+		cmocka_unit_test(test_spare_keeps_a_burst),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
