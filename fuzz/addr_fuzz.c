@@ -6,7 +6,9 @@
  * and a display form; the display form parses again to the same key; the key is
  * itself a mailbox whose key is unchanged (normalisation is idempotent); the
  * prefetch's key guess (sc_addr_key_guess()), when it makes one for what CERT
- * accepts, is the key.
+ * accepts, is the key; a parse gives the same fields and flags whatever the
+ * struct held before; a bare key is the local part and the domain folded one
+ * octet at a time (the library folds eight at a time).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -18,6 +20,43 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static char fold(char c)
+{
+	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+/* A key without quotes: local '@' domain without one trailing dot, A-Z folded. */
+static void check_bare_key(const struct sc_addr *a, const char *key, size_t klen)
+{
+	size_t nl = strlen(a->local), nd = strlen(a->domain);
+
+	if (key[0] == '"')
+		return;
+	if (nd > 1 && a->domain[nd - 1] == '.')
+		nd--;
+	if (klen != nl + 1 + nd || key[nl] != '@')
+		abort();
+	for (size_t i = 0; i < nl; i++)
+		if (key[i] != fold(a->local[i]))
+			abort();
+	for (size_t i = 0; i < nd; i++)
+		if (key[nl + 1 + i] != fold(a->domain[i]))
+			abort();
+}
+
+/* The same parse into a struct that held something else: same result. */
+static void check_fresh(const char *s, size_t len, unsigned flags, sc_status rc,
+			const struct sc_addr *a)
+{
+	struct sc_addr b;
+	const char *why = NULL;
+
+	memset(&b, 0xA5, sizeof b);
+	if (sc_addr_parse(s, len, flags, &b, &why) != rc || b.flags != a->flags ||
+	    strcmp(b.local, a->local) != 0 || strcmp(b.domain, a->domain) != 0)
+		abort();
+}
+
 static void check_roundtrip(const char *s, size_t len, unsigned flags)
 {
 	struct sc_addr a, b;
@@ -26,6 +65,7 @@ static void check_roundtrip(const char *s, size_t len, unsigned flags)
 	size_t klen, flen;
 	sc_status rc = sc_addr_parse(s, len, flags, &a, &why);
 
+	check_fresh(s, len, flags, rc, &a);
 	if (rc != SC_OK) {
 		if (!why || !*why)
 			abort();
@@ -38,6 +78,7 @@ static void check_roundtrip(const char *s, size_t len, unsigned flags)
 		abort();
 	if (sc_addr_key(&a, key, sizeof key, &klen) != SC_OK || klen != strlen(key))
 		abort();
+	check_bare_key(&a, key, klen);
 	/* CERT's flags (no literal, no route): a guess is either none or right */
 	if ((flags & ~(unsigned)SC_ADDR_UTF8) == 0) {
 		size_t glen = sc_addr_key_guess(s, len, key2, sizeof key2);
