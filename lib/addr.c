@@ -63,11 +63,12 @@ static int is_digit(unsigned char c)
  */
 #define OCTET_ATEXT 1u
 #define OCTET_LETDIG 2u
-#define LETDIG(c) (((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z') || ((c) >= '0' && (c) <= '9'))
-#define ATEXT_SPECIAL(c)                                                                      \
-	((c) == '!' || (c) == '#' || (c) == '$' || (c) == '%' || (c) == '&' || (c) == '\'' ||  \
-	 (c) == '*' || (c) == '+' || (c) == '-' || (c) == '/' || (c) == '=' || (c) == '?' ||   \
-	 (c) == '^' || (c) == '_' || (c) == '`' || (c) == '{' || (c) == '|' || (c) == '}' ||   \
+#define LETDIG(c) \
+	(((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z') || ((c) >= '0' && (c) <= '9'))
+#define ATEXT_SPECIAL(c) \
+	((c) == '!' || (c) == '#' || (c) == '$' || (c) == '%' || (c) == '&' || (c) == '\'' || \
+	 (c) == '*' || (c) == '+' || (c) == '-' || (c) == '/' || (c) == '=' || (c) == '?' || \
+	 (c) == '^' || (c) == '_' || (c) == '`' || (c) == '{' || (c) == '|' || (c) == '}' || \
 	 (c) == '~')
 #define OCTET_CLASS(c) (LETDIG(c) ? OCTET_ATEXT | OCTET_LETDIG : ATEXT_SPECIAL(c) ? OCTET_ATEXT : 0)
 /* F(c) for c = 0..255, as initialisers */
@@ -817,7 +818,7 @@ int sc_domain_equal(const char *a, const char *b)
  * One table load instead of six comparisons and a fold per octet
  * (docs/performance.md, sixth round).
  */
-#define GUESS_REFUSED(c)                                                                  \
+#define GUESS_REFUSED(c) \
 	((c) <= ' ' || (c) == 127 || (c) == '"' || (c) == '\\' || (c) == '<' || (c) == '>')
 #define GUESS_OCTET(c) (GUESS_REFUSED(c) ? 0 : ((c) >= 'A' && (c) <= 'Z') ? (c) + 32 : (c))
 
