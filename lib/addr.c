@@ -820,7 +820,7 @@ int sc_domain_equal(const char *a, const char *b)
  */
 #define GUESS_REFUSED(c) \
 	((c) <= ' ' || (c) == 127 || (c) == '"' || (c) == '\\' || (c) == '<' || (c) == '>')
-#define GUESS_OCTET(c) (GUESS_REFUSED(c) ? 0 : ((c) >= 'A' && (c) <= 'Z') ? (c) + 32 : (c))
+#define GUESS_OCTET(c) (GUESS_REFUSED(c) ? 0 : ((c) >= 'A' && (c) <= 'Z') ? (c) | 0x20 : (c))
 
 static const unsigned char guess_octet[256] = { T256(GUESS_OCTET) };
 
