@@ -113,12 +113,12 @@ const struct command *command_lookup(const char *verb, size_t len)
 	return NULL;
 }
 
-static long command_elapsed_us(const struct timespec *t0)
+/* @return microseconds since @p t0; *@p t1 is now (CLOCK_MONOTONIC), which
+ * also stamps the log line (log.h: struct log_request .mono). */
+static long command_elapsed_us(const struct timespec *t0, struct timespec *t1)
 {
-	struct timespec t1;
-
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (long)(t1.tv_sec - t0->tv_sec) * 1000000L + (t1.tv_nsec - t0->tv_nsec) / 1000L;
+	clock_gettime(CLOCK_MONOTONIC, t1);
+	return (long)(t1->tv_sec - t0->tv_sec) * 1000000L + (t1->tv_nsec - t0->tv_nsec) / 1000L;
 }
 
 /* Checks common to every command, from its table row. @return 0 when refused. */
@@ -155,8 +155,9 @@ void command_dispatch(struct session *s, const char *line, size_t len)
 {
 	struct command_line cl;
 	struct request rq;
-	struct timespec t0;
+	struct timespec t0, t1;
 	char verb[4 * COMMAND_VERB_MAX + 8];
+	long us;
 	sc_status rc;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -193,10 +194,11 @@ void command_dispatch(struct session *s, const char *line, size_t len)
 		if (s->state == SESSION_LOOKUP || s->state == SESSION_CERT_WAIT)
 			return;
 	}
+	us = command_elapsed_us(&t0, &t1);
 	log_request(&(struct log_request){ .peer = s->peer, .session = s->id,
 					   .cmd = rq.cmd ? rq.cmd->verb : verb, .addr = rq.logaddr,
 					   .result = s->last_code, .status = s->last_status,
-					   .us = command_elapsed_us(&t0), .delayed = -1 });
+					   .us = us, .delayed = -1, .mono = &t1 });
 	/* RFC 5321 4.2.1: 5yz is a permanent failure; our own 4yz (repository down)
 	 * is not the client's fault and does not count. */
 	if (s->last_code >= 500 && s->state != SESSION_CLOSING)

@@ -41,6 +41,13 @@ static size_t log_used;
 static struct event *log_flush_ev;   /* NULL until log_attach() */
 static __thread int log_on_loop;     /* this thread called log_attach() */
 static int log_atfork_done;
+/* CLOCK_REALTIME - CLOCK_MONOTONIC (tv_nsec in 0..999999999), sampled by the
+ * first batched line of a round that brings a monotonic reading (see
+ * log_stamp_time()); log_off_fresh is cleared when the batch is written, so
+ * a round never uses an earlier round's offset. Under log_lock. */
+static struct timespec log_off;
+static time_t log_off_at = -1;       /* its CLOCK_MONOTONIC second */
+static int log_off_fresh;
 
 /* Write everything in @p buf to stderr; a log line must not be lost to EINTR. */
 static void log_write_all(const char *buf, size_t len)
@@ -64,6 +71,7 @@ static void log_flush_locked(void)
 		log_write_all(log_batch, log_used);
 		log_used = 0;
 	}
+	log_off_fresh = 0;
 }
 
 void log_flush(void)
@@ -160,11 +168,58 @@ static const char *log_level_name(int prio)
 }
 
 /*
+ * The time of a batched line (log_lock held). A request line brings the
+ * CLOCK_MONOTONIC reading its dispatcher took as the request ended (struct
+ * log_request .mono); its wall-clock time is that reading plus REALTIME -
+ * MONOTONIC, sampled once per event-loop round (per batch) and at least once a
+ * second of monotonic time: one clock_gettime() per request line saved
+ * (docs/performance.md, sixth round). Why that is the same time to the stamp's
+ * precision: the stamp shows milliseconds, truncated. NTP slews CLOCK_REALTIME
+ * and CLOCK_MONOTONIC alike (adjtimex frequency changes apply to both; only
+ * CLOCK_MONOTONIC_RAW ignores them), so their difference moves only when the
+ * wall clock is stepped (clock_settime, an NTP step at boot). Within a round
+ * the derived time is the wall clock at .mono to within the two reads that
+ * sampled the offset (tens of nanoseconds), and .mono is read nanoseconds
+ * before the old clock_gettime(CLOCK_REALTIME) here was: the printed
+ * millisecond differs only when a millisecond boundary falls in that window,
+ * as it would for any read a few instructions earlier. A step shows in the
+ * next round (within a second at most) instead of at once.
+ */
+static void log_stamp_time(struct timespec *ts, const struct timespec *mono)
+{
+	if (!mono) {
+		clock_gettime(CLOCK_REALTIME, ts);
+		return;
+	}
+	if (!log_off_fresh || mono->tv_sec > log_off_at + 1) {
+		struct timespec r, m;
+
+		clock_gettime(CLOCK_REALTIME, &r);
+		clock_gettime(CLOCK_MONOTONIC, &m);
+		log_off.tv_sec = r.tv_sec - m.tv_sec;
+		log_off.tv_nsec = r.tv_nsec - m.tv_nsec;
+		if (log_off.tv_nsec < 0) {
+			log_off.tv_nsec += 1000000000L;
+			log_off.tv_sec--;
+		}
+		log_off_at = m.tv_sec;
+		log_off_fresh = 1;
+	}
+	ts->tv_sec = mono->tv_sec + log_off.tv_sec;
+	ts->tv_nsec = mono->tv_nsec + log_off.tv_nsec;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_nsec -= 1000000000L;
+		ts->tv_sec++;
+	}
+}
+
+/*
  * The start of a stderr line into @p dst: time stamp, pid, level. The message
  * follows in place (one vsnprintf into the batch, no second pass over the
  * message: two printf passes and a copy per CERT line showed in the profile).
+ * @p mono: see log_stamp_time(); NULL reads the wall clock (any thread).
  */
-static size_t log_prefix(char *dst, int prio)
+static size_t log_prefix(char *dst, int prio, const struct timespec *mono)
 {
 	/* the date part changes once a second: formatted then, per thread
 	 * (gmtime_r + strftime per line showed in the profile) */
@@ -176,7 +231,7 @@ static size_t log_prefix(char *dst, int prio)
 	struct timespec ts;
 	long ms;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
+	log_stamp_time(&ts, mono);
 	if (ts.tv_sec != stamp_sec) {
 		struct tm tm;
 
@@ -199,36 +254,32 @@ static size_t log_prefix(char *dst, int prio)
 	return o + level_len;
 }
 
-/* A message: printf-formatted (fmt, ap) or ready-made (text, len). */
+/* A message: printf-formatted (fmt, ap) or a request's fields (req). */
 struct log_msgsrc {
 	const char *fmt;
 	va_list *ap;
-	const char *text;
-	size_t len;
+	const struct log_request *req;
 };
+
+static size_t log_request_body(char *dst, const struct log_request *r);
 
 /* The message into @p dst (room for LOG_MSG_MAX + 1), cut at LOG_MSG_MAX.
  * @return its length. */
 static size_t log_body(char *dst, const struct log_msgsrc *m)
 {
-	size_t n;
+	int r;
 
-	if (m->fmt) {
-		/* m->fmt is log_msg()'s format argument, which the compiler checks
-		 * against its arguments at every call (log.h: format attribute) */
+	if (m->req)
+		return log_request_body(dst, m->req);
+	/* m->fmt is log_msg()'s format argument, which the compiler checks
+	 * against its arguments at every call (log.h: format attribute) */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
-		int r = vsnprintf(dst, LOG_MSG_MAX + 1, m->fmt, *m->ap);
+	r = vsnprintf(dst, LOG_MSG_MAX + 1, m->fmt, *m->ap);
 #pragma GCC diagnostic pop
-
-		if (r <= 0)
-			return 0;
-		n = (size_t)r;
-	} else {
-		n = m->len;
-		memcpy(dst, m->text, n < LOG_MSG_MAX ? n : LOG_MSG_MAX);
-	}
-	return n > LOG_MSG_MAX ? LOG_MSG_MAX : n;
+	if (r <= 0)
+		return 0;
+	return (size_t)r > LOG_MSG_MAX ? LOG_MSG_MAX : (size_t)r;
 }
 
 /* One line to the sink: batched on the loop thread, else written at once. */
@@ -249,8 +300,11 @@ static void log_put(int prio, const struct log_msgsrc *m)
 				 * its end */
 				if (log_used == 0)
 					event_active(log_flush_ev, EV_TIMEOUT, 0);
+				/* formatted in place: a request line too, with no
+				 * line on the stack to copy (docs/performance.md,
+				 * sixth round) */
 				dst = log_batch + log_used;
-				o = log_prefix(dst, prio);
+				o = log_prefix(dst, prio, m->req ? m->req->mono : NULL);
 				o += log_body(dst + o, m);
 				dst[o++] = '\n';
 				log_used += o;
@@ -260,7 +314,7 @@ static void log_put(int prio, const struct log_msgsrc *m)
 			pthread_mutex_unlock(&log_lock);
 		}
 		/* other threads (and a forked child) format outside the lock */
-		o = log_prefix(out, prio);
+		o = log_prefix(out, prio, NULL);
 		o += log_body(out + o, m);
 		out[o++] = '\n';
 		pthread_mutex_lock(&log_lock);
@@ -279,7 +333,7 @@ static void log_put(int prio, const struct log_msgsrc *m)
 void log_msg(int prio, const char *fmt, ...)
 {
 	va_list ap;
-	struct log_msgsrc m = { fmt, &ap, NULL, 0 };
+	struct log_msgsrc m = { fmt, &ap, NULL };
 
 	if ((prio == LOG_DEBUG && !log_debug) || log_sink == LOG_SINK_NONE)
 		return;
@@ -288,63 +342,86 @@ void log_msg(int prio, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Append @p s to a request line, cut at the line's end. */
+/* Append @p s to a request line, cut at the line's end. Its fields are short
+ * (an address, an id, a verb): a byte loop, not strnlen() and memcpy() per
+ * field (docs/performance.md, sixth round). */
 static size_t log_cat(char *dst, size_t o, const char *s)
 {
-	size_t n = strnlen(s, LOG_MSG_MAX - o);
-
-	memcpy(dst + o, s, n);
-	return o + n;
-}
-
-static size_t log_cat_long(char *dst, size_t o, long v)
-{
-	char digits[24];
-	size_t n = 0;
-	unsigned long u = v < 0 ? 0UL - (unsigned long)v : (unsigned long)v;
-
-	do {
-		digits[n++] = (char)('0' + u % 10);
-		u /= 10;
-	} while (u > 0);
-	if (v < 0)
-		digits[n++] = '-';
-	while (n > 0 && o < LOG_MSG_MAX)
-		dst[o++] = digits[--n];
+	while (*s != '\0' && o < LOG_MSG_MAX)
+		dst[o++] = *s++;
 	return o;
 }
 
-/* " key=value" fields of a request line. */
-static size_t log_kv(char *dst, size_t o, const char *key, const char *value)
+/* Append @p n bytes, cut at the line's end; inlined with a constant @p n, the
+ * common case is a fixed-size copy. */
+static inline size_t log_cat_n(char *dst, size_t o, const char *s, size_t n)
 {
-	return log_cat(dst, log_cat(dst, o, key), value);
+	if (n <= LOG_MSG_MAX - o) {
+		memcpy(dst + o, s, n);
+		return o + n;
+	}
+	memcpy(dst + o, s, LOG_MSG_MAX - o);
+	return LOG_MSG_MAX;
 }
 
-static size_t log_kv_long(char *dst, size_t o, const char *key, long value)
+/* A literal key (" session="), its length known at compile time. */
+#define LOG_KEY(dst, o, key) log_cat_n(dst, o, key, sizeof(key) - 1)
+
+/* Append @p v in decimal, cut at the line's end: counted first, then written
+ * from its last digit in place (no digit buffer to reverse; result= and us=
+ * are on every request line, docs/performance.md, sixth round). */
+static size_t log_cat_long(char *dst, size_t o, long v)
 {
-	return log_cat_long(dst, log_cat(dst, o, key), value);
+	unsigned long u = v < 0 ? 0UL - (unsigned long)v : (unsigned long)v, t = u;
+	size_t n = v < 0 ? 2 : 1, end;
+
+	while (t >= 10) {
+		t /= 10;
+		n++;
+	}
+	if (n > LOG_MSG_MAX - o) {
+		/* the line's end cuts it: the digits that fit, from the left */
+		char digits[24];
+
+		(void)log_cat_long(digits, 0, v);
+		return log_cat_n(dst, o, digits, LOG_MSG_MAX - o);
+	}
+	end = o + n;
+	do {
+		dst[--end] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u > 0);
+	if (v < 0)
+		dst[o] = '-';
+	return o + n;
+}
+
+/* The text of a request line into @p dst (room for LOG_MSG_MAX + 1).
+ * @return its length, at most LOG_MSG_MAX. */
+static size_t log_request_body(char *dst, const struct log_request *r)
+{
+	size_t o;
+
+	o = log_cat(dst, LOG_KEY(dst, 0, "client="), r->peer);
+	o = log_cat(dst, LOG_KEY(dst, o, " session="), r->session);
+	o = log_cat(dst, LOG_KEY(dst, o, " cmd="), r->cmd);
+	if (r->addr && r->addr[0])
+		o = log_cat(dst, LOG_KEY(dst, o, " addr="), r->addr);
+	o = log_cat_long(dst, LOG_KEY(dst, o, " result="), r->result);
+	o = log_cat(dst, LOG_KEY(dst, o, " status="), r->status);
+	if (r->delayed >= 0)
+		o = LOG_KEY(dst, log_cat_long(dst, LOG_KEY(dst, o, " delayed="), r->delayed), "s");
+	else
+		o = log_cat_long(dst, LOG_KEY(dst, o, " us="), r->us);
+	return o;
 }
 
 void log_request(const struct log_request *r)
 {
-	char line[LOG_MSG_MAX + 1];
-	struct log_msgsrc m = { NULL, NULL, line, 0 };
-	size_t o;
+	struct log_msgsrc m = { NULL, NULL, r };
 
 	if (log_sink == LOG_SINK_NONE)
 		return;
-	o = log_kv(line, 0, "client=", r->peer);
-	o = log_kv(line, o, " session=", r->session);
-	o = log_kv(line, o, " cmd=", r->cmd);
-	if (r->addr && r->addr[0])
-		o = log_kv(line, o, " addr=", r->addr);
-	o = log_kv_long(line, o, " result=", r->result);
-	o = log_kv(line, o, " status=", r->status);
-	if (r->delayed >= 0)
-		o = log_cat(line, log_kv_long(line, o, " delayed=", r->delayed), "s");
-	else
-		o = log_kv_long(line, o, " us=", r->us);
-	m.len = o;
 	log_put(LOG_INFO, &m);
 }
 

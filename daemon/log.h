@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <syslog.h>
+#include <time.h>
 
 enum log_sink {
 	LOG_SINK_SYSLOG = 0, /**< openlog() with LOG_MAIL (daemon mode) */
@@ -55,6 +56,11 @@ struct log_request {
 	const char *status;  /**< status= (RFC 3463) */
 	long us;             /**< us= when delayed < 0 */
 	long delayed;        /**< delayed=Ns when >= 0 (harvest.c) */
+	/** NULL, or a CLOCK_MONOTONIC reading taken just now (as the request
+	 *  ended, for us=): the event loop's line is then stamped from it and
+	 *  a per-round offset instead of reading the wall clock (log.c:
+	 *  log_stamp_time()). Ignored off the loop thread. */
+	const struct timespec *mono;
 };
 
 /**

@@ -2,6 +2,9 @@
  * test_d_log.c - daemon/log.c: log_escape() turns any client bytes into one
  * printable token (controls, space, backslash, NUL, CR/LF, 8-bit) and truncates
  * with "..." without overflowing; log_msg() honours the debug switch.
+ * log_request() writes what the printf format wrote, byte for byte, cut at any
+ * octet, in the batch and directly; a request line's stamp derived from its
+ * monotonic reading is that reading's wall-clock time to the millisecond.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,7 +13,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 #include <event2/event.h>
@@ -189,6 +194,198 @@ static void test_log_request(void **state)
 	assert_int_equal(strchr(p, '\n') - p, 2047);
 }
 
+/* Everything written to fd 2 while @p fn runs (direct, or through the batch of
+ * an event loop when @p batched). */
+static size_t capture(void (*fn)(void *), void *arg, int batched, char *out, size_t size)
+{
+	struct event_base *base = event_base_new();
+	int fds[2], saved;
+	size_t used = 0;
+	ssize_t n;
+
+	assert_non_null(base);
+	assert_int_equal(pipe(fds), 0);
+	assert_true(fcntl(fds[1], F_SETPIPE_SZ, 1 << 20) >= (1 << 18));
+	saved = dup(2);
+	dup2(fds[1], 2);
+	log_init(LOG_SINK_STDERR, 0);
+	if (batched)
+		assert_int_equal(log_attach(base), 0);
+	fn(arg);
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	log_detach();
+	dup2(saved, 2);
+	close(saved);
+	close(fds[1]);
+	while ((n = read(fds[0], out + used, size - 1 - used)) > 0)
+		used += (size_t)n;
+	close(fds[0]);
+	out[used] = '\0';
+	event_base_free(base);
+	return used;
+}
+
+struct req_case {
+	struct log_request r;
+	long mono_sec;
+};
+
+static void log_one(void *arg)
+{
+	log_request(&((struct req_case *)arg)->r);
+}
+
+/* The message after "]: " of the one line in @p out. */
+static const char *message(const char *out)
+{
+	const char *p = strstr(out, "]: ");
+	const char *nl;
+
+	assert_non_null(p);
+	nl = strchr(p, '\n');
+	assert_non_null(nl);
+	assert_string_equal(nl, "\n");
+	return p + 3;
+}
+
+/* Every field and key cut at every octet near the 2047-octet end, in the
+ * batch and directly: the printf format's text, cut where it was cut. */
+static void test_log_request_like_printf(void **state)
+{
+	static char peer[2100], want[4096], out[8192];
+
+	memset(peer, 'p', sizeof peer);
+	for (size_t plen = 1960; plen <= 2047; plen++) {
+		for (int batched = 0; batched < 2; batched++) {
+			struct req_case c = { .r = { .peer = peer, .session = "S0123456",
+						     .cmd = "CERT", .addr = "bob@example.org",
+						     .result = 250, .status = "2.0.0",
+						     .us = -123456, .delayed = -1 } };
+			const char *m;
+
+			peer[plen] = '\0';
+			snprintf(want, sizeof want, "client=%s session=%s cmd=%s addr=%s result=%d "
+					     "status=%s us=%ld", peer, c.r.session, c.r.cmd,
+				 c.r.addr, c.r.result, c.r.status, c.r.us);
+			want[2047] = '\0'; /* where a message is cut */
+			capture(log_one, &c, batched, out, sizeof out);
+			m = message(out);
+			assert_int_equal(strlen(m) - 1, strlen(want));
+			assert_memory_equal(m, want, strlen(want));
+			/* and the delayed form */
+			c.r.delayed = 7;
+			c.r.addr = NULL;
+			snprintf(want, sizeof want, "client=%s session=%s cmd=%s result=%d "
+					     "status=%s delayed=%lds", peer, c.r.session, c.r.cmd,
+				 c.r.result, c.r.status, c.r.delayed);
+			want[2047] = '\0';
+			capture(log_one, &c, batched, out, sizeof out);
+			m = message(out);
+			assert_int_equal(strlen(m) - 1, strlen(want));
+			assert_memory_equal(m, want, strlen(want));
+			peer[plen] = 'p';
+		}
+	}
+}
+
+/* Numbers at every digit count and both signs, as printf writes them. */
+static void test_log_request_numbers(void **state)
+{
+	static char want[256], out[8192];
+	const long vals[] = { 0, 1, 9, 10, 99, 100, 999, 1000, 123456789, -1, -9, -10, -100,
+			      2147483647L, -2147483647L - 1, LONG_MAX, LONG_MIN };
+
+	for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+		for (int delayed = 0; delayed < 2; delayed++) {
+			struct req_case c = { .r = { .peer = "p", .session = "S", .cmd = "X",
+						     .status = "-", .us = vals[i],
+						     .delayed = delayed ? vals[i] : -1 } };
+
+			c.r.result = vals[i] >= INT_MIN && vals[i] <= INT_MAX ? (int)vals[i] : 0;
+			if (delayed && vals[i] < 0)
+				continue; /* negative: us= */
+			if (delayed)
+				snprintf(want, sizeof want, "client=p session=S cmd=X result=%d "
+					 "status=- delayed=%lds\n", c.r.result, vals[i]);
+			else
+				snprintf(want, sizeof want, "client=p session=S cmd=X result=%d "
+					 "status=- us=%ld\n", c.r.result, vals[i]);
+			capture(log_one, &c, 1, out, sizeof out);
+			assert_string_equal(message(out), want);
+		}
+	}
+}
+
+/* A stamp "YYYY-MM-DDTHH:MM:SS.mmmZ" as milliseconds since the epoch. */
+static long long stamp_ms(const char *line)
+{
+	struct tm tm;
+	int ms = -1, used = 0;
+
+	memset(&tm, 0, sizeof tm);
+	assert_int_equal(sscanf(line, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ %n", &tm.tm_year, &tm.tm_mon,
+				&tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms, &used), 7);
+	assert_int_equal(used, 25);
+	assert_true(ms >= 0 && ms <= 999);
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	return (long long)timegm(&tm) * 1000 + ms;
+}
+
+static long long ts_ms(const struct timespec *t)
+{
+	return (long long)t->tv_sec * 1000 + t->tv_nsec / 1000000;
+}
+
+/* A batched request line with a monotonic reading is stamped with that
+ * reading's wall-clock time (also for readings in the past, whatever their
+ * nanoseconds); a line written directly reads the wall clock. */
+static void test_log_request_stamp(void **state)
+{
+	static char out[8192];
+	const long nsecs[] = { 0, 1, 499999999, 999999999 };
+
+	for (size_t i = 0; i < sizeof nsecs / sizeof nsecs[0]; i++) {
+		for (int batched = 0; batched < 2; batched++) {
+			struct timespec r0, m0, m, r1, want;
+			struct req_case c = { .r = { .peer = "p", .session = "S", .cmd = "CERT",
+						     .result = 250, .status = "2.0.0", .us = 1,
+						     .delayed = -1, .mono = &m } };
+			long long got;
+
+			clock_gettime(CLOCK_REALTIME, &r0);
+			clock_gettime(CLOCK_MONOTONIC, &m0);
+			/* 3 to 4 seconds ago */
+			m.tv_sec = m0.tv_sec - 4;
+			m.tv_nsec = nsecs[i];
+			capture(log_one, &c, batched, out, sizeof out);
+			clock_gettime(CLOCK_REALTIME, &r1);
+			assert_string_equal(message(out), "client=p session=S cmd=CERT "
+							  "result=250 status=2.0.0 us=1\n");
+			got = stamp_ms(out);
+			if (!batched) {
+				/* not on the loop: the wall clock now */
+				assert_true(got >= ts_ms(&r0) && got <= ts_ms(&r1));
+				continue;
+			}
+			/* r0 + (m - m0), give or take the reads around it */
+			want.tv_sec = r0.tv_sec + (m.tv_sec - m0.tv_sec);
+			want.tv_nsec = r0.tv_nsec + (m.tv_nsec - m0.tv_nsec);
+			while (want.tv_nsec < 0) {
+				want.tv_nsec += 1000000000L;
+				want.tv_sec--;
+			}
+			while (want.tv_nsec >= 1000000000L) {
+				want.tv_nsec -= 1000000000L;
+				want.tv_sec++;
+			}
+			assert_true(got >= ts_ms(&want) - 1);
+			assert_true(got <= ts_ms(&want) + (ts_ms(&r1) - ts_ms(&r0)) + 1);
+			assert_true(got < ts_ms(&r0) - 2900);
+		}
+	}
+}
+
 static void *other_thread(void *arg)
 {
 	log_msg(LOG_INFO, "from a worker");
@@ -286,6 +483,9 @@ int main(void)
 		cmocka_unit_test(test_log_batch),
 		cmocka_unit_test(test_log_long_line),
 		cmocka_unit_test(test_log_request),
+		cmocka_unit_test(test_log_request_like_printf),
+		cmocka_unit_test(test_log_request_stamp),
+		cmocka_unit_test(test_log_request_numbers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
