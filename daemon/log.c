@@ -171,8 +171,8 @@ static const char *log_level_name(int prio)
  * The time of a batched line (log_lock held). A request line brings the
  * CLOCK_MONOTONIC reading its dispatcher took as the request ended (struct
  * log_request .mono); its wall-clock time is that reading plus REALTIME -
- * MONOTONIC, sampled once per event-loop round (per batch) and at least once a
- * second of monotonic time: one clock_gettime() per request line saved
+ * MONOTONIC, sampled once per event-loop round (per batch) and again when the
+ * monotonic second changes: one clock_gettime() per request line saved
  * (docs/performance.md, sixth round). Why that is the same time to the stamp's
  * precision: the stamp shows milliseconds, truncated. NTP slews CLOCK_REALTIME
  * and CLOCK_MONOTONIC alike (adjtimex frequency changes apply to both; only
@@ -182,8 +182,8 @@ static const char *log_level_name(int prio)
  * sampled the offset (tens of nanoseconds), and .mono is read nanoseconds
  * before the old clock_gettime(CLOCK_REALTIME) here was: the printed
  * millisecond differs only when a millisecond boundary falls in that window,
- * as it would for any read a few instructions earlier. A step shows in the
- * next round (within a second at most) instead of at once.
+ * as it would for any read a few instructions earlier. A step shows from the
+ * next round or the next monotonic second, whichever comes first.
  */
 static void log_stamp_time(struct timespec *ts, const struct timespec *mono)
 {
@@ -191,7 +191,7 @@ static void log_stamp_time(struct timespec *ts, const struct timespec *mono)
 		clock_gettime(CLOCK_REALTIME, ts);
 		return;
 	}
-	if (!log_off_fresh || mono->tv_sec > log_off_at + 1) {
+	if (!log_off_fresh || mono->tv_sec > log_off_at) {
 		struct timespec r, m;
 
 		clock_gettime(CLOCK_REALTIME, &r);
