@@ -66,7 +66,7 @@ struct cert_sink {
 struct cert_walk {
 	struct runtime *rt;           /**< borrowed: the caller holds it */
 	const struct sc_addr *addr;
-	const char *key;              /**< the address's lookup key (URL mode) */
+	const char *key;              /**< sc_addr_key() of addr: looked up, logged, put in URLs */
 	int chain;                    /**< CERS: leaf and chain; CERT: leaf only */
 	time_t now;
 	enum cert_outcome outcome;

@@ -456,14 +456,28 @@ sc_status sc_repo_lookup_ex(sc_repo *r, const struct sc_addr *addr, time_t now,
 {
 	char key[SC_ADDR_KEY_MAX];
 	size_t keylen;
+
+	SC_ENSURE_ARG(addr);
+	SC_TRY(make_key(addr, key, sizeof key, &keylen));
+	return sc_repo_lookup_key(r, key, keylen, now, crls, flags, fn, arg);
+}
+
+sc_status sc_repo_lookup_key(sc_repo *r, const char *key, size_t keylen, time_t now,
+			     const sc_crlset *crls, unsigned flags, sc_repo_entry_fn fn, void *arg)
+{
 	struct pick p = { .now = now, .crls = crls, .fn = fn, .arg = arg };
+	char own[SC_ADDR_KEY_MAX];
 	sc_status st;
 
 	SC_ENSURE_ARG(r);
-	SC_ENSURE_ARG(addr);
+	SC_ENSURE_ARG(key);
 	SC_ENSURE_ARG(fn);
+	SC_ENSURE(keylen > 0 && keylen < SC_ADDR_KEY_MAX, SC_ERR_ARG);
 	SC_ENSURE(!(flags & ~(unsigned)SC_REPO_LOOKUP_LEAF), SC_ERR_ARG);
-	SC_TRY(make_key(addr, key, sizeof key, &keylen));
+	/* backends may hand the key on as the entries' NUL-terminated key */
+	memcpy(own, key, keylen);
+	own[keylen] = '\0';
+	key = own;
 	repo_read_lock(r);
 	if (flags && r->be->lookup_ex)
 		st = r->be->lookup_ex(r->state, key, keylen, flags, pick_visit, &p);

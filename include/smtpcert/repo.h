@@ -258,6 +258,19 @@ SC_MUST_CHECK sc_status sc_repo_lookup_ex(sc_repo *r, const struct sc_addr *addr
 					  sc_repo_entry_fn fn, void *arg);
 
 /**
+ * sc_repo_lookup_ex() by the address's key, for a caller that made it already
+ * (smtpcertd logs it): the lookup then does not make it again.
+ * @param key what sc_addr_key() wrote for the address (@p keylen octets, no
+ *        NUL needed). Any other string is looked up as it is: every backend
+ *        escapes keys, so it can only find what was stored under that string.
+ * @return as sc_repo_lookup_ex(); SC_ERR_ARG for an empty key or one of
+ *         SC_ADDR_KEY_MAX octets or more (no key is that long).
+ */
+SC_MUST_CHECK sc_status sc_repo_lookup_key(sc_repo *r, const char *key, size_t keylen,
+					   time_t now, const sc_crlset *crls, unsigned flags,
+					   sc_repo_entry_fn fn, void *arg);
+
+/**
  * Store @p c (leaf + chain) under @p addr. Storing the same leaf again replaces
  * its entry (and chain). Atomic: a concurrent lookup sees the old or the new state.
  * @return SC_OK; SC_ERR_PERM (opened read-only); SC_ERR_IO; SC_ERR_TOO_LONG;

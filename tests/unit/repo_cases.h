@@ -341,6 +341,66 @@ static void case_leaf_only(void **state)
 	sc_repo_close(r);
 }
 
+/* sc_repo_lookup_key(): by the key the caller made, the same answer as by the
+ * address; any other string finds nothing (each backend escapes it: no path,
+ * no filter wildcard), and no key is empty or SC_ADDR_KEY_MAX long. */
+static void case_by_key(void **state)
+{
+	static const char *const strangers[] = {
+		"Alice@example.test", "*@example.test", "alice*", "*",
+		"../alice@example.test", "alice@example.test/../x", "alice@example.test\\",
+		"(alice@example.test)", "alice@example.test)(mail=*",
+	};
+	sc_repo *r = open_repo(SC_REPO_CREATE);
+	sc_cert *c = mk_cert((struct tc_cert_opts){ 0 }, 1, NULL);
+	struct sc_addr a = A("Alice@Example.TEST");
+	char key[SC_ADDR_KEY_MAX + 8];
+	size_t keylen;
+	struct got g, want;
+
+	(void)state;
+	store(r, "alice@example.test", c);
+	assert_int_equal(sc_addr_key(&a, key, sizeof key, &keylen), SC_OK);
+	assert_string_equal(key, "alice@example.test");
+	assert_int_equal(lookup(r, "alice@example.test", NULL, &want), SC_OK);
+	memset(&g, 0, sizeof g);
+	assert_int_equal(sc_repo_lookup_key(r, key, keylen, time(NULL), NULL, 0, got_fn, &g),
+			 SC_OK);
+	assert_int_equal(g.calls, 1);
+	assert_memory_equal(g.fp, want.fp, 32);
+	assert_int_equal(g.n_der, want.n_der);
+	assert_string_equal(g.key, "alice@example.test");
+	/* the leaf only, and a key that is not NUL-terminated where it ends */
+	memcpy(key + keylen, "XYZ", 4);
+	memset(&g, 0, sizeof g);
+	assert_int_equal(sc_repo_lookup_key(r, key, keylen, time(NULL), NULL,
+					    SC_REPO_LOOKUP_LEAF, got_fn, &g), SC_OK);
+	assert_int_equal(g.calls, 1);
+	assert_memory_equal(g.fp, want.fp, 32);
+	for (size_t i = 0; i < sizeof strangers / sizeof strangers[0]; i++) {
+		memset(&g, 0, sizeof g);
+		if (sc_repo_lookup_key(r, strangers[i], strlen(strangers[i]), time(NULL), NULL, 0,
+				       got_fn, &g) != SC_ERR_NOT_FOUND || g.calls != 0)
+			fail_msg("key \"%s\" found something", strangers[i]);
+	}
+	/* the arguments */
+	memset(key, 'a', sizeof key);
+	assert_int_equal(sc_repo_lookup_key(r, key, SC_ADDR_KEY_MAX, time(NULL), NULL, 0, got_fn,
+					    &g), SC_ERR_ARG);
+	assert_int_equal(sc_repo_lookup_key(r, key, 0, time(NULL), NULL, 0, got_fn, &g),
+			 SC_ERR_ARG);
+	assert_int_equal(sc_repo_lookup_key(r, NULL, 5, time(NULL), NULL, 0, got_fn, &g),
+			 SC_ERR_ARG);
+	assert_int_equal(sc_repo_lookup_key(r, "alice@example.test", 18, time(NULL), NULL, 1u << 7,
+					    got_fn, &g), SC_ERR_ARG);
+	assert_int_equal(sc_repo_lookup_key(r, "alice@example.test", 18, time(NULL), NULL, 0, NULL,
+					    &g), SC_ERR_ARG);
+	assert_int_equal(sc_repo_lookup_key(NULL, "alice@example.test", 18, time(NULL), NULL, 0,
+					    got_fn, &g), SC_ERR_ARG);
+	sc_cert_free(c);
+	sc_repo_close(r);
+}
+
 static void case_ties(void **state)
 {
 	sc_repo *r = open_repo(SC_REPO_CREATE);
@@ -650,6 +710,7 @@ static void case_create_parents(void **state)
 	cmocka_unit_test_setup_teardown(case_store_lookup, fx_setup, fx_teardown),       \
 	cmocka_unit_test_setup_teardown(case_newest_valid, fx_setup, fx_teardown),       \
 	cmocka_unit_test_setup_teardown(case_leaf_only, fx_setup, fx_teardown),          \
+	cmocka_unit_test_setup_teardown(case_by_key, fx_setup, fx_teardown),             \
 	cmocka_unit_test_setup_teardown(case_ties, fx_setup, fx_teardown),               \
 	cmocka_unit_test_setup_teardown(case_replace_and_remove, fx_setup, fx_teardown), \
 	cmocka_unit_test_setup_teardown(case_list_order, fx_setup, fx_teardown),         \
