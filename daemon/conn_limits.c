@@ -27,22 +27,11 @@
 
 static struct event *conn_limits_ev;
 
-/*
- * Seconds, for whole-second limits: every caller (conn.c: started, conn_io.c:
- * line_start, the sweep below) stores or compares whole seconds of this one
- * clock. CLOCK_MONOTONIC_COARSE is the time of the last timer tick (1-4 ms
- * old, clock_getres()) and costs a quarter of CLOCK_MONOTONIC (~6 ns against
- * ~31 ns on the test host, docs/performance.md, sixth round: one reading per
- * read of a connection's pipelined commands). Both ends of an interval come
- * from it, so a timeout of N seconds still cuts between N and N + 2 seconds
- * after its start; its lower bound moves by at most one tick (N - 4 ms), far
- * below the once-a-second sweep's own precision.
- */
 long conn_limits_now(void)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	/* never 0: line_start 0 means "no line" */
 	return (long)ts.tv_sec + 1;
 }
