@@ -9,7 +9,8 @@
  * ready connections are known before the first is answered, and one
  * sc_repo_prefetch() lets their misses overlap. The batch's event is made
  * active by the first connection that joins it, so libevent runs it after the
- * read callbacks of everything epoll reported in the same round.
+ * read callbacks of everything epoll reported in the same round; a full batch
+ * runs at once, so connections are answered in the order they were read.
  */
 #include <stdlib.h>
 
@@ -77,9 +78,15 @@ int conn_batch_add(struct conn *c, int drained)
 	/* nothing to overlap with `repository_index = no` or lookups on workers
 	 * (a runtime of dir: stores only, or one whose index is still being
 	 * built, is batched all the same: the prefetch then does nothing) */
-	if (!batch_ev || batch_n == CONN_BATCH_MAX || !c->s.rt->repository_index ||
-	    cert_job_wanted(c->s.rt))
+	if (!batch_ev || !c->s.rt->repository_index || cert_job_wanted(c->s.rt))
 		return 0;
+	/* Full: its connections are answered now, before this one, which starts
+	 * the next batch. Answered after the round instead, the connections that
+	 * epoll reported first would wait for all the others: at 256 x 16 an
+	 * eighth of the connections waited a whole round more, which set the
+	 * p99 (docs/performance.md, sixth round). */
+	if (batch_n == CONN_BATCH_MAX)
+		conn_batch_run(-1, 0, NULL);
 	if (batch_n == 0)
 		event_active(batch_ev, EV_TIMEOUT, 0);
 	batch[batch_n++] = c;

@@ -699,9 +699,10 @@ static void test_batch_closed_while_parked(void **state)
 }
 
 /* A full batch: the connection after CONN_BATCH_MAX (conn_batch.c: as many as
- * SC_REPO_PREFETCH_MAX) is answered at once, not parked; two CERTs each, so
- * the prefetch's argument list fills halfway through the batch. Every one of
- * them gets its own two answers, in order, in one round. */
+ * SC_REPO_PREFETCH_MAX) has the full batch answered at once, in the order its
+ * connections were read, before it; it then waits in the next batch. Two
+ * CERTs each, so the prefetch's argument list fills halfway through the
+ * batch. Every one of them gets its own two answers, in order. */
 static void test_batch_full(void **state)
 {
 	enum { NC = SC_REPO_PREFETCH_MAX + 1 };
@@ -717,30 +718,31 @@ static void test_batch_full(void **state)
 	fix.rt->max_connections = saved;
 	for (int i = 0; i < NC - 1; i++)
 		park(fds[i], cs[i], two);
-	write_now(fds[NC - 1], two);
-	conn_event_cb(cs[NC - 1]->tr.fd, EV_READ, cs[NC - 1]);
-	assert_false(cs[NC - 1]->batched);
+	/* nothing is answered while the batch fills */
+	memset(&r, 0, sizeof r);
+	rx_now(fds[0], &r);
+	assert_int_equal(r.len, 0);
+	park(fds[NC - 1], cs[NC - 1], two);
 	for (int i = 0; i < NC; i++) {
 		memset(&r, 0, sizeof r);
 		rx_now(fds[i], &r);
-		if (i < NC - 1) {
-			assert_int_equal(r.len, 0);
+		if (i == NC - 1) {
+			assert_int_equal(r.len, 0); /* the next batch's */
 			continue;
 		}
-		assert_non_null(strstr(r.buf, alice_reply_end));
-		assert_string_equal(strstr(r.buf, alice_reply_end) + strlen(alice_reply_end),
-				    not_found);
-	}
-	loop_once();
-	for (int i = 0; i < NC - 1; i++) {
 		assert_false(cs[i]->batched);
-		memset(&r, 0, sizeof r);
-		rx_now(fds[i], &r);
 		assert_true(strncmp(r.buf, "250------BEGIN CERTIFICATE-----\r\n", 33) == 0);
 		assert_non_null(strstr(r.buf, alice_reply_end));
 		assert_string_equal(strstr(r.buf, alice_reply_end) + strlen(alice_reply_end),
 				    not_found);
 	}
+	loop_once();
+	assert_false(cs[NC - 1]->batched);
+	memset(&r, 0, sizeof r);
+	rx_now(fds[NC - 1], &r);
+	assert_true(strncmp(r.buf, "250------BEGIN CERTIFICATE-----\r\n", 33) == 0);
+	assert_non_null(strstr(r.buf, alice_reply_end));
+	assert_string_equal(strstr(r.buf, alice_reply_end) + strlen(alice_reply_end), not_found);
 	for (int i = 0; i < NC; i++)
 		close(fds[i]);
 	close_and_drain(-1);
