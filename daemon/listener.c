@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -168,6 +169,24 @@ static void listener_resume(evutil_socket_t fd, short what, void *arg)
 	listener_pause(0);
 }
 
+/*
+ * No Nagle delay on a client's connection (RFC 896; RFC 1122 4.2.3.4 allows
+ * turning it off). The daemon already sends a round's replies in one write
+ * (conn_io.c), so Nagle has nothing to coalesce; it could only hold a write's
+ * tail (one that did not fit the socket buffer at once) behind unacknowledged
+ * data until the client's ACK, which a client waiting for the whole answer
+ * may delay. The fixed-reply ceiling of bench/ sets it too, and with it the
+ * connections of a 256 x 16 run are served more evenly (docs/performance.md,
+ * sixth round). A refusal is harmless: only some replies may wait.
+ */
+void listener_nodelay(int fd, const struct sockaddr *sa)
+{
+	int on = 1;
+
+	if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+}
+
 static void listener_accept(evutil_socket_t lfd, short what, void *arg)
 {
 	for (int i = 0; i < LISTENER_BURST; i++) {
@@ -176,6 +195,7 @@ static void listener_accept(evutil_socket_t lfd, short what, void *arg)
 		int fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd >= 0) {
+			listener_nodelay(fd, (const struct sockaddr *)&ss);
 			conn_accept(fd, (struct sockaddr *)&ss, len);
 			continue;
 		}

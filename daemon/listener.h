@@ -8,6 +8,7 @@
 #define SMTPCERTD_LISTENER_H
 
 #include <stddef.h>
+#include <sys/socket.h>
 #include <event2/event.h>
 #include <smtpcert/smtpcert.h>
 
@@ -27,6 +28,10 @@ SC_MUST_CHECK sc_status listener_start(struct event_base *base);
 
 /** Close every listening socket (SIGTERM, exit). */
 void listener_close_all(void);
+
+/** TCP_NODELAY on an accepted client socket @p fd whose peer is @p sa (TCP
+ *  only; refusal is harmless). Called for every accept; exposed for the tests. */
+void listener_nodelay(int fd, const struct sockaddr *sa);
 
 /** Split "host:port" / "[v6]:port". Exposed for the unit tests.
  *  @return SC_OK or SC_ERR_SYNTAX. */

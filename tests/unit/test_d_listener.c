@@ -1,7 +1,8 @@
 /*
  * test_d_listener.c - daemon/listener.c: parsing `listen` entries (IPv4, [IPv6],
  * wildcard, malformed), binding port 0 on loopback and reporting the bound
- * address, and failing cleanly on a bad entry or an address in use.
+ * address, failing cleanly on a bad entry or an address in use, and Nagle off
+ * on accepted TCP connections.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +11,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "listener.h"
 
@@ -97,12 +102,54 @@ static void test_bind_errors(void **state)
 	assert_null(listener_name(0));
 }
 
+static int nodelay_of(int fd)
+{
+	int v = -1;
+	socklen_t len = sizeof v;
+
+	assert_int_equal(getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &len), 0);
+	return v;
+}
+
+/* An accepted loopback connection gets TCP_NODELAY; a UNIX socket is left
+ * alone (and nothing fails). */
+static void test_nodelay(void **state)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t len = sizeof sa;
+	int lfd = socket(AF_INET, SOCK_STREAM, 0), cfd = socket(AF_INET, SOCK_STREAM, 0), afd;
+	int sv[2];
+	struct sockaddr un = { .sa_family = AF_UNIX };
+
+	(void)state;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_true(lfd >= 0 && cfd >= 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+	assert_int_equal(listen(lfd, 1), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &len), 0);
+	assert_int_equal(connect(cfd, (struct sockaddr *)&sa, sizeof sa), 0);
+	len = sizeof sa;
+	afd = accept(lfd, (struct sockaddr *)&sa, &len);
+	assert_true(afd >= 0);
+	assert_int_equal(nodelay_of(afd), 0); /* the kernel's default */
+	listener_nodelay(afd, (struct sockaddr *)&sa);
+	assert_int_not_equal(nodelay_of(afd), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	listener_nodelay(sv[0], &un);
+	close(sv[0]);
+	close(sv[1]);
+	close(afd);
+	close(cfd);
+	close(lfd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_split),
 		cmocka_unit_test(test_bind_port0),
 		cmocka_unit_test(test_bind_errors),
+		cmocka_unit_test(test_nodelay),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
