@@ -1,6 +1,8 @@
 /*
- * addr.c - mailbox parsing (RFC 5321 4.1.2, RFC 6531 3.3), domain checks and the
- * normalised lookup key every repository indexes on (see smtpcert/addr.h).
+ * addr.c - mailbox parsing (RFC 5321 4.1.2, RFC 6531 3.3) and domain checks
+ * (see smtpcert/addr.h). What is derived from a parsed address (the normalised
+ * lookup key every repository indexes on, the canonical spelling, comparisons)
+ * is lib/addr_key.c.
  *
  * Pure functions on caller-owned memory, no allocation: used by smtpcertd for
  * CERT/CERS/CERC/RCPT arguments, by the certificate module for subjectAltName
@@ -14,8 +16,8 @@
  *   accepted inside brackets and ignored, as RFC 5321 4.1.2 and Appendix C tell
  *   servers to do for MAIL/RCPT; its domains must still be valid.
  * - A trailing dot in the domain is rejected ("user@example.test." is not a
- *   Mailbox in RFC 5321 4.1.2); sc_domain_equal() ignores one so DNS-style names
- *   from elsewhere still compare equal.
+ *   Mailbox in RFC 5321 4.1.2); sc_domain_equal() (lib/addr_key.c) ignores one
+ *   so DNS-style names from elsewhere still compare equal.
  * - An empty quoted local part ("\"\"@d") is grammatical but names nobody we would
  *   hold a certificate for: rejected as "empty local part".
  * - The 64-octet local-part limit (RFC 5321 4.5.3.1.1) is applied to the
@@ -52,17 +54,10 @@ static int is_digit(unsigned char c)
 }
 
 /*
- * What each octet is, one table load per octet (a strchr() per octet was a
- * tenth of the address work of every CERT, and the bit table after it still
- * most of the key's checks; docs/performance.md, sixth round). The table is
- * written out by the preprocessor from the definitions:
- * - OCTET_ATEXT: RFC 5322 3.2.3 atext, ASCII part: ALPHA / DIGIT /
- *   "!#$%&'*+-/=?^_`{|}~". RFC 6531 3.3 adds UTF8-non-ascii (checked by the
- *   callers, since whether it is allowed depends on the flags).
- * - OCTET_LETDIG: RFC 5321 4.1.2 Let-dig, ALPHA / DIGIT.
+ * The octet class table (what each octet is; lib/addr_int.h says why a table
+ * and what ADDR_OCTET_ATEXT and ADDR_OCTET_LETDIG mean), written out by the
+ * preprocessor here, once, from the grammar's definitions.
  */
-#define OCTET_ATEXT 1u
-#define OCTET_LETDIG 2u
 #define LETDIG(c) \
 	(((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z') || ((c) >= '0' && (c) <= '9'))
 #define ATEXT_SPECIAL(c) \
@@ -70,19 +65,10 @@ static int is_digit(unsigned char c)
 	 (c) == '*' || (c) == '+' || (c) == '-' || (c) == '/' || (c) == '=' || (c) == '?' || \
 	 (c) == '^' || (c) == '_' || (c) == '`' || (c) == '{' || (c) == '|' || (c) == '}' || \
 	 (c) == '~')
-#define OCTET_CLASS(c) (LETDIG(c) ? OCTET_ATEXT | OCTET_LETDIG : ATEXT_SPECIAL(c) ? OCTET_ATEXT : 0)
-/* F(c) for c = 0..255, as initialisers */
-#define T4(F, c) F(c), F((c) + 1), F((c) + 2), F((c) + 3)
-#define T16(F, c) T4(F, c), T4(F, (c) + 4), T4(F, (c) + 8), T4(F, (c) + 12)
-#define T64(F, c) T16(F, c), T16(F, (c) + 16), T16(F, (c) + 32), T16(F, (c) + 48)
-#define T256(F) T64(F, 0), T64(F, 64), T64(F, 128), T64(F, 192)
+#define OCTET_CLASS(c) \
+	(LETDIG(c) ? ADDR_OCTET_ATEXT | ADDR_OCTET_LETDIG : ATEXT_SPECIAL(c) ? ADDR_OCTET_ATEXT : 0)
 
-static const unsigned char octet_class[256] = { T256(OCTET_CLASS) };
-
-static int is_atext(unsigned char c)
-{
-	return octet_class[c] & OCTET_ATEXT;
-}
+const unsigned char sc_addr_octet_class[256] = { ADDR_T256(OCTET_CLASS) };
 
 /* RFC 5321 4.1.2 qtextSMTP: %d32-33 / %d35-91 / %d93-126. */
 static int is_qtext(unsigned char c)
@@ -98,8 +84,6 @@ static int has_high_byte(const char *s, size_t len)
 	return 0;
 }
 
-#define ONES 0x0101010101010101ULL
-#define HIGHS 0x8080808080808080ULL
 #define SCAN_NUL 1u
 #define SCAN_HIGH 2u
 
@@ -107,8 +91,9 @@ static int has_high_byte(const char *s, size_t len)
  * The two checks that precede the grammar, in one pass and eight octets at a
  * time: is there a NUL, is there an octet >= 0x80 (a memchr() and a loop per
  * octet were two passes over every CERT argument; docs/performance.md, sixth
- * round). A word has a zero octet exactly when (w - ONES) & ~w & HIGHS is not
- * zero; a final word overlapping the previous one covers the tail.
+ * round). A word has a zero octet exactly when (w - ADDR_ONES) & ~w &
+ * ADDR_HIGHS is not zero; a final word overlapping the previous one covers the
+ * tail.
  * @return SCAN_NUL and/or SCAN_HIGH.
  */
 static unsigned scan_nul_high(const char *s, size_t len)
@@ -131,13 +116,13 @@ static unsigned scan_nul_high(const char *s, size_t len)
 	}
 	for (i = 0; i + 8 < len; i += 8) {
 		memcpy(&w, s + i, 8);
-		zero |= (w - ONES) & ~w;
+		zero |= (w - ADDR_ONES) & ~w;
 		high |= w;
 	}
 	memcpy(&w, s + len - 8, 8);
-	zero |= (w - ONES) & ~w;
+	zero |= (w - ADDR_ONES) & ~w;
 	high |= w;
-	return ((zero & HIGHS) ? SCAN_NUL : 0) | ((high & HIGHS) ? SCAN_HIGH : 0);
+	return ((zero & ADDR_HIGHS) ? SCAN_NUL : 0) | ((high & ADDR_HIGHS) ? SCAN_HIGH : 0);
 }
 
 /* Dot-string (RFC 5321 4.1.2) over already validated bytes; UTF-8 counts as atext
@@ -152,7 +137,7 @@ static int is_dot_atom(const char *s, size_t n)
 		if (c == '.') {
 			if (s[i + 1] == '.')
 				return 0;
-		} else if (c < 0x80 && !is_atext(c)) {
+		} else if (c < 0x80 && !sc_addr_is_atext(c)) {
 			return 0;
 		}
 	}
@@ -190,7 +175,7 @@ static sc_status domain_check(const char *s, size_t len, int utf8_ok, const char
 		while (i < len && s[i] != '.') {
 			unsigned char c = (unsigned char)s[i];
 
-			if (octet_class[c] & OCTET_LETDIG) {
+			if (sc_addr_octet_class[c] & ADDR_OCTET_LETDIG) {
 				i++; /* nearly every octet */
 				continue;
 			}
@@ -422,7 +407,7 @@ static sc_status parse_dot_string(const char **pp, const char *end, char *local,
 		unsigned char c = (unsigned char)*p;
 		size_t k = 1;
 
-		if (is_atext(c)) {
+		if (sc_addr_is_atext(c)) {
 			/* nearly every octet */
 		} else if (c == '.') {
 			if (p == start)
@@ -545,307 +530,4 @@ sc_status sc_addr_parse(const char *s, size_t len, unsigned flags, struct sc_add
 	if (why)
 		*why = reason;
 	return rc;
-}
-
-/* Bounded output for key/format: records overflow instead of writing past size. */
-struct out {
-	char *buf;
-	size_t size, len;
-};
-
-static void out_put(struct out *o, char c)
-{
-	if (o->len + 1 < o->size)
-		o->buf[o->len] = c;
-	o->len++;
-}
-
-static char fold(char c)
-{
-	return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-}
-
-/* Local part in canonical spelling (RFC 5321 4.1.2 Dot-string when @p atom, else
- * a Quoted-string escaping only what qtextSMTP excludes), optionally case-folded. */
-static void out_local(struct out *o, const char *l, size_t n, int atom, int lower)
-{
-	int q = !atom;
-
-	if (q)
-		out_put(o, '"');
-	for (size_t i = 0; i < n; i++) {
-		if (q && (l[i] == '"' || l[i] == '\\'))
-			out_put(o, '\\');
-		/* Bytes of UTF-8 sequences are >= 0x80, so folding A-Z never touches them. */
-		out_put(o, lower ? fold(l[i]) : l[i]);
-	}
-	if (q)
-		out_put(o, '"');
-}
-
-static sc_status out_finish(struct out *o, size_t *len)
-{
-	if (o->size == 0)
-		return SC_ERR_TOO_LONG;
-	if (o->len >= o->size) {
-		o->buf[0] = '\0';
-		return SC_ERR_TOO_LONG;
-	}
-	o->buf[o->len] = '\0';
-	if (len)
-		*len = o->len;
-	return SC_OK;
-}
-
-/*
- * What sc_addr_key() and sc_addr_format() must know about a struct, which may
- * have been built by hand: each field terminated, not empty, and holding only
- * what a parse could have produced (printable ASCII or valid UTF-8), so keys
- * (file names, log fields) never carry control characters; and whether the
- * local part is a Dot-string. The local part is walked once for all of it and
- * the domain eight octets at a time (strnlen, two printable checks and
- * is_dot_atom() were five passes for every key; docs/performance.md, sixth
- * round).
- */
-struct facts {
-	size_t nl, nd;
-	int atom;
-};
-
-/* One octet of a hand-built local part that is not atext (is_atext()). */
-#define LOCAL_BAD 1u      /* a control or DEL: no key */
-#define LOCAL_NONATOM 2u  /* not a Dot-string: quoted in the key */
-#define LOCAL_HIGH 4u     /* non-ASCII: the UTF-8 must be valid */
-
-static unsigned local_octet(const char *l, size_t i)
-{
-	unsigned char c = (unsigned char)l[i];
-
-	if (c == '.')
-		return i == 0 || l[i - 1] == '.' ? LOCAL_NONATOM : 0;
-	if (c >= 0x80)
-		return LOCAL_HIGH;
-	return c < 32 || c == 127 ? LOCAL_BAD | LOCAL_NONATOM : LOCAL_NONATOM;
-}
-
-/*
- * Whether any of the @p n non-NUL octets at @p s is a control or DEL
- * (SPAN_CTL) or non-ASCII (SPAN_HIGH). For a word w with x = w & 0x7f..7f, the
- * top bit of each octet of x + 0x60..60 says x >= 0x20 and that of x + 0x01..01
- * says x == 0x7f, without carries between octets; ~w drops octets >= 0x80.
- */
-#define SPAN_CTL 1u
-#define SPAN_HIGH 2u
-
-static uint64_t span_word(const char *s, uint64_t *high)
-{
-	uint64_t w, x;
-
-	memcpy(&w, s, 8);
-	x = w & ~HIGHS;
-	*high |= w;
-	return (~(x + 0x6060606060606060ULL) | (x + ONES)) & ~w;
-}
-
-static unsigned span_scan(const char *s, size_t n)
-{
-	uint64_t ctl = 0, high = 0;
-	size_t i;
-
-	if (n < 8) {
-		unsigned r = 0;
-
-		for (i = 0; i < n; i++) {
-			unsigned char c = (unsigned char)s[i];
-
-			if (c >= 0x80)
-				r |= SPAN_HIGH;
-			else if (c < 32 || c == 127)
-				r |= SPAN_CTL;
-		}
-		return r;
-	}
-	for (i = 0; i + 8 < n; i += 8)
-		ctl |= span_word(s + i, &high);
-	ctl |= span_word(s + n - 8, &high);
-	return ((ctl & HIGHS) ? SPAN_CTL : 0) | ((high & HIGHS) ? SPAN_HIGH : 0);
-}
-
-static sc_status addr_facts(const struct sc_addr *a, struct facts *f)
-{
-	const char *l = a->local;
-	unsigned seen = 0, span;
-	size_t n;
-
-	for (n = 0; n < sizeof a->local; n++) {
-		if (!is_atext((unsigned char)l[n])) {
-			if (l[n] == '\0')
-				break;
-			seen |= local_octet(l, n);
-		}
-	}
-	SC_ENSURE(n > 0 && n < sizeof a->local && !(seen & LOCAL_BAD), SC_ERR_ARG);
-	/* printable ASCII needs no UTF-8 walk (nearly every address) */
-	SC_ENSURE(!(seen & LOCAL_HIGH) || sc_utf8_valid(l, n), SC_ERR_ARG);
-	f->nl = n;
-	f->atom = !(seen & LOCAL_NONATOM) && l[n - 1] != '.';
-	n = strnlen(a->domain, sizeof a->domain);
-	SC_ENSURE(n > 0 && n < sizeof a->domain, SC_ERR_ARG);
-	span = span_scan(a->domain, n);
-	SC_ENSURE(!(span & SPAN_CTL), SC_ERR_ARG);
-	SC_ENSURE(!(span & SPAN_HIGH) || sc_utf8_valid(a->domain, n), SC_ERR_ARG);
-	f->nd = n;
-	return SC_OK;
-}
-
-/*
- * @p n octets of @p src into @p dst with ASCII A-Z folded, eight at a time: for
- * x = w & 0x7f..7f the top bit of x + 0x3f..3f says x >= 'A' and that of
- * x + 0x25..25 says x > 'Z'; octets >= 0x80 (UTF-8) are left alone. A last word
- * overlapping the previous one covers the tail, so nothing past @p n is read
- * or written.
- */
-static void fold_word(char *dst, const char *src)
-{
-	uint64_t w, x, upper;
-
-	memcpy(&w, src, 8);
-	x = w & ~HIGHS;
-	upper = (x + 0x3f3f3f3f3f3f3f3fULL) & ~(x + 0x2525252525252525ULL) & ~w & HIGHS;
-	w |= upper >> 2;
-	memcpy(dst, &w, 8);
-}
-
-static void fold_copy(char *dst, const char *src, size_t n)
-{
-	size_t i;
-
-	if (n < 8) {
-		for (i = 0; i < n; i++)
-			dst[i] = fold(src[i]);
-		return;
-	}
-	for (i = 0; i + 8 < n; i += 8)
-		fold_word(dst + i, src + i);
-	fold_word(dst + n - 8, src + n - 8);
-}
-
-sc_status sc_addr_key(const struct sc_addr *a, char *buf, size_t size, size_t *len)
-{
-	struct out o = { buf, size, 0 };
-	struct facts f;
-	size_t nl, nd;
-
-	SC_ENSURE_ARG(a);
-	SC_ENSURE_ARG(buf);
-	SC_TRY(addr_facts(a, &f));
-	nl = f.nl;
-	nd = f.nd;
-	/* One trailing dot means the same domain (absolute vs relative form). */
-	if (nd > 1 && a->domain[nd - 1] == '.')
-		nd--;
-	if (nl + 1 + nd < size && f.atom) {
-		/* the common case, bare and fitting: no quoting and no check per
-		 * octet (every CERT computes a key) */
-		fold_copy(buf, a->local, nl);
-		buf[nl] = '@';
-		fold_copy(buf + nl + 1, a->domain, nd);
-		buf[nl + 1 + nd] = '\0';
-		if (len)
-			*len = nl + 1 + nd;
-		return SC_OK;
-	}
-	out_local(&o, a->local, nl, f.atom, 1);
-	out_put(&o, '@');
-	for (size_t i = 0; i < nd; i++)
-		out_put(&o, fold(a->domain[i]));
-	return out_finish(&o, len);
-}
-
-sc_status sc_addr_format(const struct sc_addr *a, char *buf, size_t size)
-{
-	struct out o = { buf, size, 0 };
-	struct facts f;
-	size_t nl, nd;
-
-	SC_ENSURE_ARG(a);
-	SC_ENSURE_ARG(buf);
-	SC_TRY(addr_facts(a, &f));
-	nl = f.nl;
-	nd = f.nd;
-	out_local(&o, a->local, nl, f.atom, 0);
-	out_put(&o, '@');
-	for (size_t i = 0; i < nd; i++)
-		out_put(&o, a->domain[i]);
-	return out_finish(&o, NULL);
-}
-
-int sc_addr_equal(const struct sc_addr *a, const struct sc_addr *b)
-{
-	char ka[SC_ADDR_KEY_MAX], kb[SC_ADDR_KEY_MAX];
-
-	if (!a || !b)
-		return 0;
-	if (sc_addr_key(a, ka, sizeof ka, NULL) != SC_OK ||
-	    sc_addr_key(b, kb, sizeof kb, NULL) != SC_OK)
-		return 0;
-	return strcmp(ka, kb) == 0;
-}
-
-int sc_domain_equal(const char *a, const char *b)
-{
-	size_t na, nb;
-
-	if (!a || !b)
-		return 0;
-	na = strlen(a);
-	nb = strlen(b);
-	if (na > 0 && a[na - 1] == '.')
-		na--;
-	if (nb > 0 && b[nb - 1] == '.')
-		nb--;
-	if (na != nb)
-		return 0;
-	for (size_t i = 0; i < na; i++)
-		if (fold(a[i]) != fold(b[i]))
-			return 0;
-	return 1;
-}
-
-/*
- * The key guess's view of each octet: 0 when it needs a full parse (quoting,
- * spaces and controls, a second address), else the octet folded as in the key.
- * One table load instead of six comparisons and a fold per octet
- * (docs/performance.md, sixth round).
- */
-#define GUESS_REFUSED(c) \
-	((c) <= ' ' || (c) == 127 || (c) == '"' || (c) == '\\' || (c) == '<' || (c) == '>')
-#define GUESS_OCTET(c) (GUESS_REFUSED(c) ? 0 : ((c) >= 'A' && (c) <= 'Z') ? (c) | 0x20 : (c))
-
-static const unsigned char guess_octet[256] = { T256(GUESS_OCTET) };
-
-size_t sc_addr_key_guess(const char *arg, size_t len, char *buf, size_t size)
-{
-	size_t at = 0, n;
-
-	if (len >= 2 && arg[0] == '<' && arg[len - 1] == '>')
-		arg++, len -= 2;
-	/* one trailing dot of the domain goes, as in sc_addr_key() */
-	if (len > 1 && arg[len - 1] == '.')
-		len--;
-	if (len == 0 || len >= size)
-		return 0;
-	for (n = 0; n < len; n++) {
-		unsigned char c = guess_octet[(unsigned char)arg[n]];
-
-		if (c == 0)
-			return 0; /* quoting, spaces, a second address: a full parse */
-		if (c == '@')
-			at = n + 1;
-		buf[n] = (char)c;
-	}
-	if (at < 2 || at == len)
-		return 0;
-	buf[len] = '\0';
-	return len;
 }
