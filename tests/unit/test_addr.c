@@ -1,6 +1,6 @@
 /*
- * test_addr.c - unit tests for lib/addr.c (and lib/utf8.c): a table of mailboxes
- * with their expected status, reason and key, the golden files
+ * test_addr.c - unit tests for lib/addr.c, lib/addr_key.c (and lib/utf8.c): a
+ * table of mailboxes with their expected status, reason and key, the golden files
  * tests/unit/data/addr.in / addr.ref, and the key/format/domain helpers.
  *
  * Golden format: addr.in has one case per line, "FLAGS INPUT" where FLAGS is "-"

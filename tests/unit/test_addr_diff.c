@@ -1,6 +1,6 @@
 /*
- * test_addr_diff.c - differential safety net for lib/addr.c: a large generated
- * set of mailboxes goes through sc_addr_parse(), sc_addr_key(), sc_addr_format()
+ * test_addr_diff.c - differential safety net for lib/addr.c and lib/addr_key.c:
+ * a large generated set of mailboxes goes through sc_addr_parse(), sc_addr_key(), sc_addr_format()
  * and sc_addr_key_guess(), and every observable result (status, reason, output
  * flags, fields, key, display form, their behaviour at the exact buffer size and
  * one short, the guess, and keys of hand-built structs) must be what the

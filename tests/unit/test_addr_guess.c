@@ -1,5 +1,5 @@
 /*
- * test_addr_guess.c - unit tests for sc_addr_key_guess() (lib/addr.c, declared
+ * test_addr_guess.c - unit tests for sc_addr_key_guess() (lib/addr_key.c, declared
  * in lib/addr_int.h): the lookup key guessed from a raw CERT/CERS argument
  * without a full parse, which sc_repo_prefetch() uses as a hint.
  *
