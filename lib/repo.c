@@ -472,7 +472,10 @@ sc_status sc_repo_lookup_key(sc_repo *r, const char *key, size_t keylen, time_t 
 	SC_ENSURE_ARG(r);
 	SC_ENSURE_ARG(key);
 	SC_ENSURE_ARG(fn);
-	SC_ENSURE(keylen > 0 && keylen < SC_ADDR_KEY_MAX, SC_ERR_ARG);
+	/* no key holds a NUL: a backend that passes keys as C strings (pgsql's
+	 * text parameters) would look up what comes before it */
+	SC_ENSURE(keylen > 0 && keylen < SC_ADDR_KEY_MAX && !memchr(key, '\0', keylen),
+		  SC_ERR_ARG);
 	SC_ENSURE(!(flags & ~(unsigned)SC_REPO_LOOKUP_LEAF), SC_ERR_ARG);
 	/* backends may hand the key on as the entries' NUL-terminated key */
 	memcpy(own, key, keylen);

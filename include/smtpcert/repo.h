@@ -263,8 +263,9 @@ SC_MUST_CHECK sc_status sc_repo_lookup_ex(sc_repo *r, const struct sc_addr *addr
  * @param key what sc_addr_key() wrote for the address (@p keylen octets, no
  *        NUL needed). Any other string is looked up as it is: every backend
  *        escapes keys, so it can only find what was stored under that string.
- * @return as sc_repo_lookup_ex(); SC_ERR_ARG for an empty key or one of
- *         SC_ADDR_KEY_MAX octets or more (no key is that long).
+ * @return as sc_repo_lookup_ex(); SC_ERR_ARG for an empty key, one of
+ *         SC_ADDR_KEY_MAX octets or more (no key is that long), or one with a
+ *         NUL in its @p keylen octets (no key has one).
  */
 SC_MUST_CHECK sc_status sc_repo_lookup_key(sc_repo *r, const char *key, size_t keylen,
 					   time_t now, const sc_crlset *crls, unsigned flags,

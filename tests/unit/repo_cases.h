@@ -389,6 +389,9 @@ static void case_by_key(void **state)
 					    &g), SC_ERR_ARG);
 	assert_int_equal(sc_repo_lookup_key(r, key, 0, time(NULL), NULL, 0, got_fn, &g),
 			 SC_ERR_ARG);
+	/* a NUL inside: not the key before it */
+	assert_int_equal(sc_repo_lookup_key(r, "alice@example.test\0x", 20, time(NULL), NULL, 0,
+					    got_fn, &g), SC_ERR_ARG);
 	assert_int_equal(sc_repo_lookup_key(r, NULL, 5, time(NULL), NULL, 0, got_fn, &g),
 			 SC_ERR_ARG);
 	assert_int_equal(sc_repo_lookup_key(r, "alice@example.test", 18, time(NULL), NULL, 1u << 7,
