@@ -139,13 +139,13 @@ void cert_walk(struct cert_walk *w, const struct cert_sink *sink)
 	w->outcome = unavailable ? CERT_UNAVAILABLE : CERT_NOT_FOUND;
 }
 
-/* CERT or CERS in any case (RFC 5321 2.4). By bytes, not strncasecmp(): this
- * runs for every pipelined line. A byte ORed with 0x20 equals a lower-case
- * letter only if it is that letter in either case, so the test is exact. */
+/* CERT or CERS, as command_dispatch() will find it (commands.c: by bytes,
+ * CERT and CERS its first rows, so this costs no libc call per line). */
 static int cert_verb(const char *v, size_t n)
 {
-	return n == 4 && (v[0] | 0x20) == 'c' && (v[1] | 0x20) == 'e' && (v[2] | 0x20) == 'r' &&
-	       ((v[3] | 0x20) == 't' || (v[3] | 0x20) == 's');
+	const struct command *c = command_lookup(v, n);
+
+	return c && (c->fn == cmd_cert || c->fn == cmd_cers);
 }
 
 size_t cert_prefetch_scan(const char *p, size_t len, const char **args, size_t *lens,

@@ -86,7 +86,7 @@ sc_status command_split(const char *line, size_t len, struct command_line *out)
 
 /*
  * RFC 5321 2.4: verbs are case-insensitive. Every verb of the table is A-Z only
- * (test_d_commands checks each row), and the only bytes b with (b | 0x20) ==
+ * (test_d_commands checks each row through command_row()), and the only bytes b with (b | 0x20) ==
  * (R | 0x20) for an upper-case letter R are R and its lower case: so OR-ing
  * 0x20 into both sides is an exact ASCII case-insensitive compare, whatever the
  * client's byte (0x80-0xff, NUL, '@' next to 'A'). Why not strlen() and
@@ -101,6 +101,11 @@ static int command_verb_equal(const struct command *c, const char *verb, size_t 
 		if (((unsigned char)verb[i] | 0x20) != ((unsigned char)c->verb[i] | 0x20))
 			return 0;
 	return 1;
+}
+
+const struct command *command_row(size_t i)
+{
+	return i < sizeof command_table / sizeof command_table[0] ? &command_table[i] : NULL;
 }
 
 const struct command *command_lookup(const char *verb, size_t len)

@@ -80,6 +80,10 @@ SC_MUST_CHECK sc_status command_split(const char *line, size_t len, struct comma
 /** Case-insensitive lookup (RFC 5321 2.4). @return the row or NULL. */
 const struct command *command_lookup(const char *verb, size_t len);
 
+/** Row @p i of the command table, NULL past its end (for the tests, which
+ *  check that every verb is A-Z, as command_lookup() requires). */
+const struct command *command_row(size_t i);
+
 /** Parse, check flags, run the handler, count errors, log the request line. */
 void command_dispatch(struct session *s, const char *line, size_t len);
 

@@ -144,6 +144,19 @@ static const char *lookup_reference(const char *verb, size_t len)
 
 static void test_lookup_rows(void **state)
 {
+	size_t rows = 0;
+
+	/* the table itself: every verb A-Z only (the case folding of
+	 * command_lookup() is exact only for those), its length in the row, and
+	 * one of the verbs below */
+	for (const struct command *c; (c = command_row(rows)) != NULL; rows++) {
+		assert_int_equal(c->verb_len, strlen(c->verb));
+		for (size_t k = 0; k < c->verb_len; k++)
+			if (c->verb[k] < 'A' || c->verb[k] > 'Z')
+				fail_msg("row %zu: verb \"%s\" is not A-Z only", rows, c->verb);
+		assert_non_null(lookup_reference(c->verb, c->verb_len));
+	}
+	assert_int_equal(rows, NVERBS);
 	for (size_t i = 0; i < NVERBS; i++) {
 		const char *v = all_verbs[i];
 		size_t len = strlen(v);
