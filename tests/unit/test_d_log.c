@@ -386,6 +386,59 @@ static void test_log_request_stamp(void **state)
 	}
 }
 
+/* Lines of one round, whose monotonic readings lie in the past, later in the
+ * same second, and in a later second than the offset was sampled in: the
+ * first samples the offset, the second reuses it, the third samples it again.
+ * Each is stamped with its own reading's wall-clock time. */
+enum { ROUND_LINES = 4 };
+static struct timespec round_mono[ROUND_LINES];
+
+static void log_round(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < ROUND_LINES; i++)
+		log_request(&(struct log_request){ .peer = "p", .session = "S", .cmd = "CERT",
+						   .result = 250, .status = "2.0.0", .us = i,
+						   .delayed = -1, .mono = &round_mono[i] });
+}
+
+static void test_log_request_stamp_round(void **state)
+{
+	static char out[8192];
+	/* seconds and nanoseconds from now (monotonic) of each line */
+	const long secs[ROUND_LINES] = { -4, -4, -2, 3 };
+	const long nsecs[ROUND_LINES] = { 100000000, 900000000, 0, 500000000 };
+	struct timespec r0, m0, r1;
+	const char *line = out;
+
+	(void)state;
+	clock_gettime(CLOCK_REALTIME, &r0);
+	clock_gettime(CLOCK_MONOTONIC, &m0);
+	for (int i = 0; i < ROUND_LINES; i++) {
+		round_mono[i].tv_sec = m0.tv_sec + secs[i];
+		round_mono[i].tv_nsec = nsecs[i];
+	}
+	capture(log_round, NULL, 1, out, sizeof out);
+	clock_gettime(CLOCK_REALTIME, &r1);
+	for (int i = 0; i < ROUND_LINES; i++) {
+		/* r0 + (mono - m0), give or take the reads around it */
+		long long want = ts_ms(&r0) + (round_mono[i].tv_sec - m0.tv_sec) * 1000LL +
+				 (round_mono[i].tv_nsec - m0.tv_nsec) / 1000000;
+		long long got;
+		char us[16];
+
+		assert_non_null(line);
+		got = stamp_ms(line);
+		if (got < want - 2 || got > want + (ts_ms(&r1) - ts_ms(&r0)) + 2)
+			fail_msg("line %d: stamped %lld ms, want %lld", i, got, want);
+		snprintf(us, sizeof us, " us=%d\n", i);
+		assert_non_null(strstr(line, us));
+		line = strchr(line, '\n');
+		line = line ? line + 1 : NULL;
+	}
+	assert_true(line && *line == '\0');
+}
+
 static void *other_thread(void *arg)
 {
 	log_msg(LOG_INFO, "from a worker");
@@ -485,6 +538,7 @@ int main(void)
 		cmocka_unit_test(test_log_request),
 		cmocka_unit_test(test_log_request_like_printf),
 		cmocka_unit_test(test_log_request_stamp),
+		cmocka_unit_test(test_log_request_stamp_round),
 		cmocka_unit_test(test_log_request_numbers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
