@@ -369,8 +369,9 @@ sc_status sc_pem_encode_framed(const uint8_t *der, size_t der_len, const char *l
 	/* All of the DER's cache lines asked for at once: a certificate of a
 	 * large store is seldom cached, and line by line the encoder waited for
 	 * each miss in turn (docs/performance.md, sixth round). */
-	for (size_t off = 0; off < der_len; off += 64)
-		__builtin_prefetch(der + off);
+	for (uintptr_t a = (uintptr_t)der & ~(uintptr_t)63; der_len > 0 &&
+	     a < (uintptr_t)der + der_len; a += 64)
+		__builtin_prefetch((const void *)a);
 	o = framed_boundary(out, prefix, pl, PEM_BEGIN, label, ln, eol, el);
 	for (size_t off = 0; off < der_len; off += PEM_COLS / 4 * 3) {
 		size_t chunk = der_len - off, n;
