@@ -44,7 +44,9 @@ enum sc_addr_flags {
 	SC_ADDR_IS_LITERAL = 1u << 10 /**< the domain is an address literal */
 };
 
-/** A parsed mailbox. Plain value type: copy freely. */
+/** A parsed mailbox. Plain value type: copy freely. After a successful parse
+ *  only flags and each field up to its NUL are defined (the bytes after the
+ *  NUL keep what the memory held): compare with sc_addr_equal(), never memcmp(). */
 struct sc_addr {
 	/** local part, unquoted (quoted-pairs resolved), NUL-terminated; may contain
 	 *  any printable character when it came from a quoted string */

@@ -434,10 +434,18 @@ static void rec_hand(struct rec *r, const char *s, size_t n, size_t at)
 	rec_end(r);
 }
 
-static void rec_input(struct rec *r, const char *s, size_t n)
+static void rec_input(struct rec *r, const char *in, size_t n)
 {
-	const char *first = memchr(s, '@', n), *last = first;
+	/* a heap copy of exactly n octets: the word-at-a-time scans must not
+	 * read past the input, and ASan sees it if they do (the seeds, their
+	 * prefixes and the variants all have more bytes after them) */
+	char *s = malloc(n ? n : 1);
+	const char *first, *last;
 
+	assert_non_null(s);
+	memcpy(s, in, n);
+	first = memchr(s, '@', n);
+	last = first;
 	for (size_t i = 0; i < sizeof flag_sets / sizeof flag_sets[0]; i++)
 		rec_parse(r, s, n, flag_sets[i]);
 	rec_guess(r, s, n);
@@ -446,6 +454,7 @@ static void rec_input(struct rec *r, const char *s, size_t n)
 	rec_hand(r, s, n, first ? (size_t)(first - s) : n);
 	if (last != first)
 		rec_hand(r, s, n, (size_t)(last - s));
+	free(s);
 }
 
 /* ---- variants of a seed ------------------------------------------------------- */
