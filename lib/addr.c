@@ -190,12 +190,11 @@ static sc_status domain_check(const char *s, size_t len, int utf8_ok, const char
 				i += n;
 				continue;
 			}
-			if (c == '-') {
-				if (i == start)
-					FAIL(SC_ERR_SYNTAX, "label starts with a hyphen");
-			} else if (!is_alpha(c) && !is_digit(c)) {
+			/* letters and digits went on above: only a hyphen is left */
+			if (c != '-')
 				FAIL(SC_ERR_SYNTAX, "invalid character in domain");
-			}
+			if (i == start)
+				FAIL(SC_ERR_SYNTAX, "label starts with a hyphen");
 			i++;
 		}
 		if (i == start) {

@@ -242,16 +242,13 @@ sc_status sc_addr_format(const struct sc_addr *a, char *buf, size_t size)
 {
 	struct out o = { buf, size, 0 };
 	struct facts f;
-	size_t nl, nd;
 
 	SC_ENSURE_ARG(a);
 	SC_ENSURE_ARG(buf);
 	SC_TRY(addr_facts(a, &f));
-	nl = f.nl;
-	nd = f.nd;
-	out_local(&o, a->local, nl, f.atom, 0);
+	out_local(&o, a->local, f.nl, f.atom, 0);
 	out_put(&o, '@');
-	for (size_t i = 0; i < nd; i++)
+	for (size_t i = 0; i < f.nd; i++)
 		out_put(&o, a->domain[i]);
 	return out_finish(&o, NULL);
 }
