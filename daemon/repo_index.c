@@ -18,8 +18,9 @@
 struct index_job {
 	struct runtime_repo *rr; /* referenced: the store stays open during the build */
 	size_t copy_limit;       /* bytes of copies this build may make */
+	int huge;                /* repository_index_huge_pages */
 	sc_status st;
-	size_t count, bytes, copy_bytes;
+	size_t count, bytes, copy_bytes, huge_bytes;
 	long long ms;
 };
 
@@ -44,9 +45,12 @@ static void index_work(void *arg)
 	long long t0 = index_now_ms();
 
 	sc_repo_index_copy_limit(j->rr->repo, j->copy_limit);
+	sc_repo_index_huge_pages(j->rr->repo, j->huge);
 	j->st = sc_repo_index_refresh(j->rr->repo, &j->count, &j->bytes);
-	if (j->st == SC_OK)
+	if (j->st == SC_OK) {
 		j->copy_bytes = sc_repo_index_copy_bytes(j->rr->repo);
+		j->huge_bytes = sc_repo_index_huge_bytes(j->rr->repo);
+	}
 	j->ms = index_now_ms() - t0;
 }
 
@@ -58,9 +62,14 @@ static void index_done(void *arg)
 
 	if (j->st == SC_OK) {
 		log_msg(LOG_INFO, "repository %s: index of %zu addresses (%zu KiB; copies %zu "
-			"KiB of at most %zu KiB) built in %lld ms", name, j->count,
-			(j->bytes + 1023) / 1024, (j->copy_bytes + 1023) / 1024,
-			j->copy_limit / 1024, j->ms);
+			"KiB of at most %zu KiB; %zu KiB in reserved huge pages) built in %lld ms",
+			name, j->count, (j->bytes + 1023) / 1024, (j->copy_bytes + 1023) / 1024,
+			j->copy_limit / 1024, (j->huge_bytes + 1023) / 1024, j->ms);
+		/* asked for, and not (wholly) had: the admin sized the pool */
+		if (j->huge && j->huge_bytes < j->bytes)
+			log_msg(LOG_WARNING, "repository %s: repository_index_huge_pages: the "
+				"reserved huge pages (vm.nr_hugepages) did not hold the whole "
+				"index; the rest is in ordinary memory", name);
 	} else if (j->st == SC_ERR_CHANGED || j->st == SC_ERR_TEMP) {
 		log_msg(LOG_INFO, "repository %s: index not built (%s, after %lld ms); "
 			"trying again later", name, j->st == SC_ERR_CHANGED ?
@@ -128,6 +137,7 @@ void repo_index_check(void)
 		}
 		j->rr = rt->repos[i];
 		j->copy_limit = index_copy_budget(rt, i);
+		j->huge = rt->repository_index_huge;
 		runtime_repo_ref(j->rr);
 		if (worker_submit(index_worker, index_work, index_done, j) != SC_OK) {
 			runtime_repo_unref(j->rr);

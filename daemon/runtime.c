@@ -298,6 +298,8 @@ static sc_status runtime_load_scalars(struct runtime *rt, char *err, size_t errl
 	rt->repository_index = !sc_config_key_known("repository_index") ||
 			       sc_config_bool(rt->cfg, "repository_index");
 	rt->repository_index_copy = runtime_cfg_int(rt->cfg, "repository_index_copy", 2048);
+	rt->repository_index_huge = sc_config_key_known("repository_index_huge_pages") &&
+				    sc_config_bool(rt->cfg, "repository_index_huge_pages");
 	rt->limits_exempt_loopback = !sc_config_key_known("limits_exempt_loopback") ||
 				     sc_config_bool(rt->cfg, "limits_exempt_loopback");
 	if (rt->idle_timeout <= 0 || rt->max_errors <= 0 || rt->max_connections <= 0 ||

@@ -68,6 +68,7 @@ struct runtime {
 	unsigned limits_exempt_loopback : 1;
 	unsigned repository_index : 1; /**< keep lookup indexes (repo_index.c) */
 	long repository_index_copy;   /**< MiB the indexes may copy (repo_index.c) */
+	unsigned repository_index_huge : 1; /**< from reserved huge pages (repo_index.c) */
 	enum runtime_submissions submissions;
 	/* AUTH (cmd_auth.c): the credential source, NULL without `auth`; used by
 	 * worker threads, so a job holds a reference to the runtime */

@@ -303,6 +303,8 @@ const struct cfg_key cfg_keys[] = {
 	  "keep an in-memory index of each lmdb: store (36 bytes per address, and repository_index_copy) for faster lookups; read at start" },
 	{ "repository_index_copy", CFG_INT, "2048", NULL, NULL, 0, 1048576, NULL, 0,
 	  "MiB of certificates the indexes may copy into memory of their own (never over a quarter of RAM); 0: none" },
+	{ "repository_index_huge_pages", CFG_BOOL, "no", NULL, NULL, 0, 0, NULL, 0,
+	  "take the indexes and their copies from the reserved 2 MiB huge pages (vm.nr_hugepages) while enough are free" },
 	{ "worker_threads", CFG_INT, "4", NULL, NULL, 2, 64, NULL, 0,
 	  "threads for blocking work (AUTH, CERC, delivery, lookups in ldap/pgsql stores); read at start" },
 	{ "workers", CFG_INT, "1", NULL, NULL, 1, 64, NULL, 0,

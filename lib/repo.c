@@ -47,6 +47,7 @@ struct sc_repo {
 	pthread_mutex_t lock;
 	int index_building; /* sc_repo_index_refresh() running (atomic) */
 	size_t index_copy_limit; /* sc_repo_index_copy_limit() (atomic) */
+	int index_huge;          /* sc_repo_index_huge_pages() (atomic) */
 };
 
 static sc_status repo_locked_end(sc_repo *r, sc_status st)
@@ -148,12 +149,12 @@ sc_status sc_repo_index_refresh(sc_repo *r, size_t *count, size_t *bytes)
 	index_reap(r); /* the old memory goes before the new is taken */
 	/* without the lock: lookups go on */
 	st = r->be->index_build(r->state, __atomic_load_n(&r->index_copy_limit, __ATOMIC_RELAXED),
-				&ix);
+				__atomic_load_n(&r->index_huge, __ATOMIC_RELAXED), &ix);
 	if (st == SC_OK) {
 		pthread_mutex_lock(&r->lock);
 		st = r->be->index_install(r->state, ix);
 		if (st == SC_OK)
-			n = r->be->index_size(r->state, &b, NULL);
+			n = r->be->index_size(r->state, &b, NULL, NULL);
 		pthread_mutex_unlock(&r->lock);
 		index_reap(r); /* the index the new one replaced */
 	}
@@ -178,7 +179,25 @@ size_t sc_repo_index_copy_bytes(sc_repo *r)
 	if (!r || !r->be->index_size)
 		return 0;
 	pthread_mutex_lock(&r->lock);
-	(void)r->be->index_size(r->state, NULL, &b);
+	(void)r->be->index_size(r->state, NULL, &b, NULL);
+	pthread_mutex_unlock(&r->lock);
+	return b;
+}
+
+void sc_repo_index_huge_pages(sc_repo *r, int on)
+{
+	if (r)
+		__atomic_store_n(&r->index_huge, on != 0, __ATOMIC_RELAXED);
+}
+
+size_t sc_repo_index_huge_bytes(sc_repo *r)
+{
+	size_t b = 0;
+
+	if (!r || !r->be->index_size)
+		return 0;
+	pthread_mutex_lock(&r->lock);
+	(void)r->be->index_size(r->state, NULL, NULL, &b);
 	pthread_mutex_unlock(&r->lock);
 	return b;
 }

@@ -64,12 +64,14 @@ struct sc_repo_backend {
 	 * new index would be used, and drops a stale one.
 	 */
 	int (*index_wanted)(void *state);
-	/* @p copy_limit: sc_repo_index_copy_limit() */
-	sc_status (*index_build)(void *state, size_t copy_limit, void **index);
+	/* @p copy_limit: sc_repo_index_copy_limit(); @p huge:
+	 * sc_repo_index_huge_pages() */
+	sc_status (*index_build)(void *state, size_t copy_limit, int huge, void **index);
 	/* frees @p index when it is not installed */
 	sc_status (*index_install)(void *state, void *index);
-	/* addresses; *bytes (memory) and *copy_bytes (of it, copies) may be NULL */
-	size_t (*index_size)(void *state, size_t *bytes, size_t *copy_bytes);
+	/* addresses; *bytes (memory), *copy_bytes (of it, copies) and *huge_bytes
+	 * (of it, in reserved huge pages) may be NULL */
+	size_t (*index_size)(void *state, size_t *bytes, size_t *copy_bytes, size_t *huge_bytes);
 	/* any thread, without the lock: stop a build now and refuse later ones */
 	void (*index_cancel)(void *state);
 	/* the memory of indexes taken out of use: detached under the lock, freed

@@ -633,10 +633,10 @@ static int lmdb_index_wanted(void *state)
 	return 1;
 }
 
-static sc_status lmdb_index_build_be(void *state, size_t copy_limit, void **out)
+static sc_status lmdb_index_build_be(void *state, size_t copy_limit, int huge, void **out)
 {
 	struct lmdb_index *ix;
-	sc_status st = lmdb_index_build(state, copy_limit, &ix);
+	sc_status st = lmdb_index_build(state, copy_limit, huge, &ix);
 
 	*out = ix;
 	return st;
@@ -647,13 +647,14 @@ static sc_status lmdb_index_install_be(void *state, void *ix)
 	return lmdb_index_install(state, ix);
 }
 
-static size_t lmdb_index_size_be(void *state, size_t *bytes, size_t *copy_bytes)
+static size_t lmdb_index_size_be(void *state, size_t *bytes, size_t *copy_bytes,
+				 size_t *huge_bytes)
 {
 	struct lmdb_state *s = state;
 
 	/* right after a successful install, under the same lock: it is the
 	 * index just built even if a commit landed since */
-	return lmdb_index_size(s, bytes, copy_bytes);
+	return lmdb_index_size(s, bytes, copy_bytes, huge_bytes);
 }
 
 static void *lmdb_index_detach_dead_be(void *state)

@@ -91,8 +91,10 @@ int lmdb_map_adopt(struct lmdb_state *s);
  * like lookups. The index answers only while lmdb_index_current().
  */
 /* @p copy_limit: most bytes of keys and entry lists to copy into the index's
- * own memory (0: none; they are then read from the map). */
-sc_status lmdb_index_build(struct lmdb_state *s, size_t copy_limit, struct lmdb_index **out);
+ * own memory (0: none; they are then read from the map). @p huge: take the
+ * table and the copies from the reserved huge pages when the pool has them. */
+sc_status lmdb_index_build(struct lmdb_state *s, size_t copy_limit, int huge,
+			   struct lmdb_index **out);
 /* Make @p ix the handle's index (ownership passes); SC_ERR_CHANGED (and @p ix
  * freed) when a write was committed since its snapshot. */
 sc_status lmdb_index_install(struct lmdb_state *s, struct lmdb_index *ix);
@@ -116,8 +118,10 @@ void lmdb_index_cancel(struct lmdb_state *s);
 MDB_txn *lmdb_index_txn(const struct lmdb_state *s);
 /* Addresses in the index (0 without one); *@p bytes gets its memory (table
  * and copies), *@p copy_bytes the copies' part, and those of dropped indexes
- * not yet unmapped (either may be NULL). */
-size_t lmdb_index_size(const struct lmdb_state *s, size_t *bytes, size_t *copy_bytes);
+ * not yet unmapped, *@p huge_bytes the part of *@p bytes in reserved huge
+ * pages (any may be NULL). */
+size_t lmdb_index_size(const struct lmdb_state *s, size_t *bytes, size_t *copy_bytes,
+		       size_t *huge_bytes);
 /* Start loading the slots, keys and entry lists of @p n keys (a hint). */
 void lmdb_index_prefetch(struct lmdb_state *s, const char *const keys[],
 			 const size_t lens[], size_t n);

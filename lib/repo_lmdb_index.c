@@ -29,6 +29,18 @@
  * microseconds in some minutes (the hypervisor, not the cache: the same read
  * in huge pages stayed near 50 ns), which halved the CERT rate over a million
  * addresses. The copy is of the same snapshot, so it is exactly as current.
+ *
+ * Reserved huge pages (sc_repo_index_huge_pages()): the slots and the copies
+ * may come from the kernel's pool (vm.nr_hugepages, MAP_HUGETLB) instead of
+ * transparent huge pages. Why: pool pages are on no LRU list, so whatever
+ * samples or reclaims memory by page (DAMON, idle page tracking, khugepaged,
+ * compaction) passes them by. On the machine of docs/performance.md the
+ * kernel's DAMON sampled all memory every 512 ms, and each pass cost the
+ * lookups through a transparent-huge-page index about 10 ms of stalled memory
+ * reads, which set the p99 latency at 256 x 16. The pool is asked for 2 MiB
+ * pages by name, so that every length unmapped is a known multiple; mmap()
+ * reserves them at once (no MAP_NORESERVE, which would turn a short pool
+ * into SIGBUS at the first touch), and a short pool is ordinary memory.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -51,6 +63,12 @@
  * usual size (an RSA-2048 leaf is about 1.2 KB of DER). A CERT reads all of
  * it; the rest (a CERS's chain) the hardware follows on to. */
 #define INDEX_PREFETCH_BYTES 2048u
+/* The size of the reserved huge pages asked for (MAP_HUGE_2MB). */
+#define INDEX_HUGE_PAGE (2u << 20)
+/* glibc has the shift but not the sizes of <linux/mman.h>: log2 of the size */
+#if defined(MAP_HUGETLB) && defined(MAP_HUGE_SHIFT) && !defined(MAP_HUGE_2MB)
+#define MAP_HUGE_2MB (21 << MAP_HUGE_SHIFT)
+#endif
 
 struct lmdb_slot {
 	const uint8_t *key; /* NUL-terminated, in the map or the copies; NULL = empty */
@@ -66,6 +84,9 @@ struct lmdb_index {
 	size_t txnid;
 	struct lmdb_slot *slots;
 	size_t cap, n, bytes;
+	size_t slots_map;   /* bytes mapped at slots (bytes, or whole huge pages) */
+	int slots_pool;     /* slots and copies: in reserved huge pages (index_map()) */
+	int copies_pool;
 	uint64_t seed;
 	uint8_t *copies;    /* keys and entry lists copied out of the map, or NULL */
 	size_t copies_map;  /* bytes mapped at copies */
@@ -136,7 +157,7 @@ static void index_free(struct lmdb_index *ix)
 	if (ix->txn)
 		mdb_txn_abort(ix->txn);
 	if (ix->slots)
-		munmap(ix->slots, ix->bytes);
+		munmap(ix->slots, ix->slots_map);
 	if (ix->copies)
 		munmap(ix->copies, ix->copies_map);
 	free(ix);
@@ -219,8 +240,13 @@ MDB_txn *lmdb_index_txn(const struct lmdb_state *s)
 	return s->idx ? s->idx->txn : NULL;
 }
 
-size_t lmdb_index_size(const struct lmdb_state *s, size_t *bytes, size_t *copy_bytes)
+size_t lmdb_index_size(const struct lmdb_state *s, size_t *bytes, size_t *copy_bytes,
+		       size_t *huge_bytes)
 {
+	if (huge_bytes) /* of *bytes: all of it when the pool held everything */
+		*huge_bytes = !s->idx ? 0 :
+			      (s->idx->slots_pool ? s->idx->bytes : 0) +
+				      (s->idx->copies_pool ? s->idx->copies_used : 0);
 	if (bytes)
 		*bytes = s->idx ? s->idx->bytes + s->idx->copies_used : 0;
 	if (copy_bytes) /* the dropped ones' too: their memory is still taken */
@@ -276,21 +302,41 @@ void lmdb_index_prefetch(struct lmdb_state *s, const char *const keys[],
 }
 
 /* Anonymous memory, zeroed, in huge pages where the kernel gives them (every
- * lookup lands on a random place in it); NULL when there is none. */
-static void *index_map(size_t len, int flags)
+ * lookup lands on a random place in it): reserved ones first when @p huge and
+ * the pool has enough free, else transparent ones. *@p mapped gets the length
+ * to unmap. NULL when there is none. */
+static void *index_map(size_t len, int flags, int huge, size_t *mapped, int *in_pool)
 {
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | flags,
-		       -1, 0);
+	void *p;
 
+	*in_pool = 0;
+#if defined(MAP_HUGETLB) && defined(MAP_HUGE_2MB)
+	if (huge && len <= SIZE_MAX - INDEX_HUGE_PAGE) {
+		size_t whole = (len + INDEX_HUGE_PAGE - 1) / INDEX_HUGE_PAGE * INDEX_HUGE_PAGE;
+
+		p = mmap(NULL, whole, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_HUGE_2MB |
+				 (flags & ~MAP_NORESERVE), -1, 0);
+		if (p != MAP_FAILED) {
+			*mapped = whole;
+			*in_pool = 1;
+			return p;
+		}
+	}
+#else
+	(void)huge;
+#endif
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
 	if (p == MAP_FAILED)
 		return NULL;
 #ifdef MADV_HUGEPAGE
 	(void)madvise(p, len, MADV_HUGEPAGE);
 #endif
+	*mapped = len;
 	return p;
 }
 
-static sc_status index_alloc(struct lmdb_index *ix, size_t entries)
+static sc_status index_alloc(struct lmdb_index *ix, size_t entries, int huge)
 {
 	size_t cap = entries + entries / 2 + 16;
 
@@ -298,7 +344,8 @@ static sc_status index_alloc(struct lmdb_index *ix, size_t entries)
 		return SC_ERR_TOO_LONG;
 	ix->cap = cap;
 	ix->bytes = cap * sizeof *ix->slots;
-	ix->slots = index_map(ix->bytes, 0); /* zeroed: every slot empty */
+	/* zeroed: every slot empty */
+	ix->slots = index_map(ix->bytes, 0, huge, &ix->slots_map, &ix->slots_pool);
 	if (!ix->slots)
 		return SC_ERR_NOMEM;
 	if (getrandom(&ix->seed, sizeof ix->seed, 0) != (ssize_t)sizeof ix->seed)
@@ -309,7 +356,7 @@ static sc_status index_alloc(struct lmdb_index *ix, size_t entries)
 /* Room for the copies: at most @p limit, and no more than the keys and values
  * can take (every leaf and overflow page full, plus the alignment). No room
  * is no copies, not a failure: the index then points into the map. */
-static void copies_alloc(struct lmdb_index *ix, const MDB_stat *st, size_t limit)
+static void copies_alloc(struct lmdb_index *ix, const MDB_stat *st, size_t limit, int huge)
 {
 	size_t pages = st->ms_leaf_pages + st->ms_overflow_pages;
 	size_t need = SIZE_MAX;
@@ -319,14 +366,17 @@ static void copies_alloc(struct lmdb_index *ix, const MDB_stat *st, size_t limit
 	if (pages <= SIZE_MAX / st->ms_psize &&
 	    st->ms_entries <= (SIZE_MAX - pages * st->ms_psize) / INDEX_COPY_ALIGN)
 		need = pages * st->ms_psize + st->ms_entries * INDEX_COPY_ALIGN;
-	ix->copies_map = need < limit ? need : limit;
-	/* an upper bound: only the pages the copies touch are taken */
-	ix->copies = index_map(ix->copies_map, MAP_NORESERVE);
+	/* an upper bound: only the pages the copies touch are taken (reserved
+	 * huge pages are all taken; copies_trim() gives back the rest) */
+	ix->copies = index_map(need < limit ? need : limit, MAP_NORESERVE, huge, &ix->copies_map,
+			       &ix->copies_pool);
 	if (!ix->copies)
 		ix->copies_map = 0;
 }
 
-/* Give back what the copies did not use: the reservation was an upper bound. */
+/* Give back what the copies did not use: the reservation was an upper bound.
+ * In reserved huge pages both lengths are whole pages (INDEX_COPY_TRIM is
+ * one, the mapping starts on one), as munmap() wants them there. */
 static void copies_trim(struct lmdb_index *ix)
 {
 	size_t keep = (ix->copies_used + INDEX_COPY_TRIM - 1) / INDEX_COPY_TRIM * INDEX_COPY_TRIM;
@@ -336,6 +386,7 @@ static void copies_trim(struct lmdb_index *ix)
 	if (ix->copies_used == 0) {
 		munmap(ix->copies, ix->copies_map);
 		ix->copies = NULL;
+		ix->copies_pool = 0;
 		ix->copies_map = 0;
 	} else if (keep < ix->copies_map) {
 		munmap(ix->copies + keep, ix->copies_map - keep);
@@ -404,7 +455,7 @@ static sc_status index_insert(struct lmdb_index *ix, const MDB_val *k, const MDB
  * lookup waiting in lmdb_map_adopt() holds) and returns SC_ERR_IO, so that the
  * daemon warns and waits a minute rather than trying again at once. */
 static sc_status index_fill(struct lmdb_state *s, struct lmdb_index *ix, size_t copy_limit,
-			    int *failed)
+			    int huge, int *failed)
 {
 	MDB_cursor *cur;
 	MDB_stat stat;
@@ -418,8 +469,8 @@ static sc_status index_fill(struct lmdb_state *s, struct lmdb_index *ix, size_t 
 		*failed = rc;
 		return SC_ERR_TEMP;
 	}
-	SC_TRY(index_alloc(ix, stat.ms_entries));
-	copies_alloc(ix, &stat, copy_limit);
+	SC_TRY(index_alloc(ix, stat.ms_entries, huge));
+	copies_alloc(ix, &stat, copy_limit, huge);
 	rc = mdb_cursor_open(ix->txn, s->entries, &cur);
 	if (rc != MDB_SUCCESS) {
 		*failed = rc;
@@ -444,7 +495,8 @@ static sc_status index_fill(struct lmdb_state *s, struct lmdb_index *ix, size_t 
 	return st;
 }
 
-sc_status lmdb_index_build(struct lmdb_state *s, size_t copy_limit, struct lmdb_index **out)
+sc_status lmdb_index_build(struct lmdb_state *s, size_t copy_limit, int huge,
+			   struct lmdb_index **out)
 {
 	struct lmdb_index *ix;
 	sc_status st;
@@ -468,7 +520,7 @@ sc_status lmdb_index_build(struct lmdb_state *s, size_t copy_limit, struct lmdb_
 		st = SC_ERR_TEMP;
 	} else {
 		ix->txnid = mdb_txn_id(ix->txn);
-		st = index_fill(s, ix, copy_limit, &failed);
+		st = index_fill(s, ix, copy_limit, huge, &failed);
 	}
 	if (st != SC_OK && ix->txn) {
 		/* while the map cannot be remapped: LMDB allows that only with no

@@ -186,6 +186,28 @@ void sc_repo_index_copy_limit(sc_repo *r, size_t bytes);
 size_t sc_repo_index_copy_bytes(sc_repo *r);
 
 /**
+ * Let later sc_repo_index_refresh() builds of @p r take the index's table and
+ * copies from the kernel's reserved huge pages (the 2 MiB pool of
+ * vm.nr_hugepages) when it has enough free, and ordinary memory with
+ * transparent huge pages otherwise (@p on 0, the default: always the latter).
+ * Pool pages are on no LRU list: whatever samples or reclaims memory page by
+ * page (DAMON, idle page tracking, khugepaged) passes them by, which on
+ * machines that run it keeps periodic stalls out of lookups. A build reserves
+ * the copies' upper bound (about the store's file size) and gives back what it
+ * did not use; memory in the pool is not in the process's RSS. Any thread.
+ */
+void sc_repo_index_huge_pages(sc_repo *r, int on);
+
+/**
+ * @return the part of @p r's current index (of the bytes
+ *         sc_repo_index_refresh() reported: table and copies) in reserved huge
+ *         pages, all of it when the pool held everything; 0 without an index
+ *         or with none of it in the pool. The pool pages taken are these bytes
+ *         rounded up to whole pages, table and copies each.
+ */
+size_t sc_repo_index_huge_bytes(sc_repo *r);
+
+/**
  * For shutting down: a sc_repo_index_refresh() running on another thread stops
  * within a few thousand addresses (SC_ERR_TEMP), and later ones are refused
  * the same way. Lookups, and an index already in use, are not affected. Any

@@ -14,8 +14,8 @@ import sctest
 from sctest import Daemon, pki
 
 NOT_FOUND = "550 5.1.1 Certificate Not Found"
-INDEX_LINE = (r"repository lmdb:\S+: index of (\d+) addresses \(\d+ KiB; copies (\d+) KiB "
-              r"of at most (\d+) KiB\) built in \d+ ms")
+INDEX_LINE = (r"repository lmdb:\S+: index of (\d+) addresses \((\d+) KiB; copies (\d+) KiB "
+              r"of at most (\d+) KiB; (\d+) KiB in reserved huge pages\) built in \d+ ms")
 
 # what the prefetch's key guess must get right or leave alone: case, brackets,
 # a trailing dot, a quoted local part, garbage, an unknown address
@@ -62,9 +62,11 @@ class RepoIndexTest(unittest.TestCase):
             self.assertEqual(int(m.group(1)), 3)
             # repository_index_copy's default, 2048 MiB (or a quarter of the
             # machine's memory), holds three certificates
-            self.assertGreater(int(m.group(2)), 0, m.group(0))
+            self.assertGreater(int(m.group(3)), 0, m.group(0))
             quarter = os.sysconf("SC_PHYS_PAGES") // 4 * os.sysconf("SC_PAGE_SIZE")
-            self.assertEqual(int(m.group(3)), min(2048 << 20, quarter) // 1024, m.group(0))
+            self.assertEqual(int(m.group(4)), min(2048 << 20, quarter) // 1024, m.group(0))
+            # repository_index_huge_pages is off by default: none from the pool
+            self.assertEqual(m.group(5), "0", m.group(0))
             got = [r.raw for r in self.one_by_one(d, ADDRESSES)]
             self.assertEqual([r.raw for r in self.pipelined(d, ADDRESSES)], got)
             self.assertEqual([r.raw for r in self.pipelined(d, ADDRESSES * 3)], got * 3)
@@ -83,9 +85,31 @@ class RepoIndexTest(unittest.TestCase):
                     overrides={"max_errors": "100", "repository_index_copy": "0"}) as nocopy:
             m = nocopy.wait_log(INDEX_LINE, timeout=20)
             self.assertIsNotNone(m, nocopy.log_text()[-2000:])
-            self.assertEqual((m.group(1), m.group(2), m.group(3)), ("3", "0", "0"))
+            self.assertEqual((m.group(1), m.group(3), m.group(4)), ("3", "0", "0"))
             self.assertEqual([r.raw for r in self.one_by_one(nocopy, ADDRESSES)], got)
             self.assertEqual([r.raw for r in self.pipelined(nocopy, ADDRESSES * 2)], got * 2)
+
+    def test_huge_pages(self):
+        # from the reserved huge pages as far as the pool has room (the
+        # machine's: tests/unit/test_repo_lmdb_index_huge.c sizes it), with
+        # the same answers; what did not fit is said in a warning
+        with Daemon(certs=("alice", "bob", "Mixed"),
+                    overrides={"max_errors": "100",
+                               "repository_index_huge_pages": "yes"}) as d:
+            m = d.wait_log(INDEX_LINE, timeout=20)
+            self.assertIsNotNone(m, d.log_text()[-2000:])
+            self.assertEqual(m.group(1), "3")
+            short = int(m.group(5)) < int(m.group(2))
+            self.assertLessEqual(int(m.group(5)), int(m.group(2)), m.group(0))
+            warned = re.search(r"warning: repository lmdb:\S+: repository_index_huge_pages: "
+                               r"the reserved huge pages \(vm.nr_hugepages\) did not hold "
+                               r"the whole index", d.log_text())
+            self.assertEqual(warned is not None, short, d.log_text()[-2000:])
+            got = [r.raw for r in self.one_by_one(d, ADDRESSES)]
+            self.assertEqual([r.raw for r in self.pipelined(d, ADDRESSES * 2)], got * 2)
+            by = dict(zip(ADDRESSES, self.one_by_one(d, ADDRESSES)))
+            self.assertEqual(by["ALICE@Example.Test"].ders(), [self.pki.der("alice")])
+            self.assertEqual(by["nobody@example.test"].last, NOT_FOUND)
 
     def test_write_seen_at_once_then_new_index(self):
         with Daemon(certs=("alice", "bob")) as d:
@@ -104,7 +128,7 @@ class RepoIndexTest(unittest.TestCase):
             m = d.wait_log(INDEX_LINE, timeout=20, start=mark)
             self.assertIsNotNone(m, d.log_text()[mark:])
             self.assertEqual(int(m.group(1)), 1)
-            self.assertGreater(int(m.group(2)), 0, m.group(0))
+            self.assertGreater(int(m.group(3)), 0, m.group(0))
             # the 550s above were answered before any new index existed: the
             # stale index was not used, and the store was read directly
             after = d.log_text()[mark:]
@@ -179,11 +203,11 @@ class RepoIndexTest(unittest.TestCase):
             other = d.wait_log(INDEX_LINE.replace(r"lmdb:\S+", re.escape(second)), timeout=20)
             self.assertIsNotNone(other, d.log_text()[-2000:])
             self.assertEqual(first.group(1), "2")
-            self.assertGreater(int(first.group(2)), 0, first.group(0))
-            self.assertEqual(int(first.group(3)), 1024, first.group(0))
+            self.assertGreater(int(first.group(3)), 0, first.group(0))
+            self.assertEqual(int(first.group(4)), 1024, first.group(0))
             self.assertEqual(other.group(1), "1")
-            self.assertGreater(int(other.group(2)), 0, other.group(0))
-            self.assertEqual(int(other.group(3)), 1024 - int(first.group(2)), other.group(0))
+            self.assertGreater(int(other.group(3)), 0, other.group(0))
+            self.assertEqual(int(other.group(4)), 1024 - int(first.group(3)), other.group(0))
             got = self.pipelined(d, ["bob@example.test", "mixed.case@example.test"])
             self.assertEqual(got[0].ders(), [self.pki.der("bob")])
             self.assertEqual(got[1].ders(), [self.pki.der("Mixed")])
