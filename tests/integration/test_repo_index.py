@@ -5,6 +5,7 @@ daemon prefetches, against a daemon with `repository_index = no`), and without
 copies of the entry lists (`repository_index_copy = 0`), a write seen
 by the very next CERT, a new index after the write, and connections ready
 together answered each with its own (daemon/conn_batch.c)."""
+import fcntl
 import os
 import re
 import time
@@ -91,8 +92,12 @@ class RepoIndexTest(unittest.TestCase):
 
     def test_huge_pages(self):
         # from the reserved huge pages as far as the pool has room (the
-        # machine's: tests/unit/test_repo_lmdb_index_huge.c sizes it), with
-        # the same answers; what did not fit is said in a warning
+        # machine's: tests/unit/test_repo_lmdb_index_huge.c sizes it, and
+        # counts its pages under this lock), with the same answers; what did
+        # not fit is said in a warning
+        lock = os.open("/tmp/smtpcert-test-hugepages.lock", os.O_RDONLY | os.O_CREAT, 0o666)
+        self.addCleanup(os.close, lock)
+        fcntl.flock(lock, fcntl.LOCK_EX)
         with Daemon(certs=("alice", "bob", "Mixed"),
                     overrides={"max_errors": "100",
                                "repository_index_huge_pages": "yes"}) as d:

@@ -5,10 +5,11 @@
  * ordinary memory when it has not or when not asked for, and every page given
  * back (the copies' unused reservation at once, the rest with the index).
  *
- * The pool is the machine's: run as root (CI) the tests size it themselves,
- * under a lock so that no other test run on the machine sizes it meanwhile,
+ * The pool is the machine's: run as root (CI) the tests size it themselves
  * and put it back as it was; otherwise they use what it has and skip what it
- * cannot show.
+ * cannot show. Either way under a lock (POOL_LOCK), which the daemon's test of
+ * the same key (tests/integration/test_repo_index.py) takes too, so that no
+ * index is built in the pool while these count its pages.
  */
 #include "repo_index_cases.h"
 
@@ -21,6 +22,7 @@
 
 #define POOL_DIR "/sys/kernel/mm/hugepages/hugepages-2048kB/"
 #define HUGE_PAGE (2u << 20)
+#define POOL_LOCK "/tmp/smtpcert-test-hugepages.lock"
 
 static int g_lock_fd = -1;
 static long g_pool_was = -1; /* nr_hugepages before a test changed it */
@@ -61,21 +63,26 @@ static long pool_room(void)
 	return free_p < 0 || resv < 0 ? -1 : free_p - resv;
 }
 
+static void pool_lock(void)
+{
+	if (g_lock_fd >= 0)
+		return;
+	g_lock_fd = open(POOL_LOCK, O_RDONLY | O_CREAT | O_CLOEXEC, 0666);
+	assert_true(g_lock_fd >= 0);
+	assert_int_equal(flock(g_lock_fd, LOCK_EX), 0);
+}
+
 /* Make the pool's room exactly @p pages. @return 0 when it cannot be done
  * (not root, no 2 MiB pool, memory short). */
 static int pool_room_set(long pages)
 {
 	long nr = pool_get("nr_hugepages"), room = pool_room();
 
+	pool_lock();
 	if (nr < 0 || room < 0 || geteuid() != 0)
 		return 0;
-	if (g_lock_fd < 0) {
-		g_lock_fd = open("/tmp/smtpcert-test-hugepages.lock", O_RDWR | O_CREAT | O_CLOEXEC,
-				 0600);
-		if (g_lock_fd < 0 || flock(g_lock_fd, LOCK_EX) != 0)
-			return 0;
+	if (g_pool_was < 0)
 		g_pool_was = nr;
-	}
 	return pool_set(nr - room + pages) && pool_room() == pages;
 }
 
@@ -259,6 +266,7 @@ static void test_pool_short(void **state)
 	answers_take(r, before);
 	sc_repo_index_copy_limit(r, SIZE_MAX);
 	sc_repo_index_huge_pages(r, 1);
+	pool_lock();
 	if (pool_room_set(0) || pool_room() == 0) {
 		assert_int_equal(sc_repo_index_refresh(r, NULL, NULL), SC_OK);
 		assert_int_equal(sc_repo_index_huge_bytes(r), 0);
