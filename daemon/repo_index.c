@@ -68,8 +68,8 @@ static void index_done(void *arg)
 		/* asked for, and not (wholly) had: the admin sized the pool */
 		if (j->huge && j->huge_bytes < j->bytes)
 			log_msg(LOG_WARNING, "repository %s: repository_index_huge_pages: the "
-				"reserved huge pages (vm.nr_hugepages) did not hold the whole "
-				"index; the rest is in ordinary memory", name);
+				"reserved 2 MiB huge pages did not hold the whole index; the "
+				"rest is in ordinary memory", name);
 	} else if (j->st == SC_ERR_CHANGED || j->st == SC_ERR_TEMP) {
 		log_msg(LOG_INFO, "repository %s: index not built (%s, after %lld ms); "
 			"trying again later", name, j->st == SC_ERR_CHANGED ?

@@ -304,7 +304,7 @@ const struct cfg_key cfg_keys[] = {
 	{ "repository_index_copy", CFG_INT, "2048", NULL, NULL, 0, 1048576, NULL, 0,
 	  "MiB of certificates the indexes may copy into memory of their own (never over a quarter of RAM); 0: none" },
 	{ "repository_index_huge_pages", CFG_BOOL, "no", NULL, NULL, 0, 0, NULL, 0,
-	  "take the indexes and their copies from the reserved 2 MiB huge pages (vm.nr_hugepages) while enough are free" },
+	  "take the indexes and their copies from the reserved 2 MiB huge pages (/sys/kernel/mm/hugepages/hugepages-2048kB) when the pool has room" },
 	{ "worker_threads", CFG_INT, "4", NULL, NULL, 2, 64, NULL, 0,
 	  "threads for blocking work (AUTH, CERC, delivery, lookups in ldap/pgsql stores); read at start" },
 	{ "workers", CFG_INT, "1", NULL, NULL, 1, 64, NULL, 0,

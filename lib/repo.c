@@ -48,6 +48,7 @@ struct sc_repo {
 	int index_building; /* sc_repo_index_refresh() running (atomic) */
 	size_t index_copy_limit; /* sc_repo_index_copy_limit() (atomic) */
 	int index_huge;          /* sc_repo_index_huge_pages() (atomic) */
+	size_t index_huge_bytes; /* of the last index installed (atomic) */
 };
 
 static sc_status repo_locked_end(sc_repo *r, sc_status st)
@@ -138,7 +139,7 @@ static void index_reap(sc_repo *r)
 sc_status sc_repo_index_refresh(sc_repo *r, size_t *count, size_t *bytes)
 {
 	void *ix = NULL;
-	size_t n = 0, b = 0;
+	size_t n = 0, b = 0, h = 0;
 	sc_status st;
 
 	SC_ENSURE_ARG(r);
@@ -153,8 +154,12 @@ sc_status sc_repo_index_refresh(sc_repo *r, size_t *count, size_t *bytes)
 	if (st == SC_OK) {
 		pthread_mutex_lock(&r->lock);
 		st = r->be->index_install(r->state, ix);
-		if (st == SC_OK)
-			n = r->be->index_size(r->state, &b, NULL, NULL);
+		if (st == SC_OK) {
+			/* here, while it is surely the index just built: a lookup may
+			 * drop it as soon as the lock is released */
+			n = r->be->index_size(r->state, &b, NULL, &h);
+			__atomic_store_n(&r->index_huge_bytes, h, __ATOMIC_RELAXED);
+		}
 		pthread_mutex_unlock(&r->lock);
 		index_reap(r); /* the index the new one replaced */
 	}
@@ -192,14 +197,7 @@ void sc_repo_index_huge_pages(sc_repo *r, int on)
 
 size_t sc_repo_index_huge_bytes(sc_repo *r)
 {
-	size_t b = 0;
-
-	if (!r || !r->be->index_size)
-		return 0;
-	pthread_mutex_lock(&r->lock);
-	(void)r->be->index_size(r->state, NULL, NULL, &b);
-	pthread_mutex_unlock(&r->lock);
-	return b;
+	return r ? __atomic_load_n(&r->index_huge_bytes, __ATOMIC_RELAXED) : 0;
 }
 
 void sc_repo_index_cancel(sc_repo *r)

@@ -31,16 +31,18 @@
  * addresses. The copy is of the same snapshot, so it is exactly as current.
  *
  * Reserved huge pages (sc_repo_index_huge_pages()): the slots and the copies
- * may come from the kernel's pool (vm.nr_hugepages, MAP_HUGETLB) instead of
- * transparent huge pages. Why: pool pages are on no LRU list, so whatever
- * samples or reclaims memory by page (DAMON, idle page tracking, khugepaged,
- * compaction) passes them by. On the machine of docs/performance.md the
- * kernel's DAMON sampled all memory every 512 ms, and each pass cost the
- * lookups through a transparent-huge-page index about 10 ms of stalled memory
- * reads, which set the p99 latency at 256 x 16. The pool is asked for 2 MiB
- * pages by name, so that every length unmapped is a known multiple; mmap()
- * reserves them at once (no MAP_NORESERVE, which would turn a short pool
- * into SIGBUS at the first touch), and a short pool is ordinary memory.
+ * may come from the kernel's 2 MiB pool (MAP_HUGETLB) instead of transparent
+ * huge pages. Why: pool pages are on no LRU list, so whatever samples or
+ * reclaims memory by physical page (DAMON's paddr operations, idle page
+ * tracking, khugepaged, compaction) passes them by. On the machine of
+ * docs/performance.md the kernel's DAMON sampled 9.6 GiB of physical memory
+ * every 500 ms, and each pass (one each 512 ms, as observed) cost the lookups
+ * through a transparent-huge-page index about 10 ms of stalled memory reads,
+ * which set the p99 latency at 256 x 16. The pool is asked for 2 MiB pages by
+ * name, so that every length unmapped is a known multiple; mmap() reserves them
+ * at once (no MAP_NORESERVE, which would turn a short pool into SIGBUS at the
+ * first touch), and a short pool is ordinary memory. The table and the copies
+ * are each in the pool whole or not at all.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -65,6 +67,8 @@
 #define INDEX_PREFETCH_BYTES 2048u
 /* The size of the reserved huge pages asked for (MAP_HUGE_2MB). */
 #define INDEX_HUGE_PAGE (2u << 20)
+_Static_assert(INDEX_COPY_TRIM % INDEX_HUGE_PAGE == 0,
+	       "copies_trim() unmaps pool memory in whole pages");
 /* glibc has the shift but not the sizes of <linux/mman.h>: log2 of the size */
 #if defined(MAP_HUGETLB) && defined(MAP_HUGE_SHIFT) && !defined(MAP_HUGE_2MB)
 #define MAP_HUGE_2MB (21 << MAP_HUGE_SHIFT)
@@ -90,6 +94,7 @@ struct lmdb_index {
 	uint64_t seed;
 	uint8_t *copies;    /* keys and entry lists copied out of the map, or NULL */
 	size_t copies_map;  /* bytes mapped at copies */
+	size_t copies_room; /* of them, what the copies may fill (the limit) */
 	size_t copies_used; /* bytes filled */
 };
 
@@ -368,10 +373,12 @@ static void copies_alloc(struct lmdb_index *ix, const MDB_stat *st, size_t limit
 		need = pages * st->ms_psize + st->ms_entries * INDEX_COPY_ALIGN;
 	/* an upper bound: only the pages the copies touch are taken (reserved
 	 * huge pages are all taken; copies_trim() gives back the rest) */
-	ix->copies = index_map(need < limit ? need : limit, MAP_NORESERVE, huge, &ix->copies_map,
+	ix->copies_room = need < limit ? need : limit;
+	/* the pool's whole pages may go past the limit: the room does not */
+	ix->copies = index_map(ix->copies_room, MAP_NORESERVE, huge, &ix->copies_map,
 			       &ix->copies_pool);
 	if (!ix->copies)
-		ix->copies_map = 0;
+		ix->copies_map = ix->copies_room = 0;
 }
 
 /* Give back what the copies did not use: the reservation was an upper bound.
@@ -387,10 +394,12 @@ static void copies_trim(struct lmdb_index *ix)
 		munmap(ix->copies, ix->copies_map);
 		ix->copies = NULL;
 		ix->copies_pool = 0;
-		ix->copies_map = 0;
+		ix->copies_map = ix->copies_room = 0;
 	} else if (keep < ix->copies_map) {
 		munmap(ix->copies + keep, ix->copies_map - keep);
 		ix->copies_map = keep;
+		if (ix->copies_room > keep)
+			ix->copies_room = keep;
 	}
 }
 
@@ -399,7 +408,7 @@ static void copies_trim(struct lmdb_index *ix)
 static void copy_entry(struct lmdb_index *ix, const MDB_val *k, const MDB_val *v,
 		       const uint8_t **key, const uint8_t **val)
 {
-	size_t left = ix->copies_map - ix->copies_used, pad;
+	size_t left = ix->copies_room - ix->copies_used, pad;
 	uint8_t *p;
 
 	if (!ix->copies || k->mv_size > left || v->mv_size > left - k->mv_size)
@@ -412,8 +421,8 @@ static void copy_entry(struct lmdb_index *ix, const MDB_val *k, const MDB_val *v
 	ix->copies_used += k->mv_size + v->mv_size;
 	pad = (INDEX_COPY_ALIGN - ix->copies_used % INDEX_COPY_ALIGN) % INDEX_COPY_ALIGN;
 	/* the next copy starts aligned, or not at all */
-	ix->copies_used = pad <= ix->copies_map - ix->copies_used ? ix->copies_used + pad :
-			  ix->copies_map;
+	ix->copies_used = pad <= ix->copies_room - ix->copies_used ? ix->copies_used + pad :
+			  ix->copies_room;
 }
 
 static sc_status index_insert(struct lmdb_index *ix, const MDB_val *k, const MDB_val *v)

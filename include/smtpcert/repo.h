@@ -187,23 +187,27 @@ size_t sc_repo_index_copy_bytes(sc_repo *r);
 
 /**
  * Let later sc_repo_index_refresh() builds of @p r take the index's table and
- * copies from the kernel's reserved huge pages (the 2 MiB pool of
- * vm.nr_hugepages) when it has enough free, and ordinary memory with
- * transparent huge pages otherwise (@p on 0, the default: always the latter).
- * Pool pages are on no LRU list: whatever samples or reclaims memory page by
- * page (DAMON, idle page tracking, khugepaged) passes them by, which on
- * machines that run it keeps periodic stalls out of lookups. A build reserves
- * the copies' upper bound (about the store's file size) and gives back what it
- * did not use; memory in the pool is not in the process's RSS. Any thread.
+ * copies from the kernel's reserved 2 MiB huge pages (hugetlbfs; the pool of
+ * /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages, which is
+ * vm.nr_hugepages where 2 MiB is the default size) when it has room, and
+ * ordinary memory with transparent huge pages otherwise (@p on 0, the
+ * default: always the latter). The table and the copies are each all in the
+ * pool or not at all, and the copies need room for their upper bound (about
+ * the store's file size, or the copy limit if less) during the build; what
+ * they did not use goes back at its end, and the pages of the index a build
+ * replaces go back before it starts. Pool pages are on no LRU list, so DAMON's
+ * physical-address monitoring (as of Linux 6.18), idle page tracking and
+ * khugepaged pass them by, which on machines that run those keeps periodic
+ * stalls out of lookups. Pool memory is not in the process's RSS. Any thread.
  */
 void sc_repo_index_huge_pages(sc_repo *r, int on);
 
 /**
- * @return the part of @p r's current index (of the bytes
- *         sc_repo_index_refresh() reported: table and copies) in reserved huge
- *         pages, all of it when the pool held everything; 0 without an index
- *         or with none of it in the pool. The pool pages taken are these bytes
- *         rounded up to whole pages, table and copies each.
+ * @return the part of the index the last successful sc_repo_index_refresh()
+ *         of @p r installed (of the bytes it reported: table and copies) that
+ *         is in reserved huge pages: all of it when the pool held everything,
+ *         0 when none of it or no index was built. The pool pages it took are
+ *         these bytes rounded up to whole pages, table and copies each.
  */
 size_t sc_repo_index_huge_bytes(sc_repo *r);
 
