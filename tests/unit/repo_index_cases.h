@@ -514,6 +514,23 @@ struct answers {
 	struct snap s[NPROBES][HOW_COUNT];
 };
 
+static inline sc_status leaf_fn(void *arg, const struct sc_repo_entry *e)
+{
+	*(const uint8_t **)arg = e->der[0];
+	return SC_OK;
+}
+
+/* Where the leaf of @p addr's answer lies (valid only as long as what holds it). */
+static inline const uint8_t *first_leaf(sc_repo *r, const char *addr)
+{
+	struct sc_addr a = A(addr);
+	const uint8_t *leaf = NULL;
+
+	assert_int_equal(sc_repo_lookup(r, &a, g_now, NULL, leaf_fn, &leaf), SC_OK);
+	assert_non_null(leaf);
+	return leaf;
+}
+
 static inline void answers_take(sc_repo *r, struct answers *ans)
 {
 	for (size_t i = 0; i < NPROBES; i++)

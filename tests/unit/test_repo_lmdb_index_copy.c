@@ -157,23 +157,6 @@ static void test_copies(void **state)
 	fixture_free(&f);
 }
 
-static sc_status leaf_fn(void *arg, const struct sc_repo_entry *e)
-{
-	*(const uint8_t **)arg = e->der[0];
-	return SC_OK;
-}
-
-/* Where the leaf of @p addr's answer lies (valid only as long as what holds it). */
-static const uint8_t *first_leaf(sc_repo *r, const char *addr)
-{
-	struct sc_addr a = A(addr);
-	const uint8_t *leaf = NULL;
-
-	assert_int_equal(sc_repo_lookup(r, &a, g_now, NULL, leaf_fn, &leaf), SC_OK);
-	assert_non_null(leaf);
-	return leaf;
-}
-
 /* Limits from nothing to the whole store: the copies stop where the room runs
  * out, also within the alignment after a copy, and never change an answer. */
 static void test_every_limit(void **state)

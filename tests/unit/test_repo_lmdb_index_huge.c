@@ -76,9 +76,11 @@ static void pool_lock(void)
  * (not root, no 2 MiB pool, memory short). */
 static int pool_room_set(long pages)
 {
-	long nr = pool_get("nr_hugepages"), room = pool_room();
+	long nr, room;
 
-	pool_lock();
+	pool_lock(); /* before reading: the daemon's test may be giving pages back */
+	nr = pool_get("nr_hugepages");
+	room = pool_room();
 	if (nr < 0 || room < 0 || geteuid() != 0)
 		return 0;
 	if (g_pool_was < 0)
@@ -86,15 +88,23 @@ static int pool_room_set(long pages)
 	return pool_set(nr - room + pages) && pool_room() == pages;
 }
 
+/* Put the pool back, also after a failed test; only then say whether that
+ * worked (a store a failed test left open still holds pages: the pool then
+ * shrinks when they are freed, at exit at the latest). */
 static int pool_teardown(void **state)
 {
-	if (g_pool_was >= 0)
-		assert_true(pool_set(g_pool_was));
+	long was = g_pool_was;
+	int put_back = was < 0 || pool_set(was);
+
 	g_pool_was = -1;
 	if (g_lock_fd >= 0)
 		close(g_lock_fd);
 	g_lock_fd = -1;
-	return fx_teardown(state);
+	if (fx_teardown(state) != 0)
+		return -1;
+	if (!put_back)
+		fprintf(stderr, "the huge page pool was not put back to %ld pages\n", was);
+	return put_back ? 0 : -1;
 }
 
 /* Whether @p p lies in a mapping of the pool (/proc/self/maps names those
@@ -116,22 +126,6 @@ static int in_pool(const void *p)
 	fclose(f);
 	assert_true(found >= 0);
 	return found;
-}
-
-static sc_status leaf_fn(void *arg, const struct sc_repo_entry *e)
-{
-	*(const uint8_t **)arg = e->der[0];
-	return SC_OK;
-}
-
-static const uint8_t *first_leaf(sc_repo *r, const char *addr)
-{
-	struct sc_addr a = A(addr);
-	const uint8_t *leaf = NULL;
-
-	assert_int_equal(sc_repo_lookup(r, &a, g_now, NULL, leaf_fn, &leaf), SC_OK);
-	assert_non_null(leaf);
-	return leaf;
 }
 
 /* Room in the pool: the table and the copies are taken from it in whole
@@ -234,6 +228,18 @@ static void test_large_store_in_pool(void **state)
 	assert_int_equal(pool_room(), room - (long)pages);
 	assert_true(in_pool(first_leaf(r, "big11999@bulk.test")));
 
+	/* a limit short of a page: the pool's whole page is no licence to copy
+	 * past it */
+	sc_repo_index_copy_limit(r, 1u << 20);
+	assert_int_equal(sc_repo_index_refresh(r, NULL, &bytes), SC_OK);
+	assert_true(sc_repo_index_copy_bytes(r) > (1u << 19));
+	assert_true(sc_repo_index_copy_bytes(r) <= (1u << 20));
+	assert_int_equal(sc_repo_index_huge_bytes(r), bytes);
+	assert_int_equal(pool_room(), room - 2);
+	sc_repo_index_copy_limit(r, SIZE_MAX);
+	assert_int_equal(sc_repo_index_refresh(r, NULL, &bytes), SC_OK);
+	assert_int_equal(pool_room(), room - (long)pages);
+
 	/* stale after a write: its pages are held until the next refresh */
 	child_ok(&(struct child_op){ .addr = "big5@bulk.test" });
 	assert_int_equal(sc_repo_index_wanted(r), 1);
@@ -272,8 +278,12 @@ static void test_pool_short(void **state)
 		assert_int_equal(sc_repo_index_huge_bytes(r), 0);
 		assert_false(in_pool(first_leaf(r, "carol@example.test")));
 		answers_same(r, before);
+	} else {
+		print_message("not root and the pool has room: no room not tested\n");
 	}
-	if (pool_room_set(1)) {
+	if (!pool_room_set(1)) {
+		print_message("not root: the pool's room for the table alone not tested\n");
+	} else {
 		/* the table first: it fits, the copies do not */
 		assert_int_equal(sc_repo_index_refresh(r, NULL, &bytes), SC_OK);
 		assert_int_equal(sc_repo_index_huge_bytes(r), bytes - sc_repo_index_copy_bytes(r));
@@ -281,11 +291,10 @@ static void test_pool_short(void **state)
 		assert_false(in_pool(first_leaf(r, "carol@example.test")));
 		assert_int_equal(pool_room(), 0);
 		answers_same(r, before);
-		sc_repo_close(r);
-		assert_int_equal(pool_room(), 1);
-	} else {
-		sc_repo_close(r);
 	}
+	sc_repo_close(r);
+	if (g_pool_was >= 0)
+		assert_int_equal(pool_room(), 1);
 	free(before);
 	fixture_free(&f);
 }
