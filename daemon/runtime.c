@@ -243,7 +243,7 @@ static sc_status runtime_load_repos(struct runtime *rt, const struct runtime *ol
 			       !writer_owns_writes;
 		/* a missing local store is created empty (docs/design.md); not
 		 * by a check, which only says so */
-		rc = sc_repo_open_ex(specs[i], runtime_checking ? SC_REPO_RDONLY :
+		rc = sc_repo_open_ex(specs[i], runtime_checking ? SC_REPO_RDONLY | SC_REPO_CHECK :
 				     (rr->writable ? 0 : SC_REPO_RDONLY) | SC_REPO_CREATE,
 				     &ldap, &rr->repo, why, sizeof why);
 		if (rc == SC_ERR_NOT_FOUND && runtime_checking) {

@@ -240,6 +240,10 @@ sc_status sc_repo_open_ex(const char *spec, unsigned flags,
 	SC_ENSURE_ARG(out);
 	*out = NULL;
 	sc_errf(err, errlen, "%s", "");
+	/* a check writes nothing: read-only, and nothing created */
+	SC_ENSURE(!(flags & SC_REPO_CHECK) ||
+			  ((flags & SC_REPO_RDONLY) && !(flags & SC_REPO_CREATE)),
+		  SC_ERR_ARG);
 	if (!spec) {
 		sc_errf(err, errlen, "no repository given");
 		return SC_ERR_CONFIG;

@@ -436,7 +436,10 @@ static sc_status lmdb_open(sc_repo *r, const char *path, unsigned flags, void **
 			   char *err, size_t errlen)
 {
 	struct lmdb_state *s;
-	unsigned envflags = MDB_NOTLS | ((flags & SC_REPO_RDONLY) ? MDB_RDONLY : 0);
+	/* MDB_NOLOCK for a check: LMDB would create lock.mdb, and register as a
+	 * reader in it, even read-only */
+	unsigned envflags = MDB_NOTLS | ((flags & SC_REPO_RDONLY) ? MDB_RDONLY : 0) |
+			    ((flags & SC_REPO_CHECK) ? MDB_NOLOCK : 0);
 	MDB_envinfo info;
 	sc_status st;
 	int fresh = 0, dead, rc;

@@ -69,9 +69,14 @@ typedef sc_status (*sc_repo_entry_fn)(void *arg, const struct sc_repo_entry *e);
 
 enum sc_repo_flags {
 	SC_REPO_RDONLY = 1u << 0, /**< lookups and list only (the daemon) */
-	SC_REPO_CREATE = 1u << 1  /**< create the store when missing (admin import); with
+	SC_REPO_CREATE = 1u << 1, /**< create the store when missing (admin import); with
 				   *  SC_REPO_RDONLY: create it empty, then open it
 				   *  read-only (the daemon on a fresh install) */
+	SC_REPO_CHECK = 1u << 2   /**< with SC_REPO_RDONLY, not SC_REPO_CREATE: open to
+				   *  see that the store opens and write nothing, not
+				   *  even LMDB's lock file (smtpcertd -n); lookups
+				   *  work but are not safe against a concurrent
+				   *  writer, so close it again soon */
 };
 
 typedef struct sc_repo sc_repo;

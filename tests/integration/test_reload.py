@@ -331,6 +331,26 @@ class ConfigCheckTest(unittest.TestCase):
         self.d.write_config(extra="max_errors = lots\n")
         self.assertNotEqual(self.check().returncode, 0)
 
+    @unittest.skipIf(sctest.TEST_REPO == "dir", "LMDB's lock file")
+    def test_check_opens_store_without_writing(self):
+        # an existing store is opened (it must open) but not written, not even
+        # LMDB's lock file, which a plain read-only open creates
+        repo = os.path.join(self.d.tmp, "repo")
+        lock = os.path.join(repo, "lock.mdb")
+        os.unlink(lock)
+        before = {n: os.stat(os.path.join(repo, n)).st_mtime_ns for n in os.listdir(repo)}
+        r = self.check()
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertFalse(os.path.exists(lock), "the check created lock.mdb")
+        self.assertEqual({n: os.stat(os.path.join(repo, n)).st_mtime_ns
+                          for n in os.listdir(repo)}, before)
+        # and a store that does not open is still found
+        with open(os.path.join(repo, "data.mdb"), "r+b") as f:
+            f.write(b"\0" * 4096)
+        r = self.check()
+        self.assertNotEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn(repo, r.stdout + r.stderr)
+
     def test_check_does_not_start_server(self):
         t0 = time.monotonic()
         r = self.check()

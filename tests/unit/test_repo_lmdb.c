@@ -323,6 +323,47 @@ static void test_files_and_modes(void **state)
 	assert_int_equal(sc_repo_open(g_spec, SC_REPO_CREATE, &r, NULL, 0), SC_ERR_CONFIG);
 }
 
+/* SC_REPO_CHECK (smtpcertd -n): the store opens and answers, and nothing is
+ * written, not even the lock file a plain read-only open creates; with a
+ * writing or creating open it is refused. */
+static void test_check_writes_nothing(void **state)
+{
+	sc_repo *w = open_repo(SC_REPO_CREATE), *r = NULL;
+	sc_cert *c = mk_cert((struct tc_cert_opts){ 0 }, 1, NULL);
+	char lock[800], data[800];
+	struct stat before, after;
+	struct got g;
+
+	(void)state;
+	store(w, "alice@example.test", c);
+	sc_repo_close(w);
+	snprintf(lock, sizeof lock, "%s/lock.mdb", g_path);
+	snprintf(data, sizeof data, "%s/data.mdb", g_path);
+	assert_int_equal(unlink(lock), 0);
+	assert_int_equal(stat(data, &before), 0);
+	assert_int_equal(sc_repo_open(g_spec, SC_REPO_RDONLY | SC_REPO_CHECK, &r, NULL, 0), SC_OK);
+	assert_int_equal(lookup(r, "alice@example.test", NULL, &g), SC_OK);
+	assert_fp(&g, c);
+	assert_int_equal(lookup(r, "bob@example.test", NULL, &g), SC_ERR_NOT_FOUND);
+	sc_repo_close(r);
+	assert_int_equal(access(lock, F_OK), -1);
+	assert_int_equal(stat(data, &after), 0);
+	assert_int_equal(after.st_size, before.st_size);
+	assert_int_equal(after.st_mtim.tv_sec, before.st_mtim.tv_sec);
+	assert_int_equal(after.st_mtim.tv_nsec, before.st_mtim.tv_nsec);
+	/* a plain read-only open does create it: what the flag is for */
+	r = open_repo(SC_REPO_RDONLY);
+	sc_repo_close(r);
+	assert_int_equal(access(lock, F_OK), 0);
+
+	assert_int_equal(sc_repo_open(g_spec, SC_REPO_CHECK, &r, NULL, 0), SC_ERR_ARG);
+	assert_int_equal(sc_repo_open(g_spec, SC_REPO_RDONLY | SC_REPO_CHECK | SC_REPO_CREATE, &r,
+				      NULL, 0),
+			 SC_ERR_ARG);
+	assert_null(r);
+	sc_cert_free(c);
+}
+
 /* Read-only opening still needs to write lock.mdb (the reader table). */
 static int open_rdonly_expect_perm(void)
 {
@@ -373,6 +414,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_not_ours, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_files_and_modes, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_permission_denied, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_check_writes_nothing, fx_setup, fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
