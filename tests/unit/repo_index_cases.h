@@ -514,6 +514,35 @@ struct answers {
 	struct snap s[NPROBES][HOW_COUNT];
 };
 
+/* BIG_STORE addresses, big0@bulk.test .., each with the same certificate
+ * (f->lone): copies of several MiB. @return the addresses (free() them). */
+#define BIG_STORE 12000
+
+static inline struct sc_addr *fill_big_store(struct fixture *f)
+{
+	struct sc_addr *addrs = calloc(BIG_STORE, sizeof *addrs);
+	const sc_cert **certs = calloc(BIG_STORE, sizeof *certs);
+	size_t done = 0;
+	sc_repo *w;
+
+	assert_non_null(addrs);
+	assert_non_null(certs);
+	f->lone = mk_cert((struct tc_cert_opts){ 0 }, 0, NULL);
+	w = open_repo(SC_REPO_CREATE);
+	for (int i = 0; i < BIG_STORE; i++) {
+		char buf[64];
+
+		snprintf(buf, sizeof buf, "big%d@bulk.test", i);
+		addrs[i] = A(buf);
+		certs[i] = f->lone;
+	}
+	assert_int_equal(sc_repo_store_batch(w, addrs, certs, BIG_STORE, &done), SC_OK);
+	assert_int_equal(done, BIG_STORE);
+	sc_repo_close(w);
+	free(certs);
+	return addrs;
+}
+
 static inline sc_status leaf_fn(void *arg, const struct sc_repo_entry *e)
 {
 	*(const uint8_t **)arg = e->der[0];

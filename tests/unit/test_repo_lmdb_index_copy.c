@@ -205,42 +205,24 @@ static void test_every_limit(void **state)
 	fixture_free(&f);
 }
 
-/* BIG addresses: copies of several MiB, reserved for the worst case and then
- * cut back to what they use. */
-#define BIG 12000
-
+/* BIG_STORE addresses: copies of several MiB, reserved for the worst case and
+ * then cut back to what they use. */
 static void test_large_store(void **state)
 {
 	struct fixture f = { 0 };
-	sc_repo *w, *r;
-	struct sc_addr *addrs = calloc(BIG, sizeof *addrs);
-	const sc_cert **certs = calloc(BIG, sizeof *certs);
-	size_t done = 0, bytes = 0, count = 0, all;
+	sc_repo *r;
+	struct sc_addr *addrs = fill_big_store(&f);
+	size_t bytes = 0, count = 0, all;
 	struct where wh;
 
 	(void)state;
-	assert_non_null(addrs);
-	assert_non_null(certs);
-	f.lone = mk_cert((struct tc_cert_opts){ 0 }, 0, NULL);
-	w = open_repo(SC_REPO_CREATE);
-	for (int i = 0; i < BIG; i++) {
-		char buf[64];
-
-		snprintf(buf, sizeof buf, "big%d@bulk.test", i);
-		addrs[i] = A(buf);
-		certs[i] = f.lone;
-	}
-	assert_int_equal(sc_repo_store_batch(w, addrs, certs, BIG, &done), SC_OK);
-	assert_int_equal(done, BIG);
-	sc_repo_close(w);
-
 	r = open_repo(SC_REPO_RDONLY);
 	sc_repo_index_copy_limit(r, SIZE_MAX);
 	assert_int_equal(sc_repo_index_refresh(r, &count, &bytes), SC_OK);
-	assert_int_equal(count, BIG);
+	assert_int_equal(count, BIG_STORE);
 	all = sc_repo_index_copy_bytes(r);
 	assert_true(all > (4u << 20)); /* beyond the first units of the trim */
-	for (int i = 0; i < BIG; i += 997) {
+	for (int i = 0; i < BIG_STORE; i += 997) {
 		memset(&wh, 0, sizeof wh);
 		assert_int_equal(sc_repo_lookup(r, &addrs[i], g_now, NULL, where_fn, &wh), SC_OK);
 		assert_int_equal(wh.copied, 1);
@@ -251,13 +233,12 @@ static void test_large_store(void **state)
 	assert_true(sc_repo_index_copy_bytes(r) <= all / 3);
 	assert_true(sc_repo_index_copy_bytes(r) > all / 4);
 	memset(&wh, 0, sizeof wh);
-	for (int i = 0; i < BIG; i += 101)
+	for (int i = 0; i < BIG_STORE; i += 101)
 		assert_int_equal(sc_repo_lookup(r, &addrs[i], g_now, NULL, where_fn, &wh), SC_OK);
 	assert_true(wh.copied > 0);
 	assert_true(wh.mapped > 0);
 	sc_repo_close(r);
 	free(addrs);
-	free(certs);
 	fixture_free(&f);
 }
 

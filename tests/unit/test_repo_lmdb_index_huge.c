@@ -188,29 +188,14 @@ static void test_in_pool(void **state)
 static void test_large_store_in_pool(void **state)
 {
 	struct fixture f = { 0 };
-	struct sc_addr *addrs = calloc(12000, sizeof *addrs);
-	const sc_cert **certs = calloc(12000, sizeof *certs);
-	size_t done = 0, copies, bytes = 0, table, pages;
-	sc_repo *w, *r;
+	struct sc_addr *addrs = fill_big_store(&f);
+	size_t copies, bytes = 0, table, pages;
+	sc_repo *r;
 	long room;
 
 	(void)state;
-	assert_non_null(addrs);
-	assert_non_null(certs);
-	f.lone = mk_cert((struct tc_cert_opts){ 0 }, 0, NULL);
-	w = open_repo(SC_REPO_CREATE);
-	for (int i = 0; i < 12000; i++) {
-		char buf[64];
-
-		snprintf(buf, sizeof buf, "big%d@bulk.test", i);
-		addrs[i] = A(buf);
-		certs[i] = f.lone;
-	}
-	assert_int_equal(sc_repo_store_batch(w, addrs, certs, 12000, &done), SC_OK);
-	sc_repo_close(w);
 	if (!pool_room_set(64) && pool_room() < 32) {
 		free(addrs);
-		free(certs);
 		fixture_free(&f);
 		skip();
 	}
@@ -252,7 +237,6 @@ static void test_large_store_in_pool(void **state)
 	sc_repo_close(r);
 	assert_int_equal(pool_room(), room);
 	free(addrs);
-	free(certs);
 	fixture_free(&f);
 }
 
