@@ -256,7 +256,6 @@ static void test_pool_short(void **state)
 	answers_take(r, before);
 	sc_repo_index_copy_limit(r, SIZE_MAX);
 	sc_repo_index_huge_pages(r, 1);
-	pool_lock();
 	if (pool_room_set(0) || pool_room() == 0) {
 		assert_int_equal(sc_repo_index_refresh(r, NULL, NULL), SC_OK);
 		assert_int_equal(sc_repo_index_huge_bytes(r), 0);
